@@ -1,0 +1,26 @@
+# The kit's workflow: competition files -> folds -> (model x seed x variant x fold) OOF/test logits
+# -> experiment artifacts -> ensembles -> subs/final.csv. See docs/architecture.md.
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+# A --configfile that lists its own `models:` (configs/competition.yaml) replaces the default experiment;
+# one that holds only `data:` runs the default matrix on other files.
+if "models" not in config:
+
+    configfile: "configs/config.yaml"
+
+
+include: "rules/common.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+
+
+include: "rules/data.smk"
+include: "rules/models.smk"
+include: "rules/ensemble.smk"
+include: "rules/submit.smk"

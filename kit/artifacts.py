@@ -1,0 +1,171 @@
+"""The on-disk contract between fold jobs, ensembles, scores and submissions (see docs/architecture.md).
+
+An artifact is a folder `oof/<name>/` holding
+  oof.npz        ids [n_train] str, labels [n_train] int64 class index, fold_of [n_train] int8,
+                 oof_logits [n_train x C] float32, test_ids [n_test] str, test_logits [n_test x C] float32,
+                 classes [C] str (the competition's labels, index i = logit column i)
+  manifest.json  name, kind ('experiment' | 'ensemble'), hashes (fold file, data, config), kit version,
+                 git commit, scores, and whatever describes how it was made
+Experiments and ensembles share it, so anything that reads one reads the other.
+Every write goes to a temporary file in the same folder first and is renamed into place, so a killed job
+never leaves a half-written artifact that Snakemake would take for finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kit import __version__
+
+ARRAYS = ("ids", "labels", "fold_of", "oof_logits", "test_ids", "test_logits", "classes")
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    # allow_pickle=False: ids are stored as fixed-width unicode, never as objects.
+    with np.load(path, allow_pickle=False) as handle:
+        return {key: handle[key] for key in handle.files}
+
+
+def sha256_strings(*columns) -> str:
+    """Hash of aligned columns of values (ids, texts, labels...), independent of file format and writer."""
+    digest = hashlib.sha256()
+    for column in columns:
+        for value in column:
+            digest.update(str(value).encode("utf-8"))
+            digest.update(b"\x1f")
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def sha256_json(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The checkout's commit (with '-dirty' when it has changes), or None outside a git checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def provenance() -> dict:
+    return {"kit_version": __version__, "git_commit": git_commit()}
+
+
+@dataclass
+class Artifact:
+    """One experiment's or ensemble's OOF and test logits with its manifest. Shapes as in the module docstring."""
+
+    ids: np.ndarray
+    labels: np.ndarray
+    fold_of: np.ndarray
+    oof_logits: np.ndarray
+    test_ids: np.ndarray
+    test_logits: np.ndarray
+    classes: np.ndarray
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name", "?")
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def validate(self, where: str = "") -> "Artifact":
+        """Raise ValueError naming the artifact and field when the arrays break the contract."""
+        where = where or self.name
+        n, n_test, c = len(self.ids), len(self.test_ids), len(self.classes)
+        checks = [
+            ("labels", self.labels.shape == (n,)),
+            ("fold_of", self.fold_of.shape == (n,)),
+            ("oof_logits", self.oof_logits.shape == (n, c) and self.oof_logits.dtype == np.float32),
+            ("test_logits", self.test_logits.shape == (n_test, c) and self.test_logits.dtype == np.float32),
+            ("oof_logits", bool(np.all(np.isfinite(self.oof_logits)))),
+            ("test_logits", bool(np.all(np.isfinite(self.test_logits)))),
+            ("labels", bool(np.all((self.labels >= 0) & (self.labels < c)))),
+            ("ids", len(np.unique(self.ids)) == n),
+            ("test_ids", len(np.unique(self.test_ids)) == n_test),
+        ]
+        for field_name, ok in checks:
+            if not ok:
+                raise ValueError(f"artifact {where}: field {field_name!r} breaks the contract (docs/architecture.md)")
+        for key in ("name", "kind", "fold_hash"):
+            if key not in self.manifest:
+                raise ValueError(f"artifact {where}: manifest lacks {key!r}")
+        return self
+
+    def save(self, folder: Path) -> None:
+        self.validate(str(folder))
+        folder = Path(folder)
+        save_npz(folder / "oof.npz", **{key: getattr(self, key) for key in ARRAYS})
+        write_json(folder / "manifest.json", self.manifest)
+
+    @classmethod
+    def load(cls, folder: Path) -> "Artifact":
+        folder = Path(folder)
+        for part in ("oof.npz", "manifest.json"):
+            if not (folder / part).is_file():
+                raise FileNotFoundError(f"artifact {folder}: {part} is missing")
+        arrays = load_npz(folder / "oof.npz")
+        missing = [key for key in ARRAYS if key not in arrays]
+        if missing:
+            raise ValueError(f"artifact {folder}/oof.npz lacks arrays {missing}")
+        return cls(**{key: arrays[key] for key in ARRAYS}, manifest=read_json(folder / "manifest.json")).validate(
+            str(folder)
+        )
+
+
+def discover(oof_dir: Path) -> list[Path]:
+    """Every artifact folder under oof_dir (those with a manifest.json and an oof.npz), sorted by name."""
+    oof_dir = Path(oof_dir)
+    if not oof_dir.is_dir():
+        return []
+    return sorted(p.parent for p in oof_dir.glob("*/manifest.json") if (p.parent / "oof.npz").is_file())

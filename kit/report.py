@@ -1,0 +1,81 @@
+"""The scores table: every experiment and ensemble under oof/, best first, from their manifests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kit.artifacts import discover, read_json
+
+
+def score_rows(oof_dir: Path) -> list[dict]:
+    """One dict per artifact, sorted by honest OOF macro-F1 (what a fresh test set would see), best first."""
+    rows = []
+    for folder in discover(oof_dir):
+        manifest = read_json(folder / "manifest.json")
+        scores = manifest.get("scores", {})
+        rows.append(
+            {
+                "name": manifest["name"],
+                "kind": manifest["kind"],
+                "method": manifest.get("method", manifest.get("family", "")),
+                "oof_macro_f1": scores.get("oof_macro_f1"),
+                "honest_macro_f1": manifest.get("honest_macro_f1", scores.get("oof_macro_f1")),
+                "fold_f1_mean": scores.get("fold_f1_mean"),
+                "fold_f1_std": scores.get("fold_f1_std"),
+                "per_class_f1": dict(zip(manifest.get("classes", []), scores.get("per_class_f1", []))),
+                "accuracy": scores.get("accuracy"),
+                "n_folds": scores.get("n_folds"),
+                "members": manifest.get("members", []),
+                "weights": manifest.get("weights"),
+                "path": str(folder),
+            }
+        )
+    rows.sort(key=lambda row: -(row["honest_macro_f1"] if row["honest_macro_f1"] is not None else -1))
+    return rows
+
+
+def scores_table(rows: list[dict], final: dict | None = None):
+    """A rich Table of score_rows(); `final` (the sidecar of subs/final.csv) marks the submitted one."""
+    from rich.table import Table
+
+    classes = sorted({c for row in rows for c in row["per_class_f1"]}, key=lambda c: (len(c), c))
+    table = Table(title="OOF scores (best honest macro-F1 first)", show_lines=False)
+    table.add_column("name", style="bold")
+    table.add_column("kind")
+    table.add_column("OOF F1", justify="right")
+    table.add_column("honest F1", justify="right")
+    table.add_column("fold F1 mean ± std", justify="right")
+    for label in classes:
+        table.add_column(f"F1[{label}]", justify="right")
+    table.add_column("acc", justify="right")
+    table.add_column("folds", justify="right")
+    table.add_column("members / weights")
+    chosen = (final or {}).get("source")
+    for row in rows:
+        weights = row["weights"]
+        if isinstance(weights, dict):
+            members = ", ".join(f"{m}×{w:.2f}" for m, w in weights.items() if w)
+        else:
+            members = ", ".join(row["members"])
+        name = row["name"] + ("  ← final" if row["name"] == chosen else "")
+        table.add_row(
+            name,
+            row["kind"] if row["kind"] == "experiment" else f"ensemble:{row['method']}",
+            fmt(row["oof_macro_f1"]),
+            fmt(row["honest_macro_f1"]),
+            f"{fmt(row['fold_f1_mean'])} ± {fmt(row['fold_f1_std'])}",
+            *[fmt(row["per_class_f1"].get(label)) for label in classes],
+            fmt(row["accuracy"]),
+            str(row["n_folds"] if row["n_folds"] is not None else ""),
+            members,
+        )
+    return table
+
+
+def fmt(value) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def read_final(subs_dir: Path) -> dict | None:
+    sidecar = Path(subs_dir) / "final.json"
+    return read_json(sidecar) if sidecar.is_file() else None

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from kit.metrics import macro_f1
+from kit.models import FoldData, fit_predict
+from kit.models.sklearn_family import SklearnParams, as_logits
+
+POSTS = {
+    0: ["武汉今日新增确诊病例通报", "国家卫健委发布最新疫情数据", "市场监管局通知口罩价格"],
+    1: ["武汉加油[心]一定会好起来", "致敬医护人员太感动了[赞]", "希望大家平安健康开心"],
+    2: ["太难过了[泪]又封城了", "气死了口罩买不到[怒]", "好害怕这个病毒好担心家人"],
+}
+
+
+def toy_fold(copies=20) -> FoldData:
+    texts, labels = [], []
+    for label, posts in POSTS.items():
+        for i in range(copies):
+            texts.append(posts[i % 3] + "。" * (i % 4))
+            labels.append(label)
+    y = np.array(labels)
+    return FoldData(texts, y, texts[::7], y[::7], ["今天又新增病例通报", "医护人员加油[心]", "太可怕了[泪]"], 3)
+
+
+@pytest.mark.parametrize("features", ["char", "word", "char+word"])
+@pytest.mark.parametrize("estimator", ["logreg", "linear_svm"])
+def test_every_variant_learns_the_toy_task(tmp_path, features, estimator):
+    data = toy_fold()
+    result = fit_predict("sklearn", {"features": features, "estimator": estimator, "min_df": 1}, data, 0, tmp_path, lambda m: None)
+    assert result.valid_logits.shape == (len(data.valid_text), 3) and result.valid_logits.dtype == np.float32
+    assert macro_f1(data.valid_y, result.valid_logits.argmax(1), 3) == 1.0
+    assert result.test_logits.argmax(1).tolist() == [0, 1, 2]
+
+
+def test_same_seed_same_logits(tmp_path):
+    data = toy_fold()
+    first = fit_predict("sklearn", {"estimator": "linear_svm", "min_df": 1}, data, 3, tmp_path, lambda m: None)
+    second = fit_predict("sklearn", {"estimator": "linear_svm", "min_df": 1}, data, 3, tmp_path, lambda m: None)
+    assert np.array_equal(first.valid_logits, second.valid_logits)
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [({"features": "bpe"}, "features"), ({"estimator": "xgb"}, "estimator"), ({"char_ngram": [3, 1]}, "char_ngram"), ({"alpha": 1}, "alpha")],
+)
+def test_bad_params_name_the_field(params, field):
+    with pytest.raises(ValueError, match=field):
+        SklearnParams.from_dict(params)
+
+
+def test_binary_decision_function_becomes_two_logits_with_same_decision():
+    scores = np.array([-2.0, 0.5])
+    logits = as_logits(scores, 2)
+    assert logits.shape == (2, 2) and logits.argmax(1).tolist() == [0, 1]
