@@ -1,0 +1,106 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kit.artifacts import Artifact, load_npz, save_npz, write_json
+from kit.experiment import merge_folds, run_fold
+from kit.folds import assign_folds, fold_hash
+
+CLASSES = ["-1", "0", "1"]
+CUES = {"-1": "太难过了[泪]", "0": "今日疫情通报", "1": "武汉加油[心]"}
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A variant folder and a fold file as the variant and folds rules write them."""
+    rng = np.random.default_rng(0)
+    labels = rng.choice(CLASSES, size=90, p=[0.2, 0.5, 0.3])
+    ids = [f"44{i:014d}" for i in range(90)]
+    train = pd.DataFrame({"id": ids, "text": [f"{CUES[y]}第{i}条" for i, y in enumerate(labels)], "label": labels})
+    test = pd.DataFrame({"id": [f"45{i:014d}" for i in range(12)], "text": [CUES[c] for c in CLASSES] * 4})
+    variant = tmp_path / "variants" / "raw"
+    variant.mkdir(parents=True)
+    train.to_parquet(variant / "train.parquet")
+    test.to_parquet(variant / "test.parquet")
+    write_json(variant / "meta.json", {"variant": "raw", "data_hash": "d" * 64})
+    fold_of = assign_folds(labels, train["text"].tolist(), k=3, seed=1)
+    pd.DataFrame({"id": ids, "label": labels, "fold": fold_of}).to_parquet(tmp_path / "folds.parquet")
+    return tmp_path
+
+
+def fit_all(workspace, k=3):
+    paths = []
+    for fold in range(k):
+        out = workspace / "oof" / "m.raw.s0" / f"fold{fold}.npz"
+        run_fold(
+            kind="sklearn", params={"min_df": 1}, variant_dir=workspace / "variants" / "raw",
+            folds_path=workspace / "folds.parquet", fold=fold, seed=0, classes=CLASSES, out=out,
+            workdir=workspace / "ckpt", log=lambda m: None,
+        )
+        paths.append(out)
+    return paths
+
+
+def merge(workspace, paths):
+    return merge_folds(
+        fold_files=paths, variant_dir=workspace / "variants" / "raw", folds_path=workspace / "folds.parquet",
+        classes=CLASSES, name="m.raw.s0", model="m", kind="sklearn", params={"min_df": 1}, config_hash="c" * 64,
+    )
+
+
+def test_fold_file_holds_exactly_the_held_out_rows(workspace):
+    paths = fit_all(workspace)
+    folds = pd.read_parquet(workspace / "folds.parquet")
+    part = load_npz(paths[1])
+    assert sorted(part["valid_ids"]) == sorted(folds.loc[folds["fold"] == 1, "id"])
+    assert part["valid_logits"].shape == (len(part["valid_ids"]), 3)
+    assert part["test_logits"].shape == (12, 3)
+    meta = json.loads(str(part["meta"]))
+    assert meta["fold_hash"] == fold_hash(folds["id"].tolist(), folds["fold"].to_numpy())
+    assert meta["data_hash"] == "d" * 64
+
+
+def test_merge_writes_a_valid_artifact_with_oof_in_train_order(workspace):
+    paths = fit_all(workspace)
+    artifact = merge(workspace, paths)
+    artifact.save(workspace / "oof" / "m.raw.s0")
+    loaded = Artifact.load(workspace / "oof" / "m.raw.s0")
+    train = pd.read_parquet(workspace / "variants" / "raw" / "train.parquet")
+    assert loaded.ids.tolist() == train["id"].tolist()
+    assert [CLASSES[i] for i in loaded.labels] == train["label"].tolist()
+    fold1 = load_npz(paths[1])
+    rows = [loaded.ids.tolist().index(i) for i in fold1["valid_ids"]]
+    assert np.array_equal(loaded.oof_logits[rows], fold1["valid_logits"])
+    expected_test = np.mean([load_npz(p)["test_logits"] for p in paths], axis=0)
+    assert np.allclose(loaded.test_logits, expected_test, atol=1e-6)
+    manifest = loaded.manifest
+    assert manifest["kind"] == "experiment" and manifest["scores"]["n_folds"] == 3
+    assert manifest["honest_macro_f1"] == manifest["scores"]["oof_macro_f1"] > 0.9
+    assert {"fold_hash", "data_hash", "config_hash", "kit_version", "git_commit"} <= set(manifest)
+
+
+def test_merge_refuses_a_missing_fold(workspace):
+    paths = fit_all(workspace)
+    with pytest.raises(ValueError, match=r"folds \[0, 1\] present"):
+        merge(workspace, paths[:2])
+
+
+def test_merge_refuses_a_fold_made_with_another_fold_file(workspace):
+    paths = fit_all(workspace)
+    part = load_npz(paths[0])
+    meta = json.loads(str(part["meta"]))
+    meta["fold_hash"] = "0" * 64
+    part["meta"] = np.array(json.dumps(meta))
+    save_npz(paths[0], **part)
+    with pytest.raises(ValueError, match="another fold file"):
+        merge(workspace, paths)
+
+
+def test_unknown_label_in_the_variant_is_named(workspace):
+    with pytest.raises(ValueError, match="label"):
+        run_fold(
+            kind="sklearn", params={}, variant_dir=workspace / "variants" / "raw", folds_path=workspace / "folds.parquet",
+            fold=0, seed=0, classes=["0", "1"], out=workspace / "x.npz", workdir=workspace, log=lambda m: None,
+        )
