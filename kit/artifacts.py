@@ -34,6 +34,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs should read like any other file
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -44,8 +45,21 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         raise
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def write_parquet(frame, path: Path) -> None:
+    """A DataFrame as parquet, atomically like every other output."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_json(path: Path):

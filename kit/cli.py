@@ -86,17 +86,16 @@ def cmd_variant(args, log: Log) -> None:
 
     Example: python -m kit variant --name cleaned --interim data/interim --out data/variants/cleaned
     """
-    import pandas as pd
-
-    from kit.artifacts import sha256_strings, write_json
+    from kit.artifacts import sha256_strings, write_json, write_parquet
     from kit.cleaning import apply_variant
+    from kit.data import read_interim
 
     interim = Path(args.interim)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames = {}
     for split in ("train", "test"):
-        frame = pd.read_parquet(interim / f"{split}.parquet")
+        frame = read_interim(interim, split)
         keep = ["id", "text"] + (["label"] if split == "train" else [])
         frame = frame[keep].copy()
         frame["text"] = apply_variant(frame["text"].tolist(), args.name)
@@ -113,15 +112,15 @@ def cmd_folds(args, log: Log) -> None:
 
     Example: python -m kit folds --interim data/interim --k 5 --seed 42 --out data/folds.parquet
     """
-    import pandas as pd
-
     from kit import folds
+    from kit.artifacts import write_parquet
     from kit.cleaning import clean_text
+    from kit.data import read_interim
 
-    train = pd.read_parquet(Path(args.interim) / "train.parquet")
+    train = read_interim(args.interim, "train")
     groups = [clean_text(text) for text in train["text"].tolist()]
-    fold_of = folds.assign_folds(train["label"].astype(str).to_numpy(), groups, k=args.k, seed=args.seed)
-    table = pd.DataFrame({"id": train["id"].astype(str), "label": train["label"].astype(str), "fold": fold_of})
+    fold_of = folds.assign_folds(train["label"].to_numpy(), groups, k=args.k, seed=args.seed)
+    table = train[["id", "label"]].assign(fold=fold_of)
     write_parquet(table, Path(args.out))
     log(f"folds: k={args.k} seed={args.seed} hash={folds.fold_hash(table['id'].tolist(), fold_of)[:16]}")
     log(f"rows per fold and class:\n{folds.fold_balance(table['label'].to_numpy(), fold_of)}")
@@ -269,7 +268,8 @@ def cmd_scores(args, log: Log) -> None:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    console = Console()
+    # A pipe or a log file gets a wide table rather than rich's 80-column default.
+    console = Console(width=None if sys.stdout.isatty() else 200)
     if not rows:
         console.print(f"no artifacts under {args.oof_dir}/ yet: run `snakemake -j2` first")
         return
@@ -281,22 +281,6 @@ def cmd_scores(args, log: Log) -> None:
         artifacts = [Artifact.load(Path(row["path"])) for row in rows]
         console.print("Agreement of OOF predictions (share of rows with the same argmax):")
         console.print(agreement_matrix(artifacts).round(3).to_string())
-
-
-def write_parquet(frame, path: Path) -> None:
-    """Parquet written beside its final name and renamed into place, so readers never see half a file."""
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def set_threads(threads: int) -> None:

@@ -38,17 +38,17 @@ def scores_table(rows: list[dict], final: dict | None = None):
     """A rich Table of score_rows(); `final` (the sidecar of subs/final.csv) marks the submitted one."""
     from rich.table import Table
 
-    classes = sorted({c for row in rows for c in row["per_class_f1"]}, key=lambda c: (len(c), c))
+    classes = list(dict.fromkeys(c for row in rows for c in row["per_class_f1"]))  # logit-column order
     table = Table(title="OOF scores (best honest macro-F1 first)", show_lines=False)
     table.add_column("name", style="bold")
     table.add_column("kind")
     table.add_column("OOF F1", justify="right")
-    table.add_column("honest F1", justify="right")
-    table.add_column("fold F1 mean ± std", justify="right")
+    table.add_column("honest", justify="right")
+    table.add_column("folds μ ± σ", justify="right")
     for label in classes:
         table.add_column(f"F1[{label}]", justify="right")
     table.add_column("acc", justify="right")
-    table.add_column("folds", justify="right")
+    table.add_column("K", justify="right")
     table.add_column("members / weights")
     chosen = (final or {}).get("source")
     for row in rows:
@@ -60,7 +60,7 @@ def scores_table(rows: list[dict], final: dict | None = None):
         name = row["name"] + ("  ← final" if row["name"] == chosen else "")
         table.add_row(
             name,
-            row["kind"] if row["kind"] == "experiment" else f"ensemble:{row['method']}",
+            row["kind"] if row["kind"] == "experiment" else row["method"],
             fmt(row["oof_macro_f1"]),
             fmt(row["honest_macro_f1"]),
             f"{fmt(row['fold_f1_mean'])} ± {fmt(row['fold_f1_std'])}",
