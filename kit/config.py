@@ -69,6 +69,10 @@ def normalise(config: dict) -> dict:
     # A --configfile that names only train and test must not inherit the demo's unlabeled file from the defaults.
     if data.get("unlabeled") == DEMO_FILES["unlabeled"] and data["train"] != DEMO_FILES["train"]:
         data["unlabeled"] = None
+    from kit.models import check_params
+
+    for model, entry in config["models"].items():
+        check_params(entry["kind"], model_params(config, model), where=f"model {model!r}")
     experiments = {exp.name for exp in matrix(config)}
     for name, entry in config.get("ensembles", {}).items():
         members = entry.get("members", "all")

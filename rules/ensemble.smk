@@ -13,5 +13,5 @@ rule ensemble:
         members=ensemble_member_dirs,
         out=subpath(output.manifest, parent=True),
     shell:
-        "python -m kit ensemble --name {wildcards.ensemble} --spec-json {params.spec:q} --members {params.members}"
+        "python -m kit ensemble --name ensemble.{wildcards.ensemble} --spec-json {params.spec:q} --members {params.members}"
         " --out {params.out} --log {log}"

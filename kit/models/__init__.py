@@ -19,6 +19,28 @@ FAMILIES = {
 }
 
 
+def check_params(kind: str, params: dict, where: str) -> None:
+    """Parse a model entry with its family's own config, so a bad value stops the run before any job starts.
+
+    Both parsers import no torch or scikit-learn. A scratch backbone (`backbone: {scratch: ...}`) is a folder by
+    the time the family sees it, so it is checked as one.
+    """
+    if kind == "sklearn":
+        from kit.models.sklearn_family import SklearnParams as parser
+        parse = parser.from_dict
+    elif kind == "transformer":
+        from kit.models.transformer.config import parse_config as parse
+
+        if isinstance(params.get("backbone"), dict):
+            params = {**params, "backbone": "<scratch backbone folder>"}
+    else:
+        raise ValueError(f"{where}: unknown model kind {kind!r}; known kinds: {sorted(FAMILIES)}")
+    try:
+        parse(params)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
 @dataclass
 class FoldData:
     """The texts and labels one fold job sees. Labels are class indices 0..n_classes-1."""
