@@ -158,7 +158,10 @@ def cmd_fit_fold(args, log: Log) -> None:
     # The lease sets CUDA_VISIBLE_DEVICES, so it must come before anything imports torch.
     with gpu_lease(args.gpus) as devices:
         log(f"devices: {'cuda ' + ','.join(devices) if devices else 'cpu'}; threads {args.threads}")
-        set_threads(args.threads)
+        if args.kind == "transformer":
+            import torch
+
+            torch.set_num_threads(args.threads)
         from kit.experiment import run_fold
 
         workdir = Path(args.workdir) if args.workdir else Path("checkpoints") / Path(args.out).parent.name / Path(args.out).stem
@@ -188,7 +191,7 @@ def cmd_merge(args, log: Log) -> None:
 def cmd_ensemble(args, log: Log) -> None:
     """Build one ensemble from member artifacts; it is an artifact too.
 
-    Example: python -m kit ensemble --name blend --spec-json '{"method": "mean"}' --members oof/a oof/b --out oof/ensemble.blend
+    Example: python -m kit ensemble --name ensemble.blend --spec-json '{"method": "mean"}' --members oof/a oof/b --out oof/ensemble.blend
     """
     from kit.artifacts import Artifact
     from kit.ensemble.build import build_ensemble
@@ -384,6 +387,8 @@ def main(argv: list[str] | None = None) -> None:
     log = Log(args.log)
     logging.getLogger("kit").addHandler(ForwardToLog(log))
     logging.getLogger("kit").setLevel(logging.INFO)
+    # Snakemake runs several jobs side by side: each BLAS gets the job's own threads, not every core.
+    set_threads(getattr(args, "threads", 1))
     try:
         args.func(args, log)
     except (ValueError, FileNotFoundError) as error:

@@ -74,7 +74,10 @@ def normalise(config: dict) -> dict:
     for model, entry in config["models"].items():
         check_params(entry["kind"], model_params(config, model), where=f"model {model!r}")
     experiments = {exp.name for exp in matrix(config)}
+    from kit.ensemble.build import EnsembleSpec
+
     for name, entry in config.get("ensembles", {}).items():
+        EnsembleSpec.from_dict(name, entry)
         members = entry.get("members", "all")
         if members != "all":
             unknown = [m for m in members if m not in experiments and m not in config["ensembles"]]

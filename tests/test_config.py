@@ -38,6 +38,7 @@ def test_matrix_expands_models_seeds_variants_with_entry_overrides():
         ({"classes": ["0", "0", "1"]}, "classes"),
         ({"ensembles": {"e": {"method": "mean", "members": ["nope.raw.s0"]}}}, "nope.raw.s0"),
         ({"final": "missing"}, "final"),
+        ({"ensembles": {"e": {"method": "caruana", "rounds": 5, "estimator": "SVC"}}}, "ensemble 'e'.*estimator"),
         ({"models": {"lr": {"kind": "sklearn", "estimator": "xgb"}}}, "model 'lr'.*estimator"),
         ({"models": {"bert": {"kind": "transformer", "backbone": "x", "head": "gru"}}}, "model 'bert'.*head"),
     ],

@@ -1,0 +1,11 @@
+"""Ensembles of OOF artifacts, scored honestly (cross-fitted on the experiments' own folds).
+
+Module map (arrays in, arrays out, except build):
+  weights.py   class_weight_search: per-class weights for macro-F1 (exact coordinate line search), macro_f1_many
+  blend.py     blend, optimise_blend (log-loss / macro-F1 weights), caruana (ensemble selection), normalised
+  stacking.py  stack: a level-2 scikit-learn classifier trained fold by fold; resolve_estimator by name
+  voting.py    hard_vote, soft_vote, multi-round voting (fit_multi_round_vote / apply_vote_plan), agreement
+  honest.py    cross_fit: refit anything fitted on OOF rows once per fold, without that fold
+  build.py     check_compatible (guardrails), agreement_matrix, build_ensemble: config entry + artifacts -> Artifact
+Importing any of these modules loads numpy only; scipy, scikit-learn and pandas load inside the functions that use them.
+"""
