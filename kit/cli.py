@@ -246,7 +246,7 @@ def choose(candidates: dict[str, Path], choice: str) -> tuple[str, str]:
     if choice != "auto":
         for key in (choice, f"ensemble.{choice}"):
             if key in candidates:
-                return key, f"named in the config's 'final': {choice}"
+                return key, f"chosen by name: {choice}"
         raise ValueError(f"final choice {choice!r} is not among the built artifacts {sorted(candidates)}")
     manifests = {key: read_json(path / "manifest.json") for key, path in candidates.items()}
     ensembles = {key: m for key, m in manifests.items() if m["kind"] == "ensemble"}
