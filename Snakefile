@@ -1,5 +1,7 @@
 # The kit's workflow: competition files -> folds -> (model x seed x variant x fold) OOF/test logits
 # -> experiment artifacts -> ensembles -> subs/final.csv. See docs/architecture.md.
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
@@ -9,7 +11,7 @@ min_version("8.0")
 # one that holds only `data:` runs the default matrix on other files.
 if "models" not in config:
 
-    configfile: "configs/config.yaml"
+    configfile: os.path.join(workflow.basedir, "configs", "config.yaml")
 
 
 include: "rules/common.smk"

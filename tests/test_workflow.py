@@ -85,8 +85,5 @@ def test_second_run_has_nothing_to_do(tiny_run):
 )
 def test_shipped_configs_plan(tmp_path, configfiles):
     args = ["--configfile", *[str(REPO / c) for c in configfiles]] if configfiles else []
-    if not configfiles:
-        (tmp_path / "configs").mkdir()
-        (tmp_path / "configs" / "config.yaml").write_text((REPO / "configs" / "config.yaml").read_text())
     result = snakemake(tmp_path, "-n", *args)
     assert "fit_fold" in result.stdout

@@ -1,0 +1,310 @@
+"""Benchmark: the kit's transformer loop against a plain loop, same small model, same run, on real text lengths.
+
+Throughput (training and inference samples/s) and peak memory are measured on the real test texts
+(ncov/nCov_10k_test.csv, so their length distribution), at max_len 192. The plain loop is what most public
+solutions run: every text padded to max_len, fp32, shuffled batches, AdamW + warmup/linear decay, a linear
+layer on the pooler. The kit's loop is kit.models.transformer.train with its defaults (length-bucketed batches,
+dynamic padding, fused AdamW, multi-sample dropout, layer-wise LR decay). Macro-F1 of both is measured on real labels
+(ncov/processed_dev.txt, words joined into character strings): both train on the same rows with the same
+learning rate, epochs and batch size, and are scored on the same held-out rows. The kit uses its mean-pooling
+head by default (a randomly initialised pooler learns slowly), so F1 is also reported for the kit's loop with
+the plain loop's pooler head, which tells the loop's effect from the head's.
+
+Each throughput run goes in a fresh process so that its peak resident memory (CPU) is its own; on CUDA the
+peak is torch's allocated-memory peak. Kit and plain runs alternate and the best of the rounds is reported,
+so that load from other jobs on the machine hits both alike. Real data is found through KIT_SHARED_DATA
+(default: ../shared/data beside the repository).
+
+Example:
+    python bench/bench_transformer.py              # about 7 minutes on 2 CPU cores
+    python bench/bench_transformer.py --threads 1  # steadier on a machine shared with other jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SHARED_DATA = Path(os.environ.get("KIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+TEST_CSV = "ncov/nCov_10k_test.csv"
+DEV_TXT = "ncov/processed_dev.txt"
+LABELS = ("-1", "0", "1")
+
+
+@dataclass
+class BenchSpec:
+    backbone: str
+    max_len: int
+    batch_size: int
+    predict_batch_size: int
+    lr: float
+    epochs: int
+    seed: int
+    threads: int
+    head: str  # the kit's head; the plain loop always puts its linear layer on the pooler
+
+
+def read_test_texts(folder: Path) -> list[str]:
+    import pandas as pd
+
+    frame = pd.read_csv(folder / TEST_CSV, encoding="gb18030", encoding_errors="replace", dtype=str)
+    return frame["微博中文内容"].fillna("").tolist()  # 37 empty texts: they still get a prediction
+
+
+def read_dev(folder: Path) -> tuple[list[str], np.ndarray]:
+    """Texts (jieba words joined back into characters) and class indices of processed_dev.txt."""
+    texts, y = [], []
+    for line_no, line in enumerate((folder / DEV_TXT).read_text(encoding="utf-8").splitlines(), start=1):
+        label, _, words = line.partition(" ")
+        if not label.startswith("__label__") or label[9:] not in LABELS:
+            raise ValueError(f"{folder / DEV_TXT}: line {line_no} has no __label__{{-1,0,1}} prefix")
+        texts.append(words.replace(" ", ""))
+        y.append(LABELS.index(label[9:]))
+    return texts, np.array(y, dtype=np.int64)
+
+
+def peak_memory_mib(device) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def load(spec: BenchSpec):
+    import torch
+
+    from kit.models.transformer.backbone import load_backbone
+
+    torch.set_num_threads(spec.threads)
+    torch.manual_seed(spec.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer, bert = load_backbone(spec.backbone)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    return tokenizer, bert, device
+
+
+def kit_config(spec: BenchSpec):
+    from kit.models.transformer.config import parse_config
+
+    return parse_config({"backbone": spec.backbone, "head": spec.head, "max_len": spec.max_len,
+                         "batch_size": spec.batch_size,
+                         "predict_batch_size": spec.predict_batch_size, "lr": spec.lr, "epochs": spec.epochs,
+                         "checkpoint_minutes": None})
+
+
+def kit_run(spec: BenchSpec, phases: tuple[str, ...], train_text, train_y, predict_text, n_classes: int) -> dict:
+    """The kit's loop running `phases` ('train', 'predict') in order; samples/s, peak memory after each, predictions."""
+    from kit.models.transformer.data import encode
+    from kit.models.transformer.heads import TextClassifier
+    from kit.models.transformer.train import predict, resolve_amp, train
+
+    tokenizer, bert, device = load(spec)
+    config = kit_config(spec)
+    model = TextClassifier(bert, config.classifier, n_classes).to(device)
+    result = {}
+    for phase in phases:
+        if phase == "train":
+            ids = encode(tokenizer, train_text, spec.max_len, "train")
+            with tempfile.TemporaryDirectory() as workdir:
+                outcome = train(model, config, ids, train_y, tokenizer.pad_token_id, spec.seed, Path(workdir),
+                                "bench", log=lambda line: None)
+            result["train_samples_per_s"] = outcome.samples / outcome.seconds
+        else:
+            ids = encode(tokenizer, predict_text, spec.max_len, "predict")
+            started = time.perf_counter()
+            logits = predict(model, ids, spec.predict_batch_size, tokenizer.pad_token_id,
+                             resolve_amp(config.schedule.amp, device))
+            result["predict_samples_per_s"] = len(ids) / (time.perf_counter() - started)
+            result["pred"] = logits.argmax(1).tolist()
+        result[f"{phase}_peak_mib"] = peak_memory_mib(device)
+    return result
+
+
+def plain_run(spec: BenchSpec, phases: tuple[str, ...], train_text, train_y, predict_text, n_classes: int) -> dict:
+    """The plain loop (pad to max_len, fp32, shuffled batches, AdamW + warmup/linear decay, linear on the pooler),
+    running `phases` in order like kit_run."""
+    import torch
+    from torch import nn
+    from transformers import get_linear_schedule_with_warmup
+
+    tokenizer, bert, device = load(spec)
+
+    class PlainClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert, self.dropout = bert, nn.Dropout(0.1)
+            self.out = nn.Linear(bert.config.hidden_size, n_classes)
+
+        def forward(self, input_ids, attention_mask):
+            return self.out(self.dropout(self.bert(input_ids=input_ids, attention_mask=attention_mask).pooler_output))
+
+    def padded(texts):
+        encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=spec.max_len,
+                            return_tensors="pt", return_token_type_ids=False)
+        return encoded["input_ids"], encoded["attention_mask"]
+
+    model = PlainClassifier().to(device)
+    result = {}
+    for phase in phases:
+        if phase == "train":
+            input_ids, attention_mask = padded(train_text)
+            labels = torch.from_numpy(train_y)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.01)
+            steps = spec.epochs * math.ceil(len(labels) / spec.batch_size)
+            scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+            model.train()
+            started = time.perf_counter()
+            for _ in range(spec.epochs):
+                for rows in torch.randperm(len(labels)).split(spec.batch_size):
+                    logits = model(input_ids[rows].to(device), attention_mask[rows].to(device))
+                    nn.functional.cross_entropy(logits, labels[rows].to(device)).backward()
+                    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+            result["train_samples_per_s"] = spec.epochs * len(labels) / (time.perf_counter() - started)
+        else:
+            input_ids, attention_mask = padded(predict_text)
+            model.eval()
+            predictions = []
+            started = time.perf_counter()
+            with torch.no_grad():
+                for rows in torch.arange(len(input_ids)).split(spec.predict_batch_size):
+                    logits = model(input_ids[rows].to(device), attention_mask[rows].to(device))
+                    predictions.append(logits.argmax(1).cpu())
+            result["predict_samples_per_s"] = len(input_ids) / (time.perf_counter() - started)
+            result["pred"] = torch.cat(predictions).tolist()
+        result[f"{phase}_peak_mib"] = peak_memory_mib(device)
+    return result
+
+
+LOOPS = {"kit": kit_run, "plain": plain_run}
+
+
+def in_fresh_process(function, *args) -> dict:
+    """Run function(*args) in a spawned process, so that its peak memory is its own."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train-rows", type=int, default=768, help="test texts per throughput run")
+    parser.add_argument("--predict-rows", type=int, default=1024, help="test texts per inference run")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput runs per loop, best one reported")
+    parser.add_argument("--f1-train-rows", type=int, default=2000, help="labeled dev rows to train on for F1")
+    parser.add_argument("--f1-eval-rows", type=int, default=1500, help="labeled dev rows scored for F1")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs of the F1 runs (throughput runs: 1)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="a scratch model needs a high rate")
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--kit-head", default="mean", help="the kit's head (the plain loop uses the pooler); "
+                        "F1 is also given for the kit with the pooler head ('cls'), which isolates the loop")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--f1-seeds", type=int, default=2, help="F1 runs per loop (seeds seed, seed + 1, ...)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    if not SHARED_DATA.is_dir():
+        print(f"real data not found at {SHARED_DATA}: set KIT_SHARED_DATA to the shared/data folder", file=sys.stderr)
+        return 2
+    import torch
+
+    from kit.metrics import macro_f1
+    from kit.models.transformer.backbone import build_scratch_backbone
+
+    threads = args.threads or torch.get_num_threads()
+    test_texts = read_test_texts(SHARED_DATA)
+    dev_texts, dev_y = read_dev(SHARED_DATA)
+    rng = np.random.default_rng(args.seed)
+    throughput_rows = rng.choice(len(test_texts), args.train_rows + args.predict_rows, replace=False)
+    train_texts = [test_texts[i] for i in throughput_rows[: args.train_rows]]
+    predict_texts = [test_texts[i] for i in throughput_rows[args.train_rows :]]
+    noise_labels = rng.integers(0, 3, args.train_rows)  # throughput does not depend on the labels
+    dev_rows = rng.permutation(len(dev_texts))[: args.f1_train_rows + args.f1_eval_rows]
+    f1_train, f1_eval = dev_rows[: args.f1_train_rows], dev_rows[args.f1_train_rows :]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        backbone = build_scratch_backbone(Path(tmp) / "bert", test_texts + dev_texts, layers=args.layers,
+                                          hidden=args.hidden, heads=args.heads, max_position=256, seed=args.seed)
+        spec = BenchSpec(str(backbone), max_len=192, batch_size=32, predict_batch_size=128, lr=args.lr,
+                         epochs=1, seed=args.seed, threads=threads, head=args.kit_head)
+        tokens = np.minimum([len(text) + 2 for text in train_texts], 192)
+        print(f"device {'cuda' if torch.cuda.is_available() else 'cpu'}, torch threads {threads}; model: "
+              f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, character vocabulary of the test + "
+              f"dev texts; max_len 192, batch 32 (predict 128); kit head {args.kit_head!r}, plain: linear on the "
+              "pooler")
+        print(f"throughput: {args.train_rows} train / {args.predict_rows} predict rows of {TEST_CSV} (about "
+              f"{tokens.mean():.0f} tokens a text, median {np.median(tokens):.0f}), 1 epoch, best of {args.rounds} "
+              "alternating rounds")
+        runs = {name: [] for name in LOOPS}
+        for _ in range(args.rounds):  # alternate, so that load from elsewhere on the machine hits both loops
+            for name, loop in LOOPS.items():
+                runs[name].append(in_fresh_process(loop, spec, ("predict", "train"), train_texts, noise_labels,
+                                                   predict_texts, 3))
+        # F1 needs no memory reading, so it runs here; several seeds, since a small model trained briefly varies.
+        f1_runs = {"kit": (kit_run, args.kit_head), "kit/cls": (kit_run, "cls"), "plain": (plain_run, "cls")}
+        if args.kit_head == "cls":
+            del f1_runs["kit/cls"]
+        f1_by_seed = {name: [] for name in f1_runs}
+        for seed in range(args.seed, args.seed + args.f1_seeds):
+            for name, (loop, head) in f1_runs.items():
+                seed_spec = BenchSpec(**{**spec.__dict__, "epochs": args.epochs, "seed": seed, "head": head})
+                scored = loop(seed_spec, ("train", "predict"), [dev_texts[i] for i in f1_train], dev_y[f1_train],
+                              [dev_texts[i] for i in f1_eval], 3)
+                f1_by_seed[name].append(macro_f1(dev_y[f1_eval], np.array(scored["pred"]), 3))
+
+    rows = {
+        name: {
+            "train_samples_per_s": max(run["train_samples_per_s"] for run in runs[name]),
+            "train_peak_mib": max(run["train_peak_mib"] for run in runs[name]),
+            "predict_samples_per_s": max(run["predict_samples_per_s"] for run in runs[name]),
+            "predict_peak_mib": max(run["predict_peak_mib"] for run in runs[name]),
+            "macro_f1_by_seed": f1_by_seed[name],
+            "macro_f1": float(np.mean(f1_by_seed[name])),
+        }
+        for name in LOOPS
+    }
+    memory = "peak allocated CUDA memory" if torch.cuda.is_available() else "peak resident memory of the process"
+    print(f"macro-F1: mean of seeds {list(range(args.seed, args.seed + args.f1_seeds))}, {args.epochs} epochs on "
+          f"{len(f1_train)} rows of {DEV_TXT}, lr {args.lr}, scored on {len(f1_eval)} other rows; "
+          f"MiB = {memory} (predict runs first, then train)")
+    print(f"{'loop':<6}{'train/s':>10}{'train MiB':>11}{'predict/s':>11}{'predict MiB':>13}{'macro-F1':>10}")
+    for name, row in rows.items():
+        print(f"{name:<6}{row['train_samples_per_s']:>10.1f}{row['train_peak_mib']:>11.0f}"
+              f"{row['predict_samples_per_s']:>11.1f}{row['predict_peak_mib']:>13.0f}{row['macro_f1']:>10.4f}  "
+              f"(seeds: {', '.join(f'{f1:.4f}' for f1 in row['macro_f1_by_seed'])})")
+    if "kit/cls" in f1_by_seed:
+        print(f"kit/cls (the kit's loop with the plain loop's pooler head, to tell the loop from the head): macro-F1 "
+              f"{np.mean(f1_by_seed['kit/cls']):.4f} (seeds: {', '.join(f'{f1:.4f}' for f1 in f1_by_seed['kit/cls'])})")
+    kit, plain = rows["kit"], rows["plain"]
+    speedup = kit["train_samples_per_s"] / plain["train_samples_per_s"]
+    verdict = "met" if speedup >= 2 and kit["macro_f1"] >= plain["macro_f1"] else "NOT met"
+    print(f"training {speedup:.2f}x, inference {kit['predict_samples_per_s'] / plain['predict_samples_per_s']:.2f}x "
+          f"the plain loop; macro-F1 kit {kit['macro_f1']:.4f} vs plain {plain['macro_f1']:.4f} "
+          f"(target >= 2x training with F1 no worse: {verdict})")
+    print(json.dumps({"rows": rows, "f1_by_seed": f1_by_seed, "train_speedup": speedup, "threads": threads},
+                     sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Backbones: any AutoModel from the hub or a folder, or a small BERT built from scratch on the competition's text.
+
+Nothing can be downloaded on an offline machine, so `build_scratch_backbone` makes a character-level BERT
+(random weights, a vocabulary of the characters in the given texts) and saves it with save_pretrained; fold jobs
+then load it through `load_backbone`, the same from_pretrained path a hub model takes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def char_vocab(texts: Iterable[str], min_char_freq: int = 1) -> list[str]:
+    """Tokens of a character-level WordPiece vocabulary: the specials, then characters by falling count.
+
+    Texts go through BERT's own normalizer and pre-tokenizer (lower case, accents stripped, one word per CJK
+    character, runs of Latin letters and digits as words), so a character opening a word is counted as `c` and
+    one inside a word as `##c`: WordPiece then splits every word into known characters. Ties keep code-point order,
+    so the vocabulary depends on the texts only.
+    """
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    normalizer = BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
+    pre_tokenizer = BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for row, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"char_vocab: text at row {row} is {type(text).__name__}, not a string")
+        for word, _span in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            counts[word[0]] += 1
+            counts.update("##" + char for char in word[1:])
+    kept = sorted((token for token, n in counts.items() if n >= min_char_freq), key=lambda t: (-counts[t], t))
+    return list(SPECIAL_TOKENS) + [token for token in kept if token not in SPECIAL_TOKENS]
+
+
+def build_scratch_backbone(
+    out_dir: Path,
+    texts: Iterable[str],
+    layers: int = 2,
+    hidden: int = 128,
+    heads: int = 2,
+    intermediate: int | None = None,
+    max_position: int = 512,
+    min_char_freq: int = 1,
+    seed: int = 0,
+) -> Path:
+    """Write a randomly initialised BERT with a character vocabulary of `texts` to `out_dir`; return out_dir.
+
+    intermediate: the feed-forward width, None for BERT's 4 x hidden. The folder is built beside out_dir and
+    renamed into place, so a killed job never leaves a half-written backbone.
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    if layers < 1 or hidden < 1 or heads < 1:
+        raise ValueError(f"build_scratch_backbone: layers, hidden and heads must be positive, got {layers}, "
+                         f"{hidden}, {heads}")
+    if hidden % heads:
+        raise ValueError(f"build_scratch_backbone: hidden ({hidden}) must be a multiple of heads ({heads})")
+    vocab = char_vocab(texts, min_char_freq)
+    if len(vocab) == len(SPECIAL_TOKENS):
+        raise ValueError("build_scratch_backbone: no character reaches min_char_freq; the vocabulary would be empty")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        (staging / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        BertTokenizer(vocab=str(staging / "vocab.txt"), do_lower_case=True).save_pretrained(staging)
+        config = BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=intermediate or 4 * hidden,
+            max_position_embeddings=max_position,
+            pad_token_id=vocab.index("[PAD]"),
+        )
+        with torch.random.fork_rng(devices=[]):  # the caller's RNG stream stays untouched
+            torch.manual_seed(seed)
+            BertModel(config).save_pretrained(staging)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def load_backbone(name_or_path: str | Path):
+    """(tokenizer, model): AutoTokenizer and AutoModel from a hub name or a local folder."""
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+        model = AutoModel.from_pretrained(str(name_or_path))
+    except OSError as error:
+        raise OSError(
+            f"backbone {str(name_or_path)!r} is neither a model folder nor a hub model this machine can load "
+            f"(offline machines need a local folder, e.g. one from build_scratch_backbone): {error}"
+        ) from error
+    if not tokenizer.is_fast:
+        raise ValueError(f"backbone {str(name_or_path)!r}: a fast tokenizer is needed to pre-tokenize folds in batch")
+    return tokenizer, model

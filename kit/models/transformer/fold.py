@@ -1,0 +1,159 @@
+"""One fold of the transformer family: load, tokenize, train under the epoch policy, predict, keep or clean up.
+
+The held-out (OOF) fold is only predicted: the epoch is either fixed or chosen by early stopping on an inner
+split carved from the training folds, and `info` says which.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from kit.artifacts import read_json, write_json
+from kit.metrics import macro_f1
+from kit.models import FoldData, FoldResult
+from kit.models.transformer.backbone import load_backbone
+from kit.models.transformer.checkpoint import fingerprint
+from kit.models.transformer.config import KEY_GROUP, TransformerConfig, config_to_params, parse_config
+from kit.models.transformer.data import encode, inner_split
+from kit.models.transformer.heads import TextClassifier
+from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, predict, resolve_amp, train
+
+MODEL_DIR = "model"
+HEAD_WEIGHTS = "head.pt"
+CLASSIFIER_CONFIG = "kit_classifier.json"
+
+
+def training_settings(config: TransformerConfig, n_classes: int) -> dict:
+    """The settings that decide the trained weights (not checkpoint cadence, keeping files or predict batch size)."""
+    params = config_to_params(config)
+    kept = {key: value for key, value in params.items() if KEY_GROUP[key] != "output" and key != "predict_batch_size"}
+    return {**kept, "n_classes": n_classes}
+
+
+def check_labels(data: FoldData) -> None:
+    if len(data.train_y) != len(data.train_text):
+        raise ValueError(f"fold data: {len(data.train_text)} training texts but {len(data.train_y)} labels")
+    bad = np.flatnonzero((data.train_y < 0) | (data.train_y >= data.n_classes))
+    if len(bad):
+        raise ValueError(f"fold data: train_y row {bad[0]} is {data.train_y[bad[0]]}, outside 0..{data.n_classes - 1}")
+
+
+def save_fold_model(model: TextClassifier, tokenizer, config: TransformerConfig, out_dir: Path) -> None:
+    """The backbone and tokenizer save_pretrained-style, plus the head weights and the config that rebuilds it."""
+    out_dir = Path(out_dir)
+    model.backbone.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    torch.save({"head": model.head.state_dict(), "classifier": model.classifier.state_dict()}, out_dir / HEAD_WEIGHTS)
+    write_json(out_dir / CLASSIFIER_CONFIG, {"params": config_to_params(config),
+                                            "n_classes": model.classifier.out_features})
+
+
+def load_fold_model(model_dir: Path):
+    """(model, tokenizer, config) of a fold model saved by save_fold_model, on the CPU in eval mode."""
+    model_dir = Path(model_dir)
+    saved = read_json(model_dir / CLASSIFIER_CONFIG)
+    config = parse_config(saved["params"])
+    tokenizer, backbone = load_backbone(model_dir)
+    model = TextClassifier(backbone, config.classifier, saved["n_classes"])
+    weights = torch.load(model_dir / HEAD_WEIGHTS, map_location="cpu", weights_only=True)
+    model.head.load_state_dict(weights["head"])
+    model.classifier.load_state_dict(weights["classifier"])
+    return model.eval(), tokenizer, config
+
+
+def run_fold(
+    config: TransformerConfig,
+    data: FoldData,
+    seed: int,
+    workdir: Path,
+    log: Callable[[str], None] = print,
+    on_step: Callable[[int], None] | None = None,
+) -> FoldResult:
+    """Train on data.train_*, predict data.valid_text and data.test_text; on_step(step) is a hook for tests."""
+    check_labels(data)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    amp = resolve_amp(config.schedule.amp, device)
+    torch.manual_seed(seed)  # the head's initial weights, and the dropout stream after them
+
+    tokenizer, backbone = load_backbone(config.model.backbone)
+    max_positions = getattr(backbone.config, "max_position_embeddings", None)
+    if max_positions is not None and config.model.max_len > max_positions:
+        raise ValueError(f"transformer config: 'max_len' {config.model.max_len} exceeds the backbone's "
+                         f"{max_positions} positions ({config.model.backbone})")
+    if tokenizer.pad_token_id is None:
+        raise ValueError(f"backbone {config.model.backbone!r}: its tokenizer has no padding token")
+    model = TextClassifier(backbone, config.classifier, data.n_classes).to(device)
+
+    started = time.perf_counter()
+    max_len = config.model.max_len
+    train_ids = encode(tokenizer, data.train_text, max_len, "train_text")
+    valid_ids = encode(tokenizer, data.valid_text, max_len, "valid_text")
+    test_ids = encode(tokenizer, data.test_text, max_len, "test_text")
+    log(f"tokenized {len(train_ids)} train, {len(valid_ids)} valid, {len(test_ids)} test texts "
+        f"in {time.perf_counter() - started:.1f}s; device {device}, amp {amp.name}")
+
+    early_stopping = config.policy.epoch_policy == "inner_early_stopping"
+    if early_stopping:
+        fit_rows, inner_rows = inner_split(data.train_y, config.policy.inner_fraction, seed)
+        inner = InnerSet([train_ids[r] for r in inner_rows], data.train_y[inner_rows])
+    else:
+        fit_rows, inner = np.arange(len(train_ids)), None
+    run_id = fingerprint(training_settings(config, data.n_classes), seed, data.train_text, data.train_y)
+    outcome = train(model, config, [train_ids[r] for r in fit_rows], data.train_y[fit_rows],
+                    tokenizer.pad_token_id, seed, workdir, run_id, log, inner, on_step)
+
+    started = time.perf_counter()
+    batch_size = config.schedule.predict_batch_size
+    valid_logits = predict(model, valid_ids, batch_size, tokenizer.pad_token_id, amp)
+    test_logits = predict(model, test_ids, batch_size, tokenizer.pad_token_id, amp)
+    predict_seconds = time.perf_counter() - started
+    if len(data.valid_y) == len(valid_ids) and len(valid_ids):
+        log(f"held-out fold macro-F1 {macro_f1(data.valid_y, valid_logits.argmax(1), data.n_classes):.4f} "
+            f"(logged only: nothing was chosen on it)")
+
+    if config.output.keep_model:
+        save_fold_model(model, tokenizer, config, workdir / MODEL_DIR)
+        log(f"fold model saved to {workdir / MODEL_DIR}")
+    if not config.output.keep_checkpoints:
+        for name in (CHECKPOINT, BEST_WEIGHTS):
+            (workdir / name).unlink(missing_ok=True)
+
+    state = outcome.state
+    policy = {"epoch_policy": config.policy.epoch_policy, "max_epochs": config.schedule.epochs,
+              "epochs_run": state.epoch}
+    if early_stopping:
+        policy.update(inner_size=len(inner_rows), inner_fraction=config.policy.inner_fraction,
+                      chosen_epoch=state.best_epoch, inner_macro_f1=state.best_score,
+                      stopped_early=state.stopped_early)
+    else:
+        policy.update(chosen_epoch=config.schedule.epochs)
+    info = {
+        "family": "transformer",
+        "backbone": config.model.backbone,
+        "head": config.classifier.head,
+        **policy,
+        "history": state.history,
+        "train_rows": len(fit_rows),
+        "optimizer_steps": state.step,
+        "device": str(device),
+        "amp": amp.name,
+        "resumed_from": outcome.resumed_from,
+        "train_seconds": round(outcome.seconds, 2),
+        "train_samples_per_s": round(outcome.samples / max(outcome.seconds, 1e-9), 2),
+        "predict_seconds": round(predict_seconds, 2),
+        "config": config_to_params(config),
+    }
+    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info)
+
+
+def fit_predict(params: dict, data: FoldData, seed: int, workdir: Path, log: Callable[[str], None] = print
+                ) -> FoldResult:
+    """The model family's entry point (kit.models.fit_predict): `params` is the model's config entry."""
+    return run_fold(parse_config(params), data, seed, workdir, log)

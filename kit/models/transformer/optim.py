@@ -1,0 +1,86 @@
+"""Optimizer side of the loop: layer-wise LR decay groups, warmup + linear decay, gradual unfreezing.
+
+Backbone parameters are placed by depth from their names: 0 = embeddings, i + 1 = encoder layer i
+(`...layer.<i>.` or `...layers.<i>.`, the BERT/RoBERTa/ERNIE layout), n_layers + 1 = anything above the
+encoder (the pooler). The top layer and the pooler learn at `lr`, each layer below at llrd times the one above.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from kit.models.transformer.config import OptimConfig
+
+_LAYER_INDEX = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
+
+
+def backbone_depth(name: str, n_layers: int) -> int:
+    """0 for embeddings, i + 1 for encoder layer i, n_layers + 1 for the rest (pooler and the like)."""
+    found = _LAYER_INDEX.search(name)
+    if found:
+        return int(found.group(1)) + 1
+    if "embeddings" in name:
+        return 0
+    return n_layers + 1
+
+
+def layerwise_param_groups(model, config: OptimConfig) -> list[dict]:
+    """AdamW parameter groups of a TextClassifier: one per (depth, decayed or not), plus the head's.
+
+    Each group has 'name' ('embeddings', 'layer.3', 'top', 'head', with '/no_decay' for 1-d parameters:
+    biases and LayerNorm weights are never decayed), 'params', 'lr' and 'weight_decay'.
+    """
+    n_layers = model.backbone.config.num_hidden_layers
+    labels = {0: "embeddings", n_layers + 1: "top", **{d: f"layer.{d - 1}" for d in range(1, n_layers + 1)}}
+    by_key: dict[tuple[int, bool], list[nn.Parameter]] = {}
+    for name, param in model.backbone.named_parameters():
+        by_key.setdefault((backbone_depth(name, n_layers), param.ndim < 2), []).append(param)
+    groups = []
+    for (depth, no_decay), params in sorted(by_key.items()):
+        groups.append({
+            "name": labels[depth] + ("/no_decay" if no_decay else ""),
+            "params": params,
+            "lr": config.lr * config.llrd ** max(n_layers - depth, 0),
+            "weight_decay": 0.0 if no_decay else config.weight_decay,
+        })
+    head_lr = config.head_lr or config.lr
+    for no_decay in (False, True):
+        params = [p for p in model.head_parameters() if (p.ndim < 2) == no_decay]
+        if params:
+            groups.append({
+                "name": "head" + ("/no_decay" if no_decay else ""),
+                "params": params,
+                "lr": head_lr,
+                "weight_decay": 0.0 if no_decay else config.weight_decay,
+            })
+    return groups
+
+
+def warmup_linear_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Each group's LR rises linearly from 0 over the first warmup_ratio of steps, then falls linearly to 0."""
+    warmup_steps = int(round(warmup_ratio * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / warmup_steps
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def apply_gradual_unfreezing(model, epoch: int, layers_per_epoch: int) -> int:
+    """Freeze all but the top (epoch + 1) x layers_per_epoch encoder layers; return how many layers train.
+
+    The pooler and the head always train; the embeddings train once the bottom layer does. 0 turns it off.
+    """
+    n_layers = model.backbone.config.num_hidden_layers
+    trainable = n_layers if layers_per_epoch == 0 else min(n_layers, (epoch + 1) * layers_per_epoch)
+    for name, param in model.backbone.named_parameters():
+        depth = backbone_depth(name, n_layers)
+        param.requires_grad_(depth > n_layers - trainable or (depth == 0 and trainable == n_layers))
+    return trainable

@@ -1,0 +1,57 @@
+"""Per-epoch progress: a transient rich bar on a terminal, plain lines through `log` about every tenth of an epoch.
+
+The bar is drawn only when stderr is a terminal and vanishes when the epoch ends, so a rule's log file gets the
+plain lines and nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable
+
+
+class EpochProgress:
+    """Use as `with EpochProgress(...) as progress: progress.update(...)` once per optimizer step."""
+
+    def __init__(self, log: Callable[[str], None], epoch: int, epochs: int, total_batches: int, start_batch: int = 0,
+                 show_bar: bool | None = None, lines: int = 10):
+        self.log = log
+        self.title = f"epoch {epoch + 1}/{epochs}"
+        self.total, self.start_batch = total_batches, start_batch
+        self.show_bar = sys.stderr.isatty() if show_bar is None else show_bar
+        self.line_every = max(1, total_batches // lines)
+        self.next_line = (start_batch // self.line_every + 1) * self.line_every
+        self.samples = 0
+        self.started = time.perf_counter()
+        self.bar = None
+
+    def __enter__(self) -> "EpochProgress":
+        if self.show_bar:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("{task.fields[stats]}"), console=Console(file=sys.stderr), transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(self.title, total=self.total, completed=self.start_batch, stats="")
+        return self
+
+    def samples_per_s(self) -> float:
+        return self.samples / max(time.perf_counter() - self.started, 1e-9)
+
+    def update(self, batches_done: int, samples: int, mean_loss: float, lr: float) -> None:
+        """batches_done: micro-batches finished in this epoch; samples: texts trained since the last update."""
+        self.samples += samples
+        stats = f"loss {mean_loss:.4f}  lr {lr:.3g}  {self.samples_per_s():.1f} samples/s"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=batches_done, stats=stats)
+        if batches_done >= self.next_line or batches_done == self.total:
+            self.log(f"{self.title} batch {batches_done}/{self.total}  {stats}")
+            self.next_line = (batches_done // self.line_every + 1) * self.line_every
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,48 @@
+"""kit.models.transformer.backbone: the character vocabulary and the scratch BERT's from_pretrained round trip."""
+
+import pytest
+import torch
+
+from kit.models.transformer.backbone import SPECIAL_TOKENS, build_scratch_backbone, char_vocab, load_backbone
+
+TEXTS = ["武汉加油！", "武汉肺炎 Hello 2020", "加油加油"]
+
+
+def test_char_vocab_puts_specials_first_then_characters_by_count():
+    vocab = char_vocab(TEXTS)
+    assert vocab[: len(SPECIAL_TOKENS)] == list(SPECIAL_TOKENS)
+    assert vocab[5:7] == ["加", "油"]  # 4 times each: the most frequent, ties in code-point order
+    # Latin words are lower-cased; a character inside a word is a '##' continuation piece.
+    assert {"h", "##e", "##l", "##o", "2", "##0"} <= set(vocab)
+    assert "H" not in vocab and "!" not in vocab and "！" in vocab
+
+
+def test_char_vocab_drops_rare_characters_and_names_bad_rows():
+    assert "肺" not in char_vocab(TEXTS, min_char_freq=2)
+    assert "武" in char_vocab(TEXTS, min_char_freq=2)
+    with pytest.raises(ValueError, match="row 1"):
+        char_vocab(["好", None])
+
+
+def test_scratch_backbone_round_trips_through_from_pretrained(tmp_path):
+    folder = build_scratch_backbone(tmp_path / "bert", TEXTS, layers=2, hidden=32, heads=2, max_position=64)
+    tokenizer, model = load_backbone(folder)
+    assert (model.config.num_hidden_layers, model.config.hidden_size, model.config.num_attention_heads) == (2, 32, 2)
+    assert model.config.vocab_size == len(char_vocab(TEXTS)) == len(tokenizer)
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer("武汉加油 hello")["input_ids"])
+    assert tokens == ["[CLS]", "武", "汉", "加", "油", "h", "##e", "##l", "##l", "##o", "[SEP]"]
+    assert tokenizer.pad_token_id == 0 and tokenizer.unk_token == "[UNK]"
+    again = build_scratch_backbone(tmp_path / "again", TEXTS, layers=2, hidden=32, heads=2, max_position=64)
+    _, twin = load_backbone(again)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+def test_scratch_backbone_rejects_a_width_the_heads_do_not_divide(tmp_path):
+    with pytest.raises(ValueError, match="multiple of heads"):
+        build_scratch_backbone(tmp_path / "bert", TEXTS, hidden=30, heads=4)
+
+
+def test_load_backbone_explains_a_missing_folder(tmp_path):
+    with pytest.raises(OSError, match="neither a model folder"):
+        load_backbone(tmp_path / "nowhere")

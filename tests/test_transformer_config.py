@@ -1,0 +1,74 @@
+"""kit.models.transformer.config: flat YAML entries -> typed groups, with errors that name the field."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kit.models.transformer.config import KEY_GROUP, config_to_params, parse_config
+
+
+def test_defaults_follow_the_issue():
+    config = parse_config({"backbone": "hfl/chinese-roberta-wwm-ext"})
+    assert config.model.max_len == 192
+    assert (config.optim.lr, config.optim.llrd) == (2e-5, 0.95)
+    assert config.classifier.dropout == 0.2
+    assert config.schedule.epochs == 3 and config.schedule.amp == "auto"
+    assert config.policy.epoch_policy == "fixed"
+
+
+def test_keys_are_routed_to_their_groups_and_yaml_loose_types_coerced():
+    config = parse_config({
+        "backbone": "b", "head": "textcnn", "cnn_kernels": [2, 3], "lr": "2e-5", "weight_decay": 0,
+        "class_weights": [1, 2, 3], "adversarial": "pgd", "epoch_policy": "inner_early_stopping",
+    })
+    assert config.classifier.cnn_kernels == (2, 3)
+    assert config.optim.lr == 2e-5 and isinstance(config.optim.weight_decay, float)
+    assert config.objective.class_weights == (1.0, 2.0, 3.0)
+    assert config.attack.adversarial == "pgd"
+    assert config.policy.epoch_policy == "inner_early_stopping"
+
+
+def test_config_round_trips_through_flat_params():
+    config = parse_config({"backbone": "b", "head": "bigru", "rnn_hidden": 16, "class_weights": "balanced"})
+    params = config_to_params(config)
+    assert set(params) == set(KEY_GROUP)
+    assert parse_config(params) == config
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({}, "backbone"),
+        ({"backbone": "b", "bogus": 1}, "bogus"),
+        ({"backbone": "b", "head": "attention"}, "head"),
+        ({"backbone": "b", "lr": "fast"}, "lr"),
+        ({"backbone": "b", "epochs": True}, "epochs"),
+        ({"backbone": "b", "epochs": 0}, "epochs"),
+        ({"backbone": "b", "dropout": 1.0}, "dropout"),
+        ({"backbone": "b", "llrd": 1.5}, "llrd"),
+        ({"backbone": "b", "max_len": 4}, "max_len"),
+        ({"backbone": "b", "class_weights": "inverse"}, "class_weights"),
+        ({"backbone": "b", "class_weights": [1, -1, 1]}, "class_weights"),
+        ({"backbone": "b", "amp": "fp8"}, "amp"),
+        ({"backbone": "b", "inner_fraction": 0.7}, "inner_fraction"),
+        ({"backbone": "b", "cnn_kernels": []}, "cnn_kernels"),
+        ({"backbone": "b", "loss": "focal", "label_smoothing": 0.1}, "label_smoothing"),
+    ],
+)
+def test_invalid_entries_raise_naming_the_field(params, field):
+    with pytest.raises(ValueError, match=field):
+        parse_config(params)
+
+
+def test_a_non_mapping_entry_is_refused():
+    with pytest.raises(ValueError, match="mapping"):
+        parse_config(["backbone", "b"])
+
+
+def test_importing_the_config_and_family_does_not_import_torch():
+    code = ("import sys, kit.models.transformer.config, kit.models.transformer; "
+            "sys.exit(1 if {'torch', 'transformers'} & set(sys.modules) else 0)")
+    repo = Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True).returncode == 0

@@ -1,0 +1,114 @@
+"""kit.models.transformer.train: amp plans, the loop (accumulation, bf16 autocast on CPU, early stopping,
+stale checkpoints) and length-sorted prediction."""
+
+import numpy as np
+import pytest
+import torch
+
+from kit.models.transformer.backbone import build_scratch_backbone, load_backbone
+from kit.models.transformer.config import parse_config
+from kit.models.transformer.data import encode
+from kit.models.transformer.heads import TextClassifier
+from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, predict, resolve_amp, train
+
+POSITIVE, NEGATIVE = "好开心加油棒赞爱", "坏难过哭惨病死怕"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread; two threads on a shared 2-core machine spin against each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Texts of 2-20 characters whose class (0/1) is which character set they are drawn from."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    texts = ["".join(rng.choice(list(POSITIVE if label else NEGATIVE), rng.integers(2, 20))) for label in y]
+    return texts, y
+
+
+@pytest.fixture(scope="module")
+def backbone_dir(tmp_path_factory):
+    return build_scratch_backbone(tmp_path_factory.mktemp("bb") / "bert", [POSITIVE + NEGATIVE], layers=1,
+                                  hidden=32, heads=2, max_position=64)
+
+
+def setup(backbone_dir, **params):
+    config = parse_config({"backbone": str(backbone_dir), "lr": 3e-3, "batch_size": 8, "max_len": 24, **params})
+    torch.manual_seed(0)
+    tokenizer, bert = load_backbone(backbone_dir)
+    return config, tokenizer, TextClassifier(bert, config.classifier, 2)
+
+
+def test_amp_plans():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_amp("auto", cpu).dtype is None
+    assert resolve_amp("bf16", cpu).dtype == torch.bfloat16 and not resolve_amp("bf16", cpu).loss_scaling
+    assert resolve_amp("fp16", cuda).loss_scaling
+    with pytest.raises(ValueError, match="fp16 needs a CUDA"):
+        resolve_amp("fp16", cpu)
+
+
+def test_training_learns_with_accumulation_and_counts_steps(backbone_dir, tmp_path):
+    config, tokenizer, model = setup(backbone_dir, epochs=3, grad_accum=3, head="mean")
+    texts, y = toy_texts(80, seed=0)
+    lines = []
+    outcome = train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lines.append)
+    assert outcome.state.step == 3 * 4  # 10 batches per epoch in groups of 3 -> 4 optimizer steps
+    losses = [record["train_loss"] for record in outcome.state.history]
+    assert losses[-1] < losses[0]
+    assert any(line.startswith("epoch 3/3 batch 10/10") for line in lines)
+    assert (tmp_path / CHECKPOINT).is_file()
+
+
+def test_bf16_autocast_runs_on_the_cpu(backbone_dir, tmp_path):
+    config, tokenizer, model = setup(backbone_dir, epochs=1, amp="bf16", adversarial="fgm")
+    dtypes = set()
+    model.classifier.register_forward_hook(lambda module, args, output: dtypes.add(output.dtype))
+    texts, y = toy_texts(16, seed=1)
+    ids = encode(tokenizer, texts, 24, "t")
+    outcome = train(model, config, ids, y, 0, 0, tmp_path, "run", lambda line: None)
+    assert dtypes == {torch.bfloat16} and np.isfinite(outcome.state.history[0]["train_loss"])
+    logits = predict(model, ids, 4, 0, resolve_amp("bf16", torch.device("cpu")))
+    assert logits.dtype == np.float32 and np.isfinite(logits).all()
+
+
+def test_predict_restores_input_order(backbone_dir):
+    config, tokenizer, model = setup(backbone_dir, head="bigru")
+    ids = encode(tokenizer, toy_texts(13, seed=2)[0], 24, "t")
+    off = resolve_amp("off", torch.device("cpu"))
+    batched = predict(model, ids, 4, 0, off)
+    one_by_one = np.concatenate([predict(model, [row], 1, 0, off) for row in ids])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+    assert model.training  # predict puts the mode back
+
+
+def test_inner_early_stopping_ends_on_the_best_epochs_weights(backbone_dir, tmp_path):
+    config, tokenizer, model = setup(backbone_dir, epochs=4, patience=1, epoch_policy="inner_early_stopping")
+    texts, y = toy_texts(48, seed=3)
+    inner_texts, inner_y = toy_texts(16, seed=4)
+    inner = InnerSet(encode(tokenizer, inner_texts, 24, "t"), inner_y)
+    outcome = train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lambda line: None,
+                    inner=inner)
+    state = outcome.state
+    scores = [record["inner_macro_f1"] for record in state.history]
+    assert state.best_epoch == 1 + int(np.argmax(scores)) and state.best_score == max(scores)
+    assert state.stopped_early == (len(scores) < 4)
+    best = torch.load(tmp_path / BEST_WEIGHTS, weights_only=True)["model"]
+    assert all(torch.equal(value, best[name]) for name, value in model.state_dict().items())
+
+
+def test_a_checkpoint_of_another_run_is_not_resumed(backbone_dir, tmp_path):
+    config, tokenizer, model = setup(backbone_dir, epochs=1)
+    texts, y = toy_texts(16, seed=5)
+    ids = encode(tokenizer, texts, 24, "t")
+    train(model, config, ids, y, 0, 0, tmp_path, "first-run", lambda line: None)
+    lines = []
+    outcome = train(model, config, ids, y, 0, 0, tmp_path, "other-run", lines.append)
+    assert outcome.resumed_from is None and "another config or data" in lines[0]
+    resumed = train(model, config, ids, y, 0, 0, tmp_path, "other-run", lambda line: None)
+    assert resumed.resumed_from == {"epoch": 1, "batch": 0} and resumed.samples == 0  # already finished
