@@ -14,13 +14,7 @@ from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, predict, reso
 POSITIVE, NEGATIVE, NEUTRAL = "好开心加油棒赞爱", "坏难过哭惨病死怕", "的了是在有我他"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; two threads on a shared 2-core machine spin against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def toy_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:

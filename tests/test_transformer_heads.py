@@ -10,13 +10,7 @@ from kit.models.transformer.heads import HEADS, TextClassifier
 N_CLASSES = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; two threads on a shared 2-core machine spin against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_classifier(head: str, layers: int = 2, samples: int = 4) -> TextClassifier:
