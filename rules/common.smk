@@ -4,8 +4,7 @@ import os
 
 from kit import config as kit_config
 
-validate(config, schema=str(kit_config.SCHEMA_PATH), set_default=True)
-kit_config.normalise(config)
+kit_config.validate(config)  # the schema with its defaults, then the checks a schema cannot say
 
 
 wildcard_constraints:

@@ -28,3 +28,30 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+class ToyTexts:
+    """Short texts whose class is the character set they are drawn from: a task tiny models learn in seconds.
+
+    Classes are 0 = negative, 1 = positive with two classes, or 0 = negative, 1 = neutral, 2 = positive with three.
+    """
+
+    POSITIVE, NEGATIVE, NEUTRAL = "好开心加油棒赞爱", "坏难过哭惨病死怕", "的了是在有我他"
+
+    def __init__(self, n_classes: int):
+        self.sets = [self.NEGATIVE, self.POSITIVE] if n_classes == 2 else [self.NEGATIVE, self.NEUTRAL, self.POSITIVE]
+        self.vocab = self.POSITIVE + self.NEGATIVE + ("" if n_classes == 2 else self.NEUTRAL)
+
+    def __call__(self, n: int, seed: int):
+        """n texts of 2-19 characters and their labels, the same for the same seed."""
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, len(self.sets), n)
+        return ["".join(rng.choice(list(self.sets[label]), rng.integers(2, 20))) for label in y], y
+
+
+@pytest.fixture(scope="session")
+def toy_texts():
+    """ToyTexts(n_classes): the generator of the toy task that the transformer tests train on."""
+    return ToyTexts

@@ -11,31 +11,25 @@ from kit.models.transformer.data import encode
 from kit.models.transformer.fold import load_fold_model, run_fold
 from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, predict, resolve_amp
 
-POSITIVE, NEGATIVE, NEUTRAL = "好开心加油棒赞爱", "坏难过哭惨病死怕", "的了是在有我他"
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def toy_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """Three classes of 2-20 character texts drawn from three character sets."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    sets = [NEGATIVE, NEUTRAL, POSITIVE]
-    return ["".join(rng.choice(list(sets[label]), rng.integers(2, 20))) for label in y], y
+@pytest.fixture(scope="module")
+def toy(toy_texts):
+    return toy_texts(n_classes=3)
 
 
 @pytest.fixture(scope="module")
-def data() -> FoldData:
-    train_text, train_y = toy_texts(64, seed=0)
-    valid_text, valid_y = toy_texts(20, seed=1)
-    test_text, _ = toy_texts(15, seed=2)
+def data(toy) -> FoldData:
+    train_text, train_y = toy(64, seed=0)
+    valid_text, valid_y = toy(20, seed=1)
+    test_text, _ = toy(15, seed=2)
     return FoldData(train_text, train_y, valid_text, valid_y, test_text + [""], n_classes=3)
 
 
 @pytest.fixture(scope="module")
-def backbone_dir(tmp_path_factory):
-    return build_scratch_backbone(tmp_path_factory.mktemp("bb") / "bert", [POSITIVE + NEGATIVE + NEUTRAL],
+def backbone_dir(tmp_path_factory, toy):
+    return build_scratch_backbone(tmp_path_factory.mktemp("bb") / "bert", [toy.vocab],
                                   layers=2, hidden=32, heads=2, max_position=64)
 
 

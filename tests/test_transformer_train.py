@@ -11,23 +11,17 @@ from kit.models.transformer.data import encode
 from kit.models.transformer.heads import TextClassifier
 from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, predict, resolve_amp, train
 
-POSITIVE, NEGATIVE = "好开心加油棒赞爱", "坏难过哭惨病死怕"
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def toy_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """Texts of 2-20 characters whose class (0/1) is which character set they are drawn from."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    texts = ["".join(rng.choice(list(POSITIVE if label else NEGATIVE), rng.integers(2, 20))) for label in y]
-    return texts, y
+@pytest.fixture(scope="module")
+def toy(toy_texts):
+    return toy_texts(n_classes=2)
 
 
 @pytest.fixture(scope="module")
-def backbone_dir(tmp_path_factory):
-    return build_scratch_backbone(tmp_path_factory.mktemp("bb") / "bert", [POSITIVE + NEGATIVE], layers=1,
+def backbone_dir(tmp_path_factory, toy):
+    return build_scratch_backbone(tmp_path_factory.mktemp("bb") / "bert", [toy.vocab], layers=1,
                                   hidden=32, heads=2, max_position=64)
 
 
@@ -47,9 +41,9 @@ def test_amp_plans():
         resolve_amp("fp16", cpu)
 
 
-def test_training_learns_with_accumulation_and_counts_steps(backbone_dir, tmp_path):
+def test_training_learns_with_accumulation_and_counts_steps(backbone_dir, tmp_path, toy):
     config, tokenizer, model = setup(backbone_dir, epochs=3, grad_accum=3, head="mean")
-    texts, y = toy_texts(80, seed=0)
+    texts, y = toy(80, seed=0)
     lines = []
     outcome = train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lines.append)
     assert outcome.state.step == 3 * 4  # 10 batches per epoch in groups of 3 -> 4 optimizer steps
@@ -59,11 +53,11 @@ def test_training_learns_with_accumulation_and_counts_steps(backbone_dir, tmp_pa
     assert (tmp_path / CHECKPOINT).is_file()
 
 
-def test_bf16_autocast_runs_on_the_cpu(backbone_dir, tmp_path):
+def test_bf16_autocast_runs_on_the_cpu(backbone_dir, tmp_path, toy):
     config, tokenizer, model = setup(backbone_dir, epochs=1, amp="bf16", adversarial="fgm")
     dtypes = set()
     model.classifier.register_forward_hook(lambda module, args, output: dtypes.add(output.dtype))
-    texts, y = toy_texts(16, seed=1)
+    texts, y = toy(16, seed=1)
     ids = encode(tokenizer, texts, 24, "t")
     outcome = train(model, config, ids, y, 0, 0, tmp_path, "run", lambda line: None)
     assert dtypes == {torch.bfloat16} and np.isfinite(outcome.state.history[0]["train_loss"])
@@ -71,9 +65,9 @@ def test_bf16_autocast_runs_on_the_cpu(backbone_dir, tmp_path):
     assert logits.dtype == np.float32 and np.isfinite(logits).all()
 
 
-def test_predict_restores_input_order(backbone_dir):
+def test_predict_restores_input_order(backbone_dir, toy):
     config, tokenizer, model = setup(backbone_dir, head="bigru")
-    ids = encode(tokenizer, toy_texts(13, seed=2)[0], 24, "t")
+    ids = encode(tokenizer, toy(13, seed=2)[0], 24, "t")
     off = resolve_amp("off", torch.device("cpu"))
     batched = predict(model, ids, 4, 0, off)
     one_by_one = np.concatenate([predict(model, [row], 1, 0, off) for row in ids])
@@ -81,10 +75,10 @@ def test_predict_restores_input_order(backbone_dir):
     assert model.training  # predict puts the mode back
 
 
-def test_inner_early_stopping_ends_on_the_best_epochs_weights(backbone_dir, tmp_path):
+def test_inner_early_stopping_ends_on_the_best_epochs_weights(backbone_dir, tmp_path, toy):
     config, tokenizer, model = setup(backbone_dir, epochs=4, patience=1, epoch_policy="inner_early_stopping")
-    texts, y = toy_texts(48, seed=3)
-    inner_texts, inner_y = toy_texts(16, seed=4)
+    texts, y = toy(48, seed=3)
+    inner_texts, inner_y = toy(16, seed=4)
     inner = InnerSet(encode(tokenizer, inner_texts, 24, "t"), inner_y)
     outcome = train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lambda line: None,
                     inner=inner)
@@ -96,9 +90,9 @@ def test_inner_early_stopping_ends_on_the_best_epochs_weights(backbone_dir, tmp_
     assert all(torch.equal(value, best[name]) for name, value in model.state_dict().items())
 
 
-def test_a_checkpoint_of_another_run_is_not_resumed(backbone_dir, tmp_path):
+def test_a_checkpoint_of_another_run_is_not_resumed(backbone_dir, tmp_path, toy):
     config, tokenizer, model = setup(backbone_dir, epochs=1)
-    texts, y = toy_texts(16, seed=5)
+    texts, y = toy(16, seed=5)
     ids = encode(tokenizer, texts, 24, "t")
     train(model, config, ids, y, 0, 0, tmp_path, "first-run", lambda line: None)
     lines = []

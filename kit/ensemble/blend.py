@@ -10,10 +10,10 @@ from typing import Sequence
 
 import numpy as np
 
+from kit.ensemble.spec import OBJECTIVES
 from kit.ensemble.weights import TINY, confusion_many, macro_f1_from_confusion
 from kit.metrics import macro_f1
 
-OBJECTIVES = ("f1", "logloss")
 CANDIDATE_BUDGET = 1 << 21  # floats of candidate blends scored at once: ~8 MB, whatever M and n are
 F1_STEPS = (0.0, 0.5, 2.0)  # coordinate search: a member's weight is dropped, halved or doubled
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 FAMILIES = {
     "sklearn": "kit.models.sklearn_family",
@@ -71,6 +72,8 @@ def family(kind: str):
 def fit_predict(
     kind: str, params: dict, data: FoldData, seed: int, workdir: Path, log: Callable[[str], None] = print
 ) -> FoldResult:
+    import numpy as np
+
     result = family(kind).fit_predict(params, data, seed=seed, workdir=Path(workdir), log=log)
     n_valid, n_test = len(data.valid_text), len(data.test_text)
     expected = {"valid_logits": (n_valid, data.n_classes), "test_logits": (n_test, data.n_classes)}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable
 
 from kit.models import FoldData, FoldResult
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -62,6 +63,7 @@ def jieba_tokens(text: str) -> list[str]:
 
 
 def make_vectorizer(p: SklearnParams):
+    import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
 
@@ -90,6 +92,8 @@ def make_estimator(p: SklearnParams, seed: int):
 
 def as_logits(scores: np.ndarray, n_classes: int) -> np.ndarray:
     """decision_function gives [n] for two classes: turn it into [n x 2] logits with the same softmax."""
+    import numpy as np
+
     if scores.ndim == 1:
         scores = np.stack([-scores / 2, scores / 2], axis=1)
     if scores.shape[1] != n_classes:
