@@ -4,7 +4,8 @@ import os
 
 from kit import config as kit_config
 
-kit_config.validate(config)  # the schema with its defaults, then the checks a schema cannot say
+# The schema with its defaults, then the checks a schema cannot say (each model and ensemble entry).
+kit_config.validate(config)
 
 
 wildcard_constraints:

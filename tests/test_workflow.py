@@ -1,16 +1,21 @@
 """The Snakemake workflow end to end on a tiny config in a temporary folder, and dry runs of the shipped configs."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from kit.artifacts import Artifact
 from kit.demo import make_demo
+from kit.models.transformer.train import CHECKPOINT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,3 +92,64 @@ def test_shipped_configs_plan(tmp_path, configfiles):
     args = ["--configfile", *[str(REPO / c) for c in configfiles]] if configfiles else []
     result = snakemake(tmp_path, "-n", *args)
     assert "fit_fold" in result.stdout
+
+
+def fit_fold_pids(workdir: Path) -> list[int]:
+    """The `kit fit-fold` processes running in workdir (found through /proc: Linux only, like the kill it serves)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"fit-fold" in (entry / "cmdline").read_bytes():
+                if (entry / "cwd").resolve() == workdir.resolve():
+                    pids.append(int(entry.name))
+        except OSError:  # the process ended while we looked
+            continue
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="finds the fold job through /proc")
+def test_a_transformer_fold_job_killed_mid_epoch_resumes_under_snakemake(tmp_path):
+    """The issue's resume contract end to end: SIGKILL the fold job after its first checkpoint, let Snakemake
+    fail, run Snakemake again: the job resumes from the checkpoint (outside the rule's outputs) and writes the
+    same logits as an uninterrupted run."""
+    files = make_demo(tmp_path / "raw", n_train=240, n_test=50, n_unlabeled=50, seed=5)
+    tiny = {
+        "kind": "transformer", "gpu": 1, "threads": 1, "head": "mean", "max_len": 32, "epochs": 2,
+        "batch_size": 4, "lr": 0.003, "checkpoint_every_steps": 10,
+        "backbone": {"scratch": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "max_position": 64}},
+    }
+    config = {
+        "data": {"train": str(files["train"]), "test": str(files["test"])},
+        "folds": {"k": 2, "seed": 0}, "variants": ["raw"], "models": {"tiny": tiny}, "ensembles": {},
+    }
+    target = "oof/tiny.raw.s0/fold0.npz"
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    snakemake(workdir, "--configfile", "tiny.yaml", "-j1", target)
+    straight = np.load(workdir / target)
+    (workdir / target).unlink()  # Snakemake runs the job again; this time it is killed after its first checkpoint
+
+    checkpoint = workdir / "checkpoints" / "tiny.raw.s0" / "fold0" / CHECKPOINT
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "tiny.yaml", "-j1", target]
+    first = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pids = fit_fold_pids(workdir)
+    assert checkpoint.exists() and pids, "the fold job ended or never checkpointed before it could be killed"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    assert first.wait(timeout=60) != 0 and not (workdir / target).exists()
+
+    snakemake(workdir, "--configfile", "tiny.yaml", "-j1", target)
+    log = (workdir / "logs" / "fit" / "tiny.raw.s0.fold0.log").read_text()
+    assert "resuming from checkpoint: epoch" in log
+    runs = {"straight": straight, "killed": np.load(workdir / target)}
+    for key in ("valid_ids", "valid_logits", "test_ids", "test_logits"):
+        assert np.array_equal(runs["straight"][key], runs["killed"][key]), key
+    info = {name: json.loads(str(run["meta"]))["info"] for name, run in runs.items()}
+    assert info["straight"]["resumed_from"] is None and info["killed"]["resumed_from"] is not None
+    assert info["killed"]["history"] == info["straight"]["history"]
+    assert not checkpoint.exists()  # removed after success
