@@ -96,8 +96,8 @@ def main() -> None:
     print(f"plain TF-IDF(char 1-3) + LogisticRegression: held-out macro-F1 {baseline_f1:.4f} ({time.perf_counter() - started:.0f}s)")
 
     started = time.perf_counter()
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "data_only.yaml",
-               f"-j{args.jobs}", "-q", "subs/final.csv"]
+    command = [sys.executable, "-m", "snakemake", "subs/final.csv", "-s", str(REPO / "Snakefile"), f"-j{args.jobs}",
+               "--quiet", "progress", "--configfile", "data_only.yaml"]
     subprocess.run(command, cwd=workdir, check=True)
     kit_seconds = time.perf_counter() - started
     submission = pd.read_csv(workdir / "subs" / "final.csv", dtype=str).set_index("id")

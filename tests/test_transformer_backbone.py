@@ -46,3 +46,9 @@ def test_scratch_backbone_rejects_a_width_the_heads_do_not_divide(tmp_path):
 def test_load_backbone_explains_a_missing_folder(tmp_path):
     with pytest.raises(OSError, match="neither a model folder"):
         load_backbone(tmp_path / "nowhere")
+
+
+def test_loading_prints_no_progress_bars(tmp_path, capfd):
+    folder = build_scratch_backbone(tmp_path / "bert", ["好坏"], layers=1, hidden=16, heads=2, max_position=16)
+    load_backbone(folder)
+    assert "Loading weights" not in capfd.readouterr().err

@@ -17,6 +17,16 @@ from typing import Iterable
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
+def quiet_transformers() -> None:
+    """Silence transformers' own progress bars ("Loading weights", "Writing model shards"), which would flood the
+    Snakemake console once per job; downloads from the hub keep theirs, since a large first download needs one."""
+    from huggingface_hub.utils import enable_progress_bars
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    enable_progress_bars()
+
+
 def char_vocab(texts: Iterable[str], min_char_freq: int = 1) -> list[str]:
     """Tokens of a character-level WordPiece vocabulary: the specials, then characters by falling count.
 
@@ -60,6 +70,8 @@ def build_scratch_backbone(
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
+    quiet_transformers()
+
     if layers < 1 or hidden < 1 or heads < 1:
         raise ValueError(f"build_scratch_backbone: layers, hidden and heads must be positive, got {layers}, "
                          f"{hidden}, {heads}")
@@ -99,6 +111,7 @@ def load_backbone(name_or_path: str | Path):
     """(tokenizer, model): AutoTokenizer and AutoModel from a hub name or a local folder."""
     from transformers import AutoModel, AutoTokenizer
 
+    quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
         model = AutoModel.from_pretrained(str(name_or_path))
