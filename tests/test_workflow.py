@@ -109,10 +109,10 @@ def fit_fold_pids(workdir: Path) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="finds the fold job through /proc")
-def test_a_transformer_fold_job_killed_mid_epoch_resumes_under_snakemake(tmp_path):
-    """The issue's resume contract end to end: SIGKILL the fold job after its first checkpoint, let Snakemake
-    fail, run Snakemake again: the job resumes from the checkpoint (outside the rule's outputs) and writes the
-    same logits as an uninterrupted run."""
+def test_a_scratch_transformer_makes_an_artifact_and_a_killed_fold_job_resumes(tmp_path):
+    """A scratch transformer through Snakemake to a valid experiment artifact; then the resume contract end to end:
+    SIGKILL a fold job after its first checkpoint, let Snakemake fail, run Snakemake again: the job resumes from
+    the checkpoint (outside the rule's outputs) and writes the same logits as the uninterrupted run."""
     files = make_demo(tmp_path / "raw", n_train=240, n_test=50, n_unlabeled=50, seed=5)
     tiny = {
         "kind": "transformer", "gpu": 1, "threads": 1, "head": "mean", "max_len": 32, "epochs": 2,
@@ -127,7 +127,9 @@ def test_a_transformer_fold_job_killed_mid_epoch_resumes_under_snakemake(tmp_pat
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    snakemake(workdir, "--configfile", "tiny.yaml", "-j1", target)
+    snakemake(workdir, "--configfile", "tiny.yaml", "-j2", "oof/tiny.raw.s0/manifest.json")
+    artifact = Artifact.load(workdir / "oof" / "tiny.raw.s0")  # the scratch transformer's experiment, validated
+    assert artifact.manifest["family"] == "transformer" and artifact.oof_logits.shape == (len(artifact.ids), 3)
     straight = np.load(workdir / target)
     (workdir / target).unlink()  # Snakemake runs the job again; this time it is killed after its first checkpoint
 
