@@ -1,13 +1,29 @@
 import numpy as np
 import pytest
 
-from kit.ensemble.stacking import fit_in_sample, predict_probs, resolve_estimator, stack, stack_features
+from kit.ensemble.stacking import (
+    fit_in_sample,
+    make_estimator,
+    predict_probs,
+    resolve_estimator,
+    stack,
+    stack_features,
+)
 from kit.metrics import macro_f1, softmax
 
 
 def test_estimators_resolve_by_bare_name_or_dotted_path():
     assert resolve_estimator("LogisticRegression").__name__ == "LogisticRegression"
     assert resolve_estimator("sklearn.tree.DecisionTreeClassifier").__name__ == "DecisionTreeClassifier"
+
+
+def test_kit_defaults_sit_under_the_users_params_and_the_seed_under_theirs():
+    model = make_estimator("LogisticRegression", {}, seed=7)
+    assert model.max_iter == 1000 and model.random_state == 7  # sklearn's 100 stop short on stacked logits
+    model = make_estimator("LogisticRegression", {"max_iter": 50, "random_state": 1}, seed=7)
+    assert model.max_iter == 50 and model.random_state == 1
+    with pytest.raises(ValueError, match="bad params"):
+        make_estimator("LogisticRegression", {"no_such_option": 1}, seed=0)
 
 
 @pytest.mark.parametrize(

@@ -72,10 +72,16 @@ def resolve_estimator(name: str):
     return estimator
 
 
+# Defaults the kit gives a level-2 estimator where scikit-learn's own fall short on stacked logits; the user's
+# params win. lbfgs needs a little over its default 100 iterations on a handful of members' logits.
+LEVEL2_DEFAULTS = {"LogisticRegression": {"max_iter": 1000}}
+
+
 def make_estimator(name: str, params: dict | None, seed: int):
-    """An unfitted level-2 model with the user's params, and random_state=seed unless they give one."""
+    """An unfitted level-2 model with LEVEL2_DEFAULTS under the user's params, and random_state=seed unless they
+    give one."""
     estimator_class = resolve_estimator(name)
-    options = dict(params or {})
+    options = {**LEVEL2_DEFAULTS.get(estimator_class.__name__, {}), **(params or {})}
     try:
         model = estimator_class(**options)
     except TypeError as error:
