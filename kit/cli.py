@@ -12,6 +12,8 @@ import logging
 import os
 import sys
 import time
+import traceback
+import warnings
 from pathlib import Path
 
 from kit import __version__
@@ -32,6 +34,12 @@ class Log:
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
 
+    def file_only(self, text: str) -> None:
+        """Text that stderr shows already (a traceback): into the log file too, once."""
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(text if text.endswith("\n") else text + "\n")
+
     def rich(self, renderable) -> None:
         """Render a rich object (a table) to stderr and as plain text into the log."""
         from rich.console import Console
@@ -51,6 +59,15 @@ class ForwardToLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.log(f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+def forward_warnings(log: Log) -> None:
+    """Python warnings (scikit-learn's ConvergenceWarning, torch's) as log lines, so the rule's log holds them."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        log(f"warning: {category.__name__}: {message} ({Path(filename).name}:{lineno})")
+
+    warnings.showwarning = show
 
 
 def cmd_demo(args, log: Log) -> None:
@@ -385,13 +402,20 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     log = Log(args.log)
-    logging.getLogger("kit").addHandler(ForwardToLog(log))
-    logging.getLogger("kit").setLevel(logging.INFO)
+    kit_logger = logging.getLogger("kit")
+    for handler in [h for h in kit_logger.handlers if isinstance(h, ForwardToLog)]:
+        kit_logger.removeHandler(handler)  # main() called again in one process (tests) logs to its own file only
+    kit_logger.addHandler(ForwardToLog(log))
+    kit_logger.setLevel(logging.INFO)
     # Snakemake runs several jobs side by side: each BLAS gets the job's own threads, not every core.
     set_threads(getattr(args, "threads", 1))
+    forward_warnings(log)
     try:
         args.func(args, log)
     except (ValueError, FileNotFoundError) as error:
         # Data and config errors already name their file and field: show them plainly, not as a traceback.
         log(f"error: {error}")
         sys.exit(2)
+    except Exception:
+        log.file_only(traceback.format_exc())  # a bug's traceback belongs in the rule's log, not only on stderr
+        raise
