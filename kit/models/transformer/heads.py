@@ -37,27 +37,25 @@ def masked_max(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return states.masked_fill(~mask.unsqueeze(-1), torch.finfo(states.dtype).min).max(1).values
 
 
-class ClsHead(nn.Module):
-    """BERT's own classifier input: the pooler output (tanh of a dense layer over [CLS])."""
+class HiddenWidthHead(nn.Module):
+    """Base of the heads whose feature is one backbone-width vector per text (feature_size = hidden)."""
 
     needs_layers = False
 
     def __init__(self, hidden: int, n_layers: int, config: HeadConfig):
         super().__init__()
         self.feature_size = hidden
+
+
+class ClsHead(HiddenWidthHead):
+    """BERT's own classifier input: the pooler output (tanh of a dense layer over [CLS])."""
 
     def forward(self, states: BackboneStates) -> torch.Tensor:
         return states.pooled
 
 
-class MeanPoolHead(nn.Module):
+class MeanPoolHead(HiddenWidthHead):
     """The mean of the last layer's token states over real tokens."""
-
-    needs_layers = False
-
-    def __init__(self, hidden: int, n_layers: int, config: HeadConfig):
-        super().__init__()
-        self.feature_size = hidden
 
     def forward(self, states: BackboneStates) -> torch.Tensor:
         return masked_mean(states.last, states.mask)
@@ -78,14 +76,13 @@ class ClsConcatHead(nn.Module):
         return torch.cat([states.layers[-1][:, 0], states.layers[-2][:, 0], states.pooled], dim=-1)
 
 
-class LayerFusionHead(nn.Module):
+class LayerFusionHead(HiddenWidthHead):
     """Dynamic layer fusion: a learned softmax-weighted sum of every encoder layer's [CLS] state."""
 
     needs_layers = True
 
     def __init__(self, hidden: int, n_layers: int, config: HeadConfig):
-        super().__init__()
-        self.feature_size = hidden
+        super().__init__(hidden, n_layers, config)
         self.layer_logits = nn.Parameter(torch.zeros(n_layers))  # equal weights at the start
 
     def forward(self, states: BackboneStates) -> torch.Tensor:
