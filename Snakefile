@@ -2,7 +2,7 @@
 # -> experiment artifacts -> ensembles -> subs/final.csv. See docs/architecture.md.
 import os
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("8.0")
 
