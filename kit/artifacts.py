@@ -14,13 +14,13 @@ never leaves a half-written artifact that Snakemake would take for finished.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -29,20 +29,26 @@ from kit import __version__
 ARRAYS = ("ids", "labels", "fold_of", "oof_logits", "test_ids", "test_logits", "classes")
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """write(handle) into a temporary file beside `path`, then rename it into place: a killed job never leaves a
+    half-written file that would pass for finished. Writers stream into the handle, so nothing is held twice."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs should read like any other file
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    atomic_write(path, lambda handle: handle.write(payload))
 
 
 def current_umask() -> int:
@@ -57,9 +63,7 @@ def write_json(path: Path, obj) -> None:
 
 def write_parquet(frame, path: Path) -> None:
     """A DataFrame as parquet, atomically like every other output."""
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write(path, lambda handle: frame.to_parquet(handle, index=False))
 
 
 def read_json(path: Path):
@@ -67,9 +71,7 @@ def read_json(path: Path):
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

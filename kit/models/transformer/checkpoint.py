@@ -5,28 +5,17 @@ A checkpoint holds only tensors and plain values, so it loads with torch.load(we
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from kit.artifacts import sha256_json, sha256_strings
+from kit.artifacts import atomic_write, sha256_json, sha256_strings
 
 
 def save_atomic(path: Path, payload: dict) -> None:
-    """torch.save to a temporary file beside `path`, then rename: a kill never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through kit.artifacts.atomic_write: a kill never leaves a half-written checkpoint."""
+    atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def load(path: Path) -> dict | None:
