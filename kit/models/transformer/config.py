@@ -263,10 +263,8 @@ class TransformerConfig:
             raise _fail("label_smoothing", "applies to loss 'ce' only, not 'focal'", self.objective.label_smoothing)
 
 
-_GROUP_CLASSES = {
-    "model": BackboneConfig, "classifier": HeadConfig, "optim": OptimConfig, "objective": LossConfig,
-    "attack": AdversarialConfig, "schedule": ScheduleConfig, "policy": EpochPolicyConfig, "output": OutputConfig,
-}
+# Group name -> its settings class, read off TransformerConfig's fields so the two cannot drift apart.
+_GROUP_CLASSES = typing.get_type_hints(TransformerConfig)
 # Flat YAML key -> the group that owns it.
 KEY_GROUP = {f.name: group for group, cls in _GROUP_CLASSES.items() for f in fields(cls)}
 
