@@ -38,24 +38,20 @@ def layerwise_param_groups(model, config: OptimConfig) -> list[dict]:
     by_key: dict[tuple[int, bool], list[nn.Parameter]] = {}
     for name, param in model.backbone.named_parameters():
         by_key.setdefault((backbone_depth(name, n_layers), param.ndim < 2), []).append(param)
-    groups = []
-    for (depth, no_decay), params in sorted(by_key.items()):
-        groups.append({
-            "name": labels[depth] + ("/no_decay" if no_decay else ""),
-            "params": params,
-            "lr": config.lr * config.llrd ** max(n_layers - depth, 0),
-            "weight_decay": 0.0 if no_decay else config.weight_decay,
-        })
+
+    def group(name: str, params: list[nn.Parameter], lr: float, no_decay: bool) -> dict:
+        return {"name": name + ("/no_decay" if no_decay else ""), "params": params, "lr": lr,
+                "weight_decay": 0.0 if no_decay else config.weight_decay}
+
+    groups = [
+        group(labels[depth], params, config.lr * config.llrd ** max(n_layers - depth, 0), no_decay)
+        for (depth, no_decay), params in sorted(by_key.items())
+    ]
     head_lr = config.head_lr or config.lr
     for no_decay in (False, True):
         params = [p for p in model.head_parameters() if (p.ndim < 2) == no_decay]
         if params:
-            groups.append({
-                "name": "head" + ("/no_decay" if no_decay else ""),
-                "params": params,
-                "lr": head_lr,
-                "weight_decay": 0.0 if no_decay else config.weight_decay,
-            })
+            groups.append(group("head", params, head_lr, no_decay))
     return groups
 
 
