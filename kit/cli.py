@@ -30,12 +30,10 @@ class Log:
     def __call__(self, message: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {message}"
         print(line, file=sys.stderr, flush=True)
-        if self.path:
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+        self.file_only(line)
 
     def file_only(self, text: str) -> None:
-        """Text that stderr shows already (a traceback): into the log file too, once."""
+        """Text into the log file only (what stderr shows already, a traceback say), ending in a newline."""
         if self.path:
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(text if text.endswith("\n") else text + "\n")
