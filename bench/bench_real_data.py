@@ -13,47 +13,34 @@ on the same train.csv.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("KIT_SHARED_DATA", REPO.parent / "shared" / "data"))
-HEADER = ["微博id", "微博发布时间", "发布人账号", "微博中文内容", "微博图片", "微博视频"]
+from shared_data import DEV_TXT, REPO, SHARED_DATA, read_processed_dev  # bench/ is on the path
 
+sys.path.insert(0, str(REPO))
 
-def read_processed_dev(path: Path) -> pd.DataFrame:
-    labels, texts = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        label, _, words = line.partition(" ")
-        labels.append(label.removeprefix("__label__"))
-        texts.append("".join(words.split()))
-    return pd.DataFrame({"label": labels, "text": texts})
+from kit.demo import HEADER, LABEL_COLUMN, write_competition_csv  # noqa: E402
 
 
 def competition_frame(frame: pd.DataFrame, first_id: int, with_label: bool) -> pd.DataFrame:
     out = pd.DataFrame(
         {
-            "微博id": [str(first_id + i) for i in range(len(frame))],
-            "微博发布时间": "02月01日 12:00",
-            "发布人账号": "bench",
-            "微博中文内容": frame["text"].to_numpy(),
-            "微博图片": "[]",
-            "微博视频": "[]",
+            HEADER[0]: [str(first_id + i) for i in range(len(frame))],
+            HEADER[1]: "02月01日 12:00",
+            HEADER[2]: "bench",
+            HEADER[3]: frame["text"].to_numpy(),
+            HEADER[4]: "[]",
+            HEADER[5]: "[]",
         }
     )
     if with_label:
-        out["情感倾向"] = frame["label"].to_numpy()
+        out[LABEL_COLUMN] = frame["label"].to_numpy()
     return out
-
-
-def write_competition_csv(frame: pd.DataFrame, path: Path) -> None:
-    path.write_bytes(frame.to_csv(index=False, lineterminator="\r\n").encode("gb18030"))
 
 
 def main() -> None:
@@ -62,7 +49,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="use only this many labeled rows (quick look)")
     args = parser.parse_args()
-    source = SHARED_DATA / "ncov" / "processed_dev.txt"
+    source = SHARED_DATA / DEV_TXT
     if not source.is_file():
         sys.exit(f"real data not found at {source} (set KIT_SHARED_DATA to the shared/data folder)")
 
@@ -72,7 +59,8 @@ def main() -> None:
 
     from kit.metrics import macro_f1
 
-    labeled = read_processed_dev(source)
+    texts, labels = read_processed_dev(source)
+    labeled = pd.DataFrame({"label": labels, "text": texts})
     labeled = labeled[labeled["text"] != ""].reset_index(drop=True)
     if args.limit:
         labeled = labeled.sample(n=args.limit, random_state=0).reset_index(drop=True)
@@ -101,7 +89,7 @@ def main() -> None:
     subprocess.run(command, cwd=workdir, check=True)
     kit_seconds = time.perf_counter() - started
     submission = pd.read_csv(workdir / "subs" / "final.csv", dtype=str).set_index("id")
-    kit_pred = submission.loc[test_csv["微博id"], "y"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    kit_pred = submission.loc[test_csv[HEADER[0]], "y"].map({c: i for i, c in enumerate(classes)}).to_numpy()
     kit_f1 = macro_f1(y_test, kit_pred, 3)
     subprocess.run([sys.executable, "-m", "kit", "scores"], cwd=workdir, check=True)
     print(f"kit subs/final.csv: held-out macro-F1 {kit_f1:.4f} (workflow {kit_seconds:.0f}s)")

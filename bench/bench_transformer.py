@@ -26,7 +26,6 @@ import argparse
 import json
 import math
 import multiprocessing
-import os
 import resource
 import sys
 import tempfile
@@ -37,13 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from shared_data import DEV_TXT, LABELS, REPO, SHARED_DATA, read_processed_dev  # bench/ is on the path
+
 sys.path.insert(0, str(REPO))
 
-SHARED_DATA = Path(os.environ.get("KIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 TEST_CSV = "ncov/nCov_10k_test.csv"
-DEV_TXT = "ncov/processed_dev.txt"
-LABELS = ("-1", "0", "1")
 
 
 @dataclass
@@ -68,14 +65,8 @@ def read_test_texts(folder: Path) -> list[str]:
 
 def read_dev(folder: Path) -> tuple[list[str], np.ndarray]:
     """Texts (jieba words joined back into characters) and class indices of processed_dev.txt."""
-    texts, y = [], []
-    for line_no, line in enumerate((folder / DEV_TXT).read_text(encoding="utf-8").splitlines(), start=1):
-        label, _, words = line.partition(" ")
-        if not label.startswith("__label__") or label[9:] not in LABELS:
-            raise ValueError(f"{folder / DEV_TXT}: line {line_no} has no __label__{{-1,0,1}} prefix")
-        texts.append(words.replace(" ", ""))
-        y.append(LABELS.index(label[9:]))
-    return texts, np.array(y, dtype=np.int64)
+    texts, labels = read_processed_dev(folder / DEV_TXT)
+    return texts, np.array([LABELS.index(label) for label in labels], dtype=np.int64)
 
 
 def peak_memory_mib(device) -> float:

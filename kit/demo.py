@@ -353,7 +353,7 @@ def _inject_test_noise(rng: np.random.Generator, frame: pd.DataFrame) -> pd.Data
     return frame
 
 
-def _write(frame: pd.DataFrame, path: Path) -> None:
+def write_competition_csv(frame: pd.DataFrame, path: Path) -> None:
     """GB18030 with CRLF line ends, as the competition's files; placeholders become raw undecodable bytes."""
     payload = frame.to_csv(index=False, lineterminator="\r\n").encode("gb18030")
     atomic_write_bytes(path, payload.replace(_UNDECODABLE_PLACEHOLDER.encode("gb18030"), UNDECODABLE_BYTE))
@@ -388,5 +388,5 @@ def make_demo(
     frames["unlabeled"] = _inject_unlabeled_noise(rng, frames["unlabeled"])
     paths = {split: folder / FILES[split] for split in FILES}
     for split, frame in frames.items():
-        _write(frame, paths[split])
+        write_competition_csv(frame, paths[split])
     return paths
