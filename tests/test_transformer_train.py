@@ -100,3 +100,13 @@ def test_a_checkpoint_of_another_run_is_not_resumed(backbone_dir, tmp_path, toy)
     assert outcome.resumed_from is None and "another config or data" in lines[0]
     resumed = train(model, config, ids, y, 0, 0, tmp_path, "other-run", lambda line: None)
     assert resumed.resumed_from == {"epoch": 1, "batch": 0} and resumed.samples == 0  # already finished
+
+
+def test_pgd_runs_through_the_loop_with_accumulation_and_unfreezing(backbone_dir, tmp_path, toy):
+    config, tokenizer, model = setup(backbone_dir, epochs=2, grad_accum=2, adversarial="pgd", adv_steps=2,
+                                     gradual_unfreeze=1)
+    texts, y = toy(24, seed=6)
+    outcome = train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lambda line: None)
+    assert outcome.state.step == 2 * 2  # 3 batches an epoch in groups of 2
+    assert all(np.isfinite(record["train_loss"]) for record in outcome.state.history)
+    assert all(torch.isfinite(p).all() for p in model.parameters())

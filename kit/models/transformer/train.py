@@ -210,7 +210,6 @@ def train(
             if config.attack.adversarial == "fgm":
                 fgm_backward(embedding, grad, config.attack.adv_epsilon, adversarial_loss, backward)
             else:
-                trainable = [p for p in model.parameters() if p.requires_grad]
                 pgd_backward(embedding, grad, config.attack.adv_epsilon, config.attack.adv_alpha,
                              config.attack.adv_steps, trainable, adversarial_loss, backward)
         return loss.item()
@@ -256,6 +255,7 @@ def train(
     model.train()
     while state.epoch < schedule.epochs and not state.stopped_early:
         trainable_layers = apply_gradual_unfreezing(model, state.epoch, optim_config.gradual_unfreeze)
+        trainable = [p for p in model.parameters() if p.requires_grad]  # PGD's gradients to set aside; fixed per epoch
         if optim_config.gradual_unfreeze:
             log(f"epoch {state.epoch + 1}: top {trainable_layers} encoder layers trainable")
         batches = bucketed_batches(lengths, schedule.batch_size, schedule.bucket_batches, seed, state.epoch)
