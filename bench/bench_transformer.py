@@ -108,7 +108,7 @@ def kit_run(spec: BenchSpec, phases: tuple[str, ...], train_text, train_y, predi
 
     tokenizer, bert, device = load(spec)
     config = kit_config(spec)
-    model = TextClassifier(bert, config.classifier, n_classes).to(device)
+    model = TextClassifier(bert, config.head, n_classes).to(device)
     result = {}
     for phase in phases:
         if phase == "train":

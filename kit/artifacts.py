@@ -13,7 +13,6 @@ never leaves a half-written artifact that Snakemake would take for finished.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 
 from kit import __version__
+from kit.hashing import sha256_json, sha256_strings  # noqa: F401 (re-exported: the artifact contract's hashes)
 
 ARRAYS = ("ids", "labels", "fold_of", "oof_logits", "test_ids", "test_logits", "classes")
 
@@ -78,21 +78,6 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     # allow_pickle=False: ids are stored as fixed-width unicode, never as objects.
     with np.load(path, allow_pickle=False) as handle:
         return {key: handle[key] for key in handle.files}
-
-
-def sha256_strings(*columns) -> str:
-    """Hash of aligned columns of values (ids, texts, labels...), independent of file format and writer."""
-    digest = hashlib.sha256()
-    for column in columns:
-        for value in column:
-            digest.update(str(value).encode("utf-8"))
-            digest.update(b"\x1f")
-        digest.update(b"\x1e")
-    return digest.hexdigest()
-
-
-def sha256_json(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -159,24 +144,32 @@ class Artifact:
         return self
 
     def save(self, folder: Path) -> None:
-        self.validate(str(folder))
-        folder = Path(folder)
-        save_npz(folder / "oof.npz", **{key: getattr(self, key) for key in ARRAYS})
-        write_json(folder / "manifest.json", self.manifest)
+        """Write the artifact into folder as oof.npz and manifest.json (the workflow's layout)."""
+        self.write(Path(folder) / "oof.npz", Path(folder) / "manifest.json")
+
+    def write(self, npz: Path, manifest: Path) -> None:
+        """Write the arrays to npz and the manifest to manifest, after checking the contract."""
+        self.validate(str(Path(npz).parent))
+        save_npz(npz, **{key: getattr(self, key) for key in ARRAYS})
+        write_json(manifest, self.manifest)
 
     @classmethod
     def load(cls, folder: Path) -> "Artifact":
-        folder = Path(folder)
-        for part in ("oof.npz", "manifest.json"):
-            if not (folder / part).is_file():
-                raise FileNotFoundError(f"artifact {folder}: {part} is missing")
-        arrays = load_npz(folder / "oof.npz")
+        """The artifact in folder (oof.npz + manifest.json)."""
+        return cls.read(Path(folder) / "oof.npz", Path(folder) / "manifest.json")
+
+    @classmethod
+    def read(cls, npz: Path, manifest: Path) -> "Artifact":
+        """The artifact whose arrays are in npz and manifest in manifest, checked against the contract."""
+        npz, manifest = Path(npz), Path(manifest)
+        for part in (npz, manifest):
+            if not part.is_file():
+                raise FileNotFoundError(f"artifact {part.parent}: {part.name} is missing")
+        arrays = load_npz(npz)
         missing = [key for key in ARRAYS if key not in arrays]
         if missing:
-            raise ValueError(f"artifact {folder}/oof.npz lacks arrays {missing}")
-        return cls(**{key: arrays[key] for key in ARRAYS}, manifest=read_json(folder / "manifest.json")).validate(
-            str(folder)
-        )
+            raise ValueError(f"artifact {npz} lacks arrays {missing}")
+        return cls(**{key: arrays[key] for key in ARRAYS}, manifest=read_json(manifest)).validate(str(npz.parent))
 
 
 def discover(oof_dir: Path) -> list[Path]:

@@ -21,8 +21,7 @@ emoji into a question mark. A run of `?` at the very end of a post is that debri
 Speed: most posts hold none of what a rule removes, so each rule first checks with `in` or one character-class
 search (both far cheaper than a substitution) and returns the text untouched when there is nothing to do.
 
-Variants are an open set: `register_variant` adds one (a pseudo-labelled or back-translated text, say), and
-`apply_variant` is the one way the pipeline turns ingested texts into the texts a model sees.
+`clean_text` is the `cleaned` text variant and `raw_text` the `raw` one (both declared in kit/variants.py).
 """
 
 from __future__ import annotations
@@ -30,9 +29,7 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Callable, Sequence
-
-import pandas as pd
+from collections.abc import Callable
 
 # --- Weibo debris -----------------------------------------------------------------------------------------------
 
@@ -212,42 +209,3 @@ def clean_text(text: str) -> str:
 def raw_text(text: str) -> str:
     """The text exactly as ingested."""
     return text
-
-
-VARIANTS: dict[str, Callable[[str], str]] = {"raw": raw_text, "cleaned": clean_text}
-
-# A variant's name becomes part of artifact folder names and Snakemake wildcards, so it is kept to a safe alphabet.
-_VARIANT_NAME = re.compile(r"[a-z][a-z0-9_]*")
-
-
-def register_variant(name: str, fn: Callable[[str], str]) -> None:
-    """Add a text variant. Refuses a taken name: two meanings for one name would mix incompatible OOF files."""
-    if not isinstance(name, str) or not _VARIANT_NAME.fullmatch(name):
-        raise ValueError(f"variant name {name!r} must match [a-z][a-z0-9_]* (it becomes part of file names)")
-    if name in VARIANTS:
-        raise ValueError(f"text variant {name!r} is already registered")
-    if not callable(fn):
-        raise ValueError(f"text variant {name!r}: {fn!r} is not callable")
-    VARIANTS[name] = fn
-
-
-def apply_variant(texts: Sequence[str] | pd.Series, variant: str) -> list[str]:
-    """list [len(texts)] of str: each text through the variant's function, in the same order.
-
-    A missing value (None, NaN, pandas NA) is an error naming its row, not an empty string: deciding what an
-    empty post means belongs to ingest, where the file and row are known.
-    """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown text variant {variant!r}; known variants: {sorted(VARIANTS)}")
-    labels = list(texts.index) if isinstance(texts, pd.Series) else None
-    values = list(texts)
-    not_text = [position for position, value in enumerate(values) if not isinstance(value, str)]
-    if not_text:
-        first = not_text[0]
-        row = labels[first] if labels is not None else first
-        raise ValueError(
-            f"text variant {variant!r}: {len(not_text)} value(s) are not strings; "
-            f"first at row {row!r}: {values[first]!r}"
-        )
-    transform = VARIANTS[variant]
-    return [transform(text) for text in values]

@@ -1,32 +1,182 @@
-"""The config: validated against kit/schema/config.schema.yaml, then expanded into the experiment matrix.
+"""The config: one typed object (kit.settings), parsed and checked whole at plan time, then the experiment matrix.
+
+`load(mapping)` turns the YAML config into a `Config`: every key typed, defaulted and range-checked, every model
+entry parsed by its family's settings and every ensemble entry by its method's (kit.registry), and the rules a
+single entry cannot check: variants that exist, ensemble members that exist and are enough for the method, no
+ensemble cycle, a final choice that exists. A mistake stops `snakemake -n` with its key named.
 
 The Snakefile calls these helpers (through rules/common.smk) to expand (model x seed x variant x fold); they are
-plain functions of the config dict so they can be tested without Snakemake.
+plain functions of the typed config, tested without Snakemake. Nothing here imports numpy, pandas or torch.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).with_name("schema") / "config.schema.yaml"
-DEMO_DIR = "data/demo"
-DEMO_FILES = {
-    "train": f"{DEMO_DIR}/nCoV_100k_train.labled.csv",
-    "test": f"{DEMO_DIR}/nCov_10k_test.csv",
-    "unlabeled": f"{DEMO_DIR}/nCoV_900k_train.unlabled.csv",
+from kit import registry
+from kit.hashing import canonical_json, sha256_json
+from kit.settings import Settings, coerce, fail, identity, parse, setting, to_dict
+
+# The competition's own layout: file names as shipped, and where the demo writes its copies.
+COMPETITION_FILES = {
+    "train": "nCoV_100k_train.labled.csv",
+    "test": "nCov_10k_test.csv",
+    "unlabeled": "nCoV_900k_train.unlabled.csv",
 }
+DEMO_DIR = "data/demo"
+DEMO_FILES = {split: f"{DEMO_DIR}/{name}" for split, name in COMPETITION_FILES.items()}
+DEFAULT_CLASSES = ("-1", "0", "1")
+
+NAME = r"[A-Za-z0-9_-]+"  # model and ensemble names: folder names and Snakemake wildcards
+VARIANT_NAME = r"[a-z][a-z0-9_]*"
+# Class labels reach file names, CSV cells and command lines: letters (any script), digits and - + . _ only.
+CLASS_LABEL = r"[\w.+-]+"
 # Regexes for every wildcard: without them `oof/{exp}/fold{k}.npz` style patterns match themselves recursively.
 WILDCARD_PATTERNS = {
-    "model": r"[A-Za-z0-9_-]+",
-    "variant": r"[a-z0-9_]+",
+    "model": NAME,
+    "variant": VARIANT_NAME,
     "seed": r"\d+",
     "fold": r"\d+",
-    "ensemble": r"[A-Za-z0-9_-]+",
+    "ensemble": NAME,
     "split": r"train|test|unlabeled",
+    "artifact": rf"ensemble\.{NAME}|{NAME}\.{VARIANT_NAME}\.s\d+",
 }
+
+
+@dataclass
+class DataSettings(Settings):
+    train: str = setting(help="labelled training CSV (relative to the working directory, or absolute)")
+    test: str = setting(help="test CSV: every id in it gets a prediction")
+    unlabeled: str | None = setting(None, "optional unlabelled CSV in the test file's layout")
+
+
+@dataclass
+class Columns(Settings):
+    """The competition's column names; another competition in the same layout may rename them. The other columns
+    (time, user, images, videos) are carried through untouched when present."""
+
+    id: str = setting("微博id", "id column of every file")
+    text: str = setting("微博中文内容", "text column of every file")
+    label: str = setting("情感倾向", "label column of the training file")
+
+    def required(self, role: str) -> tuple[str, ...]:
+        return (self.id, self.text, self.label) if role == "train" else (self.id, self.text)
+
+
+@dataclass
+class IngestSettings(Settings):
+    conflicting_text: Literal["keep", "majority", "drop"] = setting(
+        "keep", "identical train texts with different labels: keep all, keep the strict majority, or drop all")
+
+
+@dataclass
+class FoldSettings(Settings):
+    k: int = setting(5, "folds: every model is trained k times, each time predicting one fold", ge=2, le=127)
+    seed: int = setting(42, "seed of the fold assignment (stratified by label, duplicates kept together)", ge=0)
+
+
+@dataclass
+class ModelRun(Settings):
+    """The keys of a model entry that steer the matrix and the scheduler, not the model."""
+
+    kind: str = setting(help="the model family (kit.registry): sklearn, transformer, or a plugin's")
+    gpu: int = setting(0, "GPUs one fold job leases (0: a CPU model)", ge=0, identity=False)
+    threads: int = setting(1, "CPU threads one fold job uses", ge=1, identity=False)
+    seeds: tuple[int, ...] | None = setting(None, "this model's seeds (null: the top-level seeds)", ge=0,
+                                            min_items=1, identity=False)
+    variants: tuple[str, ...] | None = setting(None, "this model's text variants (null: the top-level variants)",
+                                               pattern=VARIANT_NAME, min_items=1, identity=False)
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """An entry whose keys depend on one of them (a model's `kind`, an ensemble's `method`): the keys every such
+    entry takes (`COMMON`), and the rest parsed by the settings that `REGISTRY` declares for the selector's value."""
+
+    common: Settings
+    params: Settings
+
+    SELECTOR: ClassVar[str]
+    COMMON: ClassVar[type]
+    REGISTRY: ClassVar[registry.Registry]
+
+    @classmethod
+    def matches_setting(cls, value) -> bool:
+        return isinstance(value, Mapping)
+
+    @classmethod
+    def parse_setting(cls, value: Mapping, path: str):
+        if cls.SELECTOR not in value:
+            raise fail(f"{path}.{cls.SELECTOR}", f"is required: one of {registry.names(cls.REGISTRY)}")
+        declared = registry.lookup(cls.REGISTRY, value[cls.SELECTOR], f"{path}.{cls.SELECTOR}")
+        common_keys = set(cls.COMMON.__dataclass_fields__)
+        common = parse(cls.COMMON, {k: v for k, v in value.items() if k in common_keys}, path)
+        return cls(common, parse(declared.params, {k: v for k, v in value.items() if k not in common_keys}, path))
+
+    @classmethod
+    def setting_schema(cls) -> dict:
+        from kit.settings import json_schema
+
+        common = json_schema(cls.COMMON)
+        choices = []
+        for name in registry.names(cls.REGISTRY):
+            schema = json_schema(registry.lookup(cls.REGISTRY, name).params)
+            schema["properties"] = {**common["properties"], **schema["properties"], cls.SELECTOR: {"const": name}}
+            schema["required"] = [cls.SELECTOR, *schema.get("required", [])]
+            choices.append(schema)
+        return {"oneOf": choices}
+
+    def to_setting(self, only_identity: bool = False) -> dict:
+        return {**to_dict(self.common, only_identity=only_identity),
+                **to_dict(self.params, only_identity=only_identity)}
+
+
+@dataclass(frozen=True)
+class ModelEntry(Dispatched):
+    """One `models:` entry: the scheduling keys (ModelRun) and the family's own settings, parsed by kind."""
+
+    SELECTOR = "kind"
+    COMMON = ModelRun
+    REGISTRY = registry.FAMILIES
+
+    @property
+    def run(self) -> ModelRun:
+        return self.common
+
+    @property
+    def kind(self) -> str:
+        return self.common.kind
+
+
+@dataclass
+class EnsembleCommon(Settings):
+    """The keys every ensemble entry takes, whatever its method."""
+
+    method: str = setting(help="the ensemble method (kit.registry): mean, caruana, stack, ...")
+    members: Literal["all"] | tuple[str, ...] = setting(
+        "all", "'all' (every experiment) or a list of experiment and ensemble names", min_items=1)
+    class_weights: bool = setting(False, "search per-class weights for macro-F1 on top (cross-fitted with the rest)")
+    class_weight_starts: int = setting(3, "starts of the class-weight search: w = 1, then seeded random ones", ge=1)
+    seed: int = setting(0, "seed of the class-weight starts, Caruana's bags and the level-2 model", ge=0)
+
+
+@dataclass(frozen=True)
+class EnsembleEntry(Dispatched):
+    """One `ensembles:` entry: the common keys and the method's own settings, parsed by method."""
+
+    SELECTOR = "method"
+    COMMON = EnsembleCommon
+    REGISTRY = registry.METHODS
+
+    @property
+    def method(self) -> str:
+        return self.common.method
 
 
 @dataclass(frozen=True)
@@ -42,102 +192,195 @@ class Experiment:
         return f"{self.model}.{self.variant}.s{self.seed}"
 
 
+@dataclass
+class Config(Settings):
+    """The kit's config: what the experiment is. Threads per run, GPUs at once and executors come from the
+    command line or a Snakemake profile, never from here."""
+
+    data: DataSettings = setting(help="the competition's files")
+    models: dict[str, ModelEntry] = setting(
+        help="named model entries; each expands over its seeds x variants x folds", pattern=NAME, min_items=1)
+    classes: tuple[int | str, ...] = setting(
+        DEFAULT_CLASSES, "the labels, in logit-column order; train rows with any other label are dropped and counted",
+        min_items=2)
+    columns: Columns = setting(Columns(), "column names of the competition files")
+    ingest: IngestSettings = setting(IngestSettings(), "ingest rules that have a choice")
+    folds: FoldSettings = setting(FoldSettings(), "the one fold file every experiment shares")
+    variants: tuple[str, ...] = setting(("raw", "cleaned"), "text variants every model runs on unless its entry "
+                                                            "narrows them", pattern=VARIANT_NAME, min_items=1)
+    seeds: tuple[int, ...] = setting((0,), "seeds every model runs with unless its entry narrows them", ge=0,
+                                     min_items=1)
+    ensembles: dict[str, EnsembleEntry] = setting({}, "named ensemble entries", pattern=NAME)
+    final: str = setting("auto", "subs/final.csv: an ensemble or experiment name, or auto = the best honest OOF "
+                                 "macro-F1 (ensembles first)")
+    plugins: tuple[str, ...] = setting((), "Python modules imported first, which may register model families, "
+                                           "ensemble methods and text variants (kit/registry.py)")
+
+    def check(self, path: str) -> None:
+        self.classes = tuple(str(label) for label in self.classes)
+        for label in self.classes:
+            if not re.fullmatch(CLASS_LABEL, label):
+                raise fail("classes", f"label {label!r} may hold only letters, digits and - + . _ (labels reach "
+                                      "file names, CSV cells and command lines)")
+        if len(set(self.classes)) != len(self.classes):
+            raise fail("classes", f"has duplicates: {list(self.classes)}")
+        # A --configfile that names only train and test must not inherit the demo's unlabeled file from the defaults.
+        if self.data.unlabeled == DEMO_FILES["unlabeled"] and self.data.train != DEMO_FILES["train"]:
+            self.data.unlabeled = None
+        self._check_variants()
+        experiments = {exp.name for exp in matrix(self)}
+        for name in self.ensembles:
+            self._check_ensemble(name, experiments)
+        _refuse_cycles(self)
+        if self.final != "auto" and self.final not in experiments and self.final not in self.ensembles:
+            raise fail("final", f"{self.final!r} is not 'auto', an ensemble or an experiment; "
+                                f"{_near(self.final, [*self.ensembles, *experiments])}")
+
+    def _check_variants(self) -> None:
+        known = registry.names(registry.VARIANTS)
+        places = [("variants", self.variants)] + [
+            (f"models.{model}.variants", entry.run.variants) for model, entry in self.models.items()
+        ]
+        for key, variants in places:
+            for variant in variants or ():
+                if variant not in known:
+                    raise fail(key, f"unknown variant {variant!r}; {_near(variant, known)}")
+
+    def _check_ensemble(self, name: str, experiments: set[str]) -> None:
+        entry, path = self.ensembles[name], f"ensembles.{name}"
+        members = entry.common.members
+        if members != "all":
+            for member in members:
+                if member not in experiments and member not in self.ensembles:
+                    raise fail(f"{path}.members", f"{member!r} is neither an experiment nor an ensemble; "
+                                                  f"{_near(member, [*experiments, *self.ensembles])} (experiments "
+                                                  "are named model.variant.sSEED)")
+        weights = getattr(entry.params, "weights", None)
+        if entry.method == "fixed":
+            named = (experiments | set(self.ensembles)) - {name} if members == "all" else set(members)
+            for member in weights:
+                if member not in named:
+                    raise fail(f"{path}.weights", f"names {member!r}, which is not among the members; "
+                                                  f"{_near(member, named)}")
+        n_members = len(ensemble_members(self, name))
+        least = registry.method(entry.method).min_members
+        if n_members < least:
+            raise fail(f"{path}.members", f"method {entry.method!r} needs at least {least} members, got {n_members}")
+
+
+def _near(name: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), sorted(known), n=2, cutoff=0.6)
+    return f"did you mean {' or '.join(map(repr, close))}?" if close else f"known: {sorted(known)[:8]}"
+
+
+def _refuse_cycles(config: Config) -> None:
+    """Ensembles may be members of ensembles, but never of themselves, directly or through others."""
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "open":
+            cycle = trail[trail.index(name):] + [name]
+            raise fail(f"ensembles.{name}.members", f"makes a cycle: {' -> '.join(cycle)}")
+        state[name] = "open"
+        members = config.ensembles[name].common.members
+        for member in () if members == "all" else members:
+            if member in config.ensembles:
+                visit(member, trail + [name])
+        state[name] = "done"
+
+    for name in config.ensembles:
+        visit(name, [])
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+
 def load_yaml(path: str | Path) -> dict:
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle) or {}
 
 
-def validate(config: dict) -> dict:
-    """Validate in place against the schema, filling defaults, then apply the rules a schema cannot say.
+def load(mapping: Mapping) -> Config:
+    """The whole config parsed and checked; SettingsError (a ValueError) naming the key at fault.
 
-    Raises ValueError naming the field at fault. (jsonschema directly rather than snakemake.utils.validate, which
-    imports pandas to check for a data frame: a quarter of a second on every `snakemake -n`.)
+    The plugin modules are imported first, so that their families, methods and variants are known to the parse.
     """
-    import jsonschema
-
-    base = jsonschema.Draft202012Validator
-    check_properties = base.VALIDATORS["properties"]
-
-    def fill_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, subschema in properties.items():
-                if "default" in subschema:
-                    instance.setdefault(name, subschema["default"])
-        yield from check_properties(validator, properties, instance, schema)
-
-    schema = load_yaml(SCHEMA_PATH)
-    validator = jsonschema.validators.extend(base, {"properties": fill_defaults})(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-    if error is not None:
-        field = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        raise ValueError(f"config field {field!r} does not match {SCHEMA_PATH.name}: {error.message}")
-    return normalise(config)
+    plugins = coerce(mapping.get("plugins", ()), tuple[str, ...], "plugins") if isinstance(mapping, Mapping) else ()
+    registry.load_plugins(plugins)
+    return parse(Config, mapping, "")
 
 
-def normalise(config: dict) -> dict:
-    config["classes"] = [str(label) for label in config["classes"]]
-    if len(set(config["classes"])) != len(config["classes"]):
-        raise ValueError(f"config field 'classes' has duplicates: {config['classes']}")
-    data = config["data"]
-    # A --configfile that names only train and test must not inherit the demo's unlabeled file from the defaults.
-    if data.get("unlabeled") == DEMO_FILES["unlabeled"] and data["train"] != DEMO_FILES["train"]:
-        data["unlabeled"] = None
-    from kit.models import check_params
-
-    for model, entry in config["models"].items():
-        check_params(entry["kind"], model_params(config, model), where=f"model {model!r}")
-    experiments = {exp.name for exp in matrix(config)}
-    from kit.ensemble.spec import EnsembleSpec
-
-    for name, entry in config.get("ensembles", {}).items():
-        EnsembleSpec.from_dict(name, entry)
-        members = entry.get("members", "all")
-        if members != "all":
-            unknown = [m for m in members if m not in experiments and m not in config["ensembles"]]
-            if unknown:
-                raise ValueError(
-                    f"ensemble {name!r}: members {unknown} are neither experiments nor ensembles; "
-                    f"experiments are named model.variant.sSEED, e.g. {sorted(experiments)[:3]}"
-                )
-            if name in members:
-                raise ValueError(f"ensemble {name!r} lists itself as a member")
-    final = config.get("final", "auto")
-    if final != "auto" and final not in experiments and final not in config.get("ensembles", {}):
-        raise ValueError(f"config field 'final' is {final!r}: not 'auto', an ensemble or an experiment")
-    return config
-
-
-def matrix(config: dict) -> list[Experiment]:
+def matrix(config: Config) -> list[Experiment]:
     """Every (model x seed x variant) the config asks for, in config order."""
     experiments = []
-    for model, entry in config["models"].items():
-        for seed in entry.get("seeds", config["seeds"]):
-            for variant in entry.get("variants", config["variants"]):
+    for model, entry in config.models.items():
+        for seed in entry.run.seeds or config.seeds:
+            for variant in entry.run.variants or config.variants:
                 experiments.append(Experiment(model, variant, int(seed)))
     return experiments
 
 
-def model_params(config: dict, model: str) -> dict:
-    """The model entry as the family sees it: without the keys that only steer scheduling."""
-    return {k: v for k, v in config["models"][model].items() if k not in {"kind", "gpu", "seeds", "variants", "threads"}}
-
-
-def variants_in_use(config: dict) -> list[str]:
-    return sorted({exp.variant for exp in matrix(config)})
-
-
-def ensemble_members(config: dict, name: str) -> list[str]:
-    """Artifact names of an ensemble's members: experiments, or other ensembles as `ensemble.<name>`."""
-    members = config["ensembles"][name].get("members", "all")
+def ensemble_members(config: Config, name: str) -> list[str]:
+    """Artifact names of an ensemble's members: experiments, or other ensembles as `ensemble.<name>`. With
+    `fixed` weights and members 'all', the members are the weights' names."""
+    entry = config.ensembles[name]
+    members = entry.common.members
     if members == "all":
-        return [exp.name for exp in matrix(config)]
-    return [f"ensemble.{m}" if m in config["ensembles"] else m for m in members]
+        weights = getattr(entry.params, "weights", None)
+        members = list(weights) if entry.method == "fixed" else [exp.name for exp in matrix(config)]
+    return [f"ensemble.{m}" if m in config.ensembles else m for m in members]
 
 
-def experiment_config_hash(config: dict, model: str, variant: str, seed: int) -> str:
-    """What determines an experiment's numbers: its model entry, variant, seed, classes and fold settings."""
-    import hashlib
-    import json
+# ------------------------------------------------------------------------------------------------ identities
 
-    payload = {"model": config["models"][model], "variant": variant, "seed": seed, "classes": config["classes"], "folds": config["folds"]}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+def model_params(config: Config, model: str) -> dict:
+    """The model entry as its family parses it (every default filled in), without the scheduling keys."""
+    return to_dict(config.models[model].params)
+
+
+def model_params_json(config: Config, model: str) -> str:
+    """model_params as canonical JSON: the same entry saved with its keys in another order gives the same text,
+    so Snakemake's params check does not re-run a finished job for it."""
+    return canonical_json(model_params(config, model))
+
+
+def ensemble_spec(config: Config, name: str) -> dict:
+    return config.ensembles[name].to_setting()
+
+
+def ensemble_spec_json(config: Config, name: str) -> str:
+    return canonical_json(ensemble_spec(config, name))
+
+
+def experiment_identity(config: Config, exp: Experiment) -> dict:
+    """What decides an experiment's numbers: its family and settings (not threads, GPUs, checkpoint cadence...),
+    its variant and seed, the classes and the fold settings. The data itself is hashed into the artifact."""
+    entry = config.models[exp.model]
+    return {
+        "kind": entry.kind,
+        "params": identity(entry.params),
+        "variant": exp.variant,
+        "seed": exp.seed,
+        "classes": list(config.classes),
+        "folds": identity(config.folds),
+    }
+
+
+def experiment_config_hash(config: Config, exp: Experiment) -> str:
+    return sha256_json(experiment_identity(config, exp))
+
+
+def config_schema() -> dict:
+    """The JSON schema of the whole config (kit/schema/config.schema.json, for editors)."""
+    from kit.settings import json_schema
+
+    registry.names(registry.FAMILIES)  # the built-in declarations, before their schemas are read
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+              "title": "kit config", "description": Config.__doc__.split("\n\n")[0].replace("\n    ", " ")}
+    return {**schema, **json_schema(Config)}
+

@@ -387,31 +387,30 @@ def ingest(
 # ---------------------------------------------------------------------------------------------------- interim files
 
 
-def write_interim(ingested: Ingested, folder) -> None:
-    """folder/{train,test,unlabeled}.parquet and folder/report.json, each written atomically.
+def write_ingested(ingested: Ingested, outputs, report) -> None:
+    """Each split's frame to its parquet file in outputs (split -> path) and the report to `report`, atomically.
 
-    Without an unlabeled split, a stale unlabeled.parquet from an earlier run is removed so that it cannot be
-    read as this run's.
+    outputs must name exactly the splits that were ingested, so no file of an earlier run passes for this one's.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split in ROLES:
-        frame = getattr(ingested, split)
-        if frame is None:
-            (folder / f"{split}.parquet").unlink(missing_ok=True)
-        else:
-            write_parquet(frame, folder / f"{split}.parquet")
-    write_json(folder / "report.json", ingested.report)
+    present = {split for split in ROLES if getattr(ingested, split) is not None}
+    if set(outputs) != present:
+        raise ValueError(f"ingest: outputs for splits {sorted(outputs)} but ingested splits {sorted(present)}")
+    for split, path in outputs.items():
+        write_parquet(getattr(ingested, split), Path(path))
+    write_json(Path(report), ingested.report)
 
 
-def read_interim(folder, split: str) -> pd.DataFrame:
-    """One split written by write_interim; every column as str."""
-    if split not in ROLES:
-        raise ValueError(f"split must be one of {ROLES}, got {split!r}")
-    path = Path(folder) / f"{split}.parquet"
+def read_split(path) -> pd.DataFrame:
+    """One ingested split (or text variant) file; every column as str."""
+    path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no {split} split here (was ingest run, with that split?)")
+        raise FileNotFoundError(f"{path}: missing (was ingest run, with that split?)")
     return pd.read_parquet(path).astype(str)
+
+
+def read_texts(paths) -> list[str]:
+    """The `text` column of each ingested split file, concatenated in the given order."""
+    return [text for path in paths for text in pd.read_parquet(path, columns=["text"])["text"].astype(str)]
 
 
 # ---------------------------------------------------------------------------------------------------- report

@@ -22,16 +22,13 @@ import numpy as np
 import pandas as pd
 
 from kit.artifacts import atomic_write_bytes
+from kit.config import COMPETITION_FILES, DEFAULT_CLASSES, Columns
 
-FILES = {
-    "train": "nCoV_100k_train.labled.csv",
-    "test": "nCov_10k_test.csv",
-    "unlabeled": "nCoV_900k_train.unlabled.csv",
-}
-HEADER = ("微博id", "微博发布时间", "发布人账号", "微博中文内容", "微博图片", "微博视频")
-LABEL_COLUMN = "情感倾向"
+FILES = COMPETITION_FILES
+HEADER = (Columns().id, "微博发布时间", "发布人账号", Columns().text, "微博图片", "微博视频")
+LABEL_COLUMN = Columns().label
 
-LABELS = ("-1", "0", "1")
+LABELS = DEFAULT_CLASSES
 CLASS_SHARE = (0.16, 0.58, 0.26)  # the real training data: -1 = 16.7%, 0 = 57.7%, 1 = 25.7%
 LABEL_NOISE = 0.12  # share of labels flipped to another class: real annotations disagree about this often
 # Posts are written for these shares so that, after the flips (each to one of the two other classes), the
@@ -362,15 +359,20 @@ def write_competition_csv(frame: pd.DataFrame, path: Path) -> None:
 def make_demo(
     folder, n_train: int = 4000, n_test: int = 1000, n_unlabeled: int = 4000, seed: int = 0
 ) -> dict[str, Path]:
-    """Write the three demo files into folder; return their paths by split ('train', 'test', 'unlabeled').
+    """Write the three demo files into folder under the competition's file names; return their paths by split.
 
     Deterministic for a seed. Example: `make_demo("data/demo", n_train=400, n_test=100, n_unlabeled=400)`.
     """
+    paths = {split: Path(folder) / FILES[split] for split in FILES}
+    write_demo(paths, n_train=n_train, n_test=n_test, n_unlabeled=n_unlabeled, seed=seed)
+    return paths
+
+
+def write_demo(paths, n_train: int = 4000, n_test: int = 1000, n_unlabeled: int = 4000, seed: int = 0) -> None:
+    """Write the demo's 'train', 'test' and 'unlabeled' files to the paths given by split; deterministic for a seed."""
     if min(n_train, n_test, n_unlabeled) < 50:
-        raise ValueError("make_demo needs at least 50 rows per split to hold the injected noise")
+        raise ValueError("the demo needs at least 50 rows per split to hold the injected noise")
     rng = np.random.default_rng(seed)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     sizes = {"train": n_train, "test": n_test, "unlabeled": n_unlabeled}
     all_ids = FIRST_ID + rng.choice(N_MINUTES * ID_STEP_PER_MINUTE, size=sum(sizes.values()), replace=False)
     bounds = np.cumsum([0, *sizes.values()])
@@ -386,7 +388,5 @@ def make_demo(
     frames["train"] = _inject_train_noise(rng, frames["train"])
     frames["test"] = _inject_test_noise(rng, frames["test"])
     frames["unlabeled"] = _inject_unlabeled_noise(rng, frames["unlabeled"])
-    paths = {split: folder / FILES[split] for split in FILES}
     for split, frame in frames.items():
-        write_competition_csv(frame, paths[split])
-    return paths
+        write_competition_csv(frame, Path(paths[split]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,11 +27,22 @@ def unicode(column: pd.Series) -> np.ndarray:
     return np.asarray(column.astype(str).tolist(), dtype=str)
 
 
-def read_variant(variant_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    variant_dir = Path(variant_dir)
-    train = pd.read_parquet(variant_dir / "train.parquet")
-    test = pd.read_parquet(variant_dir / "test.parquet")
-    return train, test, read_json(variant_dir / "meta.json")
+@dataclass(frozen=True)
+class VariantFiles:
+    """One text variant's files, as the `variant` rule writes them (kit.variants.write_variant)."""
+
+    train: Path
+    test: Path
+    meta: Path
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> "VariantFiles":
+        """The workflow's layout, data/variants/<name>/{train,test}.parquet + meta.json (for tests and benches)."""
+        folder = Path(folder)
+        return cls(folder / "train.parquet", folder / "test.parquet", folder / "meta.json")
+
+    def read(self) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        return pd.read_parquet(self.train), pd.read_parquet(self.test), read_json(self.meta)
 
 
 def read_folds(path: Path) -> tuple[pd.DataFrame, str]:
@@ -59,7 +71,7 @@ def run_fold(
     *,
     kind: str,
     params: dict,
-    variant_dir: Path,
+    variant: VariantFiles,
     folds_path: Path,
     fold: int,
     seed: int,
@@ -69,12 +81,12 @@ def run_fold(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train on every fold but `fold`, predict it and the test set, write the fold file `out`. Returns its meta."""
-    train, test, variant_meta = read_variant(variant_dir)
+    train, test, variant_meta = variant.read()
     folds, fold_hash = read_folds(folds_path)
-    fold_of = aligned_folds(train, folds, str(variant_dir))
+    fold_of = aligned_folds(train, folds, str(variant.train))
     if fold not in set(np.unique(fold_of).tolist()):
         raise ValueError(f"fold {fold} is not in {folds_path} (folds present: {sorted(set(fold_of.tolist()))})")
-    y = label_indices(train["label"], classes, str(variant_dir / "train.parquet"))
+    y = label_indices(train["label"], classes, str(variant.train))
     held_out = fold_of == fold
     texts = train["text"].astype(str).tolist()
     data = FoldData(
@@ -115,7 +127,7 @@ def run_fold(
 def merge_folds(
     *,
     fold_files: list[Path],
-    variant_dir: Path,
+    variant: VariantFiles,
     folds_path: Path,
     classes: list[str],
     name: str,
@@ -125,9 +137,9 @@ def merge_folds(
     config_hash: str,
 ) -> Artifact:
     """The experiment's artifact: OOF logits in train order from the K fold files, test logits averaged over them."""
-    train, test, _ = read_variant(variant_dir)
+    train, test, _ = variant.read()
     folds, fold_hash = read_folds(folds_path)
-    fold_of = aligned_folds(train, folds, str(variant_dir))
+    fold_of = aligned_folds(train, folds, str(variant.train))
     ids = unicode(train["id"])
     position = pd.Series(np.arange(len(ids)), index=ids)
     oof_logits = np.full((len(ids), len(classes)), np.nan, dtype=np.float32)
@@ -140,7 +152,7 @@ def merge_folds(
         if meta["fold_hash"] != fold_hash:
             raise ValueError(f"{path} was made with another fold file (hash {meta['fold_hash'][:12]} != {fold_hash[:12]})")
         if not np.array_equal(part["test_ids"], test_ids):
-            raise ValueError(f"{path}: test ids differ from {variant_dir}/test.parquet")
+            raise ValueError(f"{path}: test ids differ from {variant.test}")
         rows = position.reindex(part["valid_ids"]).to_numpy()
         if np.isnan(rows.astype(float)).any() or not np.all(fold_of[rows.astype(int)] == meta["fold"]):
             raise ValueError(f"{path}: held-out ids do not match fold {meta['fold']} of {folds_path}")
@@ -151,7 +163,7 @@ def merge_folds(
     expected = sorted(set(fold_of.tolist()))
     if present != expected:
         raise ValueError(f"experiment {name}: folds {present} present, the fold file has {expected}")
-    labels = label_indices(train["label"], classes, str(variant_dir / "train.parquet"))
+    labels = label_indices(train["label"], classes, str(variant.train))
     artifact = Artifact(
         ids=ids,
         labels=labels,

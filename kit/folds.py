@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kit.artifacts import sha256_strings
+from kit.artifacts import sha256_strings, write_parquet
+from kit.cleaning import clean_text
+from kit.data import read_split
 
 # fold_of is stored as int8 in every artifact (kit/artifacts.py).
 MAX_FOLDS = int(np.iinfo(np.int8).max)
@@ -172,4 +175,15 @@ def fold_balance(labels: np.ndarray, fold_of: np.ndarray) -> pd.DataFrame:
         columns=[str(c) for c in classes.tolist()],
     )
     table["total"] = table.sum(axis=1)
+    return table
+
+
+def write_fold_file(train_path, k: int, seed: int, out, log=print):
+    """The one fold file: every ingested train row's id, label and fold (grouped by cleaned text); returns it."""
+    train = read_split(train_path)
+    fold_of = assign_folds(train["label"].to_numpy(), [clean_text(text) for text in train["text"]], k=k, seed=seed)
+    table = train[["id", "label"]].assign(fold=fold_of)
+    write_parquet(table, Path(out))
+    log(f"folds: k={k} seed={seed} hash={fold_hash(table['id'].tolist(), fold_of)[:16]}")
+    log(f"rows per fold and class:\n{fold_balance(table['label'].to_numpy(), fold_of)}")
     return table

@@ -79,3 +79,29 @@ def fmt(value) -> str:
 def read_final(subs_dir: Path) -> dict | None:
     sidecar = Path(subs_dir) / "final.json"
     return read_json(sidecar) if sidecar.is_file() else None
+
+
+def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement: bool = False) -> None:
+    """The scores of every artifact under oof_dir on stdout: a rich table (the final one marked), or JSON."""
+    import json
+    import sys
+
+    from rich.console import Console
+
+    rows = score_rows(oof_dir)
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    # A pipe or a log file gets a wide table rather than rich's 80-column default.
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    if not rows:
+        console.print(f"no artifacts under {oof_dir}/ yet: run `snakemake -j2` first")
+        return
+    console.print(scores_table(rows, read_final(subs_dir)))
+    if agreement:
+        from kit.artifacts import Artifact
+        from kit.ensemble.build import agreement_matrix
+
+        artifacts = [Artifact.load(Path(row["path"])) for row in rows]
+        console.print("Agreement of OOF predictions (share of rows with the same argmax):")
+        console.print(agreement_matrix(artifacts).round(3).to_string())

@@ -52,3 +52,66 @@ def write(submission: pd.DataFrame, path: Path, test_ids, classes) -> None:
 
 def read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def choose(manifests: dict[str, dict], choice: str) -> tuple[str, str]:
+    """(the artifact to submit, why): the named one, or with 'auto' the best honest OOF macro-F1, ensembles first.
+
+    manifests: artifact name -> its manifest. Ensembles come first because their honest score is cross-fitted, so
+    it is what a fresh test set would see, and they combine the experiments anyway.
+    """
+    if choice != "auto":
+        for key in (choice, f"ensemble.{choice}"):
+            if key in manifests:
+                return key, f"chosen by name: {choice}"
+        raise ValueError(f"final choice {choice!r} is not among the built artifacts {sorted(manifests)}")
+    ensembles = {key: m for key, m in manifests.items() if m["kind"] == "ensemble"}
+    pool = ensembles or manifests
+    best = max(pool, key=lambda key: pool[key]["honest_macro_f1"])
+    runner_up = sorted((m["honest_macro_f1"] for k, m in pool.items() if k != best), reverse=True)
+    margin = f", next {runner_up[0]:.4f}" if runner_up else ""
+    kind = "ensembles" if ensembles else "experiments"
+    return best, f"auto: best honest OOF macro-F1 among {len(pool)} {kind} ({pool[best]['honest_macro_f1']:.4f}{margin})"
+
+
+def read_test_ids(path: Path) -> np.ndarray:
+    """The ids the submission must cover: the `id` column of the ingested test parquet, as str."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the ingested test split is missing; run `snakemake {path}` (rule ingest) "
+                                "to write it")
+    return pd.read_parquet(path, columns=["id"])["id"].astype(str).to_numpy()
+
+
+def submit(candidates: list[tuple[Path, Path]], choice: str, test: Path, out: Path, sidecar: Path) -> str:
+    """Write the submission CSV `out` and its JSON `sidecar` from the chosen artifact; return the log line.
+
+    candidates: (oof.npz, manifest.json) of each artifact that may be chosen; choice: a name or 'auto'.
+    """
+    from kit import __version__
+    from kit.artifacts import read_json, write_json
+
+    files, manifests = {}, {}
+    for npz, manifest_path in candidates:
+        manifest = read_json(manifest_path)
+        files[manifest["name"]], manifests[manifest["name"]] = (npz, manifest_path), manifest
+    chosen, reason = choose(manifests, choice)
+    artifact = Artifact.read(*files[chosen])
+    frame = from_artifact(artifact)
+    write(frame, Path(out), read_test_ids(test), artifact.classes)
+    manifest = artifact.manifest
+    write_json(Path(sidecar), {
+        "submission": str(out),
+        "source": manifest["name"],
+        "kind": manifest["kind"],
+        "reason": reason,
+        "scores": manifest.get("scores"),
+        "honest_macro_f1": manifest.get("honest_macro_f1"),
+        "members": manifest.get("members", [manifest["name"]]),
+        "weights": manifest.get("weights"),
+        "fold_hash": manifest.get("fold_hash"),
+        "member_hashes": manifest.get("member_hashes", {manifest["name"]: manifest.get("config_hash")}),
+        "predicted_distribution": frame["y"].value_counts().sort_index().to_dict(),
+        "kit_version": __version__,
+    })
+    return f"{out}: {len(frame)} rows from {manifest['name']} ({reason})"

@@ -1,84 +1,100 @@
 # Helpers that expand the (model x seed x variant x fold) matrix; rules only wire files.
-import json
-import os
-
 from kit import config as kit_config
 
-# The schema with its defaults, then the checks a schema cannot say (each model and ensemble entry).
-kit_config.validate(config)
+# The whole config parsed and checked before any job is planned; a mistake stops here with its key named.
+CONFIG = kit_config.load(config)
 
 
 wildcard_constraints:
     **kit_config.WILDCARD_PATTERNS,
-    artifact=r"ensemble\.[A-Za-z0-9_-]+|[A-Za-z0-9_-]+\.[a-z0-9_]+\.s\d+",
 
 
-EXPERIMENTS = {exp.name: exp for exp in kit_config.matrix(config)}
-FOLDS = list(range(config["folds"]["k"]))
+EXPERIMENTS = {exp.name: exp for exp in kit_config.matrix(CONFIG)}
+FOLDS = list(range(CONFIG.folds.k))
 INTERIM = "data/interim"
-SPLITS = ["train", "test"] + (["unlabeled"] if config["data"].get("unlabeled") else [])
+SPLITS = ["train", "test"] + (["unlabeled"] if CONFIG.data.unlabeled else [])
+PLUGINS = list(CONFIG.plugins)
 
 
 def all_targets():
     """Every experiment and ensemble artifact, a submission per ensemble, and the final one."""
     targets = [f"oof/{name}/manifest.json" for name in EXPERIMENTS]
-    targets += [f"oof/ensemble.{name}/manifest.json" for name in config["ensembles"]]
-    targets += [f"subs/ensemble.{name}.csv" for name in config["ensembles"]]
+    targets += [f"oof/ensemble.{name}/manifest.json" for name in CONFIG.ensembles]
+    targets += [f"subs/ensemble.{name}.csv" for name in CONFIG.ensembles]
     return targets + ["subs/final.csv"]
 
 
 def competition_files(wildcards):
-    return {split: config["data"][split] for split in SPLITS}
+    return {split: getattr(CONFIG.data, split) for split in SPLITS}
 
 
-def unlabeled_arg(wildcards, input):
-    return f"--unlabeled {input.unlabeled}" if "unlabeled" in input.keys() else ""
+def interim_outputs():
+    return {f"out_{split}": f"{INTERIM}/{split}.parquet" for split in SPLITS}
+
+
+def unlabeled_arg(wildcards, input, output):
+    if "unlabeled" not in input.keys():
+        return ""
+    return f"--unlabeled {shell_quote(input.unlabeled)} --out-unlabeled {shell_quote(output.out_unlabeled)}"
+
+
+def shell_quote(value):
+    import shlex
+
+    return shlex.quote(str(value))
 
 
 def classes_arg():
-    return " ".join(f"'{label}'" for label in config["classes"])
+    """The labels, each quoted for the shell (kit.config allows only safe characters; quoting keeps it so)."""
+    return " ".join(shell_quote(label) for label in CONFIG.classes)
+
+
+def plugins_arg():
+    return ("--plugins " + " ".join(shell_quote(m) for m in PLUGINS)) if PLUGINS else ""
 
 
 def model_entry(wildcards):
-    return config["models"][wildcards.model]
+    return CONFIG.models[wildcards.model]
 
 
 def model_params_json(wildcards):
-    return json.dumps(
-        kit_config.model_params(config, wildcards.model), ensure_ascii=False
-    )
+    return kit_config.model_params_json(CONFIG, wildcards.model)
 
 
 def model_kind(wildcards):
-    return model_entry(wildcards)["kind"]
+    return model_entry(wildcards).kind
 
 
 def model_gpus(wildcards):
-    return model_entry(wildcards)["gpu"]
+    return model_entry(wildcards).run.gpu
 
 
 def model_threads(wildcards):
-    return model_entry(wildcards)["threads"]
+    return model_entry(wildcards).run.threads
 
 
 def scratch_spec(model):
-    """The `backbone: {scratch: {...}}` block of a transformer entry, or None for a hub name or folder."""
-    backbone = config["models"][model].get("backbone")
-    return backbone.get("scratch") if isinstance(backbone, dict) else None
+    """The `backbone: {scratch: {...}}` settings of a transformer entry, or None for a hub name or folder."""
+    backbone = getattr(CONFIG.models[model].params, "backbone", None)
+    source = getattr(backbone, "backbone", None)
+    return getattr(source, "scratch", None)
 
 
 def backbone_input(wildcards):
     if scratch_spec(wildcards.model) is None:
         return []
-    return f"models/backbones/{wildcards.model}/config.json"
+    return f"models/backbones/{wildcards.model}"
 
 
 def backbone_arg(wildcards, input):
-    return f"--backbone-dir {os.path.dirname(input.backbone)}" if input.backbone else ""
+    return f"--backbone-dir {shell_quote(input.backbone)}" if input.backbone else ""
 
 
 def backbone_spec_json(wildcards):
-    return json.dumps(scratch_spec(wildcards.model))
+    from kit.hashing import canonical_json
+    from kit.settings import to_dict
+
+    return canonical_json(to_dict(scratch_spec(wildcards.model)))
 
 
 def fold_files(wildcards):
@@ -88,39 +104,43 @@ def fold_files(wildcards):
 
 def config_hash(wildcards):
     return kit_config.experiment_config_hash(
-        config, wildcards.model, wildcards.variant, int(wildcards.seed)
+        CONFIG, EXPERIMENTS[experiment_name(wildcards)]
     )
 
 
-def ensemble_member_dirs(wildcards):
-    return [
-        f"oof/{name}"
-        for name in kit_config.ensemble_members(config, wildcards.ensemble)
-    ]
+def experiment_name(wildcards):
+    return f"{wildcards.model}.{wildcards.variant}.s{wildcards.seed}"
 
 
-def ensemble_member_files(wildcards):
-    dirs = ensemble_member_dirs(wildcards)
-    return [f"{d}/manifest.json" for d in dirs] + [f"{d}/oof.npz" for d in dirs]
+def ensemble_members(wildcards):
+    return kit_config.ensemble_members(CONFIG, wildcards.ensemble)
+
+
+def ensemble_member_npz(wildcards):
+    return [f"oof/{name}/oof.npz" for name in ensemble_members(wildcards)]
+
+
+def ensemble_member_manifests(wildcards):
+    return [f"oof/{name}/manifest.json" for name in ensemble_members(wildcards)]
 
 
 def ensemble_spec_json(wildcards):
-    return json.dumps(config["ensembles"][wildcards.ensemble], ensure_ascii=False)
+    return kit_config.ensemble_spec_json(CONFIG, wildcards.ensemble)
 
 
-def final_candidates(wildcards=None):
+def final_candidates():
     """With final: auto every ensemble competes (every experiment if there is none); else the named one."""
-    final = config["final"]
+    final = CONFIG.final
     if final != "auto":
-        return [
-            f"oof/ensemble.{final}" if final in config["ensembles"] else f"oof/{final}"
-        ]
-    if config["ensembles"]:
-        return [f"oof/ensemble.{name}" for name in config["ensembles"]]
-    return [f"oof/{name}" for name in EXPERIMENTS]
+        return [f"ensemble.{final}" if final in CONFIG.ensembles else final]
+    if CONFIG.ensembles:
+        return [f"ensemble.{name}" for name in CONFIG.ensembles]
+    return list(EXPERIMENTS)
 
 
-def final_candidate_files(wildcards):
-    return [f"{d}/manifest.json" for d in final_candidates()] + [
-        f"{d}/oof.npz" for d in final_candidates()
-    ]
+def final_candidate_npz(wildcards):
+    return [f"oof/{name}/oof.npz" for name in final_candidates()]
+
+
+def final_candidate_manifests(wildcards):
+    return [f"oof/{name}/manifest.json" for name in final_candidates()]

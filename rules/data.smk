@@ -7,17 +7,16 @@ rule demo_data:
         "logs/demo_data.log",
     conda:
         "../env.yaml"
-    params:
-        out=subpath(output.train, parent=True),
     shell:
-        "python -m kit demo --out {params.out} --log {log}"
+        "python -m kit demo --train {output.train:q} --test {output.test:q} --unlabeled {output.unlabeled:q}"
+        " --log {log:q}"
 
 
 rule ingest:
     input:
         unpack(competition_files),
     output:
-        expand(f"{INTERIM}/{{split}}.parquet", split=SPLITS),
+        **interim_outputs(),
         report=f"{INTERIM}/report.json",
     log:
         "logs/ingest.log",
@@ -26,16 +25,15 @@ rule ingest:
     params:
         unlabeled=unlabeled_arg,
         classes=classes_arg(),
-        id_column=config["columns"]["id"],
-        text_column=config["columns"]["text"],
-        label_column=config["columns"]["label"],
-        conflicting_text=config["ingest"]["conflicting_text"],
-        out=subpath(output.report, parent=True),
+        id_column=CONFIG.columns.id,
+        text_column=CONFIG.columns.text,
+        label_column=CONFIG.columns.label,
+        conflicting_text=CONFIG.ingest.conflicting_text,
     shell:
         "python -m kit ingest --train {input.train:q} --test {input.test:q} {params.unlabeled}"
-        " --classes {params.classes} --id-column {params.id_column:q} --text-column {params.text_column:q}"
-        " --label-column {params.label_column:q} --conflicting-text {params.conflicting_text}"
-        " --out {params.out} --log {log}"
+        " --classes {params.classes} --column-id {params.id_column:q} --column-text {params.text_column:q}"
+        " --column-label {params.label_column:q} --conflicting-text {params.conflicting_text:q}"
+        " --out-train {output.out_train:q} --out-test {output.out_test:q} --report {output.report:q} --log {log:q}"
 
 
 rule variant:
@@ -51,10 +49,11 @@ rule variant:
     conda:
         "../env.yaml"
     params:
-        interim=subpath(input.train, parent=True),
-        out=subpath(output.meta, parent=True),
+        plugins=plugins_arg(),
     shell:
-        "python -m kit variant --name {wildcards.variant} --interim {params.interim} --out {params.out} --log {log}"
+        "python -m kit variant --name {wildcards.variant} --train {input.train:q} --test {input.test:q}"
+        " --out-train {output.train:q} --out-test {output.test:q} --meta {output.meta:q} {params.plugins}"
+        " --log {log:q}"
 
 
 rule folds:
@@ -67,8 +66,8 @@ rule folds:
     conda:
         "../env.yaml"
     params:
-        interim=subpath(input.train, parent=True),
-        k=config["folds"]["k"],
-        seed=config["folds"]["seed"],
+        k=CONFIG.folds.k,
+        seed=CONFIG.folds.seed,
     shell:
-        "python -m kit folds --interim {params.interim} --k {params.k} --seed {params.seed} --out {output} --log {log}"
+        "python -m kit folds --train {input.train:q} --k {params.k} --seed {params.seed} --out {output:q}"
+        " --log {log:q}"

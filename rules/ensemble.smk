@@ -1,6 +1,7 @@
 rule ensemble:
     input:
-        ensemble_member_files,
+        npz=ensemble_member_npz,
+        manifests=ensemble_member_manifests,
     output:
         npz="oof/ensemble.{ensemble}/oof.npz",
         manifest="oof/ensemble.{ensemble}/manifest.json",
@@ -10,8 +11,8 @@ rule ensemble:
         "../env.yaml"
     params:
         spec=ensemble_spec_json,
-        members=ensemble_member_dirs,
-        out=subpath(output.manifest, parent=True),
+        plugins=plugins_arg(),
     shell:
-        "python -m kit ensemble --name ensemble.{wildcards.ensemble} --spec-json {params.spec:q} --members {params.members}"
-        " --out {params.out} --log {log}"
+        "python -m kit ensemble --name ensemble.{wildcards.ensemble} --spec-json {params.spec:q}"
+        " --member-npz {input.npz:q} --member-manifests {input.manifests:q}"
+        " --out-npz {output.npz:q} --out-manifest {output.manifest:q} {params.plugins} --log {log:q}"

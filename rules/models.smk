@@ -1,24 +1,24 @@
 rule build_backbone:
     input:
-        expand(f"{INTERIM}/{{split}}.parquet", split=SPLITS),
-        train=f"{INTERIM}/train.parquet",
+        texts=expand(f"{INTERIM}/{{split}}.parquet", split=SPLITS),
     output:
-        "models/backbones/{model}/config.json",
+        directory("models/backbones/{model}"),
     log:
         "logs/backbone/{model}.log",
     conda:
         "../env.yaml"
     params:
         spec=backbone_spec_json,
-        interim=subpath(input.train, parent=True),
-        out=subpath(output[0], parent=True),
     shell:
-        "python -m kit build-backbone --spec-json {params.spec:q} --interim {params.interim} --out {params.out} --log {log}"
+        "python -m kit build-backbone --spec-json {params.spec:q} --texts {input.texts:q} --out {output:q}"
+        " --log {log:q}"
 
 
 rule fit_fold:
     input:
-        variant="data/variants/{variant}/meta.json",
+        train="data/variants/{variant}/train.parquet",
+        test="data/variants/{variant}/test.parquet",
+        meta="data/variants/{variant}/meta.json",
         folds="data/folds.parquet",
         backbone=backbone_input,
     output:
@@ -35,19 +35,21 @@ rule fit_fold:
         model=model_params_json,
         backbone=backbone_arg,
         classes=classes_arg(),
-        variant_dir=subpath(input.variant, parent=True),
+        plugins=plugins_arg(),
         workdir="checkpoints/{model}.{variant}.s{seed}/fold{fold}",
     shell:
-        "python -m kit fit-fold --kind {params.kind} --params-json {params.model:q} {params.backbone}"
-        " --variant-dir {params.variant_dir} --folds {input.folds} --fold {wildcards.fold} --seed {wildcards.seed}"
-        " --classes {params.classes} --gpus {resources.gpu} --threads {threads} --workdir {params.workdir}"
-        " --out {output} --log {log}"
+        "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q} {params.backbone}"
+        " --train {input.train:q} --test {input.test:q} --variant-meta {input.meta:q} --folds {input.folds:q}"
+        " --fold {wildcards.fold} --seed {wildcards.seed} --classes {params.classes} --gpus {resources.gpu}"
+        " --threads {threads} --workdir {params.workdir:q} --out {output:q} {params.plugins} --log {log:q}"
 
 
 rule merge_folds:
     input:
         folds_npz=fold_files,
-        variant="data/variants/{variant}/meta.json",
+        train="data/variants/{variant}/train.parquet",
+        test="data/variants/{variant}/test.parquet",
+        meta="data/variants/{variant}/meta.json",
         folds="data/folds.parquet",
     output:
         npz="oof/{model}.{variant}.s{seed}/oof.npz",
@@ -61,10 +63,9 @@ rule merge_folds:
         model=model_params_json,
         classes=classes_arg(),
         config_hash=config_hash,
-        variant_dir=subpath(input.variant, parent=True),
-        out=subpath(output.manifest, parent=True),
     shell:
-        "python -m kit merge --fold-files {input.folds_npz} --variant-dir {params.variant_dir} --folds {input.folds}"
-        " --classes {params.classes} --name {wildcards.model}.{wildcards.variant}.s{wildcards.seed}"
-        " --model {wildcards.model} --kind {params.kind} --params-json {params.model:q}"
-        " --config-hash {params.config_hash} --out {params.out} --log {log}"
+        "python -m kit merge --fold-files {input.folds_npz:q} --train {input.train:q} --test {input.test:q}"
+        " --variant-meta {input.meta:q} --folds {input.folds:q} --classes {params.classes}"
+        " --name {wildcards.model}.{wildcards.variant}.s{wildcards.seed} --model {wildcards.model}"
+        " --kind {params.kind:q} --params-json {params.model:q} --config-hash {params.config_hash}"
+        " --out-npz {output.npz:q} --out-manifest {output.manifest:q} --log {log:q}"

@@ -1,7 +1,7 @@
 rule submission:
     input:
-        manifest="oof/{artifact}/manifest.json",
         npz="oof/{artifact}/oof.npz",
+        manifest="oof/{artifact}/manifest.json",
         test=f"{INTERIM}/test.parquet",
     output:
         csv="subs/{artifact}.csv",
@@ -10,16 +10,15 @@ rule submission:
         "logs/submit/{artifact}.log",
     conda:
         "../env.yaml"
-    params:
-        artifact=subpath(input.manifest, parent=True),
     shell:
-        "python -m kit submit --artifacts {params.artifact} --choice {wildcards.artifact} --test {input.test}"
-        " --out {output.csv} --log {log}"
+        "python -m kit submit --npz {input.npz:q} --manifests {input.manifest:q} --choice {wildcards.artifact}"
+        " --test {input.test:q} --out {output.csv:q} --sidecar {output.sidecar:q} --log {log:q}"
 
 
 rule final_submission:
     input:
-        final_candidate_files,
+        npz=final_candidate_npz,
+        manifests=final_candidate_manifests,
         test=f"{INTERIM}/test.parquet",
     output:
         csv="subs/final.csv",
@@ -29,8 +28,7 @@ rule final_submission:
     conda:
         "../env.yaml"
     params:
-        candidates=final_candidates,
-        choice=config["final"],
+        choice=CONFIG.final,
     shell:
-        "python -m kit submit --artifacts {params.candidates} --choice {params.choice} --test {input.test}"
-        " --out {output.csv} --log {log}"
+        "python -m kit submit --npz {input.npz:q} --manifests {input.manifests:q} --choice {params.choice:q}"
+        " --test {input.test:q} --out {output.csv:q} --sidecar {output.sidecar:q} --log {log:q}"

@@ -1,4 +1,4 @@
-"""kit.cleaning: each rule on real-looking posts, the whole cleaning on the real test file, and the variant registry."""
+"""kit.cleaning: each rule on real-looking posts, and the whole cleaning on the real test file."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ import pytest
 from kit import cleaning
 from kit.cleaning import (
     RULES,
-    VARIANTS,
     anonymize_mentions,
-    apply_variant,
     clean_text,
     collapse_repeats,
     drop_boilerplate,
@@ -24,7 +22,6 @@ from kit.cleaning import (
     drop_links,
     fullwidth_sentence_punctuation,
     halfwidth_forms,
-    register_variant,
     strip_trailing_debris,
     to_simplified,
 )
@@ -229,68 +226,17 @@ def test_rules_stay_linear_on_pathological_posts():
 
 @pytest.mark.realdata
 def test_clean_is_idempotent_on_the_real_test_file(real_test_texts):
-    cleaned = apply_variant(real_test_texts, "cleaned")
+    cleaned = [clean_text(text) for text in real_test_texts]
     changed_again = [(raw, once) for raw, once in zip(real_test_texts, cleaned) if clean_text(once) != once]
     assert changed_again == []
 
 
 @pytest.mark.realdata
 def test_clean_removes_the_debris_it_targets_from_the_real_test_file(real_test_texts):
-    cleaned = "\n".join(apply_variant(real_test_texts, "cleaned"))
+    cleaned = "\n".join(clean_text(text) for text in real_test_texts)
     for debris in ("展开全文", "网页链接", "http://", "t.cn/", "回复@", "\ue627", "！！", "。。"):
         assert debris not in cleaned
     assert "[" in cleaned and "#" in cleaned
-
-
-# --- variants ----------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.realdata
-def test_raw_is_the_text_exactly_as_ingested(real_test_texts):
-    assert apply_variant(real_test_texts, "raw") == real_test_texts
-    assert apply_variant(pd.Series(real_test_texts, dtype="str"), "raw") == real_test_texts
-
-
-def test_apply_variant_keeps_order_and_length():
-    posts = ["醫護人員", "中国加油!!!", ""]
-    assert apply_variant(posts, "cleaned") == ["医护人员", "中国加油！", ""]
-    assert apply_variant(np.array(posts), "cleaned") == ["医护人员", "中国加油！", ""]
-
-
-def test_apply_variant_rejects_an_unknown_variant():
-    with pytest.raises(ValueError, match=r"unknown text variant 'cleand'.*'cleaned'.*'raw'"):
-        apply_variant(["武汉加油"], "cleand")
-
-
-def test_apply_variant_names_the_row_of_a_missing_text():
-    texts = pd.Series(["武汉加油", None, "中国加油"], index=[10, 11, 12], dtype="str")
-    with pytest.raises(ValueError, match=r"1 value\(s\) are not strings; first at row 11"):
-        apply_variant(texts, "raw")
-    with pytest.raises(ValueError, match=r"first at row 0"):
-        apply_variant([None, "武汉加油"], "cleaned")
-
-
-def test_register_variant_adds_an_open_set(monkeypatch):
-    monkeypatch.setattr(cleaning, "VARIANTS", dict(VARIANTS))
-    register_variant("reversed", lambda text: text[::-1])
-    assert apply_variant(["武汉加油"], "reversed") == ["油加汉武"]
-    assert {"raw", "cleaned", "reversed"} <= set(cleaning.VARIANTS)
-
-
-@pytest.mark.parametrize(
-    ("name", "fn", "message"),
-    [
-        ("cleaned", str.upper, "already registered"),
-        ("Pseudo-Labelled", str.upper, "must match"),
-        ("pseudo/labelled", str.upper, "must match"),
-        ("", str.upper, "must match"),
-        ("pseudo", "not a function", "not callable"),
-    ],
-)
-def test_register_variant_rejects_bad_entries(monkeypatch, name, fn, message):
-    monkeypatch.setattr(cleaning, "VARIANTS", dict(VARIANTS))
-    with pytest.raises(ValueError, match=message):
-        register_variant(name, fn)
 
 
 def test_importing_cleaning_loads_neither_opencc_nor_heavy_libraries():

@@ -1,9 +1,7 @@
-"""kit.cli: every command in process on a tiny demo (the wiring the rules rely on), the log contract (plain lines,
-data errors as one line and exit 2, bugs as a traceback in the log too, Python warnings as log lines)."""
+"""kit.cli: every command in process on a tiny demo, naming every file it reads and writes (the wiring the rules
+rely on), and the error contract at the command line."""
 
 import json
-import os
-import warnings
 
 import pandas as pd
 import pytest
@@ -11,7 +9,8 @@ import pytest
 from kit import cli
 from kit.artifacts import Artifact
 
-COMMANDS = {"demo", "ingest", "variant", "folds", "build-backbone", "fit-fold", "merge", "ensemble", "submit", "scores"}
+COMMANDS = {"demo", "ingest", "variant", "folds", "build-backbone", "fit-fold", "merge", "ensemble", "submit", "scores",
+            "config"}
 
 
 def test_every_command_has_a_log_option_and_an_example():
@@ -26,27 +25,33 @@ def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, mo
     monkeypatch.chdir(tmp_path)
     log = "logs/chain.log"
     classes = ["--classes", "-1", "0", "1"]
-    cli.main(["demo", "--out", "demo", "--n-train", "300", "--n-test", "60", "--n-unlabeled", "50", "--log", log])
-    cli.main(["ingest", "--train", "demo/nCoV_100k_train.labled.csv", "--test", "demo/nCov_10k_test.csv",
-              "--out", "interim", *classes, "--log", log])
-    cli.main(["variant", "--name", "cleaned", "--interim", "interim", "--out", "variants/cleaned", "--log", log])
-    cli.main(["folds", "--interim", "interim", "--k", "2", "--seed", "0", "--out", "folds.parquet", "--log", log])
+    cli.main(["demo", "--train", "demo/train.csv", "--test", "demo/test.csv", "--unlabeled", "demo/u.csv",
+              "--n-train", "300", "--n-test", "60", "--n-unlabeled", "50", "--log", log])
+    cli.main(["ingest", "--train", "demo/train.csv", "--test", "demo/test.csv", *classes, "--out-train", "i/train.pq",
+              "--out-test", "i/test.pq", "--report", "i/report.json", "--log", log])
+    assert sorted(p.name for p in (tmp_path / "i").iterdir()) == ["report.json", "test.pq", "train.pq"]
+    cli.main(["variant", "--name", "cleaned", "--train", "i/train.pq", "--test", "i/test.pq", "--out-train",
+              "v/train.pq", "--out-test", "v/test.pq", "--meta", "v/meta.json", "--log", log])
+    cli.main(["folds", "--train", "i/train.pq", "--k", "2", "--seed", "0", "--out", "folds.parquet", "--log", log])
     params = json.dumps({"features": "char", "min_df": 1})
-    experiment = ["--kind", "sklearn", "--params-json", params, "--variant-dir", "variants/cleaned",
-                  "--folds", "folds.parquet", *classes]
+    experiment = ["--kind", "sklearn", "--params-json", params, "--train", "v/train.pq", "--test", "v/test.pq",
+                  "--variant-meta", "v/meta.json", "--folds", "folds.parquet", *classes]
     for fold in (0, 1):
-        cli.main(["fit-fold", *experiment, "--fold", str(fold), "--seed", "0", "--out", f"oof/lr.cleaned.s0/fold{fold}.npz",
-                  "--log", log])
+        cli.main(["fit-fold", *experiment, "--fold", str(fold), "--seed", "0", "--workdir", f"ckpt/{fold}",
+                  "--out", f"oof/lr.cleaned.s0/fold{fold}.npz", "--log", log])
     cli.main(["merge", *experiment, "--fold-files", "oof/lr.cleaned.s0/fold0.npz", "oof/lr.cleaned.s0/fold1.npz",
-              "--name", "lr.cleaned.s0", "--model", "lr", "--config-hash", "abc", "--out", "oof/lr.cleaned.s0",
-              "--log", log])
-    cli.main(["ensemble", "--name", "ensemble.avg", "--spec-json", '{"method": "mean"}', "--members", "oof/lr.cleaned.s0",
-              "--out", "oof/ensemble.avg", "--log", log])
-    cli.main(["submit", "--artifacts", "oof/lr.cleaned.s0", "oof/ensemble.avg", "--test", "interim/test.parquet",
-              "--out", "subs/final.csv", "--log", log])
+              "--name", "lr.cleaned.s0", "--model", "lr", "--config-hash", "abc", "--out-npz", "oof/lr/oof.npz",
+              "--out-manifest", "oof/lr/manifest.json", "--log", log])
+    cli.main(["ensemble", "--name", "ensemble.avg", "--spec-json", '{"method": "mean"}', "--member-npz", "oof/lr/oof.npz",
+              "--member-manifests", "oof/lr/manifest.json", "--out-npz", "oof/avg/oof.npz", "--out-manifest",
+              "oof/avg/manifest.json", "--log", log])
+    cli.main(["submit", "--npz", "oof/lr/oof.npz", "oof/avg/oof.npz", "--manifests", "oof/lr/manifest.json",
+              "oof/avg/manifest.json", "--test", "i/test.pq", "--out", "subs/final.csv", "--sidecar",
+              "subs/final.json", "--log", log])
     submission = pd.read_csv("subs/final.csv", dtype=str)
-    assert len(submission) == len(pd.read_parquet("interim/test.parquet"))
-    assert Artifact.load(tmp_path / "oof" / "ensemble.avg").manifest["kind"] == "ensemble"
+    assert len(submission) == len(pd.read_parquet("i/test.pq"))
+    assert json.loads((tmp_path / "subs" / "final.json").read_text())["source"] == "ensemble.avg"
+    assert Artifact.load(tmp_path / "oof" / "avg").manifest["kind"] == "ensemble"
     capsys.readouterr()
     cli.main(["scores", "--json"])
     rows = json.loads(capsys.readouterr().out)
@@ -59,35 +64,25 @@ def test_a_data_error_is_one_line_naming_the_file_and_exits_2(tmp_path):
     log = tmp_path / "ingest.log"
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["ingest", "--train", str(tmp_path / "nope.csv"), "--test", str(tmp_path / "nope_test.csv"),
-                  "--out", str(tmp_path / "interim"), "--log", str(log)])
+                  "--out-train", "a", "--out-test", "b", "--report", "c", "--log", str(log)])
     assert exit_info.value.code == 2
     text = log.read_text(encoding="utf-8")
     assert "error:" in text and "nope.csv" in text and "Traceback" not in text
 
 
-def test_a_bug_leaves_its_traceback_in_the_log_and_is_raised(tmp_path, monkeypatch):
-    def broken(args, log):
-        raise RuntimeError("a bug")
-
-    monkeypatch.setattr(cli, "cmd_folds", broken)
+def test_a_flag_is_checked_like_its_config_key(tmp_path):
     log = tmp_path / "folds.log"
-    with pytest.raises(RuntimeError, match="a bug"):
-        cli.main(["folds", "--interim", "x", "--out", "y", "--log", str(log)])
-    text = log.read_text(encoding="utf-8")
-    assert "Traceback" in text and "RuntimeError: a bug" in text
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["folds", "--train", "t.pq", "--k", "1", "--out", "f.pq", "--log", str(log)])
+    assert exit_info.value.code == 2
+    assert "error: config key 'command line --k': must be at least 2" in log.read_text(encoding="utf-8")
 
 
-def test_python_warnings_become_log_lines(tmp_path):
-    log = cli.Log(str(tmp_path / "job.log"))
-    with warnings.catch_warnings():  # restores warnings.showwarning afterwards
-        warnings.simplefilter("always")
-        cli.forward_warnings(log)
-        warnings.warn("lbfgs failed to converge", RuntimeWarning)
-    assert "warning: RuntimeWarning: lbfgs failed to converge (test_cli.py:" in (tmp_path / "job.log").read_text()
-
-
-def test_set_threads_caps_every_blas(monkeypatch):
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        monkeypatch.setenv(name, "8")
-    cli.set_threads(1)
-    assert {os.environ[name] for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")} == {"1"}
+def test_config_shows_the_resolved_config_and_its_reference(capsys):
+    cli.main(["config"])
+    shown = capsys.readouterr().out
+    assert "tiny_bert:" in shown and "predict_batch_size: 128" in shown  # defaults filled in
+    cli.main(["config", "--markdown"])
+    assert "**`kind: transformer`**" in capsys.readouterr().out
+    cli.main(["config", "--schema"])
+    assert json.loads(capsys.readouterr().out)["title"] == "kit config"

@@ -1,95 +1,168 @@
-"""kit.config: the schema with its defaults, the checks a schema cannot say, the matrix and the config hash."""
+"""kit.config: the whole config typed and checked at plan time, the matrix, and hashes over what decides numbers."""
 
+import copy
+import json
 import subprocess
 import sys
 
 import pytest
 
 from kit import config as kit_config
+from kit import docs
+from kit.settings import SettingsError
 
-REPO_CONFIGS = kit_config.SCHEMA_PATH.parents[2] / "configs"
+REPO_CONFIGS = docs.DEFAULT_CONFIG.parent
 
 
 def minimal(**extra) -> dict:
     return {"data": {"train": "train.csv", "test": "test.csv"}, "models": {"lr": {"kind": "sklearn"}}, **extra}
 
 
+@pytest.fixture(scope="module")
+def default_config() -> dict:
+    return kit_config.load_yaml(REPO_CONFIGS / "config.yaml")
+
+
 def test_defaults_are_filled_and_classes_become_strings():
-    config = kit_config.validate(minimal(classes=[-1, 0, 1]))
-    assert config["classes"] == ["-1", "0", "1"]
-    assert config["folds"] == {"k": 5, "seed": 42}
-    assert config["models"]["lr"]["gpu"] == 0
-    assert config["final"] == "auto"
+    config = kit_config.load(minimal(classes=[-1, 0, 1]))
+    assert config.classes == ("-1", "0", "1")
+    assert (config.folds.k, config.folds.seed) == (5, 42)
+    assert config.models["lr"].run.gpu == 0 and config.models["lr"].params.C == 4.0
+    assert config.final == "auto" and config.variants == ("raw", "cleaned")
 
 
 def test_matrix_expands_models_seeds_variants_with_entry_overrides():
-    config = kit_config.validate(
-        minimal(
-            seeds=[0, 1],
-            models={"lr": {"kind": "sklearn"}, "bert": {"kind": "transformer", "backbone": "hfl/chinese-roberta-wwm-ext", "variants": ["cleaned"], "seeds": [7]}},
-        )
-    )
+    config = kit_config.load(minimal(
+        seeds=[0, 1],
+        models={"lr": {"kind": "sklearn"},
+                "bert": {"kind": "transformer", "backbone": "hfl/chinese-roberta-wwm-ext", "variants": ["cleaned"],
+                         "seeds": [7]}},
+    ))
     names = [exp.name for exp in kit_config.matrix(config)]
     assert names == ["lr.raw.s0", "lr.cleaned.s0", "lr.raw.s1", "lr.cleaned.s1", "bert.cleaned.s7"]
 
 
-@pytest.mark.parametrize(
-    "broken, field",
-    [
-        ({"data": {"train": "a.csv"}}, "test"),
-        ({"models": {"lr": {"kind": "xgboost"}}}, "kind"),
-        ({"folds": {"k": 1}}, "k"),
-        ({"models": {"bad.name": {"kind": "sklearn"}}}, "bad.name"),
-        ({"classes": ["0", "0", "1"]}, "classes"),
-        ({"ensembles": {"e": {"method": "mean", "members": ["nope.raw.s0"]}}}, "nope.raw.s0"),
-        ({"final": "missing"}, "final"),
-        ({"ensembles": {"e": {"method": "caruana", "rounds": 5, "estimator": "SVC"}}}, "ensemble 'e'.*estimator"),
-        ({"models": {"lr": {"kind": "sklearn", "estimator": "xgb"}}}, "model 'lr'.*estimator"),
-        ({"models": {"bert": {"kind": "transformer", "backbone": "x", "head": "gru"}}}, "model 'bert'.*head"),
-    ],
-)
-def test_invalid_configs_name_the_field(broken, field):
-    with pytest.raises(ValueError, match=field if ".*" in field else field.replace(".", r"\.")):
-        kit_config.validate(minimal(**broken))
+# Each mistake must stop the plan with its key named (issue: these all planned before).
+def _set(path, value):
+    def change(config):
+        *parents, last = path
+        for key in parents:
+            config = config[key]
+        config[last] = value
+    return change
+
+
+PLAN_STOPPERS = [
+    (_set(["variants"], ["clean"]), r"'variants': unknown variant 'clean'; did you mean 'cleaned'"),
+    (_set(["ensembles", "fx"], {"method": "fixed", "weights": {"tfidf_char_lr.raw.s0": 1, "tfidf_chr_lr.raw.s0": 1}}),
+     r"'ensembles\.fx\.weights': names 'tfidf_chr_lr\.raw\.s0'.*did you mean 'tfidf_char_lr\.raw\.s0'"),
+    (_set(["ensembles", "vr"], {"method": "vote_multiround", "members": ["tfidf_char_lr.raw.s0", "tiny_bert.cleaned.s0"]}),
+     r"'ensembles\.vr\.members': method 'vote_multiround' needs at least 3 members, got 2"),
+    (_set(["ensembles", "st"], {"method": "stack", "estimator": "LogisticRegresion"}),
+     r"'ensembles\.st\.estimator': 'LogisticRegresion' is not a scikit-learn classifier.*LogisticRegression"),
+    (_set(["ensembles", "mean", "members"], ["caruana"]), None),  # with the next one: a cycle
+    (_set(["models", "tfidf_char_lr", "C"], "4"), r"'models\.tfidf_char_lr\.C': must be a number \(got '4'\)"),
+    (_set(["models", "tfidf_char_lr", "max_features"], "lots"), r"'models\.tfidf_char_lr\.max_features': must be"),
+    (_set(["models", "tfidf_char_lr", "solver"], "sag4"), r"'models\.tfidf_char_lr\.solver': must be one of"),
+    (_set(["models", "tfidf_char_lr", "char_ngram"], "1-3"), r"'models\.tfidf_char_lr\.char_ngram': must be a list"),
+    (_set(["models", "tfidf_char_lr", "C"], "high"), r"'models\.tfidf_char_lr\.C': must be a number"),
+    (_set(["models", "tfidf_char_lr", "kind"], "sklern"), r"'models\.tfidf_char_lr\.kind': unknown model kind"),
+    (_set(["models", "tiny_bert", "head"], "gru"), r"'models\.tiny_bert\.head': must be one of"),
+    (_set(["models", "tiny_bert", "max_len"], 512), r"'models\.tiny_bert\.max_len': 512 exceeds"),
+    (_set(["models", "tiny_bert", "variants"], ["raw", "cleaend"]), r"'models\.tiny_bert\.variants': unknown variant"),
+    (_set(["models", "tfidf_char_lr", "gpu"], -1), r"'models\.tfidf_char_lr\.gpu': must be at least 0"),
+    (_set(["classes"], ["it's", "ok"]), r"'classes': label \"it's\" may hold only"),
+    (_set(["classes"], ["0", "0", "1"]), r"'classes': has duplicates"),
+    (_set(["folds", "k"], 1), r"'folds\.k': must be at least 2"),
+    (_set(["models", "bad.name"], {"kind": "sklearn"}), r"'models': 'bad\.name' does not match"),
+    (_set(["ensembles", "e"], {"method": "mean", "members": ["nope.raw.s0"]}), r"'ensembles\.e\.members': 'nope\.raw\.s0'"),
+    (_set(["ensembles", "e"], {"method": "caruana", "estimator": "SVC"}), r"'ensembles\.e\.estimator': is not a key"),
+    (_set(["final"], "missing"), r"'final': 'missing' is not 'auto'"),
+    (_set(["ensemble"], {}), r"'ensemble': is not a key here; did you mean 'ensembles'"),
+]
+
+
+@pytest.mark.parametrize("index", [i for i, (_, message) in enumerate(PLAN_STOPPERS) if message])
+def test_each_mistake_names_its_key(default_config, index):
+    change, message = PLAN_STOPPERS[index]
+    broken = copy.deepcopy(default_config)
+    change(broken)
+    with pytest.raises(SettingsError, match=message):
+        kit_config.load(broken)
+
+
+def test_an_ensemble_cycle_is_named(default_config):
+    broken = copy.deepcopy(default_config)
+    broken["ensembles"]["mean"]["members"] = ["caruana"]
+    broken["ensembles"]["caruana"]["members"] = ["mean"]
+    with pytest.raises(SettingsError, match=r"makes a cycle: mean -> caruana -> mean"):
+        kit_config.load(broken)
 
 
 def test_other_competition_does_not_inherit_the_demo_unlabeled_file():
     config = minimal()
     config["data"]["unlabeled"] = kit_config.DEMO_FILES["unlabeled"]
-    assert kit_config.validate(config)["data"]["unlabeled"] is None
+    assert kit_config.load(config).data.unlabeled is None
 
 
-def test_ensemble_members_resolve_experiments_and_ensembles():
-    config = kit_config.validate(
-        minimal(
-            ensembles={"a": {"method": "mean", "members": "all"}, "b": {"method": "mean", "members": ["a", "lr.raw.s0"]}}
-        )
-    )
+def test_ensemble_members_resolve_experiments_ensembles_and_fixed_weights():
+    config = kit_config.load(minimal(ensembles={
+        "a": {"method": "mean", "members": "all"},
+        "b": {"method": "mean", "members": ["a", "lr.raw.s0"]},
+        "f": {"method": "fixed", "weights": {"lr.cleaned.s0": 2, "a": 1}},
+    }))
     assert kit_config.ensemble_members(config, "a") == ["lr.raw.s0", "lr.cleaned.s0"]
     assert kit_config.ensemble_members(config, "b") == ["ensemble.a", "lr.raw.s0"]
+    assert kit_config.ensemble_members(config, "f") == ["lr.cleaned.s0", "ensemble.a"]
 
 
-def test_config_hash_changes_with_what_determines_the_numbers():
-    config = kit_config.validate(minimal())
-    base = kit_config.experiment_config_hash(config, "lr", "raw", 0)
-    assert base == kit_config.experiment_config_hash(config, "lr", "raw", 0)
-    assert base != kit_config.experiment_config_hash(config, "lr", "raw", 1)
-    config["models"]["lr"]["C"] = 2.0
-    assert base != kit_config.experiment_config_hash(config, "lr", "raw", 0)
+def test_the_hash_covers_what_decides_the_numbers_and_nothing_else(default_config):
+    config = kit_config.load(copy.deepcopy(default_config))
+    exp = kit_config.matrix(config)[0]
+    base = kit_config.experiment_config_hash(config, exp)
+    changed = copy.deepcopy(default_config)
+    changed["models"]["tfidf_char_lr"].update(threads=4, gpu=1, seeds=[0, 1])
+    changed["seeds"] = [0, 5]
+    assert kit_config.experiment_config_hash(kit_config.load(changed), exp) == base
+    changed["models"]["tfidf_char_lr"]["C"] = 2.0
+    assert kit_config.experiment_config_hash(kit_config.load(changed), exp) != base
+    assert kit_config.experiment_config_hash(config, kit_config.Experiment(exp.model, exp.variant, 1)) != base
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "competition.yaml"])
-def test_shipped_configs_validate(name):
-    config = kit_config.validate(kit_config.load_yaml(REPO_CONFIGS / name))
-    assert kit_config.matrix(config)
+def test_params_json_is_the_same_for_the_same_entry_in_another_key_order(default_config):
+    reordered = copy.deepcopy(default_config)
+    reordered["models"] = {name: dict(reversed(list(entry.items()))) for name, entry in reordered["models"].items()}
+    reordered["ensembles"] = {name: dict(reversed(list(e.items()))) for name, e in reordered["ensembles"].items()}
+    a, b = kit_config.load(copy.deepcopy(default_config)), kit_config.load(reordered)
+    for model in a.models:
+        assert kit_config.model_params_json(a, model) == kit_config.model_params_json(b, model)
+    for name in a.ensembles:
+        assert kit_config.ensemble_spec_json(a, name) == kit_config.ensemble_spec_json(b, name)
+    threads_only = copy.deepcopy(default_config)
+    threads_only["models"]["tiny_bert"]["threads"] = 2
+    assert kit_config.model_params_json(kit_config.load(threads_only), "tiny_bert") == \
+        kit_config.model_params_json(a, "tiny_bert")
 
 
-def test_validating_the_default_config_loads_neither_numpy_nor_pandas():
-    """The Snakefile validates at plan time: numpy and pandas would add 0.2-0.7 s to every `snakemake -n`."""
+@pytest.mark.parametrize("files", [["config.yaml"], ["competition.yaml"], ["competition.yaml", "demo_data.yaml"]])
+def test_shipped_configs_load_and_match_the_schema(files):
+    jsonschema = pytest.importorskip("jsonschema")
+    merged = docs.merged_config([REPO_CONFIGS / name for name in files])
+    assert kit_config.matrix(kit_config.load(copy.deepcopy(merged)))
+    jsonschema.validate(merged, docs.schema())
+
+
+def test_the_schema_file_for_editors_is_the_generated_one():
+    on_disk = json.loads(docs.SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert on_disk == docs.schema(), "regenerate it: python -m kit config --schema > kit/schema/config.schema.json"
+
+
+def test_loading_the_default_config_imports_no_numpy_pandas_torch_or_sklearn():
+    """The Snakefile loads the config at plan time: these would add 0.2-2 s to every `snakemake -n`."""
     code = (
-        "import sys; from kit import config; config.validate(config.load_yaml(sys.argv[1]));"
-        "print(sorted({'numpy', 'pandas', 'torch', 'sklearn'} & set(sys.modules)))"
+        "import sys; from kit import config; config.load(config.load_yaml(sys.argv[1]));"
+        "print(sorted({'numpy', 'pandas', 'torch', 'sklearn', 'jsonschema'} & set(sys.modules)))"
     )
-    config_file = str(REPO_CONFIGS / "config.yaml")
-    out = subprocess.run([sys.executable, "-c", code, config_file], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, str(REPO_CONFIGS / "config.yaml")], capture_output=True,
+                         text=True, check=True)
     assert out.stdout == "[]\n"

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from kit.artifacts import sha256_strings
-from kit.data import Columns, DataError, ingest, read_interim, read_table, report_table, write_interim
+from kit.data import Columns, DataError, ingest, read_split, read_table, report_table, write_ingested
 
 HEADER = ["微博id", "微博发布时间", "发布人账号", "微博中文内容", "微博图片", "微博视频"]
 TRAIN_HEADER = HEADER + ["情感倾向"]
@@ -321,19 +321,17 @@ def test_bad_arguments_are_value_errors(tmp_path):
 # ---------------------------------------------------------------------------------------------------- outputs
 
 
-def test_interim_files_round_trip_and_replace_stale_ones(tmp_path):
+def test_ingested_splits_round_trip_to_the_declared_files(tmp_path):
     rows = [post(k, label=str(k % 3 - 1)) for k in range(6)]
     unlabeled = write_csv(tmp_path / "unlabeled.csv", [row[:-1] for row in rows], HEADER)
     with_unlabeled = ingest(write_csv(tmp_path / "train.csv", rows), write_test(tmp_path, rows), unlabeled)
-    folder = tmp_path / "interim"
-    write_interim(with_unlabeled, folder)
-    for split in ("train", "test", "unlabeled"):
-        pd.testing.assert_frame_equal(read_interim(folder, split), getattr(with_unlabeled, split))
-    assert json.loads((folder / "report.json").read_text(encoding="utf-8")) == with_unlabeled.report
-    write_interim(run(tmp_path, rows), folder)
-    with pytest.raises(FileNotFoundError, match="unlabeled"):
-        read_interim(folder, "unlabeled")
-    assert sorted(p.name for p in folder.iterdir()) == ["report.json", "test.parquet", "train.parquet"]
+    outputs = {split: tmp_path / "out" / f"{split}.parquet" for split in ("train", "test", "unlabeled")}
+    write_ingested(with_unlabeled, outputs, tmp_path / "out" / "report.json")
+    for split, path in outputs.items():
+        pd.testing.assert_frame_equal(read_split(path), getattr(with_unlabeled, split))
+    assert json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8")) == with_unlabeled.report
+    with pytest.raises(ValueError, match="outputs for splits.*ingested splits"):
+        write_ingested(run(tmp_path, rows), outputs, tmp_path / "report.json")
 
 
 def test_report_table_shows_the_rules_that_touched_rows(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 
 from kit.artifacts import Artifact
 from kit.ensemble.build import agreement_matrix, build_ensemble, check_compatible
-from kit.ensemble.spec import METHOD_KEYS
+from kit import registry
 from kit.metrics import softmax
 
 N_ROWS, N_TEST = 300, 40
@@ -51,7 +51,7 @@ def quiet(line):
     pass
 
 
-@pytest.mark.parametrize("method", sorted(METHOD_KEYS))
+@pytest.mark.parametrize("method", registry.names(registry.METHODS))
 def test_every_method_builds_a_valid_scored_artifact(method):
     members = experiments()
     spec = {"method": method}
@@ -66,7 +66,7 @@ def test_every_method_builds_a_valid_scored_artifact(method):
     assert manifest["honest_scores"]["oof_macro_f1"] == manifest["honest_macro_f1"]
     assert np.allclose(softmax(ensemble.test_logits).sum(axis=1), 1, atol=1e-5)
     assert np.array_equal(ensemble.ids, members[0].ids) and np.array_equal(ensemble.test_ids, members[0].test_ids)
-    fitted = method in ("weighted", "caruana", "vote_multiround")
+    fitted = registry.method(method).fitted
     assert ("cross_fit" in manifest) == fitted
     if method in ("mean", "fixed", "vote_hard", "vote_soft"):
         assert manifest["honest_macro_f1"] == manifest["scores"]["oof_macro_f1"]  # nothing fitted, nothing flattered
@@ -186,10 +186,10 @@ def test_near_identical_members_are_warned_about():
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ({"method": "caruana", "rouds": 5}, "unknown key 'rouds'"),  # the spec is checked first (test_ensemble_spec)
+        ({"method": "caruana", "rouds": 5}, "'ensembles.bad.rouds': is not a key"),  # test_ensemble_methods
         ({"method": "fixed", "weights": {"exp0": 1, "exp9": 1}, "members": ["exp0", "exp1"]}, "fixed weights name"),
         ({"method": "mean", "members": ["exp0", "zzz"]}, "members \\['zzz'\\] are not among the artifacts given"),
-        ({"method": "stack", "estimator": "NoSuchClassifier"}, "is not a classifier"),
+        ({"method": "stack", "estimator": "NoSuchClassifier"}, "is not a scikit-learn classifier"),
     ],
 )
 def test_bad_specs_are_refused_with_the_ensemble_and_key_named(spec, message):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from kit.artifacts import Artifact, load_npz, save_npz, write_json
-from kit.experiment import merge_folds, run_fold
+from kit.experiment import VariantFiles, merge_folds, run_fold
 from kit.folds import assign_folds, fold_hash
 
 CLASSES = ["-1", "0", "1"]
@@ -35,7 +35,7 @@ def fit_all(workspace, k=3):
     for fold in range(k):
         out = workspace / "oof" / "m.raw.s0" / f"fold{fold}.npz"
         run_fold(
-            kind="sklearn", params={"min_df": 1}, variant_dir=workspace / "variants" / "raw",
+            kind="sklearn", params={"min_df": 1}, variant=VariantFiles.in_folder(workspace / "variants" / "raw"),
             folds_path=workspace / "folds.parquet", fold=fold, seed=0, classes=CLASSES, out=out,
             workdir=workspace / "ckpt", log=lambda m: None,
         )
@@ -45,7 +45,7 @@ def fit_all(workspace, k=3):
 
 def merge(workspace, paths):
     return merge_folds(
-        fold_files=paths, variant_dir=workspace / "variants" / "raw", folds_path=workspace / "folds.parquet",
+        fold_files=paths, variant=VariantFiles.in_folder(workspace / "variants" / "raw"), folds_path=workspace / "folds.parquet",
         classes=CLASSES, name="m.raw.s0", model="m", kind="sklearn", params={"min_df": 1}, config_hash="c" * 64,
     )
 
@@ -101,6 +101,6 @@ def test_merge_refuses_a_fold_made_with_another_fold_file(workspace):
 def test_unknown_label_in_the_variant_is_named(workspace):
     with pytest.raises(ValueError, match="label"):
         run_fold(
-            kind="sklearn", params={}, variant_dir=workspace / "variants" / "raw", folds_path=workspace / "folds.parquet",
+            kind="sklearn", params={}, variant=VariantFiles.in_folder(workspace / "variants" / "raw"), folds_path=workspace / "folds.parquet",
             fold=0, seed=0, classes=["0", "1"], out=workspace / "x.npz", workdir=workspace, log=lambda m: None,
         )

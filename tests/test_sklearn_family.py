@@ -1,9 +1,12 @@
+"""kind: sklearn: every feature and estimator learns the toy task; settings are checked with their key named."""
+
 import numpy as np
 import pytest
 
 from kit.metrics import macro_f1
 from kit.models import FoldData, fit_predict
 from kit.models.sklearn_family import SklearnParams, as_logits
+from kit.settings import parse
 
 POSTS = {
     0: ["武汉今日新增确诊病例通报", "国家卫健委发布最新疫情数据", "市场监管局通知口罩价格"],
@@ -41,11 +44,18 @@ def test_same_seed_same_logits(tmp_path):
 
 @pytest.mark.parametrize(
     "params, field",
-    [({"features": "bpe"}, "features"), ({"estimator": "xgb"}, "estimator"), ({"char_ngram": [3, 1]}, "char_ngram"), ({"alpha": 1}, "alpha")],
+    [({"features": "bpe"}, "features"), ({"estimator": "xgb"}, "estimator"), ({"char_ngram": [3, 1]}, "char_ngram"),
+     ({"alpha": 1}, "alpha"), ({"C": "high"}, "C"), ({"char_ngram": "1-3"}, "char_ngram"),
+     ({"max_features": "lots"}, "max_features"), ({"solver": "sag4"}, "solver")],
 )
 def test_bad_params_name_the_field(params, field):
-    with pytest.raises(ValueError, match=field):
-        SklearnParams.from_dict(params)
+    with pytest.raises(ValueError, match=rf"'models\.m\.{field}'"):
+        parse(SklearnParams, params, "models.m")
+
+
+def test_min_df_above_the_posts_names_the_setting(tmp_path):
+    with pytest.raises(ValueError, match=r"TF-IDF on 60 training posts .*min_df 1000"):
+        fit_predict("sklearn", {"min_df": 1000}, toy_fold(), 0, tmp_path, lambda m: None)
 
 
 def test_binary_decision_function_becomes_two_logits_with_same_decision():

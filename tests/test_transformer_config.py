@@ -6,16 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from kit.models.transformer.config import KEY_GROUP, config_to_params, parse_config
+from kit.models.transformer.config import TransformerConfig, config_to_params, parse_config
+from kit.settings import keys_of
 
 
 def test_defaults_follow_the_issue():
     config = parse_config({"backbone": "hfl/chinese-roberta-wwm-ext"})
-    assert config.model.max_len == 192
-    assert (config.optim.lr, config.optim.llrd) == (2e-5, 0.95)
-    assert config.classifier.dropout == 0.2
+    assert config.backbone.max_len == 192
+    assert (config.optimizer.lr, config.optimizer.llrd) == (2e-5, 0.95)
+    assert config.head.dropout == 0.2
     assert config.schedule.epochs == 3 and config.schedule.amp == "auto"
-    assert config.policy.epoch_policy == "fixed"
+    assert config.epoch_policy.epoch_policy == "fixed"
 
 
 def test_keys_are_routed_to_their_groups_and_yaml_loose_types_coerced():
@@ -23,17 +24,17 @@ def test_keys_are_routed_to_their_groups_and_yaml_loose_types_coerced():
         "backbone": "b", "head": "textcnn", "cnn_kernels": [2, 3], "lr": "2e-5", "weight_decay": 0,
         "class_weights": [1, 2, 3], "adversarial": "pgd", "epoch_policy": "inner_early_stopping",
     })
-    assert config.classifier.cnn_kernels == (2, 3)
-    assert config.optim.lr == 2e-5 and isinstance(config.optim.weight_decay, float)
-    assert config.objective.class_weights == (1.0, 2.0, 3.0)
-    assert config.attack.adversarial == "pgd"
-    assert config.policy.epoch_policy == "inner_early_stopping"
+    assert config.head.cnn_kernels == (2, 3)
+    assert config.optimizer.lr == 2e-5 and isinstance(config.optimizer.weight_decay, float)
+    assert config.loss.class_weights == (1.0, 2.0, 3.0)
+    assert config.adversarial.adversarial == "pgd"
+    assert config.epoch_policy.epoch_policy == "inner_early_stopping"
 
 
 def test_config_round_trips_through_flat_params():
     config = parse_config({"backbone": "b", "head": "bigru", "rnn_hidden": 16, "class_weights": "balanced"})
     params = config_to_params(config)
-    assert set(params) == set(KEY_GROUP)
+    assert set(params) == set(keys_of(TransformerConfig))
     assert parse_config(params) == config
 
 
@@ -60,6 +61,16 @@ def test_config_round_trips_through_flat_params():
 def test_invalid_entries_raise_naming_the_field(params, field):
     with pytest.raises(ValueError, match=field):
         parse_config(params)
+
+
+def test_a_scratch_backbone_is_checked_at_plan_time():
+    config = parse_config({"backbone": {"scratch": {"layers": 1, "hidden": 32, "heads": 2, "max_position": 64}},
+                           "max_len": 64})
+    assert config.backbone.backbone.scratch.hidden == 32
+    with pytest.raises(ValueError, match=r"max_len.*exceeds the scratch backbone's max_position 64"):
+        parse_config({"backbone": {"scratch": {"max_position": 64}}, "max_len": 96})
+    with pytest.raises(ValueError, match=r"scratch\.hidden.*multiple of heads"):
+        parse_config({"backbone": {"scratch": {"hidden": 30, "heads": 4}}})
 
 
 def test_a_non_mapping_entry_is_refused():

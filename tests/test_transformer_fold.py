@@ -108,8 +108,8 @@ def test_a_kept_fold_model_predicts_what_the_fold_did(backbone_dir, data, tmp_pa
     result = fit_predict("transformer", config, data, seed=0, workdir=tmp_path, log=lambda line: None)
     assert (tmp_path / CHECKPOINT).is_file()
     model, tokenizer, loaded = load_fold_model(tmp_path / "model")
-    assert loaded.classifier.head == "layer_fusion"
-    ids = encode(tokenizer, data.test_text, loaded.model.max_len, "test_text")
+    assert loaded.head.head == "layer_fusion"
+    ids = encode(tokenizer, data.test_text, loaded.backbone.max_len, "test_text")
     logits = predict(model, ids, 8, tokenizer.pad_token_id, resolve_amp("off", torch.device("cpu")))
     np.testing.assert_allclose(logits, result.test_logits, atol=1e-6)
 

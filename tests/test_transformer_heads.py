@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from kit.models.transformer.config import HEAD_NAMES, HeadConfig
+from kit.models.transformer.config import HEAD_NAMES, HeadSettings
 from kit.models.transformer.heads import HEADS, TextClassifier
 
 N_CLASSES = 3
@@ -17,7 +17,7 @@ def tiny_classifier(head: str, layers: int = 2, samples: int = 4) -> TextClassif
     torch.manual_seed(0)
     bert = BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
                                 intermediate_size=64, max_position_embeddings=64))
-    config = HeadConfig(head=head, dropout_samples=samples, rnn_hidden=8, cnn_kernels=(2, 3), cnn_filters=6)
+    config = HeadSettings(head=head, dropout_samples=samples, rnn_hidden=8, cnn_kernels=(2, 3), cnn_filters=6)
     return TextClassifier(bert, config, N_CLASSES)
 
 

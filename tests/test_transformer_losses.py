@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kit.models.transformer.config import LossConfig
+from kit.models.transformer.config import LossSettings
 from kit.models.transformer.losses import class_weight_vector, focal_loss, make_loss
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-1.0, 3.0, 0.0], [0.0, 0.0, 4.0]])
@@ -28,7 +28,7 @@ def test_class_weights_must_fit_the_classes():
 
 def test_cross_entropy_applies_smoothing_and_weights():
     weights = torch.tensor([1.0, 2.0, 0.5])
-    loss = make_loss(LossConfig(label_smoothing=0.1), weights)(LOGITS, Y)
+    loss = make_loss(LossSettings(label_smoothing=0.1), weights)(LOGITS, Y)
     torch.testing.assert_close(loss, F.cross_entropy(LOGITS, Y, weight=weights, label_smoothing=0.1))
 
 
@@ -42,5 +42,5 @@ def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_rows():
 
 
 def test_losses_run_in_float32_under_low_precision_logits():
-    loss = make_loss(LossConfig(loss="focal"), None)(LOGITS.to(torch.bfloat16), Y)
+    loss = make_loss(LossSettings(loss="focal"), None)(LOGITS.to(torch.bfloat16), Y)
     assert loss.dtype == torch.float32

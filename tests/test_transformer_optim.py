@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from kit.models.transformer.config import HeadConfig, OptimConfig
+from kit.models.transformer.config import HeadSettings, OptimizerSettings
 from kit.models.transformer.heads import TextClassifier
 from kit.models.transformer.optim import (
     apply_gradual_unfreezing,
@@ -18,7 +18,7 @@ from kit.models.transformer.optim import (
 def model():
     bert = BertModel(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
                                 intermediate_size=32, max_position_embeddings=32))
-    return TextClassifier(bert, HeadConfig(head="bigru", rnn_hidden=4), n_classes=3)
+    return TextClassifier(bert, HeadSettings(head="bigru", rnn_hidden=4), n_classes=3)
 
 
 def test_depth_comes_from_the_parameter_name():
@@ -30,7 +30,7 @@ def test_depth_comes_from_the_parameter_name():
 
 
 def test_llrd_groups_decay_the_rate_layer_by_layer(model):
-    config = OptimConfig(lr=1e-3, head_lr=5e-3, llrd=0.9, weight_decay=0.01)
+    config = OptimizerSettings(lr=1e-3, head_lr=5e-3, llrd=0.9, weight_decay=0.01)
     groups = {group["name"]: group for group in layerwise_param_groups(model, config)}
     assert groups["top"]["lr"] == pytest.approx(1e-3)  # the pooler learns with the top layer
     assert groups["layer.2"]["lr"] == pytest.approx(1e-3)
@@ -46,7 +46,7 @@ def test_llrd_groups_decay_the_rate_layer_by_layer(model):
 
 
 def test_head_lr_defaults_to_lr(model):
-    groups = {group["name"]: group for group in layerwise_param_groups(model, OptimConfig(lr=3e-4))}
+    groups = {group["name"]: group for group in layerwise_param_groups(model, OptimizerSettings(lr=3e-4))}
     assert groups["head"]["lr"] == 3e-4
 
 

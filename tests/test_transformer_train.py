@@ -29,7 +29,7 @@ def setup(backbone_dir, **params):
     config = parse_config({"backbone": str(backbone_dir), "lr": 3e-3, "batch_size": 8, "max_len": 24, **params})
     torch.manual_seed(0)
     tokenizer, bert = load_backbone(backbone_dir)
-    return config, tokenizer, TextClassifier(bert, config.classifier, 2)
+    return config, tokenizer, TextClassifier(bert, config.head, 2)
 
 
 def test_amp_plans():

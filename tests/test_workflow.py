@@ -77,21 +77,111 @@ def test_scores_json_lists_every_artifact(tiny_run):
     assert rows["ensemble.avg"]["kind"] == "ensemble"
 
 
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Snakemake's dry-run job counts by rule ({} when there is nothing to do)."""
+    result = snakemake(workdir, "-n", *args)
+    out = result.stdout + result.stderr
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1].split("total")[0]
+    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
+
+
 @pytest.mark.slow
 def test_second_run_has_nothing_to_do(tiny_run):
-    result = snakemake(tiny_run, "--configfile", "tiny.yaml", "-n")
-    assert "Nothing to be done" in result.stdout + result.stderr
+    assert planned_jobs(tiny_run, "--configfile", "tiny.yaml") == {}
+
+
+@pytest.mark.slow
+def test_only_what_decides_the_numbers_reruns_jobs(tiny_run):
+    """The same config with its keys in another order, or other threads and GPUs, plans nothing; a new seed plans
+    its own fold jobs and what depends on them (the ensemble over all members, its submissions), nothing else."""
+    config = yaml.safe_load((tiny_run / "tiny.yaml").read_text())
+    reordered = {key: config[key] for key in reversed(list(config))}
+    reordered["models"] = {"char_lr": {**dict(reversed(list(config["models"]["char_lr"].items()))), "threads": 2,
+                                       "gpu": 1}}
+    (tiny_run / "reordered.yaml").write_text(yaml.safe_dump(reordered, allow_unicode=True, sort_keys=True))
+    assert planned_jobs(tiny_run, "--configfile", "reordered.yaml") == {}
+    (tiny_run / "seeds.yaml").write_text(yaml.safe_dump({**config, "seeds": [0, 1]}, allow_unicode=True))
+    assert planned_jobs(tiny_run, "--configfile", "seeds.yaml") == {
+        "fit_fold": 6, "merge_folds": 2, "ensemble": 1, "submission": 1, "final_submission": 1, "all": 1}
 
 
 @pytest.mark.parametrize(
-    "configfiles",
-    [[], ["configs/competition.yaml", "configs/demo_data.yaml"]],
+    ("configfiles", "expected"),
+    [
+        ([], {"fit_fold": 35, "merge_folds": 7, "ensemble": 5, "submission": 5, "variant": 2, "build_backbone": 1}),
+        (["configs/competition.yaml", "configs/demo_data.yaml"],
+         {"fit_fold": 140, "merge_folds": 28, "ensemble": 5, "submission": 5, "variant": 2}),
+    ],
     ids=["default", "competition"],
 )
-def test_shipped_configs_plan(tmp_path, configfiles):
+def test_shipped_configs_plan_their_matrix(tmp_path, configfiles, expected):
     args = ["--configfile", *[str(REPO / c) for c in configfiles]] if configfiles else []
-    result = snakemake(tmp_path, "-n", *args)
-    assert "fit_fold" in result.stdout
+    jobs = planned_jobs(tmp_path, *args)
+    assert {rule: jobs.get(rule, 0) for rule in expected} == expected
+    assert jobs["ingest"] == jobs["folds"] == jobs["final_submission"] == 1
+
+
+PLUGIN = """
+from dataclasses import dataclass
+
+import numpy as np
+
+from kit.models import FoldResult
+from kit.registry import Family, Method, Variant, register
+from kit.settings import Settings, setting
+
+
+@dataclass
+class PriorParams(Settings):
+    smoothing: float = setting(1.0, "added to each class count", ge=0)
+
+
+def fit_prior(params, data, seed, workdir, log):
+    counts = np.bincount(data.train_y, minlength=data.n_classes) + params.smoothing
+    logits = np.log(counts / counts.sum()).astype(np.float32)
+    return FoldResult(np.tile(logits, (len(data.valid_text), 1)), np.tile(logits, (len(data.test_text), 1)))
+
+
+def fit_first(params, names, prob_stack, y, seed):
+    return None
+
+
+def apply_first(params, fitted, prob_stack):
+    return prob_stack[0]
+
+
+register(Family("prior", PriorParams, fit_prior, help="the training folds' class shares"))
+register(Variant("shout", str.upper, help="upper case"))
+register(Method("first", Settings, fitted=False, fit=fit_first, apply=apply_first, help="the first member"))
+"""
+
+
+@pytest.mark.slow
+def test_a_users_family_variant_and_method_plug_in_from_their_module(tmp_path):
+    """Nothing in kit/ is edited: the config names the module, and plan time and every job import it."""
+    files = make_demo(tmp_path / "raw", n_train=200, n_test=50, n_unlabeled=50, seed=2)
+    (tmp_path / "my_plugin.py").write_text(PLUGIN, encoding="utf-8")
+    config = {
+        "data": {"train": str(files["train"]), "test": str(files["test"])},
+        "plugins": ["my_plugin"], "folds": {"k": 2, "seed": 0}, "variants": ["shout"],
+        "models": {"prior": {"kind": "prior", "smoothing": 2.0}, "lr": {"kind": "sklearn", "min_df": 1}},
+        "ensembles": {"head": {"method": "first", "members": ["prior.shout.s0", "lr.shout.s0"]}},
+    }
+    (tmp_path / "plug.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    snakemake(tmp_path, "--configfile", "plug.yaml", "-j2")
+    prior = Artifact.load(tmp_path / "oof" / "prior.shout.s0")
+    assert prior.manifest["family"] == "prior" and prior.manifest["params"] == {"smoothing": 2.0}
+    assert (prior.oof_logits.argmax(1) == prior.oof_logits[0].argmax()).all()
+    assert pd.read_parquet(tmp_path / "data" / "variants" / "shout" / "train.parquet")["text"].str.isupper().any()
+    ensemble = Artifact.load(tmp_path / "oof" / "ensemble.head")
+    assert np.array_equal(ensemble.test_logits.argmax(1), prior.test_logits.argmax(1))
+    broken = {**config, "models": {"prior": {"kind": "prior", "smoothing": -1}}}
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken, allow_unicode=True))
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--configfile",
+                             "broken.yaml"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode != 0 and "config key 'models.prior.smoothing': must be at least 0" in result.stdout + result.stderr
 
 
 def fit_fold_pids(workdir: Path) -> list[int]:

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kit.ensemble.spec import OBJECTIVES
+from kit.ensemble.methods import OBJECTIVES
 from kit.ensemble.weights import TINY, confusion_many, macro_f1_from_confusion
 from kit.metrics import macro_f1
 

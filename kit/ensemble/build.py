@@ -1,7 +1,8 @@
 """Ensembles as artifacts: guardrails over the members, the methods, and the builder that scores them honestly.
 
 build_ensemble turns one entry of the config's `ensembles:` block and its member artifacts (experiments or other
-ensembles) into an Artifact of kind 'ensemble'. Its oof_logits and test_logits are log-probabilities (float32):
+ensembles) into an Artifact of kind 'ensemble'; the entry's method (kit/ensemble/methods.py, or a plugin's) is
+looked up in kit.registry and every method goes through the same fit / apply / cross-fit. Its oof_logits and test_logits are log-probabilities (float32):
 softmax gives the ensemble's probabilities back, and argmax is its decision, class weights included (log(w * p)).
 Its oof_logits are the cross-fitted ones: each row comes from weights (or a level-2 model) fitted without that
 row's fold, so an ensemble built on top of this one sees honest predictions, not flattering in-sample ones.
@@ -13,18 +14,18 @@ import time
 import warnings
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from kit import registry
 from kit.artifacts import Artifact, provenance, sha256_json
-from kit.ensemble.blend import blend, caruana, normalised, optimise_blend
+from kit.config import EnsembleEntry
 from kit.ensemble.honest import cross_fit
-from kit.ensemble.spec import FITTED_METHODS, EnsembleSpec
-from kit.ensemble.stacking import fit_in_sample, stack, stack_features
-from kit.ensemble.voting import VotePlan, agreement, apply_vote_plan, fit_multi_round_vote, hard_vote, soft_vote
+from kit.ensemble.voting import VotePlan, agreement
 from kit.ensemble.weights import TINY, apply_class_weights, class_weight_search
 from kit.metrics import macro_f1, score_summary, softmax
+from kit.registry import resolve
 
 NEAR_IDENTICAL = 0.995  # share of OOF rows with the same argmax above which two members are warned about
 SHOWN_AGREEMENT = 12  # the log prints the agreement matrix up to this many members (the manifest always has it)
@@ -137,67 +138,34 @@ def agreement_matrix(artifacts: Sequence[Artifact]):
 
 @dataclass
 class Fitted:
-    """What a method fitted on some OOF rows; replayed on held-out rows and on the test rows."""
+    """What a method fitted on some OOF rows (its own object: weights, a vote plan, a level-2 model), and the class
+    weights searched on top; replayed on held-out rows and on the test rows."""
 
-    weights: np.ndarray | None = None  # [M] blend weights summing to 1 (mean, fixed, weighted, caruana)
-    plan: VotePlan | None = None  # vote_multiround's rounds
-    class_weights: np.ndarray | None = None  # [C] when the spec asks for a class-weight search on top
+    combination: Any = None
+    class_weights: np.ndarray | None = None  # [C] when the entry asks for a class-weight search on top
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """[M] blend weights summing to 1, for the methods whose fit is a weight per member."""
+        is_weights = isinstance(self.combination, np.ndarray) and self.combination.ndim == 1
+        return self.combination if is_weights else None
 
 
-def fit_combination(spec: EnsembleSpec, names: Sequence[str], prob_stack: np.ndarray, y: np.ndarray) -> Fitted:
-    """Fit spec's method (and the class weights on top) on prob_stack [M x n x C] and labels y [n]."""
-    n_members = prob_stack.shape[0]
-    if spec.method == "mean":
-        fitted = Fitted(weights=np.full(n_members, 1.0 / n_members))
-    elif spec.method == "fixed":
-        fitted = Fitted(weights=normalised([spec.weights[name] for name in names], "fixed weights"))
-    elif spec.method == "weighted":
-        fitted = Fitted(weights=optimise_blend(prob_stack, y, objective=spec.objective))
-    elif spec.method == "caruana":
-        fitted = Fitted(
-            weights=caruana(
-                prob_stack,
-                y,
-                rounds=spec.rounds,
-                objective=spec.objective,
-                init=spec.init,
-                bags=spec.bags,
-                bag_fraction=spec.bag_fraction,
-                seed=spec.seed,
-            )
-        )
-    elif spec.method == "vote_multiround":
-        fitted = Fitted(
-            plan=fit_multi_round_vote(
-                prob_stack,
-                y,
-                names=names,
-                n_voters=spec.n_voters,
-                candidates=spec.candidates,
-                stop_agreement=spec.stop_agreement,
-                max_rounds=spec.max_rounds,
-            )
-        )
-    else:  # vote_hard, vote_soft: nothing to fit
-        fitted = Fitted()
-    if spec.class_weights:
-        probs = apply_combination(spec, fitted, prob_stack)
+def fit_combination(entry: EnsembleEntry, names: Sequence[str], prob_stack: np.ndarray, y: np.ndarray) -> Fitted:
+    """Fit the entry's method (and the class weights on top) on prob_stack [M x n x C] and labels y [n]."""
+    method = registry.method(entry.method)
+    fitted = Fitted(resolve(method.fit)(entry.params, names, prob_stack, y, entry.common.seed))
+    if entry.common.class_weights:
+        probs = apply_combination(entry, fitted, prob_stack)
         fitted.class_weights = class_weight_search(
-            probs, y, prob_stack.shape[2], starts=spec.class_weight_starts, seed=spec.seed
+            probs, y, prob_stack.shape[2], starts=entry.common.class_weight_starts, seed=entry.common.seed
         )
     return fitted
 
 
-def apply_combination(spec: EnsembleSpec, fitted: Fitted, prob_stack: np.ndarray) -> np.ndarray:
+def apply_combination(entry: EnsembleEntry, fitted: Fitted, prob_stack: np.ndarray) -> np.ndarray:
     """The ensemble's probabilities [n x C] for prob_stack [M x n x C] (class weights applied when fitted)."""
-    if fitted.weights is not None:
-        probs = blend(prob_stack, fitted.weights)
-    elif fitted.plan is not None:
-        probs = apply_vote_plan(fitted.plan, prob_stack)
-    elif spec.method == "vote_hard":
-        probs = hard_vote(prob_stack)
-    else:
-        probs = soft_vote(prob_stack)
+    probs = resolve(registry.method(entry.method).apply)(entry.params, fitted.combination, prob_stack)
     return probs if fitted.class_weights is None else apply_class_weights(probs, fitted.class_weights)
 
 
@@ -207,28 +175,29 @@ class Outcome:
 
     naive_probs: np.ndarray  # [n x C] fitted on all OOF rows and scored on them: the flattering number
     honest_probs: np.ndarray  # [n x C] cross-fitted: each fold's rows from a fit without that fold
-    test_probs: np.ndarray  # [n_test x C] from the fit on all OOF rows (stack: the mean of the fold models)
+    test_probs: np.ndarray  # [n_test x C] from the fit on all OOF rows
     weights: np.ndarray | None  # [M]
     class_weights: np.ndarray | None  # [C]
-    details: dict  # JSON-able extras for the manifest: per-fold fits, voting rounds, level-2 model
+    details: dict  # JSON-able extras for the manifest: per-fold fits, voting rounds
 
 
-def combine(spec: EnsembleSpec, names: Sequence[str], oof_stack, test_stack, y, fold_of, log) -> Outcome:
-    """Every method but stack: fit on the scored OOF rows, apply everywhere, cross-fit whatever was fitted.
+def combine(entry: EnsembleEntry, names: Sequence[str], oof_stack, test_stack, y, fold_of, log) -> Outcome:
+    """Fit on the scored OOF rows, apply everywhere, cross-fit whatever was fitted on OOF rows.
 
     oof_stack: [M x n x C] and test_stack: [M x n_test x C] member probabilities; y, fold_of: [n].
     """
     scored = fold_of >= 0
-    fit = partial(fit_combination, spec, names)
-    apply = partial(apply_combination, spec)
+    fit = partial(fit_combination, entry, names)
+    apply = partial(apply_combination, entry)
     fitted = fit(oof_stack if scored.all() else oof_stack[:, scored], y[scored])
     naive = apply(fitted, oof_stack)
     details = {}
-    if fitted.plan is not None:
-        details["vote_rounds"] = fitted.plan.log
-        for entry in fitted.plan.log:
-            log(f"  round {entry['round']}: " + _describe_round(entry))
-    if spec.method in FITTED_METHODS or spec.class_weights:
+    plan = fitted.combination
+    if isinstance(plan, VotePlan):
+        details["vote_rounds"] = plan.log
+        for round_entry in plan.log:
+            log(f"  round {round_entry['round']}: " + _describe_round(round_entry))
+    if registry.method(entry.method).fitted or entry.common.class_weights:
         folds = cross_fit(oof_stack, y, fold_of, fit, apply, row_axis=1)
         honest = folds.probs
         details["cross_fit"] = {str(k): _describe_fit(f, names) for k, f in folds.fold_params.items()}
@@ -237,34 +206,12 @@ def combine(spec: EnsembleSpec, names: Sequence[str], oof_stack, test_stack, y, 
     return Outcome(naive, honest, apply(fitted, test_stack), fitted.weights, fitted.class_weights, details)
 
 
-def stack_outcome(spec: EnsembleSpec, members: Sequence[Artifact], y, fold_of) -> Outcome:
-    """stack: the OOF comes from the fold level-2 models; the naive score is one model fitted on every row."""
-    n_classes = members[0].n_classes
-    scored = fold_of >= 0
-    features = stack_features([member.oof_logits for member in members])
-    test_features = stack_features([member.test_logits for member in members])
-    honest, test = stack(features, y, fold_of, test_features, n_classes, spec.estimator, spec.params, spec.seed)
-    naive = honest.copy()
-    naive[scored] = fit_in_sample(features[scored], y[scored], n_classes, spec.estimator, spec.params, spec.seed)
-    del features, test_features  # before the class-weight search: a lower peak
-    details = {"estimator": spec.estimator, "params": spec.params}
-    class_weights = None
-    if spec.class_weights:
-        search = partial(class_weight_search, n_classes=n_classes, starts=spec.class_weight_starts, seed=spec.seed)
-        naive = apply_class_weights(naive, search(naive[scored], y[scored]))
-        folds = cross_fit(honest, y, fold_of, search, apply_class_weights)
-        details["cross_fit"] = {str(k): {"class_weights": w.tolist()} for k, w in folds.fold_params.items()}
-        class_weights = search(honest[scored], y[scored])
-        honest, test = folds.probs, apply_class_weights(test, class_weights)
-    return Outcome(naive, honest, test, None, class_weights, details)
-
-
 def _describe_fit(fitted: Fitted, names: Sequence[str]) -> dict:
     described = {}
     if fitted.weights is not None:
         described["weights"] = {name: float(w) for name, w in zip(names, fitted.weights)}
-    if fitted.plan is not None:
-        described["voters"] = [entry["voters"] for entry in fitted.plan.log]
+    if isinstance(fitted.combination, VotePlan):
+        described["voters"] = [entry["voters"] for entry in fitted.combination.log]
     if fitted.class_weights is not None:
         described["class_weights"] = fitted.class_weights.tolist()
     return described
@@ -292,19 +239,21 @@ def member_probs(members: Sequence[Artifact], array: str) -> np.ndarray:
     return stacked
 
 
-def select_members(name: str, spec: EnsembleSpec, artifacts: Sequence[Artifact]) -> list[Artifact]:
-    """The spec's members among the artifacts, in the spec's order ('all': every artifact, in the given order)."""
+def select_members(name: str, entry: EnsembleEntry, artifacts: Sequence[Artifact]) -> list[Artifact]:
+    """The entry's members among the artifacts, in the entry's order ('all': every artifact, in the given order;
+    with fixed weights, the weights' names)."""
     by_name = {artifact.name: artifact for artifact in artifacts}
-    wanted = list(spec.weights) if spec.method == "fixed" and spec.members == "all" else spec.members
+    weights = getattr(entry.params, "weights", None)
+    wanted = entry.common.members
     if wanted == "all":
-        return list(artifacts)
+        if entry.method != "fixed":
+            return list(artifacts)
+        wanted = list(weights)
     missing = [member for member in wanted if member not in by_name]
     if missing:
         raise ValueError(f"ensemble {name!r}: members {missing} are not among the artifacts given {sorted(by_name)}")
-    if spec.method == "fixed" and set(spec.weights) != set(wanted):
-        raise ValueError(
-            f"ensemble {name!r}: fixed weights name {sorted(spec.weights)} but the members are {sorted(wanted)}"
-        )
+    if entry.method == "fixed" and set(weights) != set(wanted):
+        raise ValueError(f"ensemble {name!r}: fixed weights name {sorted(weights)} but the members are {sorted(wanted)}")
     return [by_name[member] for member in wanted]
 
 
@@ -317,28 +266,23 @@ def build_ensemble(
     name: str, spec: dict, artifacts: Sequence[Artifact], log: Callable[[str], None] = print
 ) -> Artifact:
     """Build, score and describe one ensemble. spec: the config entry, e.g. {'method': 'caruana', 'rounds': 25,
-    'class_weights': True}; artifacts: the candidate members (experiments or ensembles); see EnsembleSpec."""
-    checked = EnsembleSpec.from_dict(name, spec)
-    members = select_members(name, checked, artifacts)
+    'class_weights': True} (kit.config.EnsembleEntry); artifacts: the candidate members (experiments or ensembles)."""
+    entry = EnsembleEntry.parse_setting(spec, f"ensembles.{name.removeprefix('ensemble.')}")
+    members = select_members(name, entry, artifacts)
     refuse_incompatible(members)
     member_labels = oof_labels(members)  # [M x n_scored]: for the warnings, member scores and agreement matrix
     agree = agreement(member_labels)
-    member_warnings = near_identical_warnings(members, agree, NEAR_IDENTICAL)
-    for message in member_warnings:
-        log(f"warning: {message}")
+    member_warnings = near_identical_warnings(members, agree, NEAR_IDENTICAL)  # warned: the command logs them
     names = [member.name for member in members]
     first = members[0]
     y, fold_of = first.labels.astype(np.int64), first.fold_of
     log(
-        f"ensemble {name}: {checked.method} over {len(members)} members"
-        + (", class weights searched on top" if checked.class_weights else "")
+        f"ensemble {name}: {entry.method} over {len(members)} members"
+        + (", class weights searched on top" if entry.common.class_weights else "")
     )
-    if checked.method == "stack":
-        outcome = stack_outcome(checked, members, y, fold_of)
-    else:
-        oof_stack, test_stack = member_probs(members, "oof_logits"), member_probs(members, "test_logits")
-        outcome = combine(checked, names, oof_stack, test_stack, y, fold_of, log)
-        del oof_stack, test_stack  # the member probabilities go before the logits are made: a lower peak
+    oof_stack, test_stack = member_probs(members, "oof_logits"), member_probs(members, "test_logits")
+    outcome = combine(entry, names, oof_stack, test_stack, y, fold_of, log)
+    del oof_stack, test_stack  # the member probabilities go before the logits are made: a lower peak
 
     artifact = Artifact(
         ids=first.ids,
@@ -348,16 +292,14 @@ def build_ensemble(
         test_ids=first.test_ids,
         test_logits=to_logits(outcome.test_probs),
         classes=first.classes,
-        manifest=_manifest(name, checked, spec, members, outcome, member_labels, agree, member_warnings),
+        manifest=_manifest(name, entry, members, outcome, member_labels, agree, member_warnings),
     )
     for line in describe(artifact.manifest):
         log(line)
     return artifact.validate(f"ensemble {name}")
 
 
-def _manifest(
-    name, spec: EnsembleSpec, entry: dict, members, outcome: Outcome, member_labels, agree, member_warnings
-) -> dict:
+def _manifest(name, entry: EnsembleEntry, members, outcome: Outcome, member_labels, agree, member_warnings) -> dict:
     first = members[0]
     y, fold_of, n_classes = first.labels, first.fold_of, first.n_classes
     classes = [str(c) for c in first.classes]
@@ -370,8 +312,8 @@ def _manifest(
     return {
         "name": name,
         "kind": "ensemble",
-        "method": spec.method,
-        "spec": entry,
+        "method": entry.method,
+        "spec": entry.to_setting(),
         "members": names,
         "weights": None if outcome.weights is None else {n: float(w) for n, w in zip(names, outcome.weights)},
         "class_weights": None if outcome.class_weights is None else dict(zip(classes, outcome.class_weights.tolist())),

@@ -18,12 +18,8 @@ Importing this package stays light (torch loads when a fold runs), so the config
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
+from kit.models.transformer.config import TransformerConfig
+from kit.registry import Family, register
 
-
-def fit_predict(params: dict, data, seed: int, workdir: Path, log: Callable[[str], None] = print):
-    """Train one fold and return its FoldResult; see kit.models.transformer.fold.fit_predict."""
-    from kit.models.transformer.fold import fit_predict as run
-
-    return run(params, data, seed=seed, workdir=workdir, log=log)
+register(Family("transformer", TransformerConfig, "kit.models.transformer.fold:fit_predict",
+                help="a pretrained (or scratch) encoder with a classification head, fine-tuned"))

@@ -18,7 +18,8 @@ from kit.metrics import macro_f1
 from kit.models import FoldData, FoldResult
 from kit.models.transformer.backbone import load_backbone
 from kit.models.transformer.checkpoint import fingerprint
-from kit.models.transformer.config import KEY_GROUP, TransformerConfig, config_to_params, parse_config
+from kit.models.transformer.config import TransformerConfig, config_to_params, parse_config
+from kit.settings import identity
 from kit.models.transformer.data import encode, inner_split
 from kit.models.transformer.heads import TextClassifier
 from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, predict, resolve_amp, train
@@ -30,9 +31,7 @@ CLASSIFIER_CONFIG = "kit_classifier.json"
 
 def training_settings(config: TransformerConfig, n_classes: int) -> dict:
     """The settings that decide the trained weights (not checkpoint cadence, keeping files or predict batch size)."""
-    params = config_to_params(config)
-    kept = {key: value for key, value in params.items() if KEY_GROUP[key] != "output" and key != "predict_batch_size"}
-    return {**kept, "n_classes": n_classes}
+    return {**identity(config), "n_classes": n_classes}
 
 
 def check_labels(data: FoldData) -> None:
@@ -59,7 +58,7 @@ def load_fold_model(model_dir: Path):
     saved = read_json(model_dir / CLASSIFIER_CONFIG)
     config = parse_config(saved["params"])
     tokenizer, backbone = load_backbone(model_dir)
-    model = TextClassifier(backbone, config.classifier, saved["n_classes"])
+    model = TextClassifier(backbone, config.head, saved["n_classes"])
     weights = torch.load(model_dir / HEAD_WEIGHTS, map_location="cpu", weights_only=True)
     model.head.load_state_dict(weights["head"])
     model.classifier.load_state_dict(weights["classifier"])
@@ -82,26 +81,26 @@ def run_fold(
     amp = resolve_amp(config.schedule.amp, device)
     torch.manual_seed(seed)  # the head's initial weights, and the dropout stream after them
 
-    tokenizer, backbone = load_backbone(config.model.backbone)
+    tokenizer, backbone = load_backbone(config.backbone.backbone)
     max_positions = getattr(backbone.config, "max_position_embeddings", None)
-    if max_positions is not None and config.model.max_len > max_positions:
-        raise ValueError(f"transformer config: 'max_len' {config.model.max_len} exceeds the backbone's "
-                         f"{max_positions} positions ({config.model.backbone})")
+    if max_positions is not None and config.backbone.max_len > max_positions:
+        raise ValueError(f"transformer config: 'max_len' {config.backbone.max_len} exceeds the backbone's "
+                         f"{max_positions} positions ({config.backbone.backbone})")
     if tokenizer.pad_token_id is None:
-        raise ValueError(f"backbone {config.model.backbone!r}: its tokenizer has no padding token")
-    model = TextClassifier(backbone, config.classifier, data.n_classes).to(device)
+        raise ValueError(f"backbone {config.backbone.backbone!r}: its tokenizer has no padding token")
+    model = TextClassifier(backbone, config.head, data.n_classes).to(device)
 
     started = time.perf_counter()
-    max_len = config.model.max_len
+    max_len = config.backbone.max_len
     train_ids = encode(tokenizer, data.train_text, max_len, "train_text")
     valid_ids = encode(tokenizer, data.valid_text, max_len, "valid_text")
     test_ids = encode(tokenizer, data.test_text, max_len, "test_text")
     log(f"tokenized {len(train_ids)} train, {len(valid_ids)} valid, {len(test_ids)} test texts "
         f"in {time.perf_counter() - started:.1f}s; device {device}, amp {amp.name}")
 
-    early_stopping = config.policy.epoch_policy == "inner_early_stopping"
+    early_stopping = config.epoch_policy.epoch_policy == "inner_early_stopping"
     if early_stopping:
-        fit_rows, inner_rows = inner_split(data.train_y, config.policy.inner_fraction, seed)
+        fit_rows, inner_rows = inner_split(data.train_y, config.epoch_policy.inner_fraction, seed)
         inner = InnerSet([train_ids[r] for r in inner_rows], data.train_y[inner_rows])
     else:
         fit_rows, inner = np.arange(len(train_ids)), None
@@ -126,18 +125,18 @@ def run_fold(
             (workdir / name).unlink(missing_ok=True)
 
     state = outcome.state
-    policy = {"epoch_policy": config.policy.epoch_policy, "max_epochs": config.schedule.epochs,
+    policy = {"epoch_policy": config.epoch_policy.epoch_policy, "max_epochs": config.schedule.epochs,
               "epochs_run": state.epoch}
     if early_stopping:
-        policy.update(inner_size=len(inner_rows), inner_fraction=config.policy.inner_fraction,
+        policy.update(inner_size=len(inner_rows), inner_fraction=config.epoch_policy.inner_fraction,
                       chosen_epoch=state.best_epoch, inner_macro_f1=state.best_score,
                       stopped_early=state.stopped_early)
     else:
         policy.update(chosen_epoch=config.schedule.epochs)
     info = {
         "family": "transformer",
-        "backbone": config.model.backbone,
-        "head": config.classifier.head,
+        "backbone": config.backbone.backbone,
+        "head": config.head.head,
         **policy,
         "history": state.history,
         "train_rows": len(fit_rows),
@@ -153,7 +152,7 @@ def run_fold(
     return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info)
 
 
-def fit_predict(params: dict, data: FoldData, seed: int, workdir: Path, log: Callable[[str], None] = print
-                ) -> FoldResult:
-    """The model family's entry point (kit.models.fit_predict): `params` is the model's config entry."""
-    return run_fold(parse_config(params), data, seed, workdir, log)
+def fit_predict(config: TransformerConfig, data: FoldData, seed: int, workdir: Path,
+                log: Callable[[str], None] = print) -> FoldResult:
+    """The model family's entry point (kit.models.fit_predict), with the model's entry parsed."""
+    return run_fold(config, data, seed, workdir, log)

@@ -13,7 +13,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from kit.models.transformer.config import HeadConfig
+from kit.models.transformer.config import HeadSettings
 
 
 @dataclass
@@ -42,7 +42,7 @@ class HiddenWidthHead(nn.Module):
 
     needs_layers = False
 
-    def __init__(self, hidden: int, n_layers: int, config: HeadConfig):
+    def __init__(self, hidden: int, n_layers: int, config: HeadSettings):
         super().__init__()
         self.feature_size = hidden
 
@@ -66,7 +66,7 @@ class ClsConcatHead(nn.Module):
 
     needs_layers = True
 
-    def __init__(self, hidden: int, n_layers: int, config: HeadConfig):
+    def __init__(self, hidden: int, n_layers: int, config: HeadSettings):
         super().__init__()
         if n_layers < 2:
             raise ValueError(f"head 'cls_concat' needs a backbone of at least 2 layers, this one has {n_layers}")
@@ -81,7 +81,7 @@ class LayerFusionHead(HiddenWidthHead):
 
     needs_layers = True
 
-    def __init__(self, hidden: int, n_layers: int, config: HeadConfig):
+    def __init__(self, hidden: int, n_layers: int, config: HeadSettings):
         super().__init__(hidden, n_layers, config)
         self.layer_logits = nn.Parameter(torch.zeros(n_layers))  # equal weights at the start
 
@@ -99,7 +99,7 @@ class RnnHead(nn.Module):
 
     needs_layers = False
 
-    def __init__(self, hidden: int, n_layers: int, config: HeadConfig, cell: type[nn.RNNBase]):
+    def __init__(self, hidden: int, n_layers: int, config: HeadSettings, cell: type[nn.RNNBase]):
         super().__init__()
         rnn_hidden = config.rnn_hidden or hidden // 2
         self.rnn = cell(hidden, rnn_hidden, batch_first=True, bidirectional=True)
@@ -118,7 +118,7 @@ class TextCnnHead(nn.Module):
 
     needs_layers = False
 
-    def __init__(self, hidden: int, n_layers: int, config: HeadConfig):
+    def __init__(self, hidden: int, n_layers: int, config: HeadSettings):
         super().__init__()
         self.kernels = config.cnn_kernels
         self.convs = nn.ModuleList(nn.Conv1d(hidden, config.cnn_filters, k) for k in self.kernels)
@@ -153,7 +153,7 @@ class TextClassifier(nn.Module):
     S = 1 in eval mode, where dropout is the identity.
     """
 
-    def __init__(self, backbone: nn.Module, config: HeadConfig, n_classes: int):
+    def __init__(self, backbone: nn.Module, config: HeadSettings, n_classes: int):
         super().__init__()
         self.backbone = backbone
         self.config = config

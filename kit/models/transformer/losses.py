@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kit.models.transformer.config import LossConfig
+from kit.models.transformer.config import LossSettings
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -38,7 +38,7 @@ def focal_loss(logits: torch.Tensor, y: torch.Tensor, gamma: float, weights: tor
     return (row_weights * per_row).sum() / row_weights.sum()
 
 
-def make_loss(config: LossConfig, weights: torch.Tensor | None) -> LossFn:
+def make_loss(config: LossSettings, weights: torch.Tensor | None) -> LossFn:
     """loss(logits [B x C], y [B]) -> scalar, computed in float32 whatever the autocast dtype."""
     if config.loss == "focal":
         return lambda logits, y: focal_loss(logits, y, config.focal_gamma, weights)

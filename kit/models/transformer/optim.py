@@ -12,7 +12,7 @@ import re
 import torch
 from torch import nn
 
-from kit.models.transformer.config import OptimConfig
+from kit.models.transformer.config import OptimizerSettings
 
 _LAYER_INDEX = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
 
@@ -27,7 +27,7 @@ def backbone_depth(name: str, n_layers: int) -> int:
     return n_layers + 1
 
 
-def layerwise_param_groups(model, config: OptimConfig) -> list[dict]:
+def layerwise_param_groups(model, config: OptimizerSettings) -> list[dict]:
     """AdamW parameter groups of a TextClassifier: one per (depth, decayed or not), plus the head's.
 
     Each group has 'name' ('embeddings', 'layer.3', 'top', 'head', with '/no_decay' for 1-d parameters:

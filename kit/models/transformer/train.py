@@ -150,7 +150,7 @@ def train(
     With `inner`, each epoch is scored on it (macro-F1), training stops after `patience` epochs without a better
     score, and the model ends with the best epoch's weights. on_step(step) runs after every optimizer step.
     """
-    schedule, optim_config = config.schedule, config.optim
+    schedule, optim_config = config.schedule, config.optimizer
     workdir = Path(workdir)
     device = next(model.parameters()).device
     amp = resolve_amp(schedule.amp, device)
@@ -160,7 +160,7 @@ def train(
     total_steps = schedule.epochs * math.ceil(batches_per_epoch / schedule.grad_accum)
     scheduler = warmup_linear_schedule(optimizer, total_steps, optim_config.warmup_ratio)
     n_classes = model.classifier.out_features
-    loss_fn = make_loss(config.objective, class_weight_vector(config.objective.class_weights, y, n_classes))
+    loss_fn = make_loss(config.loss, class_weight_vector(config.loss.class_weights, y, n_classes))
     embedding = model.backbone.get_input_embeddings().weight
     lengths = np.array([len(ids) for ids in token_ids])
 
@@ -197,7 +197,7 @@ def train(
             # All dropout samples in one call: the mean over S x B rows is the mean of the S samples' losses.
             return loss_fn(sample_logits.flatten(0, 1), labels.repeat(sample_logits.shape[0]))
 
-        attacking = config.attack.adversarial is not None and embedding.requires_grad
+        attacking = config.adversarial.adversarial is not None and embedding.requires_grad
         earlier_grad = embedding.grad.clone() if attacking and embedding.grad is not None else None
         loss = loss_here()
         backward(loss / group_size)
@@ -207,11 +207,11 @@ def train(
             def adversarial_loss() -> torch.Tensor:
                 return loss_here() / group_size
 
-            if config.attack.adversarial == "fgm":
-                fgm_backward(embedding, grad, config.attack.adv_epsilon, adversarial_loss, backward)
+            if config.adversarial.adversarial == "fgm":
+                fgm_backward(embedding, grad, config.adversarial.adv_epsilon, adversarial_loss, backward)
             else:
-                pgd_backward(embedding, grad, config.attack.adv_epsilon, config.attack.adv_alpha,
-                             config.attack.adv_steps, trainable, adversarial_loss, backward)
+                pgd_backward(embedding, grad, config.adversarial.adv_epsilon, config.adversarial.adv_alpha,
+                             config.adversarial.adv_steps, trainable, adversarial_loss, backward)
         return loss.item()
 
     def optimizer_step() -> None:
@@ -244,7 +244,7 @@ def train(
                 checkpoint.save_atomic(workdir / BEST_WEIGHTS, {"fingerprint": fingerprint,
                                                                  "epoch": state.best_epoch,
                                                                  "model": model.state_dict()})
-            state.stopped_early = state.epoch + 1 - state.best_epoch >= config.policy.patience
+            state.stopped_early = state.epoch + 1 - state.best_epoch >= config.epoch_policy.patience
             summary += (f", inner macro-F1 {score:.4f} (best {state.best_score:.4f} at epoch {state.best_epoch})"
                         + ("; stopping early" if state.stopped_early else ""))
         log(summary)

@@ -1,0 +1,26 @@
+"""Content hashes that name what decided a file's numbers; standard library only (the config hash runs at plan time)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+
+def sha256_strings(*columns) -> str:
+    """Hash of aligned columns of values (ids, texts, labels...), independent of file format and writer."""
+    digest = hashlib.sha256()
+    for column in columns:
+        for value in column:
+            digest.update(str(value).encode("utf-8"))
+            digest.update(b"\x1f")
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def canonical_json(obj) -> str:
+    """obj as JSON with sorted keys: the same settings written in another key order give the same text."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def sha256_json(obj) -> str:
+    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()

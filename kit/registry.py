@@ -1,0 +1,171 @@
+"""Registries: a model family, an ensemble method or a text variant declares itself once; the builders look it up.
+
+Each declaration names its settings (a kit.settings dataclass: the keys its config entry takes, with types,
+defaults, ranges and help) and its implementation as a callable or a "module:function" string imported only when
+a job needs it, so the Snakefile can check every entry at plan time without numpy, pandas or torch.
+
+The kit's own declarations live beside their implementations (kit/models/sklearn_family.py, ...) and register when
+first looked up. A user's own plug in from their modules, named in the config's `plugins:`: the Snakefile and every
+command the rules run import them first, so a family, method or variant of theirs is known at plan time and in the
+job alike, without editing kit/. A module in the working directory is importable as it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+# The kit's own declarations, imported on the first lookup (each module calls register() at import).
+BUILTIN_MODULES = (
+    "kit.models.sklearn_family",
+    "kit.models.transformer",
+    "kit.ensemble.methods",
+    "kit.variants",
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: `kind: <kind>` in a model entry; one fold job calls fit_predict(params, data, seed, workdir,
+    log) -> kit.models.FoldResult, where params is an instance of `params`."""
+
+    kind: str
+    params: type
+    fit_predict: Callable | str
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Method:
+    """An ensemble method: `method: <name>` in an ensemble entry.
+
+    fit(params, names, prob_stack [M x n x C], y [n], seed) -> what was fitted; apply(params, fitted, prob_stack)
+    -> probs [n x C]. fitted=True when fit learns from the OOF rows, so the builder cross-fits it for the honest
+    score; False when fit only reads the settings (a mean), so no row can flatter it.
+    """
+
+    name: str
+    params: type
+    fitted: bool
+    fit: Callable | str
+    apply: Callable | str
+    min_members: int = 1
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A text variant: a name in `variants:`; transform(text) -> the text a model sees, for train and test alike."""
+
+    name: str
+    transform: Callable[[str], str] | str
+    help: str = ""
+
+
+@dataclass
+class Registry:
+    what: str  # 'model kind', 'ensemble method', 'text variant': for error messages
+    key: Literal["kind", "name"]
+    entries: dict = field(default_factory=dict)
+
+
+FAMILIES = Registry("model kind", "kind")
+METHODS = Registry("ensemble method", "name")
+VARIANTS = Registry("text variant", "name")
+_BY_TYPE = {Family: FAMILIES, Method: METHODS, Variant: VARIANTS}
+# Variant names become parts of folder names and Snakemake wildcards; kinds and methods are config values.
+NAME_PATTERN = {"model kind": r"[A-Za-z][A-Za-z0-9_]*", "ensemble method": r"[A-Za-z][A-Za-z0-9_]*",
+                "text variant": r"[a-z][a-z0-9_]*"}
+_builtins_loaded = False
+
+
+def register(declaration: Family | Method | Variant) -> None:
+    """Add a declaration; a taken name is refused, since two meanings for one name would mix incompatible files.
+
+    Registering the same declaration again (a module imported twice) changes nothing.
+    """
+    from kit.settings import Settings
+
+    registry = _BY_TYPE[type(declaration)]
+    name = getattr(declaration, registry.key)
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN[registry.what], name):
+        raise ValueError(f"{registry.what} name {name!r} must match {NAME_PATTERN[registry.what]} (it becomes part "
+                         "of file names, wildcards and config keys)")
+    if name in registry.entries and registry.entries[name] != declaration:
+        raise ValueError(f"{registry.what} {name!r} is already registered")
+    for attribute in ("fit_predict", "fit", "apply", "transform"):
+        target = getattr(declaration, attribute, None)
+        if attribute in type(declaration).__dataclass_fields__ and not (
+                callable(target) or (isinstance(target, str) and ":" in target)):
+            raise ValueError(f"{registry.what} {name!r}: {attribute} must be a callable or 'module:function', "
+                             f"got {target!r}")
+    params = getattr(declaration, "params", Settings)
+    if not (isinstance(params, type) and issubclass(params, Settings)):
+        raise ValueError(f"{registry.what} {name!r}: params must be a kit.settings.Settings dataclass, got {params!r}")
+    registry.entries[name] = declaration
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+
+
+def names(registry: Registry) -> list[str]:
+    _load_builtins()
+    return list(registry.entries)
+
+
+def lookup(registry: Registry, name: str, path: str = ""):
+    """The declaration called name; a ValueError naming the config key, with the near names, when there is none."""
+    _load_builtins()
+    if name in registry.entries:
+        return registry.entries[name]
+    close = difflib.get_close_matches(str(name), list(registry.entries), n=2, cutoff=0.6)
+    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+    from kit.settings import SettingsError
+
+    where = f"config key {path!r}: " if path else ""
+    raise SettingsError(f"{where}unknown {registry.what} {name!r}; {hint}known: {sorted(registry.entries)} "
+                     f"(a plugin module listed in `plugins:` may register more)")
+
+
+def family(kind: str, path: str = "") -> Family:
+    return lookup(FAMILIES, kind, path)
+
+
+def method(name: str, path: str = "") -> Method:
+    return lookup(METHODS, name, path)
+
+
+def variant(name: str, path: str = "") -> Variant:
+    return lookup(VARIANTS, name, path)
+
+
+def resolve(target: Callable | str) -> Callable:
+    """A callable, or the function a "module:function" string names (imported now)."""
+    if callable(target):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def load_plugins(modules) -> None:
+    """Import the user's plugin modules (which call register()); the working directory is importable."""
+    if not modules:
+        return
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ValueError(f"config key 'plugins': cannot import plugin module {module!r} ({error}); put it in the "
+                             f"working directory or on PYTHONPATH") from None

@@ -1,0 +1,76 @@
+"""kit.registry: declarations registered once, looked up with near names, plugins imported from the user's modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from kit import registry
+from kit.registry import Family, Method, Variant, load_plugins, lookup, register, resolve
+from kit.settings import Settings, SettingsError, setting
+
+
+@dataclass
+class ToyParams(Settings):
+    strength: float = setting(1.0, "how strong", gt=0)
+
+
+@pytest.fixture
+def scratch_registries(monkeypatch):
+    registry.names(registry.FAMILIES)
+    for table in (registry.FAMILIES, registry.METHODS, registry.VARIANTS):
+        monkeypatch.setattr(table, "entries", dict(table.entries))
+
+
+def test_the_kits_own_declarations_are_there():
+    assert {"sklearn", "transformer"} <= set(registry.names(registry.FAMILIES))
+    assert {"mean", "caruana", "stack", "vote_multiround"} <= set(registry.names(registry.METHODS))
+    assert registry.method("vote_multiround").min_members == 3 and registry.method("caruana").fitted
+    assert not registry.method("mean").fitted
+
+
+def test_lookup_names_the_key_and_the_near_names():
+    with pytest.raises(SettingsError, match=r"config key 'models\.m\.kind': unknown model kind 'transfomer'; "
+                                            r"did you mean 'transformer'"):
+        lookup(registry.FAMILIES, "transfomer", "models.m.kind")
+
+
+def test_register_refuses_a_second_meaning_and_accepts_the_same_one_again(scratch_registries):
+    toy = Family("toy", ToyParams, "mymodule:fit_predict")
+    register(toy)
+    register(toy)
+    with pytest.raises(ValueError, match="already registered"):
+        register(Family("toy", ToyParams, "other:fit_predict"))
+    assert registry.family("toy") is toy
+
+
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        (Family("toy", dict, "m:f"), "params must be a kit.settings.Settings dataclass"),
+        (Family("toy", ToyParams, "no_colon"), "fit_predict must be a callable or 'module:function'"),
+        (Method("toy", ToyParams, True, "m:fit", 3), "apply must be a callable"),
+        (Family("to y", ToyParams, "m:f"), "must match"),
+        (Variant("Toy", str.upper), "must match"),
+    ],
+)
+def test_register_refuses_malformed_declarations(scratch_registries, declaration, message):
+    with pytest.raises(ValueError, match=message):
+        register(declaration)
+
+
+def test_resolve_imports_what_a_string_names():
+    assert resolve("kit.cleaning:clean_text")("醫護") == "医护"
+    assert resolve(str.upper) is str.upper
+
+
+def test_plugins_load_from_the_working_directory(tmp_path, monkeypatch, scratch_registries):
+    (tmp_path / "my_plugin.py").write_text(
+        "from kit.registry import Variant, register\nregister(Variant('shout', str.upper))\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    load_plugins(["my_plugin"])
+    assert registry.variant("shout").transform("ok") == "OK"
+    with pytest.raises(ValueError, match=r"'plugins': cannot import plugin module 'not_there'"):
+        load_plugins(["not_there"])
