@@ -1,10 +1,16 @@
 # The kit's workflow: competition files -> folds -> (model x seed x variant x fold) OOF/test logits
 # -> experiment artifacts -> ensembles -> subs/final.csv. See docs/architecture.md.
 import os
+import shlex
 
 from snakemake.utils import min_version
 
 min_version("8.0")
+
+# Every job imports the kit from this checkout, also inside an environment built from env.yaml (--sdm conda).
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 
 
 # A --configfile that lists its own `models:` (configs/competition.yaml) replaces the default experiment;

@@ -85,7 +85,7 @@ _REPEATED_PUNCTUATION = re.compile(r"([！？?，。、；：~…—\-·])\1+")
 
 @functools.cache
 def _t2s():
-    # Built once, on first use: importing this module (the Snakefile does) must stay cheap.
+    # Built once, on first use: importing this module must stay cheap (opencc loads its dictionaries).
     import opencc
 
     return opencc.OpenCC("t2s")

@@ -182,6 +182,9 @@ def cmd_config(args, log) -> None:
 
     if args.schema:
         print(json.dumps(docs.schema(), indent=2, ensure_ascii=False))
+    elif args.update_readme:
+        changed = docs.update_readme(Path(args.update_readme))
+        log(f"{args.update_readme}: config reference {'rewritten' if changed else 'already up to date'}")
     elif args.markdown:
         print(docs.reference())
     else:
@@ -294,6 +297,7 @@ def parser() -> argparse.ArgumentParser:
                    help="config files, merged in order as snakemake --configfile does")
     p.add_argument("--schema", action="store_true", help="print the JSON schema (kit/schema/config.schema.json)")
     p.add_argument("--markdown", action="store_true", help="print the README's config reference tables")
+    p.add_argument("--update-readme", metavar="README", help="rewrite the config reference section of this README")
     return top
 
 

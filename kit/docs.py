@@ -89,6 +89,16 @@ def readme_section(readme_text: str) -> str:
     return readme_text[start:end].strip()
 
 
+def update_readme(path: Path) -> bool:
+    """Write reference() into the README's generated section; True when it changed."""
+    text = Path(path).read_text(encoding="utf-8")
+    start, end = text.index(REFERENCE_START) + len(REFERENCE_START), text.index(REFERENCE_END)
+    updated = text[:start] + "\n\n" + reference() + "\n\n" + text[end:]
+    if updated != text:
+        Path(path).write_text(updated, encoding="utf-8")
+    return updated != text
+
+
 def merged_config(files: list[str | Path]) -> dict:
     """The config mapping Snakemake builds from --configfile files: merged in order, on top of the default config
     when none of them lists `models:` (as the Snakefile does)."""

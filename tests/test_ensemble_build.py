@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from kit.artifacts import Artifact
-from kit.ensemble.build import agreement_matrix, build_ensemble, check_compatible
+from kit.ensemble.build import agreement_matrix, build_ensemble, refuse_incompatible
 from kit import registry
 from kit.metrics import softmax
 
@@ -159,7 +159,7 @@ def test_mismatched_members_are_refused_by_name(change, message):
     members = experiments()
     change(members[2])
     with pytest.raises(ValueError, match=message):
-        check_compatible(members)
+        refuse_incompatible(members)
     with pytest.raises(ValueError, match=message):
         build_ensemble("bad", {"method": "mean"}, members, log=quiet)
 
@@ -167,7 +167,7 @@ def test_mismatched_members_are_refused_by_name(change, message):
 def test_a_member_given_twice_is_refused():
     members = experiments()
     with pytest.raises(ValueError, match="\\['exp1'\\] are given more than once"):
-        check_compatible([members[0], members[1], members[1]])
+        refuse_incompatible([members[0], members[1], members[1]])
 
 
 def test_near_identical_members_are_warned_about():
@@ -175,12 +175,9 @@ def test_near_identical_members_are_warned_about():
     twin = make_artifact(
         "exp3_twin", members[3].oof_logits + 1e-3, members[3].test_logits, members[3].labels, members[3].fold_of
     )
-    with pytest.warns(UserWarning, match="exp3 and exp3_twin are near-identical"):
-        found = check_compatible([*members, twin])
-    assert len(found) == 1
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="exp3 and exp3_twin are near-identical") as warned:
         manifest = build_ensemble("twins", {"method": "mean"}, [*members, twin], log=quiet).manifest
-    assert manifest["warnings"] == found
+    assert len(warned) == 1 and manifest["warnings"] == [str(warned[0].message)]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,6 +183,31 @@ def test_a_users_family_variant_and_method_plug_in_from_their_module(tmp_path):
     result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--configfile",
                              "broken.yaml"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode != 0 and "config key 'models.prior.smoothing': must be at least 0" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_jobs_import_the_kit_from_the_workflows_own_folder(tmp_path):
+    """What makes env.yaml work under --sdm conda: a job's environment need not have the kit installed, because
+    every job imports it from the checkout whose Snakefile runs (here a copy that says so in its version)."""
+    checkout = tmp_path / "checkout"
+    for part in ("Snakefile", "rules", "kit", "configs", "env.yaml"):
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            checkout.mkdir(exist_ok=True)
+            shutil.copy(source, checkout / part)
+    init = checkout / "kit" / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "', '__version__ = "copy-'), encoding="utf-8")
+    files = make_demo(tmp_path / "raw", n_train=150, n_test=50, n_unlabeled=50, seed=4)
+    config = {"data": {"train": str(files["train"]), "test": str(files["test"])}, "folds": {"k": 2, "seed": 0},
+              "variants": ["raw"], "models": {"lr": {"kind": "sklearn", "min_df": 1}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    command = [sys.executable, "-m", "snakemake", "-s", str(checkout / "Snakefile"), "--configfile", "c.yaml", "-j1",
+               "oof/lr.raw.s0/manifest.json"]
+    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": ""})
+    manifest = json.loads((tmp_path / "oof" / "lr.raw.s0" / "manifest.json").read_text())
+    assert manifest["kit_version"].startswith("copy-")
 
 
 def fit_fold_pids(workdir: Path) -> list[int]:

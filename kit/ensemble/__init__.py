@@ -5,8 +5,8 @@ Module map (arrays in, arrays out, except build):
   blend.py     blend, optimise_blend (log-loss / macro-F1 weights), caruana (ensemble selection), normalised
   stacking.py  stack: a level-2 scikit-learn classifier trained fold by fold; resolve_estimator by name
   voting.py    hard_vote, soft_vote, multi-round voting (fit_multi_round_vote / apply_vote_plan), agreement
-  spec.py      EnsembleSpec: one `ensembles:` entry, checked (keys per method, types); no numpy
+  methods.py   each method declared once (kit.registry): its keys, fitted or not, fit/apply; no numpy on import
   honest.py    cross_fit: refit anything fitted on OOF rows once per fold, without that fold
-  build.py     check_compatible (guardrails), agreement_matrix, build_ensemble: config entry + artifacts -> Artifact
+  build.py     guardrails, agreement_matrix, build_ensemble: config entry + artifacts -> Artifact
 Importing any of these modules loads numpy at most; scipy, scikit-learn and pandas load inside the functions that use them.
 """

@@ -33,19 +33,9 @@ SHOWN_AGREEMENT = 12  # the log prints the agreement matrix up to this many memb
 # ---------------------------------------------------------------------------------------------- guardrails
 
 
-def check_compatible(artifacts: Sequence[Artifact], near_identical: float = NEAR_IDENTICAL) -> list[str]:
-    """Refuse members that cannot be combined; warn about near-identical ones.
-
-    Raises ValueError naming every artifact whose fold-file hash, ids (or their order), fold_of, labels, test ids
-    or classes differ from the first member's. Returns (and warns with) one message per pair of members whose
-    OOF argmax agrees on more than `near_identical` of the rows (identical probabilities always do).
-    """
-    refuse_incompatible(artifacts)
-    return near_identical_warnings(artifacts, oof_agreement(artifacts), near_identical)
-
-
 def refuse_incompatible(artifacts: Sequence[Artifact]) -> None:
-    """The ValueError half of check_compatible."""
+    """Raise ValueError naming every artifact whose fold-file hash, ids (or their order), fold_of, labels, test ids
+    or classes differ from the first member's, or that is given twice."""
     if not artifacts:
         raise ValueError("an ensemble needs at least one member artifact")
     names = [artifact.name for artifact in artifacts]
@@ -84,7 +74,8 @@ def _short(value) -> str:
 
 
 def near_identical_warnings(artifacts: Sequence[Artifact], agree: np.ndarray, threshold: float) -> list[str]:
-    """One message (also warned) per pair of artifacts whose agreement agree [M x M] exceeds threshold."""
+    """One message (also warned) per pair of artifacts whose OOF argmax agrees (agree [M x M]) on more than
+    threshold of the rows (identical probabilities always do)."""
     shared = _rows_scored_by_all(artifacts)
     messages = []
     for i, j in zip(*np.triu_indices(len(artifacts), k=1)):
