@@ -40,7 +40,7 @@ ARRAYS = ("ids", "labels", "fold_of", "oof_logits", "test_ids", "test_logits", "
 _UNWRITABLE = {
     errno.EACCES: "make the folder writable or write the outputs elsewhere",
     errno.EPERM: "make the folder writable or write the outputs elsewhere",
-    errno.EROFS: "the file system is read-only: write the outputs elsewhere",
+    errno.EROFS: "write the outputs on a writable file system",
     errno.ENOSPC: "free some disk space and re-run",
     errno.EDQUOT: "free some space under your disk quota and re-run",
 }

@@ -120,7 +120,7 @@ def failing_open(error_number):
     "error_number, where, advice",
     [
         (errno.EACCES, "open", "make the folder writable"),
-        (errno.EROFS, "open", "read-only: write the outputs elsewhere"),
+        (errno.EROFS, "open", "write the outputs on a writable file system"),
         (errno.ENOSPC, "write", "free some disk space"),
         (errno.EDQUOT, "write", "disk quota"),
     ],
