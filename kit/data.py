@@ -232,7 +232,10 @@ def id_problem(value: str, header=(), pattern: str | None = None) -> str | None:
             "the ids were saved through Excel or a float column; use the original file or export the ids as text"
         )
     if "\ufffd" in value:
-        return "holds U+FFFD, an undecodable byte: the file is not in the encoding it was read as; set the encoding"
+        return (
+            "holds U+FFFD, an undecodable byte (the file is damaged, or in another encoding than it was read as): "
+            "fix the id in the file, or set the encoding"
+        )
     hidden = next((character for character in value if not character.isprintable()), None)
     if hidden is not None:
         name = unicodedata.name(hidden, unicodedata.category(hidden))
