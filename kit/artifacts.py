@@ -8,15 +8,22 @@ An artifact is a folder `oof/<name>/` holding
                  git commit, scores, and whatever describes how it was made
 Experiments and ensembles share it, so anything that reads one reads the other.
 Every write goes to a temporary file in the same folder first and is renamed into place, so a killed job
-never leaves a half-written artifact that Snakemake would take for finished.
+never leaves a half-written artifact that Snakemake would take for finished; the killed job's temporary file is
+removed by `remove_stale_temps` when the job runs again. An output that cannot be written (no permission, a
+read-only file system, a full disk or quota) raises OutputError, and a stored file that cannot be read back
+(truncated, damaged) raises ArtifactError: both are ValueErrors whose one-line message names the file and the fix.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import secrets
 import subprocess
-import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -29,32 +36,94 @@ from kit.hashing import sha256_json, sha256_strings  # noqa: F401 (re-exported: 
 ARRAYS = ("ids", "labels", "fold_of", "oof_logits", "test_ids", "test_logits", "classes")
 
 
+# What to do about each way the operating system refuses an output; any other OSError is a bug and keeps its traceback.
+_UNWRITABLE = {
+    errno.EACCES: "make the folder writable or write the outputs elsewhere",
+    errno.EPERM: "make the folder writable or write the outputs elsewhere",
+    errno.EROFS: "write the outputs on a writable file system",
+    errno.ENOSPC: "free some disk space and re-run",
+    errno.EDQUOT: "free some space under your disk quota and re-run",
+}
+
+
+class OutputError(ValueError):
+    """An output cannot be written; the message names the path, the reason and what to do."""
+
+
+class ArtifactError(ValueError):
+    """A stored output cannot be read back; the message names the file and how to rebuild it."""
+
+
+def _refuse_unwritable(path: Path, error: OSError) -> None:
+    """Raise OutputError when `error` is one of the system's refusals of an output; return for any other."""
+    if error.errno in _UNWRITABLE:
+        reason = error.strerror or str(error)
+        raise OutputError(f"{path}: cannot be written ({reason}): {_UNWRITABLE[error.errno]}") from error
+
+
+def make_folder(folder: Path) -> Path:
+    """mkdir -p folder; a folder that cannot be made is an OutputError naming it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        _refuse_unwritable(folder, error)
+        raise
+    return folder
+
+
+def _temp_name(path: Path, tag: str) -> str:
+    return f".{path.name}.{tag}.tmp"
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """write(handle) into a temporary file beside `path`, then rename it into place: a killed job never leaves a
-    half-written file that would pass for finished. Writers stream into the handle, so nothing is held twice."""
+    half-written file that would pass for finished. Writers stream into the handle, so nothing is held twice.
+
+    No permission, a read-only file system or a full disk raise OutputError; the temporary file is removed and an
+    older `path` stays as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    make_folder(path.parent)
+    tmp = path.parent / _temp_name(path, secrets.token_hex(8))
     try:
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs should read like any other file
+        # 0o666 through the umask, like any file the user's tools create (mkstemp would make it 0600).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:
+        _refuse_unwritable(path, error)
+        raise
+    try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            _refuse_unwritable(path, error)
         raise
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete the temporary files that atomic_write left beside `path` in a job that was killed; return them.
+
+    Only atomic_write's own names for this path (`.<name>.<16 hex digits>.tmp`) are touched, so a job can call it
+    for each of its outputs at its start. A job still writing `path` would lose its temporary file: Snakemake never
+    runs two jobs for one output.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(_temp_name(path, "@")).replace("@", "[0-9a-f]{16}"))
+    stale = [candidate for candidate in path.parent.iterdir() if pattern.fullmatch(candidate.name)]
+    for candidate in stale:
+        candidate.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     atomic_write(path, lambda handle: handle.write(payload))
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_json(path: Path, obj) -> None:
@@ -66,8 +135,19 @@ def write_parquet(frame, path: Path) -> None:
     atomic_write(path, lambda handle: frame.to_parquet(handle, index=False))
 
 
+def _damaged(path: Path, error: Exception) -> ArtifactError:
+    return ArtifactError(
+        f"{path}: is truncated or damaged ({type(error).__name__}: {error}); delete it and re-run snakemake, "
+        f"or run `snakemake --forcerun {path}`"
+    )
+
+
 def read_json(path: Path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _damaged(path, error) from error
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -75,9 +155,13 @@ def save_npz(path: Path, **arrays: np.ndarray) -> None:
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    # allow_pickle=False: ids are stored as fixed-width unicode, never as objects.
-    with np.load(path, allow_pickle=False) as handle:
-        return {key: handle[key] for key in handle.files}
+    path = Path(path)
+    try:
+        # allow_pickle=False: ids are stored as fixed-width unicode, never as objects.
+        with np.load(path, allow_pickle=False) as handle:
+            return {key: handle[key] for key in handle.files}
+    except (zipfile.BadZipFile, EOFError, zlib.error, ValueError) as error:
+        raise _damaged(path, error) from error
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -168,7 +252,10 @@ class Artifact:
         arrays = load_npz(npz)
         missing = [key for key in ARRAYS if key not in arrays]
         if missing:
-            raise ValueError(f"artifact {npz} lacks arrays {missing}")
+            raise ArtifactError(
+                f"{npz}: lacks arrays {missing} (written by an older kit?); delete it and re-run snakemake, or run "
+                f"`snakemake --forcerun {npz}`"
+            )
         return cls(**{key: arrays[key] for key in ARRAYS}, manifest=read_json(manifest)).validate(str(npz.parent))
 
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from kit import __version__
-from kit.config import DEFAULT_CLASSES, Columns, Config, FoldSettings, IngestSettings
+from kit.config import DEFAULT_CLASSES, Columns, Config, DataSettings, FoldSettings, IngestSettings
 from kit.log import running
 from kit.settings import add_arguments, argument_values, from_arguments
 
@@ -39,9 +39,10 @@ def cmd_ingest(args, log) -> None:
     from kit import data
 
     classes = argument_values(Config, args, only=("classes",)).get("classes", DEFAULT_CLASSES)
+    encoding = argument_values(DataSettings, args, only=("encoding",)).get("encoding", "auto")
     ingested = data.ingest(
         args.train, args.test, args.unlabeled, classes=classes, columns=from_arguments(Columns, args, "column-"),
-        conflicting_text=from_arguments(IngestSettings, args).conflicting_text,
+        conflicting_text=from_arguments(IngestSettings, args).conflicting_text, encoding=encoding,
     )
     outputs = {"train": args.out_train, "test": args.out_test, "unlabeled": args.out_unlabeled}
     data.write_ingested(ingested, {split: path for split, path in outputs.items() if path}, args.report)
@@ -191,6 +192,20 @@ def cmd_config(args, log) -> None:
         print(docs.resolved(args.show))
 
 
+# The arguments that name a command's output files: a killed run's temporary files of these are removed at the
+# next start (kit.artifacts.remove_stale_temps).
+OUTPUTS = {
+    "demo": ("train", "test", "unlabeled"),
+    "ingest": ("out_train", "out_test", "out_unlabeled", "report"),
+    "variant": ("out_train", "out_test", "meta"),
+    "folds": ("out",),
+    "fit-fold": ("out",),
+    "merge": ("out_npz", "out_manifest"),
+    "ensemble": ("out_npz", "out_manifest"),
+    "submit": ("out", "sidecar"),
+}
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kit", description=__doc__.splitlines()[0])
     top.add_argument("--version", action="version", version=f"kit {__version__}")
@@ -199,7 +214,7 @@ def parser() -> argparse.ArgumentParser:
     def command(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=func.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, outputs=OUTPUTS.get(name, ()))
         p.add_argument("--log", help="append plain log lines to this file")
         p.add_argument("--plugins", nargs="*", default=[], help="the config's plugin modules, imported first")
         return p
@@ -217,6 +232,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test", required=True, help="test CSV")
     p.add_argument("--unlabeled", help="unlabelled CSV (optional)")
     add_arguments(p, Config, only=("classes",))
+    add_arguments(p, DataSettings, only=("encoding",))
     add_arguments(p, Columns, prefix="column-")
     add_arguments(p, IngestSettings)
     for split in ("train", "test", "unlabeled"):
@@ -304,7 +320,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     with running(args.log, getattr(args, "threads", 1)) as log:
+        from kit.artifacts import remove_stale_temps
         from kit.registry import load_plugins
 
+        for dest in args.outputs:
+            if getattr(args, dest, None):
+                for stale in remove_stale_temps(Path(getattr(args, dest))):
+                    log(f"removed {stale}, a temporary file left by a killed run")
         load_plugins(args.plugins)
         args.func(args, log)

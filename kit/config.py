@@ -54,6 +54,16 @@ class DataSettings(Settings):
     train: str = setting(help="labelled training CSV (relative to the working directory, or absolute)")
     test: str = setting(help="test CSV: every id in it gets a prediction")
     unlabeled: str | None = setting(None, "optional unlabelled CSV in the test file's layout")
+    encoding: str = setting("auto", "auto: UTF-8, else GB18030 when it reads as plausible Chinese; or a Python codec "
+                                    "name (big5, utf-16...), then used strictly")
+
+    def check(self, path: str) -> None:
+        if self.encoding != "auto":
+            try:
+                "".encode(self.encoding)
+            except LookupError:
+                raise fail(f"{path}.encoding", f"{self.encoding!r} is not a Python codec name (e.g. gb18030, big5, "
+                                               "utf-8) nor 'auto'") from None
 
 
 @dataclass
@@ -64,6 +74,17 @@ class Columns(Settings):
     id: str = setting("微博id", "id column of every file")
     text: str = setting("微博中文内容", "text column of every file")
     label: str = setting("情感倾向", "label column of the training file")
+    # The competition's ids are digits: a pattern stops a header line, an Excel-mangled number or a shifted column
+    # from being read as an id.
+    id_pattern: str | None = setting(r"\d+", "every id must match this regular expression in full; null accepts any "
+                                             "printable id")
+
+    def check(self, path: str) -> None:
+        if self.id_pattern is not None:
+            try:
+                re.compile(self.id_pattern)
+            except re.error as error:
+                raise fail(f"{path}.id_pattern", f"{self.id_pattern!r} is not a regular expression: {error}") from None
 
     def required(self, role: str) -> tuple[str, ...]:
         return (self.id, self.text, self.label) if role == "train" else (self.id, self.text)

@@ -3,22 +3,50 @@
 The competition ships `nCoV_100k_train.labled.csv` (labeled), `nCov_10k_test.csv` and
 `nCoV_900k_train.unlabled.csv`: GB18030 with a few undecodable bytes, CRLF line ends, quoted texts that hold
 commas, quotes and newlines, 16-digit ids. Every value is read as a string (an id through float loses digits).
+Anything ingest refuses is a DataError (a ValueError) whose one-line message names the file, the line, column or
+id, and what to do; the CLI prints it as one `error:` line.
 
-Reading (`read_table`): the bytes decode as UTF-8 (with or without BOM) when they do so strictly, else as GB18030
-with each undecodable byte sequence replaced by U+FFFD and counted. Header names are stripped of surrounding
-whitespace. An unreadable, empty, binary or non-CSV file, or one that lacks a required column, raises `DataError`
-naming the file and the column or line.
+Encodings (`read_table`, `ingest`: `encoding`, "auto" by default):
+- "auto" reads UTF-8 (with or without BOM) when the bytes decode strictly, else GB18030, with each undecodable
+  byte sequence replaced by U+FFFD and counted. Almost any bytes decode as GB18030, so that reading must also be
+  plausible: at least half of its Chinese characters (when it has 20 or more) must be among the 3,755 common
+  simplified ones (GB2312 level 1; real posts: 99%, traditional text in GB18030: 71%). Refused, naming the
+  encoding to set: UTF-16 (a BOM, or NULs at every other byte), Big5 and other encodings that decode as
+  mojibake (Big5 is recognised and named), a file that mixes UTF-8 and GB18030 lines (names a line of each),
+  more than 0.1% undecodable bytes (binary files).
+- any other value is a Python codec name, used strictly: an undecodable byte is refused naming its line.
+- a leading BOM is dropped in every encoding; a few NULs (no more than 0.1% of the characters) are removed and
+  counted per row, more mean a binary file, refused.
+Header names are stripped of surrounding whitespace; an empty, header-only or malformed file, or one that lacks a
+required column, is refused (a header that looks garbled adds the hint to set the encoding).
 
-Rules (`ingest`), applied in this order; each row is counted under the first rule that drops it, so
-rows_read - sum(dropped) == rows_kept for every split:
-- undecodable bytes: replaced with U+FFFD and kept; counted per split (characters and rows) with example ids.
-- blank rows (every field empty, e.g. a blank line): dropped in every split.
-- ids are stripped of surrounding whitespace (counted; the real test file has a trailing space on every id).
-- empty id: the train / unlabeled row is dropped; in test it is a DataError naming the line.
-- labels (train) are stripped of surrounding whitespace (counted); a label not in `classes` (empty included)
-  drops the row, counted by its raw value.
-- empty text (after stripping whitespace): the train / unlabeled row is dropped; the test row is kept with text ""
-  because every test id must be predicted.
+Ids (every split), after stripping surrounding whitespace: an empty id drops a train / unlabeled row and is
+refused in test. Refused in every split, naming the line: an id that is a header name (a second header line,
+files joined with `cat`); a number as a spreadsheet writes it (4.46E+15, 4456068992182160.0: Excel keeps 15
+digits); U+FFFD (an undecodable byte); an invisible or control character (zero-width space, BOM...); full-width
+or compatibility characters (NFKC changes them); an id that does not match `Columns.id_pattern` (digits by
+default; None accepts any printable id). Ids keep their leading zeros.
+
+Labels (train): NFKC (full-width digits and signs become plain ones) and stripped of blank characters; when the
+classes are integers, an integer however written (+1, 1.0, 01) is that integer: counted as `label_normalised`
+with each raw value. Any other label not in `classes` (empty included) drops the row, counted by its raw value.
+A class left with no train row, which covers an empty train split and a one-class file, is refused with the
+class counts (the folds and the models would fail later, naming neither).
+
+Texts: blank when they hold only whitespace, control, format (zero-width spaces and joiners, BOMs, direction
+marks) or other characters that show nothing (`blank_characters`); a blank text drops a train / unlabeled row,
+and a test row is kept with the text "" because every test id must be predicted. Kept texts are otherwise
+unchanged, control characters and emoji included: cleaning is kit.cleaning's job.
+
+Rules (`ingest`), applied in this order; each row is counted under the first rule that drops it, and the report
+checks its own sums (rows_read == rows_kept + rows_dropped, rows_dropped == the rules' dropped; a RuntimeError,
+a bug, when they differ):
+- undecodable_bytes: replaced with U+FFFD and kept; counted per split (characters and rows) with example ids.
+- nul_bytes: NUL characters removed and the rows kept; counted like undecodable bytes.
+- blank_rows (every field empty, e.g. a blank line): dropped in every split.
+- id_whitespace: ids stripped (the real test file has a trailing space on every id); empty_id, as above.
+- label_normalised and invalid_label (train), as above.
+- empty_text, as above.
 - duplicate ids: copies that agree on text (and label) keep the first copy, whose other columns (time, user...)
   are kept; copies that disagree are all dropped in train / unlabeled (no way to tell which is right) and are a
   DataError naming the id in test.
@@ -26,9 +54,10 @@ rows_read - sum(dropped) == rows_kept for every split:
   labels follow `conflicting_text`: "keep" (all kept; the fold file keeps identical texts in one fold),
   "majority" (rows with the strict-majority label kept, the others dropped; no strict majority drops the group)
   or "drop" (the whole group dropped).
-Kept texts are otherwise unchanged: cleaning is kit.cleaning's job. The report also gives, per split, the rows
-read and kept, the train class counts and `data_hash` (sha256 over id, text and label of the kept rows), and
-across splits the test ids and texts that also occur in train.
+Each rule's entry has `rows` (touched), `dropped` and up to five `examples` (ids, or "line N" for rows without
+one). The report also gives, per split, the encoding read, the rows read, kept and dropped, the train class counts
+and `data_hash` (sha256 over id, text and label of the kept rows), and across splits the test ids and texts that
+also occur in train.
 
 Output frames: `id`, `text` (and `label` in train, one of `classes`) as str, then the file's other columns
 under their original names, in file order.
@@ -39,47 +68,54 @@ from __future__ import annotations
 import codecs
 import difflib
 import io
+import re
+import unicodedata
 from dataclasses import asdict, dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kit.artifacts import sha256_strings, write_json, write_parquet
+from kit.config import Columns
 
 ROLES = ("train", "test", "unlabeled")
 CONFLICTING_TEXT_POLICIES = ("keep", "majority", "drop")
 N_EXAMPLES = 5  # example ids per rule in the report: enough to look rows up, short enough to read in a log
 
-# Undecodable bytes are first decoded to this noncharacter (never found in real text) so that the rows holding
-# them can be found after parsing, then turned into U+FFFD; decoding straight to U+FFFD would confuse them with
-# U+FFFD characters that the source really contains (the 100k unlabeled stand-in has a few).
+# Undecodable bytes and NULs are first turned into these noncharacters (never found in real text) so that the rows
+# holding them can be found after parsing; then undecodable bytes become U+FFFD and NULs are removed. Decoding
+# straight to U+FFFD would confuse them with U+FFFD characters that the source really contains (the 100k unlabeled
+# stand-in has a few), and the CSV parser must never see a NUL.
 _UNDECODABLE = "\ufdd0"
+_NUL = "\ufdd1"
 codecs.register_error("kit.data.mark_undecodable", lambda error: (_UNDECODABLE, error.end))
-# The real test file has 2 undecodable bytes in 3.6M characters; a file with far more is in another encoding
-# (UTF-16, Big5...) or not text, and reading on would only produce garbage.
-MAX_UNDECODABLE_FRACTION = 1e-3
-MIN_UNDECODABLE_TO_REFUSE = 10
+# The real test file has 2 undecodable bytes in 3.6M characters; a file with far more undecodable bytes or NULs is
+# in another encoding (UTF-16, Big5...) or not text, and reading on would only produce garbage.
+MAX_DAMAGED_FRACTION = 1e-3
+MIN_DAMAGED_TO_REFUSE = 10
 
+# Plausibility of a guessed Chinese encoding: the share of the decoded Chinese characters that are among the
+# encoding's own common characters. Measured: real simplified posts (the test file, the 100k unlabeled file)
+# 0.99; the test file converted to traditional characters 0.71 (still right: GB18030 encodes those too); the same
+# file written in Big5 and read as GB18030 0.25; UTF-8 read as GB18030 0.11; Japanese Shift-JIS 0.0.
+MIN_COMMON_SHARE = 0.5
+MIN_HAN_TO_JUDGE = 20  # fewer Chinese characters than this say too little about the encoding
+_HAN, _COMMON_SIMPLIFIED, _COMMON_TRADITIONAL = 1, 2, 4  # bit flags of _char_flags()
+# Ideographs, and the private-use area where GB18030 puts the byte pairs that GBK leaves unassigned: mojibake
+# lands there, so it counts as a Chinese character that is not a common one.
+_HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xE000, 0xF8FF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF))
+_CHUNK_CHARS = 1 << 22  # characters judged at once: keeps the per-character arrays small for a 900k-row file
 
-@dataclass(frozen=True)
-class Columns:
-    """The competition's column names; another competition in the same layout may rename them.
-
-    The other columns (time, user, images, videos) are carried through untouched when present.
-    """
-
-    id: str = "微博id"
-    text: str = "微博中文内容"
-    label: str = "情感倾向"  # only read in the train file; test and unlabeled files have no labels
-
-    def required(self, role: str) -> tuple[str, ...]:
-        return (self.id, self.text, self.label) if role == "train" else (self.id, self.text)
+# An id that went through a number: Excel writes a 16-digit id as 4.46E+15 (keeping 15 digits), a float column
+# as 4456068992182160.0. The exponent's sign is required so that a hex id like 123e456 is not taken for one.
+_SPREADSHEET_NUMBER = r"[+-]?[0-9]+(\.[0-9]+)?[eE][+-][0-9]+|[0-9]+\.0+"
+_INTEGER = re.compile(r"[+-]?[0-9]+(\.0*)?")  # a label that is an integer however written: 1, +1, 1.0, 1.
 
 
 class DataError(ValueError):
-    """Bad input data; the message names the file and the column, line or id at fault."""
+    """Bad input data; the message names the file and the column, line or id at fault, and what to do."""
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing frames elementwise has no single truth value
@@ -90,26 +126,253 @@ class Ingested:
     report: dict  # JSON-serialisable counts of every rule, see the module docstring
 
 
+# ---------------------------------------------------------------------------------------------------- characters
+
+
+@cache
+def blank_characters() -> str:
+    """Every character that shows nothing: whitespace, control (Cc) and format (Cf: zero-width spaces and joiners,
+    the BOM, direction marks, the soft hyphen) characters, variation selectors and the Hangul and Braille blanks.
+
+    A text made only of them is empty; they are stripped from both ends of a label. The scan covers the BMP and the
+    tag block, where every such character lives.
+    """
+    scanned = [*range(0x10000), *range(0xE0000, 0xE0080)]
+    shows_nothing = [chr(c) for c in scanned if chr(c).isspace() or unicodedata.category(chr(c)) in ("Cc", "Cf")]
+    return "".join(shows_nothing) + "\u034f\u115f\u1160\u3164\uffa0\u2800" + "".join(map(chr, range(0xFE00, 0xFE10)))
+
+
+def _decodable_pairs(codec: str, first: int, last: int) -> list[str]:
+    """The characters that the two-byte codes first..last (in byte order) stand for in codec, skipping holes."""
+    characters = []
+    for code in range(first, last + 1):
+        try:
+            characters.append(code.to_bytes(2, "big").decode(codec))
+        except UnicodeDecodeError:
+            pass
+    return characters
+
+
+@cache
+def _char_flags() -> np.ndarray:
+    """np array [0x110000] uint8: per code point, _HAN | _COMMON_SIMPLIFIED | _COMMON_TRADITIONAL bits.
+
+    The common characters need no data file: GB2312's 3,755 level-1 characters are its codes 0xB0A1-0xD7F9 and
+    Big5's 5,401 common ones its codes 0xA440-0xC67E.
+    """
+    flags = np.zeros(0x110000, dtype=np.uint8)
+    for first, last in _HAN_RANGES:
+        flags[first : last + 1] = _HAN
+    for codec, first, last, bit in (
+        ("gb2312", 0xB0A1, 0xD7F9, _COMMON_SIMPLIFIED),
+        ("big5", 0xA440, 0xC67E, _COMMON_TRADITIONAL),
+    ):
+        flags[[ord(character) for character in _decodable_pairs(codec, first, last)]] |= bit
+    return flags
+
+
+def _han_per_line(text: str, common: int) -> tuple[np.ndarray, np.ndarray]:
+    """np arrays [n_lines] int32: each line's Chinese characters, and how many of them carry the flag `common`.
+
+    Lines end at "\n" (each counts its own), so line i is line i + 1 of the file.
+    """
+    flags_of = _char_flags()
+    han_parts, common_parts = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + _CHUNK_CHARS)
+        end = len(text) if end < 0 else end + 1  # chunks end after a newline, so no line is split
+        codes = np.frombuffer(text[start:end].encode("utf-32-le"), dtype=np.uint32)
+        flags = flags_of[codes]
+        line_ends = np.append(np.flatnonzero(codes[:-1] == 0x0A), len(codes) - 1)
+        # Running counts read at each line's end, then differenced: one pass, no per-line loop.
+        han_parts.append(np.diff(np.cumsum(flags & _HAN, dtype=np.int32)[line_ends], prepend=0))
+        common_parts.append(np.diff(np.cumsum((flags & common) > 0, dtype=np.int32)[line_ends], prepend=0))
+        start = end
+    return np.concatenate(han_parts), np.concatenate(common_parts)
+
+
+def id_problem(value: str, header=(), pattern: str | None = None) -> str | None:
+    """Why `value` cannot be an id (a phrase that says what to do), or None when it can.
+
+    header: the file's column names (a second header line is not a row); pattern: Columns.id_pattern.
+    """
+    if value.strip() != value or not value:
+        return "is empty or has whitespace around it"
+    visible = "".join(character for character in value if character not in blank_characters())
+    if value in header or visible in header:
+        return "is a header name: the file holds a second header line (files joined with `cat`?); delete that line"
+    if re.fullmatch(_SPREADSHEET_NUMBER, value):
+        return (
+            "is a number as a spreadsheet writes it (Excel saves a 16-digit id as 4.46E+15, keeping 15 digits): "
+            "the ids were saved through Excel or a float column; use the original file or export the ids as text"
+        )
+    if "\ufffd" in value:
+        return (
+            "holds U+FFFD, an undecodable byte (the file is damaged, or in another encoding than it was read as): "
+            "fix the id in the file, or set the encoding"
+        )
+    hidden = next((character for character in value if not character.isprintable()), None)
+    if hidden is not None:
+        name = unicodedata.name(hidden, unicodedata.category(hidden))
+        return f"holds the invisible character U+{ord(hidden):04X} ({name}); delete it from the file"
+    if not unicodedata.is_normalized("NFKC", value):
+        return (
+            f"is written with full-width or compatibility characters (as {unicodedata.normalize('NFKC', value)!r} "
+            "in plain characters); write the ids as the leaderboard does"
+        )
+    if pattern is not None and not re.fullmatch(pattern, value):
+        return (
+            f"does not match the id pattern {pattern!r} (columns.id_pattern): set the pattern your ids follow, or "
+            "null for any printable id"
+        )
+    return None
+
+
+def find_id_problems(ids: pd.Series, header=(), pattern: str | None = None) -> list[tuple[object, str, str]]:
+    """(index, id, problem) for each of ids that cannot be an id (see id_problem), in order."""
+    # Printable ASCII that is neither a header name nor a number's spelling and matches the pattern needs no
+    # closer look: every id of the real files. The others go through id_problem one by one.
+    plain = ids.str.fullmatch(r"[!-~]+") & ~ids.str.fullmatch(_SPREADSHEET_NUMBER) & ~ids.isin(header)
+    if pattern is not None:
+        plain &= ids.str.fullmatch(pattern)
+    return [
+        (index, value, problem)
+        for index, value in ids[~plain.to_numpy(dtype=bool)].items()
+        if (problem := id_problem(value, header, pattern))
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def _decode(path: Path, payload: bytes) -> tuple[str, str, int]:
-    """(text, encoding, number of undecodable byte sequences, marked with _UNDECODABLE in text)."""
+def check_encoding(encoding: str) -> None:
+    """Raise ValueError unless encoding is 'auto' or the name of a Python text codec."""
+    if encoding == "auto":
+        return
     try:
-        encoding = "utf-8-sig" if payload.startswith(codecs.BOM_UTF8) else "utf-8"
-        return payload.decode("utf-8-sig"), encoding, 0
+        "".encode(encoding)  # b"".decode() skips the codec lookup
+    except LookupError as error:
+        raise ValueError(
+            f"encoding {encoding!r} is neither 'auto' nor a Python text codec (e.g. utf-8, gb18030, big5): {error}"
+        ) from error
+
+
+def _line_of(payload: bytes, offset: int) -> int:
+    return payload.count(b"\n", 0, offset) + 1
+
+
+def _decode_strictly(path: Path, payload: bytes, encoding: str) -> str:
+    try:
+        return payload.decode(encoding).removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path}: line {_line_of(payload, error.start)}: bytes {payload[error.start:error.end].hex(' ')} are not "
+            f"{encoding} ({error.reason}); set the file's real encoding, or 'auto' to have it detected (undecodable "
+            "bytes are then replaced and counted)"
+        ) from error
+
+
+def _refuse_utf16(path: Path, payload: bytes) -> None:
+    how = "re-save it as UTF-8 or GB18030, or set the encoding to utf-16 (data.encoding in the config)"
+    if payload.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(f"{path}: is UTF-16 (it starts with a UTF-16 byte-order mark); {how}")
+    n_nul = payload.count(0)
+    if n_nul < MIN_DAMAGED_TO_REFUSE or n_nul <= MAX_DAMAGED_FRACTION * len(payload):
+        return
+    nul_at = (payload[0::2].count(0), payload[1::2].count(0))
+    # ASCII in UTF-16 puts a NUL beside every character, all on one side; a block of zeros does not line up.
+    if max(nul_at) > 0.9 * n_nul:
+        side = "odd" if nul_at[1] > nul_at[0] else "even"
+        raise DataError(f"{path}: is UTF-16 ({n_nul} NUL bytes, all at {side} offsets); {how}")
+
+
+def _byte_lines(payload: bytes, lines: np.ndarray) -> list[bytes]:
+    """The bytes of the given 0-based lines of payload."""
+    ends = np.append(np.flatnonzero(np.frombuffer(payload, dtype=np.uint8) == 0x0A) + 1, len(payload))
+    starts = np.concatenate(([0], ends[:-1]))
+    return [payload[starts[line] : ends[line]] for line in lines.tolist()]
+
+
+def _is_utf8_text(line: bytes) -> bool:
+    try:
+        return not line.decode("utf-8").isascii()
     except UnicodeDecodeError:
-        pass
+        return False
+
+
+def _refuse_mixed(path: Path, payload: bytes, han: np.ndarray, common: np.ndarray, not_utf8_at: int) -> None:
+    """Raise DataError when lines of a file that is not UTF-8 as a whole are UTF-8: two encodings in one file.
+
+    han, common: [n_lines] the Chinese and the common simplified characters of each line read as GB18030.
+    """
+    suspicious = np.flatnonzero((han >= 2) & (2 * common < han))
+    utf8_lines = [
+        line + 1 for line, raw in zip(suspicious.tolist(), _byte_lines(payload, suspicious)) if _is_utf8_text(raw)
+    ]
+    if utf8_lines:
+        raise DataError(
+            f"{path}: mixes encodings: line {_line_of(payload, not_utf8_at)} is not UTF-8, but {len(utf8_lines)} "
+            f"line(s) holding Chinese are (first: line {utf8_lines[0]}); files joined with `cat`? Convert every "
+            "part to one encoding (UTF-8) and join them again"
+        )
+
+
+def _refuse_foreign(path: Path, payload: bytes, n_han: int, n_common: int) -> None:
+    """Raise DataError, with a guess, when too few of a GB18030 reading's Chinese characters are common ones."""
+    if n_han < MIN_HAN_TO_JUDGE or n_common >= MIN_COMMON_SHARE * n_han:
+        return
+    as_big5 = payload.decode("big5", errors="replace")
+    big5_han, big5_common = (int(counts.sum()) for counts in _han_per_line(as_big5, _COMMON_TRADITIONAL))
+    if big5_han >= MIN_HAN_TO_JUDGE and big5_common >= MIN_COMMON_SHARE * big5_han:
+        guess = (
+            f"it reads as Big5 (traditional Chinese, {big5_common / big5_han:.0%} common characters): set the "
+            "encoding to big5"
+        )
+    else:
+        guess = "set the encoding to the file's own (big5, shift_jis, euc_kr, cp1252...)"
+    raise DataError(
+        f"{path}: does not read as Chinese text in GB18030: only {n_common / n_han:.0%} of its {n_han} Chinese "
+        f"characters are among the 3,755 common ones (real posts: 99%); {guess} (data.encoding in the config), or "
+        "convert the file to UTF-8"
+    )
+
+
+def _decode(path: Path, payload: bytes, encoding: str) -> tuple[str, str, int]:
+    """(text, the encoding it was read as, number of undecodable byte sequences, marked with _UNDECODABLE)."""
+    if encoding != "auto":
+        return _decode_strictly(path, payload, encoding), encoding, 0
+    _refuse_utf16(path, payload)
+    try:
+        return payload.decode("utf-8-sig"), "utf-8-sig" if payload.startswith(codecs.BOM_UTF8) else "utf-8", 0
+    except UnicodeDecodeError as error:
+        not_utf8_at = error.start
     if _UNDECODABLE.encode("gb18030") in payload:
         raise DataError(f"{path}: holds the noncharacter U+FDD0 that ingest uses to mark undecodable bytes")
     text = payload.decode("gb18030", errors="kit.data.mark_undecodable")
+    han, common = _han_per_line(text, _COMMON_SIMPLIFIED)
+    _refuse_mixed(path, payload, han, common, not_utf8_at)
     n_undecodable = text.count(_UNDECODABLE)
-    if n_undecodable >= MIN_UNDECODABLE_TO_REFUSE and n_undecodable > MAX_UNDECODABLE_FRACTION * len(text):
+    if n_undecodable >= MIN_DAMAGED_TO_REFUSE and n_undecodable > MAX_DAMAGED_FRACTION * len(text):
         raise DataError(
-            f"{path}: {n_undecodable} undecodable byte sequences in {len(text)} characters: "
-            "the file is neither UTF-8 nor GB18030 text (UTF-16? Big5? a binary file?)"
+            f"{path}: {n_undecodable} undecodable byte sequences in {len(text)} characters: the file is neither "
+            "UTF-8 nor GB18030 text (a binary file? another encoding?); set the file's encoding (data.encoding in "
+            "the config) or convert it to UTF-8"
         )
-    return text, "gb18030", n_undecodable
+    _refuse_foreign(path, payload, int(han.sum()), int(common.sum()))
+    return text.removeprefix("\ufeff"), "gb18030", n_undecodable
+
+
+def _mark_nuls(path: Path, text: str) -> tuple[str, int]:
+    """(text with each NUL marked by _NUL, number of NULs); many NULs are a binary file, refused."""
+    n_nul = text.count("\x00")
+    if not n_nul:
+        return text, 0
+    if n_nul >= MIN_DAMAGED_TO_REFUSE and n_nul > MAX_DAMAGED_FRACTION * len(text):
+        raise DataError(f"{path}: holds {n_nul} NUL characters in {len(text)}: a binary file, not CSV text")
+    if _NUL in text:
+        raise DataError(f"{path}: holds the noncharacter U+FDD1 that ingest uses to mark NUL bytes")
+    return text.replace("\x00", _NUL), n_nul
 
 
 def _parse_csv(path: Path, text: str) -> pd.DataFrame:
@@ -126,11 +389,18 @@ def _parse_csv(path: Path, text: str) -> pd.DataFrame:
         raise DataError(f"{path}: is empty (no header)") from error
     except pd.errors.ParserError as error:
         raise DataError(
-            f"{path}: is not a well-formed CSV (a text with an unquoted comma or quote?): {error}"
+            f"{path}: is not a well-formed CSV (a text with an unquoted comma or quote?): {str(error).strip()}"
         ) from error
 
 
-def _check_header(path: Path, header: list[str], role: str, columns: Columns) -> None:
+def _looks_garbled(text: str) -> bool:
+    """Whether text holds an undecodable byte or a Chinese character that is common neither in GB2312 nor in Big5."""
+    flags = _char_flags()[np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)]
+    rare = ((flags & _HAN) > 0) & ((flags & (_COMMON_SIMPLIFIED | _COMMON_TRADITIONAL)) == 0)
+    return "\ufffd" in text or bool(rare.any())
+
+
+def _check_header(path: Path, header: list[str], role: str, columns: Columns, encoding: str) -> None:
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise DataError(f"{path}: the header names column(s) {repeated} more than once")
@@ -141,20 +411,38 @@ def _check_header(path: Path, header: list[str], role: str, columns: Columns) ->
         hint = f"; did you mean {close}?" if close else ""
         if len(header) == 1 and any(sep in header[0] for sep in ("\t", ";", "|")):
             hint += " (the header is a single column: is the file tab- or semicolon-separated?)"
+        if _looks_garbled("".join(header)):
+            hint += (
+                f" (read as {encoding}: if the header looks garbled, the file is in another encoding; set it with "
+                "data.encoding in the config)"
+            )
         raise DataError(
             f"{path}: no column {name!r} (required for role {role!r}); the header has {header}{hint}"
         )
 
 
-def read_table(path, role: str, columns: Columns = Columns()) -> pd.DataFrame:
+def _unmark(frame: pd.DataFrame, mark: str, replacement: str) -> list[int]:
+    """Replace mark in every column of frame (in place); return the positions of the rows that held it."""
+    marked = np.zeros(len(frame), dtype=bool)
+    for name in frame.columns:
+        holds = frame[name].str.contains(mark, regex=False).to_numpy()
+        if holds.any():
+            marked |= holds
+            frame[name] = frame[name].str.replace(mark, replacement, regex=False)
+    return np.flatnonzero(marked).tolist()
+
+
+def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "auto") -> pd.DataFrame:
     """One competition CSV as a frame of str columns under the file's own (stripped) header names.
 
-    frame.attrs holds `encoding`, `undecodable` (number of byte sequences replaced by U+FFFD) and
-    `undecodable_rows` (positions of the rows that hold them). The index is the row's position in the file
-    (0 = first row after the header).
+    encoding: "auto" (UTF-8, else GB18030 judged for plausibility, see the module docstring) or a Python codec
+    name, used strictly. frame.attrs holds `encoding` (what the file was read as), `undecodable` (byte sequences
+    replaced by U+FFFD), `nul` (NUL characters removed), and `undecodable_rows` and `nul_rows` (positions of the
+    rows that held them). The index is the row's position in the file (0 = first row after the header).
     """
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    check_encoding(encoding)
     path = Path(path)
     try:
         payload = path.read_bytes()
@@ -162,25 +450,23 @@ def read_table(path, role: str, columns: Columns = Columns()) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read ({error.strerror or error})") from error
     if not payload.strip(b" \t\r\n" + codecs.BOM_UTF8):
         raise DataError(f"{path}: is empty")
-    if b"\x00" in payload:
-        raise DataError(f"{path}: holds NUL bytes, so it is a binary file (or UTF-16), not a CSV text file")
-    text, encoding, n_undecodable = _decode(path, payload)
+    text, encoding, n_undecodable = _decode(path, payload, encoding)
+    text, n_nul = _mark_nuls(path, text)
     table = _parse_csv(path, text)
-    header = [str(name).strip().replace(_UNDECODABLE, "\ufffd") for name in table.iloc[0]]
-    _check_header(path, header, role, columns)
+    header = [str(name).strip().replace(_UNDECODABLE, "\ufffd").replace(_NUL, "") for name in table.iloc[0]]
+    _check_header(path, header, role, columns, encoding)
     frame = table.iloc[1:].set_axis(header, axis=1).reset_index(drop=True)
     if frame.empty:
         raise DataError(f"{path}: has a header but no rows")
-    undecodable_rows: list[int] = []
-    if n_undecodable:
-        marked = np.zeros(len(frame), dtype=bool)
-        for name in header:
-            holds = frame[name].str.contains(_UNDECODABLE, regex=False).to_numpy()
-            if holds.any():
-                marked |= holds
-                frame[name] = frame[name].str.replace(_UNDECODABLE, "\ufffd", regex=False)
-        undecodable_rows = np.flatnonzero(marked).tolist()
-    frame.attrs = {"encoding": encoding, "undecodable": n_undecodable, "undecodable_rows": undecodable_rows}
+    undecodable_rows = _unmark(frame, _UNDECODABLE, "\ufffd") if n_undecodable else []
+    nul_rows = _unmark(frame, _NUL, "") if n_nul else []
+    frame.attrs = {
+        "encoding": encoding,
+        "undecodable": n_undecodable,
+        "undecodable_rows": undecodable_rows,
+        "nul": n_nul,
+        "nul_rows": nul_rows,
+    }
     return frame
 
 
@@ -251,24 +537,50 @@ def _strip_ids(split: _Split, frame: pd.DataFrame) -> pd.DataFrame:
     if split.role == "test" and empty.any():
         line = split.first_line[frame.index[empty][0]]
         raise DataError(
-            f"{split.path}: line {line}: empty id in column {split.columns.id!r} ({int(empty.sum())} such rows); "
+            f"{split.path}: line {line}: empty id in column {split.columns.id!r} ({int(empty.sum())} such row(s)); "
             "every test row needs an id to be predicted"
         )
     return split.count("empty_id", frame, empty, empty)
 
 
+def _check_ids(split: _Split, frame: pd.DataFrame) -> None:
+    """Raise DataError naming the line of the first id that cannot be one (see id_problem)."""
+    problems = find_id_problems(frame["id"], tuple(split.raw.columns), split.columns.id_pattern)
+    if problems:
+        position, value, problem = problems[0]
+        raise DataError(
+            f"{split.path}: line {split.first_line[position]}: id {value!r} (column {split.columns.id!r}) {problem} "
+            f"({len(problems)} such id(s))"
+        )
+
+
+def normalise_label(raw: str, integer_classes: bool) -> str:
+    """raw in NFKC (full-width digits and signs become plain ones) without blank characters at its ends; when the
+    classes are integers, an integer however written (+1, 1.0, 01) as the plain integer."""
+    label = unicodedata.normalize("NFKC", raw).strip(blank_characters())
+    if integer_classes and _INTEGER.fullmatch(label):
+        return str(int(label.split(".")[0]))
+    return label
+
+
 def _check_labels(split: _Split, frame: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
-    stripped = frame["label"].str.strip()
-    changed = (stripped != frame["label"]).to_numpy()
-    invalid = (~stripped.isin(classes)).to_numpy()
-    by_value = {str(value): int(n) for value, n in frame["label"][invalid].value_counts(sort=True).items()}
-    frame = frame.assign(label=stripped)
-    split.count("label_whitespace", frame, changed)
+    integer_classes = all(re.fullmatch(r"-?[0-9]+", label) and label == str(int(label)) for label in classes)
+    as_read = frame["label"]
+    normalised = {raw: normalise_label(raw, integer_classes) for raw in as_read.unique().tolist()}
+    labels = as_read.map(normalised)
+    invalid = (~labels.isin(classes)).to_numpy()
+    changed = (labels != as_read).to_numpy() & ~invalid
+    by_value = {str(value): int(n) for value, n in as_read[invalid].value_counts(sort=True).items()}
+    rewritten = {
+        str(raw): {"label": normalised[raw], "rows": int(n)} for raw, n in as_read[changed].value_counts().items()
+    }
+    frame = frame.assign(label=labels)
+    split.count("label_normalised", frame, changed, by_value=rewritten)
     return split.count("invalid_label", frame, invalid, invalid, by_value=by_value)
 
 
 def _check_texts(split: _Split, frame: pd.DataFrame) -> pd.DataFrame:
-    empty = (frame["text"].str.strip() == "").to_numpy()
+    empty = (frame["text"].str.strip(blank_characters()) == "").to_numpy()
     if split.role == "test":
         frame = frame.assign(text=frame["text"].where(~empty, ""))
         return split.count("empty_text", frame, empty, action="kept with text ''")
@@ -287,7 +599,7 @@ def _dedupe_ids(split: _Split, frame: pd.DataFrame) -> pd.DataFrame:
         lines = [int(split.first_line[position]) for position in copies.index]
         raise DataError(
             f"{split.path}: id {first!r} (column {split.columns.id!r}) appears on lines {lines} with different texts "
-            f"({len(conflicting_ids)} such ids); a test id must have one text"
+            f"({len(conflicting_ids)} such id(s)); a test id must have one text"
         )
     identical = repeated & ~conflicting
     extra_copies = identical & frame["id"].duplicated(keep="first").to_numpy()
@@ -311,16 +623,32 @@ def _dedupe_texts(split: _Split, frame: pd.DataFrame, policy: str) -> pd.DataFra
     return split.count("duplicate_text_conflicting", frame, conflicting, dropped, policy=policy)
 
 
-def _ingest_split(path, role: str, columns: Columns, classes: tuple[str, ...], policy: str):
+def _check_classes(split: _Split, class_counts: dict[str, int]) -> None:
+    """Raise DataError when a class has no train row: the folds and the models would fail later, less clearly."""
+    missing = [label for label, n in class_counts.items() if n == 0]
+    if not missing:
+        return
+    dropped = {rule: entry["dropped"] for rule, entry in split.rules.items() if entry["dropped"]}
+    invalid = split.rules["invalid_label"]["by_value"]
+    hint = f"; labels dropped as invalid: {dict(list(invalid.items())[:5])}" if invalid else ""
+    raise DataError(
+        f"{split.path}: no train row of class(es) {missing} (column {split.columns.label!r}): rows kept per class "
+        f"{class_counts} of {len(split.raw)} read, dropped by rule {dropped}{hint}; fix the labels in the file, or "
+        "list only the classes it has in `classes`"
+    )
+
+
+def _ingest_split(path, role: str, columns: Columns, classes: tuple[str, ...], policy: str, encoding: str):
     """(kept frame with a fresh index, the split's report)."""
     path = Path(path)
-    raw = read_table(path, role, columns)
+    raw = read_table(path, role, columns, encoding)
     split = _Split(path=path, role=role, columns=columns, raw=raw, rules={})
     frame = _standardise(path, raw, role, columns)
-    undecodable_rows = frame.index.isin(raw.attrs["undecodable_rows"])
-    split.count("undecodable_bytes", frame, undecodable_rows, chars=raw.attrs["undecodable"])
+    for rule, key in (("undecodable_bytes", "undecodable"), ("nul_bytes", "nul")):
+        split.count(rule, frame, frame.index.isin(raw.attrs[f"{key}_rows"]), chars=raw.attrs[key])
     frame = _drop_blank_rows(split, frame)
     frame = _strip_ids(split, frame)
+    _check_ids(split, frame)
     if role == "train":
         frame = _check_labels(split, frame, classes)
     frame = _check_texts(split, frame)
@@ -328,18 +656,24 @@ def _ingest_split(path, role: str, columns: Columns, classes: tuple[str, ...], p
     if role == "train":
         frame = _dedupe_texts(split, frame, policy)
     frame = frame.reset_index(drop=True)
+    rows_dropped = sum(entry["dropped"] for entry in split.rules.values())
+    if len(raw) != len(frame) + rows_dropped:
+        raise RuntimeError(
+            f"bug in kit.data: {path}: {len(raw)} rows read, {len(frame)} kept, but the rules dropped {rows_dropped}"
+        )
     hashed = [frame[name].tolist() for name in ("id", "text", "label") if name in frame.columns]
     report = {
         "path": str(path),
         "encoding": raw.attrs["encoding"],
         "rows_read": len(raw),
         "rows_kept": len(frame),
-        "rows_dropped": len(raw) - len(frame),
+        "rows_dropped": rows_dropped,
         "rules": split.rules,
         "data_hash": sha256_strings(*hashed),
     }
     if role == "train":
         report["class_counts"] = {label: int((frame["label"] == label).sum()) for label in classes}
+        _check_classes(split, report["class_counts"])
     return frame, report
 
 
@@ -357,8 +691,13 @@ def ingest(
     classes=("-1", "0", "1"),
     columns: Columns = Columns(),
     conflicting_text: str = "keep",
+    encoding: str = "auto",
 ) -> Ingested:
-    """Read and check the competition's files by the rules of the module docstring; raise DataError on bad input."""
+    """Read and check the competition's files by the rules of the module docstring; raise DataError on bad input.
+
+    encoding: "auto" or a Python codec name for every file (see read_table).
+    """
+    check_encoding(encoding)
     if conflicting_text not in CONFLICTING_TEXT_POLICIES:
         raise ValueError(f"conflicting_text must be one of {CONFLICTING_TEXT_POLICIES}, got {conflicting_text!r}")
     classes = tuple(str(label).strip() for label in classes)
@@ -368,12 +707,13 @@ def ingest(
     frames, splits = {}, {}
     for role, path in paths.items():
         if path is not None:
-            frames[role], splits[role] = _ingest_split(path, role, columns, classes, conflicting_text)
+            frames[role], splits[role] = _ingest_split(path, role, columns, classes, conflicting_text, encoding)
     train, test = frames["train"], frames["test"]
     report = {
         "classes": list(classes),
         "columns": asdict(columns),
         "conflicting_text": conflicting_text,
+        "encoding": encoding,
         "splits": splits,
         "cross_split": {
             "test_ids_in_train": _shared_with_train(test, train, "id"),

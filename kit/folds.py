@@ -94,9 +94,16 @@ def assign_folds(labels: np.ndarray, groups: Sequence[Hashable], k: int = 5, see
     too_rare = np.flatnonzero(groups_per_class < k)
     if len(too_rare):
         c = too_rare[0]
+        n_class_groups = int(groups_per_class[c])
+        fix = (
+            f"set folds.k to {n_class_groups} or less, or add rows of that class"
+            if n_class_groups >= 2
+            else "no k >= 2 can spread it: add rows of that class with other texts, or drop it from `classes`"
+        )
+        # tolist(), not .item(): labels read by pandas 3 are Python str objects, which have no .item().
         raise ValueError(
-            f"class {classes[c].item()!r} has {rows_per_class[c]} row(s) in {groups_per_class[c]} group(s), "
-            f"fewer than k={k}: some fold would have none of it"
+            f"class {classes.tolist()[c]!r} has {rows_per_class[c]} row(s) in {n_class_groups} group(s), "
+            f"fewer than k={k}: some fold would have none of it; {fix}"
         )
 
     sizes = class_counts.sum(axis=1)

@@ -1,6 +1,8 @@
 """Submissions in the competition's format: header `id,y`, one row per test id, y a competition label.
 
-Validation runs before anything is written: every test id exactly once, nothing else, every y a known class.
+Validation runs before anything is written: every id one the leaderboard can match (kit.data.find_id_problems: not
+empty, no surrounding whitespace, no invisible or replacement character, not a header name or a spreadsheet
+number), every test id exactly once, nothing else, every y a known class.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kit.artifacts import Artifact, atomic_write_bytes
+from kit.data import find_id_problems
 
 
 class SubmissionError(ValueError):
@@ -24,10 +27,15 @@ def from_artifact(artifact: Artifact) -> pd.DataFrame:
 
 
 def validate(submission: pd.DataFrame, test_ids, classes, where: str = "submission") -> None:
-    """Raise SubmissionError naming what is wrong: columns, a missing, duplicated or foreign id, a bad label."""
+    """Raise SubmissionError naming what is wrong: columns, an id that is not one, a missing, duplicated or foreign
+    id, a bad label."""
     if list(submission.columns) != ["id", "y"]:
         raise SubmissionError(f"{where}: columns must be ['id', 'y'], got {list(submission.columns)}")
     ids = submission["id"].astype(str)
+    problems = find_id_problems(ids, header=("id", "y"))
+    if problems:
+        _, value, problem = problems[0]
+        raise SubmissionError(f"{where}: id {value!r} {problem} ({len(problems)} such id(s))")
     duplicated = ids[ids.duplicated()].unique()
     if len(duplicated):
         raise SubmissionError(f"{where}: {len(duplicated)} ids appear more than once, e.g. {list(duplicated[:3])}")

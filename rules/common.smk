@@ -49,6 +49,12 @@ def classes_arg():
     return " ".join(shell_quote(label) for label in CONFIG.classes)
 
 
+def id_pattern_arg():
+    """columns.id_pattern as the command line writes it (null: any printable id)."""
+    pattern = CONFIG.columns.id_pattern
+    return "null" if pattern is None else pattern
+
+
 def plugins_arg():
     return ("--plugins " + " ".join(shell_quote(m) for m in PLUGINS)) if PLUGINS else ""
 

@@ -28,11 +28,14 @@ rule ingest:
         id_column=CONFIG.columns.id,
         text_column=CONFIG.columns.text,
         label_column=CONFIG.columns.label,
+        id_pattern=id_pattern_arg(),
+        encoding=CONFIG.data.encoding,
         conflicting_text=CONFIG.ingest.conflicting_text,
     shell:
         "python -m kit ingest --train {input.train:q} --test {input.test:q} {params.unlabeled}"
         " --classes {params.classes} --column-id {params.id_column:q} --column-text {params.text_column:q}"
-        " --column-label {params.label_column:q} --conflicting-text {params.conflicting_text:q}"
+        " --column-label {params.label_column:q} --column-id-pattern {params.id_pattern:q}"
+        " --encoding {params.encoding:q} --conflicting-text {params.conflicting_text:q}"
         " --out-train {output.out_train:q} --out-test {output.out_test:q} --report {output.report:q} --log {log:q}"
 
 

@@ -1,7 +1,27 @@
+import errno
+import os
+import re
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from kit.artifacts import Artifact, atomic_write_bytes, discover, load_npz, save_npz, sha256_strings
+from kit.artifacts import (
+    Artifact,
+    ArtifactError,
+    OutputError,
+    atomic_write,
+    atomic_write_bytes,
+    discover,
+    load_npz,
+    read_json,
+    remove_stale_temps,
+    save_npz,
+    sha256_strings,
+    write_json,
+)
 
 
 def make_artifact(name="m.raw.s0", n=6, n_test=3, classes=("-1", "0", "1")) -> Artifact:
@@ -68,6 +88,125 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
         atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]  # no temporary file left behind
+
+
+def test_outputs_are_readable_like_any_file_the_user_makes(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "x.bin", b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "x.bin").stat().st_mode & 0o777 == 0o644
+
+
+def failing_write(error_number):
+    def write(handle):
+        handle.write(b"partial")
+        raise OSError(error_number, os.strerror(error_number))
+
+    return write
+
+
+def failing_open(error_number):
+    def open_(*args, **kwargs):
+        raise OSError(error_number, os.strerror(error_number))
+
+    return open_
+
+
+# Each way the system refuses an output, where it strikes: creating the temporary file (a read-only or foreign
+# folder) or writing into it (a full disk or quota). Root may write anywhere, so the refusals are simulated.
+@pytest.mark.parametrize(
+    "error_number, where, advice",
+    [
+        (errno.EACCES, "open", "make the folder writable"),
+        (errno.EROFS, "open", "write the outputs on a writable file system"),
+        (errno.ENOSPC, "write", "free some disk space"),
+        (errno.EDQUOT, "write", "disk quota"),
+    ],
+)
+def test_unwritable_outputs_are_one_line_errors_that_leave_the_old_file(tmp_path, monkeypatch, error_number, where,
+                                                                       advice):
+    path = tmp_path / "out" / "oof.npz"
+    atomic_write_bytes(path, b"old")
+    write = failing_write(error_number) if where == "write" else (lambda handle: handle.write(b"new"))
+    if where == "open":
+        monkeypatch.setattr("os.open", failing_open(error_number))
+    with pytest.raises(OutputError) as caught:
+        atomic_write(path, write)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: cannot be written ({os.strerror(error_number)}): ") and advice in message
+    assert "\n" not in message
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in path.parent.iterdir()] == ["oof.npz"]
+
+
+def test_a_folder_that_cannot_be_made_is_an_output_error(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr("pathlib.Path.mkdir", refuse)
+    folder = re.escape(str(tmp_path / "new"))
+    with pytest.raises(OutputError, match=rf"^{folder}: cannot be written \(Permission denied\): make the folder"):
+        write_json(tmp_path / "new" / "report.json", {})
+
+
+def test_other_os_errors_stay_bugs_and_leave_no_temporary_file(tmp_path):
+    with pytest.raises(OSError) as caught:
+        atomic_write(tmp_path / "x.bin", failing_write(errno.EIO))
+    assert not isinstance(caught.value, OutputError)
+    assert list(tmp_path.iterdir()) == []
+
+
+KILLED_WRITER = """
+import sys, time
+from kit.artifacts import atomic_write
+def write(handle):
+    handle.write(b"half")
+    handle.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+atomic_write(sys.argv[1], write)
+"""
+
+
+def test_remove_stale_temps_removes_what_a_killed_job_left_and_nothing_else(tmp_path):
+    path = tmp_path / "oof.npz"
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "writing\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    left = sorted(tmp_path.iterdir())
+    assert len(left) == 1 and left[0].name.startswith(".oof.npz.") and left[0].read_bytes() == b"half"
+    others = [".oof.npz.tmp", ".oof.npz.0123456789abcdef.tmp.keep", "oof.npz.0123456789abcdef.tmp",
+              ".oof.0123456789abcdef.tmp", ".x.oof.npz.0123456789abcdef.tmp", "oof.npz"]
+    for name in others:
+        (tmp_path / name).write_bytes(b"keep")
+    assert remove_stale_temps(path) == left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others)
+    assert remove_stale_temps(path) == [] and remove_stale_temps(tmp_path / "nowhere" / "x.npz") == []
+
+
+@pytest.mark.parametrize("keep_bytes", [0, 10, -30])
+def test_a_truncated_npz_names_the_file_and_how_to_rebuild_it(tmp_path, keep_bytes):
+    make_artifact().save(tmp_path / "m")
+    path = tmp_path / "m" / "oof.npz"
+    payload = path.read_bytes()
+    path.write_bytes(payload[:keep_bytes])
+    where = re.escape(str(path))
+    for load in (lambda: load_npz(path), lambda: Artifact.load(tmp_path / "m")):
+        with pytest.raises(ArtifactError, match=rf"^{where}: is truncated or damaged .*--forcerun {where}`$"):
+            load()
+
+
+def test_a_truncated_manifest_names_the_file_and_how_to_rebuild_it(tmp_path):
+    make_artifact().save(tmp_path / "m")
+    path = tmp_path / "m" / "manifest.json"
+    path.write_bytes(path.read_bytes()[:20])
+    where = re.escape(str(path))
+    for load in (lambda: read_json(path), lambda: Artifact.load(tmp_path / "m")):
+        with pytest.raises(ArtifactError, match=rf"^{where}: is truncated or damaged \(JSONDecodeError.*--forcerun"):
+            load()
 
 
 def test_npz_refuses_objects(tmp_path):

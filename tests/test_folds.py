@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kit.folds import assign_folds, fold_balance, fold_hash
@@ -146,8 +147,15 @@ def test_names_the_class_with_fewer_rows_than_k():
 def test_names_the_class_whose_rows_are_copies_of_too_few_texts():
     labels = np.array(["neu"] * 10 + ["neg"] * 6)
     groups = [f"t{i}" for i in range(10)] + ["same"] * 6
-    with pytest.raises(ValueError, match=r"class 'neg' has 6 row\(s\) in 1 group\(s\)"):
+    with pytest.raises(ValueError, match=r"class 'neg' has 6 row\(s\) in 1 group\(s\).*no k >= 2 can spread it"):
         assign_folds(labels, groups, k=5)
+
+
+def test_names_a_rare_class_of_pandas_str_labels_and_the_k_that_fits():
+    # What the folds command passes: a str column of the interim parquet, whose values are Python str objects.
+    labels = pd.Series(["0"] * 10 + ["1"] * 10 + ["-1"] * 3, dtype="str").to_numpy()
+    with pytest.raises(ValueError, match=r"class '-1' has 3 row\(s\) in 3 group\(s\), fewer than k=5.*folds\.k to 3"):
+        assign_folds(labels, [f"t{i}" for i in range(23)], k=5)
 
 
 def test_rejects_fewer_groups_than_folds():

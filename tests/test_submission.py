@@ -33,6 +33,11 @@ def test_written_file_has_the_competition_format(tmp_path):
         (pd.DataFrame({"id": ["1"], "y": ["0"]}), "no prediction.*'2'"),
         (pd.DataFrame({"id": ["1", "2", "3"], "y": ["0", "0", "0"]}), "not in the test file.*'3'"),
         (pd.DataFrame({"id": ["1", "2"], "y": ["0", "2"]}), "id 2 has y='2'"),
+        (pd.DataFrame({"id": ["1", "2\ufffd"], "y": ["0", "0"]}), r"id '2\ufffd' holds U\+FFFD"),
+        (pd.DataFrame({"id": ["\ufeff1", "2"], "y": ["0", "0"]}), r"id '\\ufeff1' holds the invisible character"),
+        (pd.DataFrame({"id": ["1", "id"], "y": ["0", "0"]}), r"id 'id' is a header name"),
+        (pd.DataFrame({"id": ["1", "4.46E+15"], "y": ["0", "0"]}), r"id '4\.46E\+15' is a number as a spreadsheet"),
+        (pd.DataFrame({"id": ["1 ", "2"], "y": ["0", "0"]}), r"id '1 ' is empty or has whitespace around it"),
     ],
 )
 def test_invalid_submissions_are_refused_before_writing(tmp_path, frame, message):
