@@ -3,7 +3,9 @@
 An artifact is a folder `oof/<name>/` holding
   oof.npz        ids [n_train] str, labels [n_train] int64 class index, fold_of [n_train] int8,
                  oof_logits [n_train x C] float32, test_ids [n_test] str, test_logits [n_test x C] float32,
-                 classes [C] str (the competition's labels, index i = logit column i)
+                 classes [C] str (the competition's labels, index i = logit column i); and, only for an
+                 artifact that teaches a pseudo variant, pool_ids [n_pool] str and pool_logits [K x n_pool x C]
+                 float32 (fold k's predictions of the pseudo-label pool, from models that never saw fold k)
   manifest.json  name, kind ('experiment' | 'ensemble'), hashes (fold file, data, config), kit version,
                  git commit, scores, and whatever describes how it was made
 Experiments and ensembles share it, so anything that reads one reads the other.
@@ -34,6 +36,8 @@ from kit import __version__
 from kit.hashing import sha256_json, sha256_strings  # noqa: F401 (re-exported: the artifact contract's hashes)
 
 ARRAYS = ("ids", "labels", "fold_of", "oof_logits", "test_ids", "test_logits", "classes")
+# Only artifacts that teach a pseudo variant carry them: each fold's predictions of the pseudo-label pool.
+POOL_ARRAYS = ("pool_ids", "pool_logits")
 
 
 # What to do about each way the operating system refuses an output; any other OSError is a bug and keeps its traceback.
@@ -195,6 +199,8 @@ class Artifact:
     test_logits: np.ndarray
     classes: np.ndarray
     manifest: dict = field(default_factory=dict)
+    pool_ids: np.ndarray | None = None  # [n_pool] str: the pseudo-label pool's ids
+    pool_logits: np.ndarray | None = None  # [K x n_pool x C] float32: fold k's models' predictions of the pool
 
     @property
     def name(self) -> str:
@@ -219,6 +225,15 @@ class Artifact:
             ("ids", len(np.unique(self.ids)) == n),
             ("test_ids", len(np.unique(self.test_ids)) == n_test),
         ]
+        if (self.pool_ids is None) != (self.pool_logits is None):
+            checks.append(("pool_logits", False))
+        elif self.pool_logits is not None:
+            k = int(self.fold_of.max()) + 1
+            checks += [
+                ("pool_logits", self.pool_logits.shape == (k, len(self.pool_ids), c)),
+                ("pool_logits", self.pool_logits.dtype == np.float32 and bool(np.all(np.isfinite(self.pool_logits)))),
+                ("pool_ids", len(np.unique(self.pool_ids)) == len(self.pool_ids)),
+            ]
         for field_name, ok in checks:
             if not ok:
                 raise ValueError(f"artifact {where}: field {field_name!r} breaks the contract (docs/architecture.md)")
@@ -234,7 +249,8 @@ class Artifact:
     def write(self, npz: Path, manifest: Path) -> None:
         """Write the arrays to npz and the manifest to manifest, after checking the contract."""
         self.validate(str(Path(npz).parent))
-        save_npz(npz, **{key: getattr(self, key) for key in ARRAYS})
+        arrays = {key: getattr(self, key) for key in ARRAYS + POOL_ARRAYS if getattr(self, key) is not None}
+        save_npz(npz, **arrays)
         write_json(manifest, self.manifest)
 
     @classmethod
@@ -256,7 +272,8 @@ class Artifact:
                 f"{npz}: lacks arrays {missing} (written by an older kit?); delete it and re-run snakemake, or run "
                 f"`snakemake --forcerun {npz}`"
             )
-        return cls(**{key: arrays[key] for key in ARRAYS}, manifest=read_json(manifest)).validate(str(npz.parent))
+        pool = {key: arrays[key] for key in POOL_ARRAYS if key in arrays}
+        return cls(**{key: arrays[key] for key in ARRAYS}, **pool, manifest=read_json(manifest)).validate(str(npz.parent))
 
 
 def discover(oof_dir: Path) -> list[Path]:

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,30 @@ def aligned_folds(train: pd.DataFrame, folds: pd.DataFrame, where: str) -> np.nd
     return folds["fold"].to_numpy().astype(np.int8)
 
 
+class TrainingRows(Protocol):
+    """Training-only rows a variant adds to one fold (pseudo-labelled pool rows, augmented copies): never held out,
+    never tested, so the OOF rows and the test set stay as they are."""
+
+    def rows(self, fold: int, train_text: list[str], train_y: np.ndarray) -> tuple[list[str], np.ndarray, dict]:
+        """(texts, class indices [n], a JSON-able summary for the fold file's meta)."""
+
+
+@dataclass(frozen=True)
+class PseudoRows:
+    """A pseudo variant's rows file (kit.pseudo.write_pseudo_rows): fold k's students get the rows fold k's teacher
+    labelled."""
+
+    path: Path
+    classes: tuple[str, ...]
+
+    def rows(self, fold: int, train_text: list[str], train_y: np.ndarray) -> tuple[list[str], np.ndarray, dict]:
+        table = pd.read_parquet(self.path)
+        mine = table[table["fold"] == fold]
+        y = label_indices(mine["label"], list(self.classes), str(self.path))
+        counts = {self.classes[c]: int(n) for c, n in enumerate(np.bincount(y, minlength=len(self.classes)))}
+        return mine["text"].astype(str).tolist(), y, {"pseudo_rows": len(mine), "pseudo_rows_per_class": counts}
+
+
 def run_fold(
     *,
     kind: str,
@@ -79,8 +103,14 @@ def run_fold(
     out: Path,
     workdir: Path,
     log: Callable[[str], None] = print,
+    pool: Path | None = None,
+    additions: TrainingRows | None = None,
 ) -> dict:
-    """Train on every fold but `fold`, predict it and the test set, write the fold file `out`. Returns its meta."""
+    """Train on every fold but `fold`, predict it and the test set, write the fold file `out`. Returns its meta.
+
+    pool: the variant's pseudo-label pool (id, text), also predicted when this experiment teaches a pseudo variant;
+    additions: training-only rows of a pseudo or augment variant, added to this fold's training rows.
+    """
     train, test, variant_meta = variant.read()
     folds, fold_hash = read_folds(folds_path)
     fold_of = aligned_folds(train, folds, str(variant.train))
@@ -89,15 +119,24 @@ def run_fold(
     y = label_indices(train["label"], classes, str(variant.train))
     held_out = fold_of == fold
     texts = train["text"].astype(str).tolist()
+    train_text, train_y = [t for t, h in zip(texts, held_out) if not h], y[~held_out]
+    added = {}
+    if additions is not None:
+        extra_text, extra_y, added = additions.rows(fold, train_text, train_y)
+        train_text, train_y = train_text + extra_text, np.concatenate([train_y, extra_y])
+        log(f"fold {fold}: {len(extra_text)} training-only rows added: {added}")
+    pool_frame = pd.read_parquet(pool) if pool is not None else None
     data = FoldData(
-        train_text=[t for t, h in zip(texts, held_out) if not h],
-        train_y=y[~held_out],
+        train_text=train_text,
+        train_y=train_y,
         valid_text=[t for t, h in zip(texts, held_out) if h],
         valid_y=y[held_out],
         test_text=test["text"].astype(str).tolist(),
         n_classes=len(classes),
+        pool_text=[] if pool_frame is None else pool_frame["text"].astype(str).tolist(),
     )
-    log(f"fold {fold}: {len(data.train_text)} train, {len(data.valid_text)} held out, {len(data.test_text)} test")
+    log(f"fold {fold}: {len(data.train_text)} train, {len(data.valid_text)} held out, {len(data.test_text)} test"
+        + (f", {len(data.pool_text)} pool rows to label" if data.pool_text else ""))
     started = time.perf_counter()
     result = fit_predict(kind, params, data, seed=seed, workdir=workdir, log=log)
     seconds = time.perf_counter() - started
@@ -112,7 +151,11 @@ def run_fold(
         "macro_f1": fold_f1,
         "seconds": round(seconds, 3),
         "info": result.info,
+        "training_rows_added": added,
     }
+    pool_arrays = {}
+    if pool_frame is not None:
+        pool_arrays = {"pool_ids": unicode(pool_frame["id"]), "pool_logits": result.pool_logits}
     save_npz(
         out,
         valid_ids=unicode(train["id"])[held_out],
@@ -120,6 +163,7 @@ def run_fold(
         test_ids=unicode(test["id"]),
         test_logits=result.test_logits,
         meta=np.array(json.dumps(meta)),
+        **pool_arrays,
     )
     return meta
 
@@ -135,8 +179,14 @@ def merge_folds(
     kind: str,
     params: dict,
     config_hash: str,
+    variant_name: str | None = None,
+    variant_manifest: dict | None = None,
 ) -> Artifact:
-    """The experiment's artifact: OOF logits in train order from the K fold files, test logits averaged over them."""
+    """The experiment's artifact: OOF logits in train order from the K fold files, test logits averaged over them,
+    and each fold's pool logits when the folds predicted the pool.
+
+    variant_name: the experiment's variant when it is not the text variant its files come from (a pseudo or augment
+    variant); variant_manifest: what that variant's manifest says (a pseudo variant's teacher, rows, noise)."""
     train, test, _ = variant.read()
     folds, fold_hash = read_folds(folds_path)
     fold_of = aligned_folds(train, folds, str(variant.train))
@@ -145,7 +195,7 @@ def merge_folds(
     oof_logits = np.full((len(ids), len(classes)), np.nan, dtype=np.float32)
     test_ids = unicode(test["id"])
     test_sum = np.zeros((len(test_ids), len(classes)), dtype=np.float64)
-    metas = []
+    metas, pool = [], {}
     for path in fold_files:
         part = load_npz(path)
         meta = json.loads(str(part["meta"]))
@@ -159,6 +209,8 @@ def merge_folds(
         oof_logits[rows.astype(int)] = part["valid_logits"]
         test_sum += part["test_logits"]
         metas.append(meta)
+        if "pool_ids" in part:
+            pool[meta["fold"]] = (part["pool_ids"], part["pool_logits"])
     present = sorted(m["fold"] for m in metas)
     expected = sorted(set(fold_of.tolist()))
     if present != expected:
@@ -172,6 +224,7 @@ def merge_folds(
         test_ids=test_ids,
         test_logits=(test_sum / len(fold_files)).astype(np.float32),
         classes=np.array(classes),
+        **merged_pool(pool, expected, name),
     )
     scores = score_summary(labels, oof_logits, fold_of)
     artifact.manifest = {
@@ -179,7 +232,9 @@ def merge_folds(
         "kind": "experiment",
         "model": model,
         "family": kind,
-        "variant": metas[0]["variant"],
+        "variant": variant_name or metas[0]["variant"],
+        "text_variant": metas[0]["variant"],
+        **({"variant_manifest": variant_manifest} if variant_manifest else {}),
         "seed": metas[0]["seed"],
         "params": params,
         "classes": classes,
@@ -194,3 +249,16 @@ def merge_folds(
         "folds": metas,
     }
     return artifact
+
+
+def merged_pool(pool: dict[int, tuple[np.ndarray, np.ndarray]], folds: list[int], name: str) -> dict:
+    """{pool_ids [n_pool], pool_logits [K x n_pool x C]} from each fold's (ids, logits), or {} without a pool."""
+    if not pool:
+        return {}
+    if sorted(pool) != folds:
+        raise ValueError(f"experiment {name}: folds {sorted(pool)} predicted the pool, the fold file has {folds}")
+    ids = pool[folds[0]][0]
+    for fold in folds:
+        if not np.array_equal(pool[fold][0], ids):
+            raise ValueError(f"experiment {name}: fold {fold} predicted other pool rows than fold {folds[0]}")
+    return {"pool_ids": ids, "pool_logits": np.stack([pool[fold][1] for fold in folds]).astype(np.float32)}

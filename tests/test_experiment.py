@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from kit.artifacts import Artifact, load_npz, save_npz, write_json
-from kit.experiment import VariantFiles, merge_folds, run_fold
+from kit import experiment
+from kit.experiment import PseudoRows, VariantFiles, merge_folds, run_fold
 from kit.folds import assign_folds, fold_hash
 
 CLASSES = ["-1", "0", "1"]
@@ -30,14 +31,14 @@ def workspace(tmp_path):
     return tmp_path
 
 
-def fit_all(workspace, k=3):
+def fit_all(workspace, k=3, **extra):
     paths = []
     for fold in range(k):
         out = workspace / "oof" / "m.raw.s0" / f"fold{fold}.npz"
         run_fold(
             kind="sklearn", params={"min_df": 1}, variant=VariantFiles.in_folder(workspace / "variants" / "raw"),
             folds_path=workspace / "folds.parquet", fold=fold, seed=0, classes=CLASSES, out=out,
-            workdir=workspace / "ckpt", log=lambda m: None,
+            workdir=workspace / "ckpt", log=lambda m: None, **extra,
         )
         paths.append(out)
     return paths
@@ -104,3 +105,39 @@ def test_unknown_label_in_the_variant_is_named(workspace):
             kind="sklearn", params={}, variant=VariantFiles.in_folder(workspace / "variants" / "raw"), folds_path=workspace / "folds.parquet",
             fold=0, seed=0, classes=["0", "1"], out=workspace / "x.npz", workdir=workspace, log=lambda m: None,
         )
+
+
+def test_a_teachers_folds_predict_the_pool_and_merge_keeps_each_folds(workspace):
+    pool = pd.DataFrame({"id": ["p1", "p2", "p3"], "text": [CUES["-1"], CUES["0"], CUES["1"]]})
+    pool.to_parquet(workspace / "pool.parquet")
+    paths = fit_all(workspace, pool=workspace / "pool.parquet")
+    assert load_npz(paths[0])["pool_logits"].shape == (3, 3)
+    artifact = merge(workspace, paths)
+    assert artifact.pool_ids.tolist() == ["p1", "p2", "p3"] and artifact.pool_logits.shape == (3, 3, 3)
+    for fold, path in enumerate(paths):
+        assert np.array_equal(artifact.pool_logits[fold], load_npz(path)["pool_logits"])
+    assert (artifact.pool_logits.argmax(axis=2) == [0, 1, 2]).all()  # each fold's model reads the cues
+    artifact.save(workspace / "oof" / "teacher")
+    assert np.array_equal(Artifact.load(workspace / "oof" / "teacher").pool_logits, artifact.pool_logits)
+
+
+def test_pseudo_rows_join_the_training_rows_of_their_fold_only(workspace, monkeypatch):
+    rows = pd.DataFrame({"fold": [0, 0, 1], "id": ["p1", "p2", "p3"], "text": ["甲", "乙", "丙"],
+                         "label": ["1", "-1", "0"], "confidence": [0.95, 0.97, 0.99]})
+    rows.to_parquet(workspace / "rows.parquet")
+    seen = {}
+
+    def spy(kind, params, data, seed, workdir, log):
+        seen[len(seen)] = list(data.train_text)
+        return real_fit_predict(kind, params, data, seed=seed, workdir=workdir, log=log)
+
+    real_fit_predict = experiment.fit_predict
+    monkeypatch.setattr(experiment, "fit_predict", spy)
+    paths = fit_all(workspace, additions=PseudoRows(workspace / "rows.parquet", tuple(CLASSES)))
+    assert seen[0][-2:] == ["甲", "乙"] and "丙" not in seen[0]
+    assert seen[1][-1:] == ["丙"] and not {"甲", "乙"} & set(seen[1])
+    assert not {"甲", "乙", "丙"} & set(seen[2])
+    meta = json.loads(str(load_npz(paths[0])["meta"]))
+    assert meta["training_rows_added"] == {"pseudo_rows": 2, "pseudo_rows_per_class": {"-1": 1, "0": 0, "1": 1}}
+    held_out = load_npz(paths[0])["valid_ids"]
+    assert not {"p1", "p2", "p3"} & set(held_out.tolist())  # the OOF rows stay as they are

@@ -25,7 +25,9 @@ class FoldData:
     valid_y: np.ndarray  # [n_valid] int64, only for logging the fold's score after training
     test_text: list[str]
     n_classes: int
-    unlabeled_text: list[str] = field(default_factory=list)
+    # The pseudo-label pool (test texts and sampled unlabelled posts), predicted only when this experiment teaches
+    # a pseudo variant: this fold's model labels it for this fold's students.
+    pool_text: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -33,6 +35,7 @@ class FoldResult:
     valid_logits: np.ndarray  # [n_valid x n_classes] float32
     test_logits: np.ndarray  # [n_test x n_classes] float32
     info: dict = field(default_factory=dict)  # JSON-able: epoch policy, epochs run, timings...
+    pool_logits: np.ndarray | None = None  # [n_pool x n_classes] float32, when data.pool_text is not empty
 
 
 def fit_predict(
@@ -47,12 +50,14 @@ def fit_predict(
     declared = family(kind)
     settings = parse(declared.params, params, f"models ({kind})")
     result = resolve(declared.fit_predict)(settings, data, seed=seed, workdir=Path(workdir), log=log)
-    n_valid, n_test = len(data.valid_text), len(data.test_text)
+    n_valid, n_test, n_pool = len(data.valid_text), len(data.test_text), len(data.pool_text)
     expected = {"valid_logits": (n_valid, data.n_classes), "test_logits": (n_test, data.n_classes)}
+    if n_pool:
+        expected["pool_logits"] = (n_pool, data.n_classes)
     for name, shape in expected.items():
         got = getattr(result, name)
-        if got.shape != shape or not np.all(np.isfinite(got)):
-            raise RuntimeError(f"model kind {kind!r} returned {name} of shape {got.shape} (want {shape}) or non-finite")
-    result.valid_logits = result.valid_logits.astype(np.float32)
-    result.test_logits = result.test_logits.astype(np.float32)
+        if got is None or got.shape != shape or not np.all(np.isfinite(got)):
+            got_shape = None if got is None else got.shape
+            raise RuntimeError(f"model kind {kind!r} returned {name} of shape {got_shape} (want {shape}) or non-finite")
+        setattr(result, name, got.astype(np.float32))
     return result

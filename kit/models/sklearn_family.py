@@ -108,10 +108,12 @@ def fit_predict(
     log(f"tfidf {p.features}: {train_x.shape[1]} features from {train_x.shape[0]} posts")
     estimator = make_estimator(p, seed)
     estimator.fit(train_x, data.train_y)
-    valid_logits = as_logits(estimator.decision_function(vectorizer.transform(data.valid_text)), data.n_classes)
-    test_logits = as_logits(estimator.decision_function(vectorizer.transform(data.test_text)), data.n_classes)
+    def logits(texts: list[str]) -> np.ndarray:
+        return as_logits(estimator.decision_function(vectorizer.transform(texts)), data.n_classes)
+
     info = {"epoch_policy": "none (convex fit, no epochs)", "n_features": int(train_x.shape[1])}
-    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info)
+    return FoldResult(valid_logits=logits(data.valid_text), test_logits=logits(data.test_text), info=info,
+                      pool_logits=logits(data.pool_text) if data.pool_text else None)
 
 
 register(Family("sklearn", SklearnParams, fit_predict, help="TF-IDF n-grams with a linear classifier"))

@@ -112,6 +112,10 @@ def run_fold(
     batch_size = config.schedule.predict_batch_size
     valid_logits = predict(model, valid_ids, batch_size, tokenizer.pad_token_id, amp)
     test_logits = predict(model, test_ids, batch_size, tokenizer.pad_token_id, amp)
+    pool_logits = None
+    if data.pool_text:
+        pool_ids = encode(tokenizer, data.pool_text, max_len, "pool_text")
+        pool_logits = predict(model, pool_ids, batch_size, tokenizer.pad_token_id, amp)
     predict_seconds = time.perf_counter() - started
     if len(data.valid_y) == len(valid_ids) and len(valid_ids):
         log(f"held-out fold macro-F1 {macro_f1(data.valid_y, valid_logits.argmax(1), data.n_classes):.4f} "
@@ -149,7 +153,7 @@ def run_fold(
         "predict_seconds": round(predict_seconds, 2),
         "config": config_to_params(config),
     }
-    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info)
+    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info, pool_logits=pool_logits)
 
 
 def fit_predict(config: TransformerConfig, data: FoldData, seed: int, workdir: Path,
