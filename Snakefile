@@ -30,5 +30,6 @@ rule all:
 
 include: "rules/data.smk"
 include: "rules/models.smk"
+include: "rules/pseudo.smk"
 include: "rules/ensemble.smk"
 include: "rules/submit.smk"

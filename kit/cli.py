@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kit import __version__
 from kit.config import DEFAULT_CLASSES, Columns, Config, DataSettings, FoldSettings, IngestSettings
+from kit.pseudo import PoolSettings
 from kit.log import running
 from kit.settings import add_arguments, argument_values, from_arguments
 
@@ -56,7 +57,32 @@ def cmd_variant(args, log) -> None:
     """
     from kit.variants import write_variant
 
-    write_variant(args.name, args.train, args.test, args.out_train, args.out_test, args.meta, log=log)
+    write_variant(args.name, args.train, args.test, args.out_train, args.out_test, args.meta, log=log,
+                  pool_in=args.pool, pool_out=args.out_pool)
+
+
+def cmd_pool(args, log) -> None:
+    """Write the pseudo-label pool: every test row and a seeded sample of the unlabelled ones (id, text, source).
+
+    Example: python -m kit pool --test data/interim/test.parquet --unlabeled data/interim/unlabeled.parquet --unlabeled-rows 20000 --out data/pool.parquet
+    """
+    from kit.pseudo import PoolSettings, write_pool
+
+    write_pool(args.test, args.unlabeled, from_arguments(PoolSettings, args), args.out, log=log)
+
+
+def cmd_pseudo_rows(args, log) -> None:
+    """Pick each fold's pseudo-labelled rows from the teacher's fold-by-fold pool predictions; write them and a
+    manifest (teacher, thresholds, rows per class per fold, the teacher's precision at that confidence).
+
+    Example: python -m kit pseudo-rows --name pl --settings-json '{"teacher": "ensemble.mean"}' --teacher-npz oof/ensemble.mean/oof.npz --teacher-manifest oof/ensemble.mean/manifest.json --pool data/variants/cleaned/pool.parquet --out-rows data/pseudo/pl/rows.parquet --out-manifest data/pseudo/pl/manifest.json
+    """
+    from kit.pseudo import PseudoSettings, write_pseudo_rows
+    from kit.settings import parse
+
+    settings = parse(PseudoSettings, json.loads(args.settings_json), f"pseudo.{args.name}")
+    write_pseudo_rows(args.name, settings, Path(args.teacher_npz), Path(args.teacher_manifest), Path(args.pool),
+                      Path(args.out_rows), Path(args.out_manifest), log=log)
 
 
 def cmd_folds(args, log) -> None:
@@ -96,6 +122,11 @@ def cmd_fit_fold(args, log) -> None:
     """
     from kit.gpu import gpu_lease
 
+    additions = None
+    if args.pseudo_rows:
+        from kit.experiment import PseudoRows
+
+        additions = PseudoRows(Path(args.pseudo_rows), tuple(args.classes))
     params = json.loads(args.params_json)
     if args.backbone_dir:
         params["backbone"] = args.backbone_dir
@@ -111,6 +142,7 @@ def cmd_fit_fold(args, log) -> None:
         run_fold(
             kind=args.kind, params=params, variant=variant_files(args), folds_path=Path(args.folds), fold=args.fold,
             seed=args.seed, classes=args.classes, out=Path(args.out), workdir=Path(args.workdir), log=log,
+            pool=Path(args.pool) if args.pool else None, additions=additions,
         )
 
 
@@ -119,12 +151,14 @@ def cmd_merge(args, log) -> None:
 
     Example: python -m kit merge --fold-files oof/m.raw.s0/fold*.npz --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --name m.raw.s0 --model m --kind sklearn --params-json '{}' --config-hash abc --classes -1 0 1 --out-npz oof/m.raw.s0/oof.npz --out-manifest oof/m.raw.s0/manifest.json
     """
+    from kit.artifacts import read_json
     from kit.experiment import merge_folds
 
     artifact = merge_folds(
         fold_files=[Path(p) for p in args.fold_files], variant=variant_files(args), folds_path=Path(args.folds),
         classes=args.classes, name=args.name, model=args.model, kind=args.kind, params=json.loads(args.params_json),
-        config_hash=args.config_hash,
+        config_hash=args.config_hash, variant_name=args.variant,
+        variant_manifest=read_json(args.variant_manifest) if args.variant_manifest else None,
     )
     artifact.write(Path(args.out_npz), Path(args.out_manifest))
     scores = artifact.manifest["scores"]
@@ -197,7 +231,9 @@ def cmd_config(args, log) -> None:
 OUTPUTS = {
     "demo": ("train", "test", "unlabeled"),
     "ingest": ("out_train", "out_test", "out_unlabeled", "report"),
-    "variant": ("out_train", "out_test", "meta"),
+    "variant": ("out_train", "out_test", "meta", "out_pool"),
+    "pool": ("out",),
+    "pseudo-rows": ("out_rows", "out_manifest"),
     "folds": ("out",),
     "fit-fold": ("out",),
     "merge": ("out_npz", "out_manifest"),
@@ -246,6 +282,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out-train", required=True)
     p.add_argument("--out-test", required=True)
     p.add_argument("--meta", required=True, help="the variant's meta.json (name, data hash) to write")
+    p.add_argument("--pool", help="the pseudo-label pool, to write in this variant too")
+    p.add_argument("--out-pool", help="the pool's texts in this variant (with --pool)")
+
+    p = command("pool", cmd_pool, "write the pseudo-label pool")
+    p.add_argument("--test", required=True, help="ingested test parquet")
+    p.add_argument("--unlabeled", help="ingested unlabelled parquet (optional)")
+    add_arguments(p, PoolSettings)
+    p.add_argument("--out", required=True, help="the pool (parquet) to write")
+
+    p = command("pseudo-rows", cmd_pseudo_rows, "pick each fold's pseudo-labelled rows")
+    p.add_argument("--name", required=True, help="the pseudo variant")
+    p.add_argument("--settings-json", required=True, help="its pseudo: entry")
+    p.add_argument("--teacher-npz", required=True)
+    p.add_argument("--teacher-manifest", required=True)
+    p.add_argument("--pool", required=True, help="the pool's texts in the base variant")
+    p.add_argument("--out-rows", required=True)
+    p.add_argument("--out-manifest", required=True)
 
     p = command("folds", cmd_folds, "write the one fold file")
     p.add_argument("--train", required=True, help="ingested train parquet")
@@ -275,6 +328,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, default=0, help="GPUs to lease (0: CPU)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads")
     p.add_argument("--workdir", required=True, help="checkpoints go here; a rerun resumes from them")
+    p.add_argument("--pool", help="the pool's texts in this variant: predicted when the experiment teaches")
+    p.add_argument("--pseudo-rows", help="a pseudo variant's rows: fold k's join fold k's training rows")
     p.add_argument("--out", required=True, help="the fold file (npz) to write")
 
     p = command("merge", cmd_merge, "merge fold files into an experiment artifact")
@@ -283,6 +338,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="the experiment's name, model.variant.sSEED")
     p.add_argument("--model", required=True)
     p.add_argument("--config-hash", required=True, help="hash of what decides the numbers (kit.config)")
+    p.add_argument("--variant", help="the experiment's variant when it is a pseudo or augment variant")
+    p.add_argument("--variant-manifest", help="that variant's manifest (a pseudo variant's teacher and rows)")
     p.add_argument("--out-npz", required=True)
     p.add_argument("--out-manifest", required=True)
 

@@ -20,7 +20,9 @@ from typing import ClassVar, Literal
 import yaml
 
 from kit import registry
+from kit.augment import AugmentSettings
 from kit.hashing import canonical_json, sha256_json
+from kit.pseudo import PoolSettings, PseudoSettings
 from kit.settings import Settings, coerce, fail, identity, parse, setting, to_dict
 
 # The competition's own layout: file names as shipped, and where the demo writes its copies.
@@ -44,6 +46,7 @@ WILDCARD_PATTERNS = {
     "seed": r"\d+",
     "fold": r"\d+",
     "ensemble": NAME,
+    "pseudo": VARIANT_NAME,
     "split": r"train|test|unlabeled",
     "artifact": rf"ensemble\.{NAME}|{NAME}\.{VARIANT_NAME}\.s\d+",
 }
@@ -236,6 +239,13 @@ class Config(Settings):
                                  "macro-F1 (ensembles first)")
     plugins: tuple[str, ...] = setting((), "Python modules imported first, which may register model families, "
                                            "ensemble methods and text variants (kit/registry.py)")
+    pool: PoolSettings = setting(PoolSettings(), "the rows teachers label for pseudo variants")
+    pseudo: dict[str, PseudoSettings] = setting(
+        {}, "pseudo-labelled variants: each trains its students on a text variant plus pool rows its teacher "
+            "labelled without seeing the fold; usable in variants: like raw and cleaned", pattern=VARIANT_NAME)
+    augment: dict[str, AugmentSettings] = setting(
+        {}, "augmented variants: each adds EDA copies of every fold's training rows (never of OOF or test rows)",
+        pattern=VARIANT_NAME)
 
     def check(self, path: str) -> None:
         self.classes = tuple(str(label) for label in self.classes)
@@ -252,13 +262,29 @@ class Config(Settings):
         experiments = {exp.name for exp in matrix(self)}
         for name in self.ensembles:
             self._check_ensemble(name, experiments)
+        for name, entry in self.pseudo.items():
+            if teacher_artifact(self, name) is None:
+                raise fail(f"pseudo.{name}.teacher", f"{entry.teacher!r} is neither an experiment nor an ensemble; "
+                                                     f"{_near(entry.teacher, [*experiments, *self.ensembles])}")
         _refuse_cycles(self)
         if self.final != "auto" and self.final not in experiments and self.final not in self.ensembles:
             raise fail("final", f"{self.final!r} is not 'auto', an ensemble or an experiment; "
                                 f"{_near(self.final, [*self.ensembles, *experiments])}")
 
     def _check_variants(self) -> None:
-        known = registry.names(registry.VARIANTS)
+        text_variants = registry.names(registry.VARIANTS)
+        for kind, block in (("pseudo", self.pseudo), ("augment", self.augment)):
+            for name, entry in block.items():
+                if name in text_variants or (kind == "augment" and name in self.pseudo):
+                    raise fail(f"{kind}.{name}", "is already the name of another variant")
+                if entry.base_variant not in text_variants:
+                    raise fail(f"{kind}.{name}.base_variant", f"{entry.base_variant!r} is not a text variant; "
+                                                              f"{_near(entry.base_variant, text_variants)}")
+        for name, entry in self.pseudo.items():
+            if isinstance(entry.threshold, tuple) and len(entry.threshold) != len(self.classes):
+                raise fail(f"pseudo.{name}.threshold", f"gives {len(entry.threshold)} thresholds for "
+                                                       f"{len(self.classes)} classes")
+        known = [*text_variants, *self.pseudo, *self.augment]
         places = [("variants", self.variants)] + [
             (f"models.{model}.variants", entry.run.variants) for model, entry in self.models.items()
         ]
@@ -297,24 +323,43 @@ def _near(name: str, known) -> str:
 
 
 def _refuse_cycles(config: Config) -> None:
-    """Ensembles may be members of ensembles, but never of themselves, directly or through others."""
+    """No artifact may depend on itself: ensembles on their members, experiments of a pseudo variant on its teacher.
+
+    So ensembles may be members of ensembles but never of themselves, and a teacher cannot be (or contain) a student
+    of the variant it teaches; several rounds are possible by naming a pseudo experiment's ensemble as the next
+    round's teacher.
+    """
     state: dict[str, str] = {}
 
-    def visit(name: str, trail: list[str]) -> None:
-        if state.get(name) == "done":
+    def visit(node: str, trail: list[str]) -> None:
+        if state.get(node) == "done":
             return
-        if state.get(name) == "open":
-            cycle = trail[trail.index(name):] + [name]
-            raise fail(f"ensembles.{name}.members", f"makes a cycle: {' -> '.join(cycle)}")
-        state[name] = "open"
-        members = config.ensembles[name].common.members
-        for member in () if members == "all" else members:
-            if member in config.ensembles:
-                visit(member, trail + [name])
-        state[name] = "done"
+        if state.get(node) == "open":
+            cycle = trail[trail.index(node):] + [node]
+            first_pseudo = next((n for n in cycle if n.startswith("pseudo variant ")), None)
+            key = (f"pseudo.{first_pseudo.split()[-1]}.teacher" if first_pseudo
+                   else f"ensembles.{cycle[0].removeprefix('ensemble.')}.members")
+            raise fail(key, f"makes a cycle: {' -> '.join(cycle)}")
+        state[node] = "open"
+        for dependency in _dependencies(config, node):
+            visit(dependency, trail + [node])
+        state[node] = "done"
 
+    for name in config.pseudo:
+        visit(f"pseudo variant {name}", [])
     for name in config.ensembles:
-        visit(name, [])
+        visit(f"ensemble.{name}", [])
+
+
+def _dependencies(config: Config, node: str) -> list[str]:
+    """The nodes a node's numbers depend on: an ensemble's members, an experiment's pseudo variant, a pseudo
+    variant's teacher."""
+    if node.startswith("pseudo variant "):
+        return [teacher_artifact(config, node.split()[-1])]
+    if node.startswith("ensemble."):
+        return ensemble_members(config, node.removeprefix("ensemble."))
+    variant = node.split(".")[1]
+    return [f"pseudo variant {variant}"] if variant in config.pseudo else []
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -343,6 +388,39 @@ def matrix(config: Config) -> list[Experiment]:
             for variant in entry.run.variants or config.variants:
                 experiments.append(Experiment(model, variant, int(seed)))
     return experiments
+
+
+def teacher_artifact(config: Config, pseudo: str) -> str | None:
+    """The artifact name (oof/<name>/) of a pseudo variant's teacher, or None when there is none by that name."""
+    teacher = config.pseudo[pseudo].teacher
+    if teacher.removeprefix("ensemble.") in config.ensembles:
+        return f"ensemble.{teacher.removeprefix('ensemble.')}"
+    return teacher if teacher in {exp.name for exp in matrix(config)} else None
+
+
+def pool_teachers(config: Config) -> set[str]:
+    """The experiments whose fold jobs must predict the pool: every teacher, and every member of a teacher
+    ensemble, however deep."""
+    found: set[str] = set()
+    pending = [teacher_artifact(config, name) for name in config.pseudo]
+    while pending:
+        artifact = pending.pop()
+        if artifact.startswith("ensemble."):
+            pending += ensemble_members(config, artifact.removeprefix("ensemble."))
+        else:
+            found.add(artifact)
+    return found
+
+
+def variant_kind(config: Config, variant: str) -> str:
+    """'pseudo', 'augment' or 'text' (a registered text variant)."""
+    return "pseudo" if variant in config.pseudo else "augment" if variant in config.augment else "text"
+
+
+def text_variant(config: Config, variant: str) -> str:
+    """The text variant whose files an experiment of `variant` reads (itself, or a pseudo/augment's base)."""
+    kind = variant_kind(config, variant)
+    return variant if kind == "text" else getattr(config, kind)[variant].base_variant
 
 
 def ensemble_members(config: Config, name: str) -> list[str]:
@@ -380,12 +458,15 @@ def ensemble_spec_json(config: Config, name: str) -> str:
 
 def experiment_identity(config: Config, exp: Experiment) -> dict:
     """What decides an experiment's numbers: its family and settings (not threads, GPUs, checkpoint cadence...),
-    its variant and seed, the classes and the fold settings. The data itself is hashed into the artifact."""
+    its variant (with a pseudo or augment variant's settings) and seed, the classes and the fold settings. The data
+    itself, and a pseudo variant's rows, are hashed into the artifact."""
     entry = config.models[exp.model]
+    kind = variant_kind(config, exp.variant)
     return {
         "kind": entry.kind,
         "params": identity(entry.params),
         "variant": exp.variant,
+        **({"variant_settings": identity(getattr(config, kind)[exp.variant])} if kind != "text" else {}),
         "seed": exp.seed,
         "classes": list(config.classes),
         "folds": identity(config.folds),

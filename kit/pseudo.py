@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from kit.settings import Settings, fail, setting
+from kit.settings import Settings, fail, setting, to_dict
 
 if TYPE_CHECKING:
     import numpy as np
@@ -135,3 +135,90 @@ def trusted(labels: np.ndarray, confidence: np.ndarray, settings: PseudoSettings
             in_class = np.flatnonzero(labels == c)  # already most confident first
             keep[in_class[int(round(settings.top_fraction * len(in_class))):]] = False
     return keep
+
+
+def write_pseudo_rows(name: str, settings: PseudoSettings, teacher_npz, teacher_manifest, pool_path, out_rows,
+                      out_manifest, log=print) -> dict:
+    """The pseudo variant's rows (fold, id, text, label, confidence, source) and its manifest; returns the manifest.
+
+    teacher_*: the teacher artifact, which must carry per-fold pool predictions; pool_path: the pool as the base
+    variant writes it (id, text, source), in the order the teacher predicted it.
+    """
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from kit.artifacts import Artifact, write_json, write_parquet
+    from kit.hashing import sha256_json, sha256_strings
+    from kit.metrics import softmax
+
+    teacher = Artifact.read(teacher_npz, teacher_manifest)
+    if teacher.pool_logits is None:
+        raise ValueError(f"pseudo variant {name!r}: teacher {teacher.name} has no pool predictions; its fold jobs "
+                         "predict the pool only when the config names it as a teacher (re-run it)")
+    pool = pd.read_parquet(pool_path)
+    if not np.array_equal(pool["id"].astype(str).to_numpy(), teacher.pool_ids.astype(str)):
+        raise ValueError(f"pseudo variant {name!r}: {pool_path} holds other rows than teacher {teacher.name} predicted")
+    classes = teacher.classes.astype(str)
+    allowed = pool["source"].isin(settings.sources).to_numpy()
+    scored = teacher.fold_of >= 0
+    parts, per_fold = [], {}
+    for fold in range(teacher.pool_logits.shape[0]):
+        train_labels = teacher.labels[scored & (teacher.fold_of != fold)]
+        rows, labels, confidence = select_pseudo_rows(softmax(teacher.pool_logits[fold]), allowed, train_labels,
+                                                      settings, fold)
+        parts.append(pd.DataFrame({
+            "fold": np.full(len(rows), fold, dtype=np.int64), "id": pool["id"].to_numpy()[rows],
+            "text": pool["text"].to_numpy()[rows], "label": classes[labels], "confidence": confidence,
+            "source": pool["source"].to_numpy()[rows],
+        }))
+        per_fold[str(fold)] = {str(c): int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
+        log(f"pseudo {name}: fold {fold}: {len(rows)} rows {per_fold[str(fold)]}")
+    table = pd.concat(parts, ignore_index=True)
+    write_parquet(table, Path(out_rows))
+    noise = teacher_precision(softmax(teacher.oof_logits[scored]), teacher.labels[scored], settings)
+    noise["per_class"] = {str(classes[c]): v for c, v in noise["per_class"].items()}
+    manifest = {
+        "name": name,
+        "kind": "pseudo",
+        "settings": to_dict(settings),
+        "teacher": teacher.name,
+        "teacher_manifest_hash": sha256_json(teacher.manifest),
+        "teacher_honest_macro_f1": teacher.manifest.get("honest_macro_f1"),
+        "pool_rows": len(pool),
+        "pool_rows_allowed": int(allowed.sum()),
+        "rows_per_class_per_fold": per_fold,
+        "teacher_precision_at_threshold": noise,
+        "rows_hash": sha256_strings(table["fold"], table["id"], table["text"], table["label"]),
+    }
+    if noise["precision"] is not None:
+        log(f"pseudo {name}: teacher {teacher.name} is right on {noise['precision']:.1%} of the {noise['rows']} OOF "
+            "rows it would be trusted on (the pseudo labels' expected precision)")
+    write_json(Path(out_manifest), manifest)
+    return manifest
+
+
+def write_pool(test_path, unlabeled_path, settings: PoolSettings, out, log=print):
+    """The pseudo-label pool (id, text, source): every test row, then a seeded sample of the unlabelled rows (ids
+    the test file already has are left out, so pool ids are unique). Returns the frame."""
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from kit.artifacts import write_parquet
+    from kit.data import read_split
+
+    test = read_split(test_path)[["id", "text"]].assign(source="test")
+    parts = [test[test["text"] != ""]]  # an empty test text has nothing to learn from
+    if unlabeled_path is not None and settings.unlabeled_rows:
+        unlabeled = read_split(unlabeled_path)[["id", "text"]]
+        unlabeled = unlabeled[~unlabeled["id"].isin(test["id"])]
+        take = min(settings.unlabeled_rows, len(unlabeled))
+        rows = np.sort(np.random.default_rng(settings.seed).choice(len(unlabeled), size=take, replace=False))
+        parts.append(unlabeled.iloc[rows].assign(source="unlabeled"))
+    pool = pd.concat(parts, ignore_index=True)
+    write_parquet(pool, Path(out))
+    log(f"pool: {len(pool)} rows ({pool['source'].value_counts().to_dict()})")
+    return pool

@@ -27,6 +27,7 @@ def score_rows(oof_dir: Path) -> list[dict]:
                 "n_folds": scores.get("n_folds"),
                 "members": manifest.get("members", []),
                 "weights": manifest.get("weights"),
+                "teacher": manifest.get("variant_manifest", {}).get("teacher"),
                 "path": str(folder),
             }
         )
@@ -49,12 +50,14 @@ def scores_table(rows: list[dict], final: dict | None = None):
         table.add_column(f"F1[{label}]", justify="right")
     table.add_column("acc", justify="right")
     table.add_column("K", justify="right")
-    table.add_column("members / weights")
+    table.add_column("members / weights / teacher")
     chosen = (final or {}).get("source")
     for row in rows:
         weights = row["weights"]
         if isinstance(weights, dict):
             members = ", ".join(f"{m}×{w:.2f}" for m, w in weights.items() if w)
+        elif row.get("teacher"):
+            members = f"pseudo-labels from {row['teacher']}"
         else:
             members = ", ".join(row["members"])
         name = row["name"] + ("  ← final" if row["name"] == chosen else "")

@@ -37,15 +37,21 @@ def apply_variant(texts: Sequence[str], name: str) -> list[str]:
 
 
 def write_variant(name: str, train_in: Path, test_in: Path, train_out: Path, test_out: Path, meta_out: Path,
-                  log=print) -> dict:
-    """The variant's train and test parquet files (id, text [, label]) and its meta.json; returns the meta."""
+                  log=print, pool_in: Path | None = None, pool_out: Path | None = None) -> dict:
+    """The variant's train and test parquet files (id, text [, label]) and its meta.json; returns the meta.
+
+    pool_in/pool_out: the pseudo-label pool (id, text, source) and its texts in this variant, for the teachers.
+    """
     from kit.artifacts import sha256_strings, write_json, write_parquet
     from kit.data import read_split
 
     frames = {}
-    for split, source, target in (("train", train_in, train_out), ("test", test_in, test_out)):
+    splits = [("train", train_in, train_out), ("test", test_in, test_out)]
+    if pool_in is not None:
+        splits.append(("pool", pool_in, pool_out))
+    for split, source, target in splits:
         frame = read_split(source)
-        frame = frame[["id", "text"] + (["label"] if split == "train" else [])].copy()
+        frame = frame[["id", "text"] + {"train": ["label"], "test": [], "pool": ["source"]}[split]].copy()
         frame["text"] = apply_variant(frame["text"].tolist(), name)
         frames[split] = frame
         write_parquet(frame, Path(target))

@@ -14,6 +14,9 @@ FOLDS = list(range(CONFIG.folds.k))
 INTERIM = "data/interim"
 SPLITS = ["train", "test"] + (["unlabeled"] if CONFIG.data.unlabeled else [])
 PLUGINS = list(CONFIG.plugins)
+# With pseudo variants, teachers label the pool: every text variant writes the pool's texts too.
+POOL = "data/pool.parquet" if CONFIG.pseudo else None
+POOL_TEACHERS = kit_config.pool_teachers(CONFIG)
 
 
 def all_targets():
@@ -57,6 +60,94 @@ def id_pattern_arg():
 
 def plugins_arg():
     return ("--plugins " + " ".join(shell_quote(m) for m in PLUGINS)) if PLUGINS else ""
+
+
+def variant_inputs(wildcards):
+    """A text variant's inputs: the ingested train and test splits, and the pool when there are teachers."""
+    inputs = {"train": f"{INTERIM}/train.parquet", "test": f"{INTERIM}/test.parquet"}
+    return inputs | ({"pool": POOL} if POOL else {})
+
+
+def variant_outputs():
+    outputs = {
+        "train": "data/variants/{variant}/train.parquet",
+        "test": "data/variants/{variant}/test.parquet",
+        "meta": "data/variants/{variant}/meta.json",
+    }
+    return outputs | ({"pool": "data/variants/{variant}/pool.parquet"} if POOL else {})
+
+
+def pool_args(wildcards, input, output):
+    return (
+        f"--pool {shell_quote(input.pool)} --out-pool {shell_quote(output.pool)}"
+        if POOL
+        else ""
+    )
+
+
+def pool_inputs(wildcards):
+    inputs = {"test": f"{INTERIM}/test.parquet"}
+    return inputs | (
+        {"unlabeled": f"{INTERIM}/unlabeled.parquet"} if CONFIG.data.unlabeled else {}
+    )
+
+
+def pool_unlabeled_arg(wildcards, input):
+    return (
+        f"--unlabeled {shell_quote(input.unlabeled)}"
+        if "unlabeled" in input.keys()
+        else ""
+    )
+
+
+def experiment_files(wildcards):
+    """What a fold job and its merge read: the text variant's files, the pool when the experiment teaches, and a
+    pseudo variant's rows and manifest."""
+    folder = f"data/variants/{kit_config.text_variant(CONFIG, wildcards.variant)}"
+    files = {
+        "train": f"{folder}/train.parquet",
+        "test": f"{folder}/test.parquet",
+        "meta": f"{folder}/meta.json",
+    }
+    if experiment_name(wildcards) in POOL_TEACHERS:
+        files["pool"] = f"{folder}/pool.parquet"
+    if kit_config.variant_kind(CONFIG, wildcards.variant) == "pseudo":
+        files["pseudo_rows"] = f"data/pseudo/{wildcards.variant}/rows.parquet"
+        files["pseudo_manifest"] = f"data/pseudo/{wildcards.variant}/manifest.json"
+    return files
+
+
+def fold_extra_args(wildcards, input):
+    args = [f"--pool {shell_quote(input.pool)}" if "pool" in input.keys() else ""]
+    if "pseudo_rows" in input.keys():
+        args.append(f"--pseudo-rows {shell_quote(input.pseudo_rows)}")
+    return " ".join(arg for arg in args if arg)
+
+
+def merge_extra_args(wildcards, input):
+    if kit_config.variant_kind(CONFIG, wildcards.variant) == "text":
+        return ""
+    args = f"--variant {wildcards.variant}"
+    if "pseudo_manifest" in input.keys():
+        args += f" --variant-manifest {shell_quote(input.pseudo_manifest)}"
+    return args
+
+
+def teacher_files(wildcards):
+    teacher = kit_config.teacher_artifact(CONFIG, wildcards.pseudo)
+    base = CONFIG.pseudo[wildcards.pseudo].base_variant
+    return {
+        "npz": f"oof/{teacher}/oof.npz",
+        "manifest": f"oof/{teacher}/manifest.json",
+        "pool": f"data/variants/{base}/pool.parquet",
+    }
+
+
+def pseudo_settings_json(wildcards):
+    from kit.hashing import canonical_json
+    from kit.settings import to_dict
+
+    return canonical_json(to_dict(CONFIG.pseudo[wildcards.pseudo]))
 
 
 def model_entry(wildcards):

@@ -41,22 +41,38 @@ rule ingest:
 
 rule variant:
     input:
-        train=f"{INTERIM}/train.parquet",
-        test=f"{INTERIM}/test.parquet",
+        unpack(variant_inputs),
     output:
-        train="data/variants/{variant}/train.parquet",
-        test="data/variants/{variant}/test.parquet",
-        meta="data/variants/{variant}/meta.json",
+        **variant_outputs(),
     log:
         "logs/variant/{variant}.log",
     conda:
         "../env.yaml"
     params:
+        pool=pool_args,
         plugins=plugins_arg(),
     shell:
         "python -m kit variant --name {wildcards.variant} --train {input.train:q} --test {input.test:q}"
-        " --out-train {output.train:q} --out-test {output.test:q} --meta {output.meta:q} {params.plugins}"
-        " --log {log:q}"
+        " --out-train {output.train:q} --out-test {output.test:q} --meta {output.meta:q} {params.pool}"
+        " {params.plugins} --log {log:q}"
+
+
+rule pool:
+    input:
+        unpack(pool_inputs),
+    output:
+        "data/pool.parquet",
+    log:
+        "logs/pool.log",
+    conda:
+        "../env.yaml"
+    params:
+        unlabeled=pool_unlabeled_arg,
+        rows=CONFIG.pool.unlabeled_rows,
+        seed=CONFIG.pool.seed,
+    shell:
+        "python -m kit pool --test {input.test:q} {params.unlabeled} --unlabeled-rows {params.rows}"
+        " --seed {params.seed} --out {output:q} --log {log:q}"
 
 
 rule folds:

@@ -16,9 +16,7 @@ rule build_backbone:
 
 rule fit_fold:
     input:
-        train="data/variants/{variant}/train.parquet",
-        test="data/variants/{variant}/test.parquet",
-        meta="data/variants/{variant}/meta.json",
+        unpack(experiment_files),
         folds="data/folds.parquet",
         backbone=backbone_input,
     output:
@@ -36,20 +34,20 @@ rule fit_fold:
         backbone=backbone_arg,
         classes=classes_arg(),
         plugins=plugins_arg(),
+        extra=fold_extra_args,
         workdir="checkpoints/{model}.{variant}.s{seed}/fold{fold}",
     shell:
         "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q} {params.backbone}"
         " --train {input.train:q} --test {input.test:q} --variant-meta {input.meta:q} --folds {input.folds:q}"
         " --fold {wildcards.fold} --seed {wildcards.seed} --classes {params.classes} --gpus {resources.gpu}"
-        " --threads {threads} --workdir {params.workdir:q} --out {output:q} {params.plugins} --log {log:q}"
+        " --threads {threads} --workdir {params.workdir:q} {params.extra} --out {output:q} {params.plugins}"
+        " --log {log:q}"
 
 
 rule merge_folds:
     input:
+        unpack(experiment_files),
         folds_npz=fold_files,
-        train="data/variants/{variant}/train.parquet",
-        test="data/variants/{variant}/test.parquet",
-        meta="data/variants/{variant}/meta.json",
         folds="data/folds.parquet",
     output:
         npz="oof/{model}.{variant}.s{seed}/oof.npz",
@@ -63,9 +61,10 @@ rule merge_folds:
         model=model_params_json,
         classes=classes_arg(),
         config_hash=config_hash,
+        extra=merge_extra_args,
     shell:
         "python -m kit merge --fold-files {input.folds_npz:q} --train {input.train:q} --test {input.test:q}"
         " --variant-meta {input.meta:q} --folds {input.folds:q} --classes {params.classes}"
         " --name {wildcards.model}.{wildcards.variant}.s{wildcards.seed} --model {wildcards.model}"
-        " --kind {params.kind:q} --params-json {params.model:q} --config-hash {params.config_hash}"
+        " --kind {params.kind:q} --params-json {params.model:q} --config-hash {params.config_hash} {params.extra}"
         " --out-npz {output.npz:q} --out-manifest {output.manifest:q} --log {log:q}"

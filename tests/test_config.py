@@ -95,8 +95,45 @@ def test_an_ensemble_cycle_is_named(default_config):
     broken = copy.deepcopy(default_config)
     broken["ensembles"]["mean"]["members"] = ["caruana"]
     broken["ensembles"]["caruana"]["members"] = ["mean"]
-    with pytest.raises(SettingsError, match=r"makes a cycle: mean -> caruana -> mean"):
+    with pytest.raises(SettingsError, match=r"makes a cycle: ensemble.mean -> ensemble.caruana -> ensemble.mean"):
         kit_config.load(broken)
+
+
+def with_pseudo(default_config, teacher, variants=("raw", "cleaned", "pl")):
+    config = copy.deepcopy(default_config)
+    config["pseudo"] = {"pl": {"teacher": teacher, "base_variant": "cleaned"}}
+    config["models"]["tfidf_char_lr"]["variants"] = list(variants)
+    return config
+
+
+def test_pseudo_variants_join_the_matrix_and_name_the_experiments_that_label_the_pool(default_config):
+    config = copy.deepcopy(default_config)
+    config["ensembles"]["teacher"] = {"method": "mean", "members": ["tfidf_word_lr.cleaned.s0", "tiny_bert.cleaned.s0"]}
+    config["ensembles"]["round2"] = {"method": "mean", "members": ["tfidf_char_lr.pl.s0", "tfidf_word_lr.raw.s0"]}
+    config["pseudo"] = {"pl": {"teacher": "ensemble.teacher"}, "pl2": {"teacher": "round2", "threshold": [0.8, 0.9, 0.8]}}
+    config["models"]["tfidf_char_lr"]["variants"] = ["cleaned", "pl", "pl2"]
+    loaded = kit_config.load(config)
+    assert {"tfidf_char_lr.pl.s0", "tfidf_char_lr.pl2.s0"} <= {exp.name for exp in kit_config.matrix(loaded)}
+    assert kit_config.teacher_artifact(loaded, "pl") == "ensemble.teacher"
+    assert kit_config.teacher_artifact(loaded, "pl2") == "ensemble.round2"  # a second round
+    assert kit_config.pool_teachers(loaded) == {"tfidf_word_lr.cleaned.s0", "tiny_bert.cleaned.s0",
+                                                "tfidf_char_lr.pl.s0", "tfidf_word_lr.raw.s0"}
+    assert kit_config.text_variant(loaded, "pl2") == "cleaned" and kit_config.variant_kind(loaded, "pl") == "pseudo"
+
+
+@pytest.mark.parametrize(("teacher", "change", "message"), [
+    ("nope.cleaned.s0", None, r"'pseudo\.pl\.teacher': 'nope\.cleaned\.s0' is neither an experiment nor"),
+    ("caruana", None, r"'pseudo\.pl\.teacher': makes a cycle: pseudo variant pl -> ensemble\.caruana -> "
+                      r"tfidf_char_lr\.pl\.s0 -> pseudo variant pl"),
+    ("tfidf_char_lr.pl.s0", None, r"'pseudo\.pl\.teacher': makes a cycle"),
+    ("tfidf_word_lr.cleaned.s0", {"base_variant": "pl"}, r"'pseudo\.pl\.base_variant': 'pl' is not a text variant"),
+    ("tfidf_word_lr.cleaned.s0", {"threshold": [0.9, 0.9]}, r"'pseudo\.pl\.threshold': gives 2 thresholds for 3"),
+])
+def test_pseudo_mistakes_name_their_key(default_config, teacher, change, message):
+    config = with_pseudo(default_config, teacher)
+    config["pseudo"]["pl"].update(change or {})
+    with pytest.raises(SettingsError, match=message):
+        kit_config.load(config)
 
 
 def test_other_competition_does_not_inherit_the_demo_unlabeled_file():

@@ -78,3 +78,90 @@ def test_teacher_precision_counts_the_trusted_oof_rows():
 def test_bad_entries_name_their_key(entry, message):
     with pytest.raises(ValueError, match=message):
         parse(PseudoSettings, entry, "pseudo.p")
+
+
+# ------------------------------------------------------------------------------------------------ no leakage
+
+
+def memorise(params, data, seed, workdir, log):
+    """A model that recalls the label of every text it trained on and knows nothing else: the worst case for a
+    pseudo-label leak."""
+    from kit.models import FoldResult
+
+    seen = dict(zip(data.train_text, data.train_y))
+
+    def logits(texts):
+        out = np.zeros((len(texts), data.n_classes), dtype=np.float32)
+        for row, text in enumerate(texts):
+            if text in seen:
+                out[row, seen[text]] = 10.0
+        return out
+
+    return FoldResult(logits(data.valid_text), logits(data.test_text),
+                      pool_logits=logits(data.pool_text) if data.pool_text else None)
+
+
+def test_per_fold_teachers_leak_nothing_where_a_full_data_teacher_inflates_the_score(tmp_path, monkeypatch):
+    """Labels are random, so any OOF skill is a leak. The pool holds copies of every training text. A teacher that
+    memorises its training rows, asked fold by fold, cannot label fold k's copies for fold k's students; asked once
+    on all rows (the naive build), it hands every student the labels of the fold it is scored on."""
+    import pandas as pd
+
+    from kit import registry
+    from kit.artifacts import write_json
+    from kit.experiment import PseudoRows, VariantFiles, merge_folds, run_fold
+    from kit.folds import assign_folds
+    from kit.metrics import macro_f1
+    from kit.pseudo import write_pseudo_rows
+    from kit.registry import Family, register
+    from kit.settings import Settings
+
+    registry.names(registry.FAMILIES)
+    monkeypatch.setattr(registry.FAMILIES, "entries", dict(registry.FAMILIES.entries))
+    register(Family("memorise", Settings, memorise))
+    rng = np.random.default_rng(0)
+    classes = ["-1", "0", "1"]
+    n = 300
+    texts = [f"帖子{i:04d}" for i in range(n)]
+    labels = rng.choice(classes, size=n)
+    train = pd.DataFrame({"id": [f"t{i}" for i in range(n)], "text": texts, "label": labels})
+    variant = tmp_path / "v"
+    variant.mkdir()
+    train.to_parquet(variant / "train.parquet")
+    pd.DataFrame({"id": ["x"], "text": ["无关"]}).to_parquet(variant / "test.parquet")
+    write_json(variant / "meta.json", {"variant": "raw", "data_hash": "d" * 64})
+    pool = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "text": texts, "source": "unlabeled"})
+    pool.to_parquet(variant / "pool.parquet")
+    fold_of = assign_folds(labels, texts, k=3, seed=0)
+    pd.DataFrame({"id": train["id"], "label": labels, "fold": fold_of}).to_parquet(tmp_path / "folds.parquet")
+    files = VariantFiles.in_folder(variant)
+    quiet = dict(classes=classes, workdir=tmp_path / "w", log=lambda line: None)
+
+    def experiment(name, **extra):
+        paths = [tmp_path / name / f"fold{k}.npz" for k in range(3)]
+        for k, path in enumerate(paths):
+            run_fold(kind="memorise", params={}, variant=files, folds_path=tmp_path / "folds.parquet", fold=k,
+                     seed=0, out=path, **quiet, **extra)
+        return merge_folds(fold_files=paths, variant=files, folds_path=tmp_path / "folds.parquet", classes=classes,
+                           name=f"{name}.raw.s0", model=name, kind="memorise", params={}, config_hash="c")
+
+    def oof_f1(artifact):
+        return macro_f1(artifact.labels, artifact.oof_logits.argmax(axis=1), 3)
+
+    teacher = experiment("teacher", pool=variant / "pool.parquet")
+    teacher.save(tmp_path / "oof" / "teacher")
+    settings = parse(PseudoSettings, {"teacher": "teacher.raw.s0", "threshold": 0.9, "balance": "none"}, "pseudo.pl")
+    write_pseudo_rows("pl", settings, tmp_path / "oof/teacher/oof.npz", tmp_path / "oof/teacher/manifest.json",
+                      variant / "pool.parquet", tmp_path / "pl.parquet", tmp_path / "pl.json", log=lambda line: None)
+    honest = oof_f1(experiment("student", additions=PseudoRows(tmp_path / "pl.parquet", tuple(classes))))
+
+    full_teacher = dict(zip(texts, labels))  # the naive build: one teacher trained on every labelled row
+    naive_rows = pd.DataFrame([{"fold": k, "id": f"p{i}", "text": text, "label": full_teacher[text]}
+                               for k in range(3) for i, text in enumerate(texts)])
+    naive_rows.to_parquet(tmp_path / "naive.parquet")
+    naive = oof_f1(experiment("naive", additions=PseudoRows(tmp_path / "naive.parquet", tuple(classes))))
+
+    print(f"teacher {oof_f1(teacher):.3f}, per-fold teachers {honest:.3f}, naive full-data teacher {naive:.3f}")
+    assert oof_f1(teacher) < 0.45  # random labels: chance is about 0.33
+    assert honest < 0.45, f"per-fold teachers leaked: OOF macro-F1 {honest:.3f}"
+    assert naive > 0.95, f"the naive build should show the leak: OOF macro-F1 {naive:.3f}"

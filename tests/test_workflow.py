@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from kit.artifacts import Artifact
-from kit.demo import make_demo
+from kit.demo import NOISE, make_demo
 from kit.models.transformer.train import CHECKPOINT
 
 REPO = Path(__file__).resolve().parents[1]
+NOISE_EMPTY_TEST = NOISE["test"]["empty_text"]  # empty test texts stay out of the pool
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -122,6 +123,31 @@ def test_shipped_configs_plan_their_matrix(tmp_path, configfiles, expected):
     jobs = planned_jobs(tmp_path, *args)
     assert {rule: jobs.get(rule, 0) for rule in expected} == expected
     assert jobs["ingest"] == jobs["folds"] == jobs["final_submission"] == 1
+
+
+@pytest.mark.slow
+def test_a_pseudo_variant_trains_students_on_rows_its_teacher_labelled_fold_by_fold(tmp_path):
+    files = make_demo(tmp_path / "raw", n_train=300, n_test=80, n_unlabeled=300, seed=6)
+    config = {
+        "data": {split: str(path) for split, path in files.items()}, "folds": {"k": 2, "seed": 0},
+        "variants": ["cleaned"], "pool": {"unlabeled_rows": 150},
+        "models": {"char": {"kind": "sklearn", "min_df": 1, "variants": ["cleaned", "pl"]},
+                   "word": {"kind": "sklearn", "features": "word", "min_df": 1}},
+        "ensembles": {"teacher": {"method": "mean", "members": ["char.cleaned.s0", "word.cleaned.s0"]}},
+        "pseudo": {"pl": {"teacher": "teacher", "threshold": 0.5, "balance": "none"}},
+    }
+    (tmp_path / "pl.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    snakemake(tmp_path, "--configfile", "pl.yaml", "-j2")
+    teacher = Artifact.load(tmp_path / "oof" / "ensemble.teacher")
+    assert teacher.pool_logits.shape == (2, 80 - NOISE_EMPTY_TEST + 150, 3)
+    student = Artifact.load(tmp_path / "oof" / "char.pl.s0")
+    assert student.manifest["variant"] == "pl" and student.manifest["text_variant"] == "cleaned"
+    pseudo = student.manifest["variant_manifest"]
+    assert pseudo["teacher"] == "ensemble.teacher" and set(pseudo["rows_per_class_per_fold"]) == {"0", "1"}
+    added = [fold["training_rows_added"]["pseudo_rows"] for fold in student.manifest["folds"]]
+    assert all(added) and np.array_equal(student.ids, teacher.ids)  # the OOF rows stay as they are
+    assert "pseudo-labels from ensemble.teacher" in subprocess.run(
+        [sys.executable, "-m", "kit", "scores"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
 
 
 PLUGIN = """

@@ -170,12 +170,16 @@ class Outcome:
     weights: np.ndarray | None  # [M]
     class_weights: np.ndarray | None  # [C]
     details: dict  # JSON-able extras for the manifest: per-fold fits, voting rounds
+    pool_probs: np.ndarray | None = None  # [K x n_pool x C]: fold k's members combined by the fit without fold k
 
 
-def combine(entry: EnsembleEntry, names: Sequence[str], oof_stack, test_stack, y, fold_of, log) -> Outcome:
+def combine(entry: EnsembleEntry, names: Sequence[str], oof_stack, test_stack, y, fold_of, log,
+            pool_stacks: np.ndarray | None = None) -> Outcome:
     """Fit on the scored OOF rows, apply everywhere, cross-fit whatever was fitted on OOF rows.
 
-    oof_stack: [M x n x C] and test_stack: [M x n_test x C] member probabilities; y, fold_of: [n].
+    oof_stack: [M x n x C] and test_stack: [M x n_test x C] member probabilities; y, fold_of: [n]; pool_stacks:
+    [K x M x n_pool x C] the members' fold-by-fold pool probabilities, when every member has them: fold k's are
+    combined by what was fitted without fold k, so a pseudo variant taught by this ensemble never leaks fold k.
     """
     scored = fold_of >= 0
     fit = partial(fit_combination, entry, names)
@@ -188,13 +192,19 @@ def combine(entry: EnsembleEntry, names: Sequence[str], oof_stack, test_stack, y
         details["vote_rounds"] = plan.log
         for round_entry in plan.log:
             log(f"  round {round_entry['round']}: " + _describe_round(round_entry))
+    fold_fits = {int(k): fitted for k in np.unique(fold_of[scored])}  # unfitted methods: the same everywhere
     if registry.method(entry.method).fitted or entry.common.class_weights:
         folds = cross_fit(oof_stack, y, fold_of, fit, apply, row_axis=1)
         honest = folds.probs
+        fold_fits = folds.fold_params
         details["cross_fit"] = {str(k): _describe_fit(f, names) for k, f in folds.fold_params.items()}
     else:
         honest = naive  # nothing was fitted on the OOF rows, so nothing can flatter them
-    return Outcome(naive, honest, apply(fitted, test_stack), fitted.weights, fitted.class_weights, details)
+    pool_probs = None
+    if pool_stacks is not None:
+        pool_probs = np.stack([apply(fold_fits[k], pool_stacks[k]) for k in range(len(pool_stacks))])
+    return Outcome(naive, honest, apply(fitted, test_stack), fitted.weights, fitted.class_weights, details,
+                   pool_probs)
 
 
 def _describe_fit(fitted: Fitted, names: Sequence[str]) -> dict:
@@ -228,6 +238,23 @@ def member_probs(members: Sequence[Artifact], array: str) -> np.ndarray:
     for m, member in enumerate(members):
         stacked[m] = softmax(getattr(member, array))
     return stacked
+
+
+def member_pool_probs(members: Sequence[Artifact]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """([K x M x n_pool x C] float32 softmax of each member's fold-by-fold pool logits, pool ids), or (None, None)
+    unless every member predicted the same pool."""
+    if any(member.pool_logits is None for member in members):
+        return None, None
+    ids = members[0].pool_ids
+    for member in members[1:]:
+        if not np.array_equal(member.pool_ids, ids):
+            raise ValueError(f"members {members[0].name} and {member.name} predicted different pool rows")
+    n_folds = members[0].pool_logits.shape[0]
+    stacks = np.empty((n_folds, len(members), *members[0].pool_logits.shape[1:]), dtype=np.float32)
+    for m, member in enumerate(members):
+        for k in range(n_folds):
+            stacks[k, m] = softmax(member.pool_logits[k])
+    return stacks, ids
 
 
 def select_members(name: str, entry: EnsembleEntry, artifacts: Sequence[Artifact]) -> list[Artifact]:
@@ -272,8 +299,9 @@ def build_ensemble(
         + (", class weights searched on top" if entry.common.class_weights else "")
     )
     oof_stack, test_stack = member_probs(members, "oof_logits"), member_probs(members, "test_logits")
-    outcome = combine(entry, names, oof_stack, test_stack, y, fold_of, log)
-    del oof_stack, test_stack  # the member probabilities go before the logits are made: a lower peak
+    pool_stacks, pool_ids = member_pool_probs(members)
+    outcome = combine(entry, names, oof_stack, test_stack, y, fold_of, log, pool_stacks)
+    del oof_stack, test_stack, pool_stacks  # the member probabilities go before the logits are made: a lower peak
 
     artifact = Artifact(
         ids=first.ids,
@@ -284,6 +312,8 @@ def build_ensemble(
         test_logits=to_logits(outcome.test_probs),
         classes=first.classes,
         manifest=_manifest(name, entry, members, outcome, member_labels, agree, member_warnings),
+        pool_ids=pool_ids,
+        pool_logits=None if outcome.pool_probs is None else to_logits(outcome.pool_probs),
     )
     for line in describe(artifact.manifest):
         log(line)

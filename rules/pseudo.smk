@@ -1,0 +1,16 @@
+rule pseudo_rows:
+    input:
+        unpack(teacher_files),
+    output:
+        rows="data/pseudo/{pseudo}/rows.parquet",
+        manifest="data/pseudo/{pseudo}/manifest.json",
+    log:
+        "logs/pseudo/{pseudo}.log",
+    conda:
+        "../env.yaml"
+    params:
+        settings=pseudo_settings_json,
+    shell:
+        "python -m kit pseudo-rows --name {wildcards.pseudo} --settings-json {params.settings:q}"
+        " --teacher-npz {input.npz:q} --teacher-manifest {input.manifest:q} --pool {input.pool:q}"
+        " --out-rows {output.rows:q} --out-manifest {output.manifest:q} --log {log:q}"
