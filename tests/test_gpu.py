@@ -1,21 +1,31 @@
-"""GPU leases with fake device counts and a private lock dir: real processes compete, crash and time out."""
+"""GPU leases with fake device counts and a private lock dir: real processes compete, crash and time out; files
+planted in a shared lock dir are refused or left untouched; Snakemake runs GPU fold jobs that never share a card."""
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from kit.demo import make_demo
 from kit.gpu import (
+    LEASED,
+    RELEASED,
+    LockDirError,
     gpu_indices_from_nvidia_smi,
     gpu_lease,
     lock_path,
     parse_cuda_visible_devices,
+    read_lease_log,
+    simultaneous_holds,
     visible_devices,
 )
 
@@ -224,3 +234,213 @@ def test_default_lock_dir_comes_from_the_environment(tmp_path):
     env = {"KIT_FAKE_GPU_COUNT": "1", "KIT_GPU_LOCK_DIR": str(tmp_path / "node-local")}
     with gpu_lease(n=1, timeout_s=0, env=env):
         assert (tmp_path / "node-local" / "gpu0.lock").is_file()
+
+
+# The lock dir is shared by every user's jobs: what is in it may have been planted (issue 8).
+ANOTHER_UID = 4242  # an account that does not exist here, standing in for another user
+
+
+def belong_to_another_user(path: Path, monkeypatch) -> None:
+    """Make path another user's: chown it where running as root allows, else make this process another user."""
+    if os.geteuid() == 0:
+        os.chown(path, ANOTHER_UID, ANOTHER_UID, follow_symlinks=False)
+    else:
+        real_uid = os.geteuid()
+        monkeypatch.setattr(os, "geteuid", lambda: real_uid + 1)
+
+
+@pytest.fixture
+def victim(tmp_path):
+    """A file of the user's that a planted lock file points at: (path, its content, its mode)."""
+    path = tmp_path / "thesis.tex"
+    path.write_text("months of work\n")
+    path.chmod(0o600)
+    return path, "months of work\n", 0o600
+
+
+def lease_one(lock_dir: Path, env: dict | None = None):
+    return gpu_lease(n=1, lock_dir=lock_dir, timeout_s=0, env=env if env is not None else {"KIT_FAKE_GPU_COUNT": "1"})
+
+
+def test_a_symlink_planted_as_a_lock_file_is_refused_and_its_target_untouched(tmp_path, victim):
+    path, content, mode = victim
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    (locks / "gpu0.lock").symlink_to(path)
+    with pytest.raises(LockDirError, match=r"gpu0\.lock is a symbolic link .*Remove it"):
+        with lease_one(locks):
+            pytest.fail("leased through a planted symlink")
+    assert path.read_text() == content and stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_a_hard_link_planted_as_a_lock_file_locks_but_never_writes_its_target(tmp_path, victim):
+    path, content, mode = victim
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    os.link(path, locks / "gpu0.lock")
+    with lease_one(locks) as devices:
+        assert devices == ["0"]
+        assert path.read_text() == content
+    assert path.read_text() == content and stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_a_fifo_planted_as_a_lock_file_is_refused_without_hanging(tmp_path):
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    os.mkfifo(locks / "gpu0.lock")
+    with pytest.raises(LockDirError, match="not a regular file"):
+        with lease_one(locks):
+            pytest.fail("leased a FIFO")
+
+
+def test_another_users_lock_file_is_locked_but_never_chmod_or_truncated(tmp_path, monkeypatch):
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    locks.chmod(0o1777)
+    lock_file = locks / "gpu0.lock"
+    lock_file.write_text("pid=1 host=theirs since=yesterday\n")
+    lock_file.chmod(0o640)
+    belong_to_another_user(lock_file, monkeypatch)
+    with lease_one(locks) as devices:
+        assert devices == ["0"]
+        with pytest.raises(TimeoutError, match="busy: gpu0: pid=1 host=theirs"):
+            with lease_one(locks):
+                pytest.fail("the read-only lock did not hold")
+    assert lock_file.read_text() == "pid=1 host=theirs since=yesterday\n"
+    assert stat.S_IMODE(lock_file.stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o722])
+def test_a_lock_dir_others_can_write_without_the_sticky_bit_is_refused(tmp_path, mode):
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    locks.chmod(mode)
+    with pytest.raises(LockDirError, match=rf"mode {mode:04o}\) can be written by other users but has no sticky bit"):
+        with lease_one(locks):
+            pytest.fail("leased in an unsafe lock dir")
+    assert not (locks / "gpu0.lock").exists()
+
+
+def test_a_shared_sticky_lock_dir_of_another_user_is_used(tmp_path, monkeypatch):
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    locks.chmod(0o1777)
+    belong_to_another_user(locks, monkeypatch)
+    with lease_one(locks) as devices:
+        assert devices == ["0"]
+
+
+def test_another_users_lock_dir_that_is_not_shared_is_refused(tmp_path, monkeypatch):
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    locks.chmod(0o755)
+    belong_to_another_user(locks, monkeypatch)
+    with pytest.raises(LockDirError, match=r"belongs to .* but should be a sticky folder shared by all users"):
+        with lease_one(locks):
+            pytest.fail("leased in another user's private folder")
+
+
+def test_a_slurm_job_folder_made_by_another_user_is_refused_even_when_sticky(tmp_path, monkeypatch):
+    locks = tmp_path / "locks"
+    (locks / "slurm-job-77").mkdir(parents=True)
+    locks.chmod(0o1777)
+    (locks / "slurm-job-77").chmod(0o1777)
+    belong_to_another_user(locks / "slurm-job-77", monkeypatch)
+    with pytest.raises(LockDirError, match="should be a folder of this SLURM job's own"):
+        with lease_one(locks, env={"CUDA_VISIBLE_DEVICES": "0", "SLURM_JOB_ID": "77"}):
+            pytest.fail("leased in a job folder someone else made")
+
+
+def test_a_symlinked_lock_dir_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "locks").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(LockDirError, match="is a symbolic link"):
+        with lease_one(tmp_path / "locks"):
+            pytest.fail("leased through a symlinked lock dir")
+    assert not (tmp_path / "elsewhere" / "gpu0.lock").exists()
+
+
+def test_a_new_lock_dir_is_shared_and_sticky_and_lock_files_readable_whatever_the_umask(tmp_path):
+    umask = os.umask(0o077)
+    try:
+        with lease_one(tmp_path / "locks"):
+            pass
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "locks").stat().st_mode) == 0o1777
+    assert stat.S_IMODE((tmp_path / "locks" / "gpu0.lock").stat().st_mode) == 0o644
+
+
+# The lease's log lines are the record that no card was held twice (CI's SLURM run and bench/gpu_check.py read them).
+def test_a_lease_logs_lines_that_read_back_as_a_span_enclosing_the_hold(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="kit.gpu"):
+        before = time.time()
+        with lease_one(tmp_path, env={"CUDA_VISIBLE_DEVICES": "3,4", "SLURM_JOB_ID": "9"}):
+            inside = time.time()
+        after = time.time()
+    assert "of 3,4 (CUDA_VISIBLE_DEVICES set by SLURM job 9)" in caplog.text
+    [record] = read_lease_log(caplog.text)
+    assert record.devices == ["3"] and record.lock_dir == str(tmp_path / "slurm-job-9")
+    assert before <= record.start <= inside <= record.end <= after
+
+
+def lease_lines(lock_dir: str, devices: str, start: int, end: int | None) -> str:
+    """A fold job's log of one lease from second `start` to `end` of a minute (None: killed while holding it)."""
+    at = "2026-11-29T12:00:{:02d}.000000+00:00".format
+    leased = LEASED.format(devices=devices, visible="0,1", source="KIT_FAKE_GPU_COUNT=2", lock_dir=lock_dir,
+                           start=at(start))
+    lines = f"12:00:00 info: {leased}\n"
+    if end is not None:
+        lines += f"12:00:09 info: {RELEASED.format(devices=devices, lock_dir=lock_dir, end=at(end))}\n"
+    return lines
+
+
+def clashes(*logs: str) -> list[str]:
+    return simultaneous_holds(read_lease_log("".join(logs)))
+
+
+def test_simultaneous_holds_are_found_per_device_and_lock_dir():
+    assert clashes(lease_lines("/l", "0", 0, 5), lease_lines("/l", "0", 5, 9)) == []  # back to back
+    assert clashes(lease_lines("/l", "0", 0, 5), lease_lines("/l", "1", 1, 4), lease_lines("/job", "0", 1, 4)) == []
+    [clash] = clashes(lease_lines("/l", "0,1", 0, 5), lease_lines("/l", "1", 4, 6))
+    assert clash.startswith("GPU 1 (lock dir /l) held from")
+    [killed] = clashes(lease_lines("/l", "0", 0, None), lease_lines("/l", "0", 30, 31))
+    assert "never released" in killed
+
+
+def run_snakemake(workdir: Path, env: dict, *args: str) -> None:
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_snakemake_runs_four_gpu_fold_jobs_on_two_fake_cards_never_sharing_one(tmp_path):
+    config = {
+        "data": {"train": "comp/train.csv", "test": "comp/test.csv"},
+        "folds": {"k": 2, "seed": 1},
+        "variants": ["raw"],
+        "models": {
+            "one_gpu": {"kind": "sklearn", "gpu": 1, "features": "char", "min_df": 1},
+            "two_gpus": {"kind": "sklearn", "gpu": 2, "features": "char", "estimator": "linear_svm", "min_df": 1},
+        },
+    }
+    files = make_demo(tmp_path / "comp", n_train=300, n_test=60, n_unlabeled=50, seed=2)
+    files["train"].rename(tmp_path / "comp" / "train.csv")
+    files["test"].rename(tmp_path / "comp" / "test.csv")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {key: value for key, value in os.environ.items() if key not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID")}
+    env.update(KIT_FAKE_GPU_COUNT="2", KIT_GPU_LOCK_DIR=str(tmp_path / "locks"), PYTHONPATH=str(REPO))
+    fold_files = [f"oof/{model}.raw.s0/fold{fold}.npz" for model in config["models"] for fold in (0, 1)]
+    run_snakemake(tmp_path, env, *fold_files, "--configfile", "config.yaml", "-j4", "--resources", "gpu=2")
+
+    logs = sorted((tmp_path / "logs" / "fit").glob("*.log"))
+    assert len(logs) == 4 and all((tmp_path / path).is_file() for path in fold_files)
+    records = []
+    for path in logs:
+        [record] = read_lease_log(path.read_text())
+        assert record.end is not None and record.lock_dir == str(tmp_path / "locks")
+        assert len(record.devices) == (2 if path.name.startswith("two_gpus") else 1)
+        records.append(record)
+    assert {device for record in records for device in record.devices} == {"0", "1"}
+    assert simultaneous_holds(records) == []
