@@ -121,8 +121,8 @@ def train_with_amp(amp: str, device, backbone: Path, texts: list[str], labels: l
                            "batch_size": 32, "amp": amp, "checkpoint_minutes": None})
     tokenizer, bert = load_backbone(backbone)
     torch.manual_seed(0)
-    model = TextClassifier(bert, config.classifier, 3).to(device)
-    token_ids = encode(tokenizer, texts, config.model.max_len, "train")
+    model = TextClassifier(bert, config.head, 3).to(device)
+    token_ids = encode(tokenizer, texts, config.backbone.max_len, "train")
     outcome = train(model, config, token_ids, np.array(labels), tokenizer.pad_token_id, 0, workdir, f"gpu-check-{amp}",
                     log=lambda line: None)
     return [epoch["train_loss"] for epoch in outcome.state.history], checkpoint.load(workdir / CHECKPOINT)["scaler"]
