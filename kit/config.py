@@ -165,17 +165,9 @@ class Dispatched:
 class ModelEntry(Dispatched):
     """One `models:` entry: the scheduling keys (ModelRun) and the family's own settings, parsed by kind."""
 
-    SELECTOR = "kind"
-    COMMON = ModelRun
-    REGISTRY = registry.FAMILIES
-
-    @property
-    def run(self) -> ModelRun:
-        return self.common
-
-    @property
-    def kind(self) -> str:
-        return self.common.kind
+    SELECTOR, COMMON, REGISTRY = "kind", ModelRun, registry.FAMILIES
+    run = property(lambda self: self.common, doc="the scheduling keys (ModelRun)")
+    kind = property(lambda self: self.common.kind, doc="the model family")
 
 
 @dataclass
@@ -194,13 +186,8 @@ class EnsembleCommon(Settings):
 class EnsembleEntry(Dispatched):
     """One `ensembles:` entry: the common keys and the method's own settings, parsed by method."""
 
-    SELECTOR = "method"
-    COMMON = EnsembleCommon
-    REGISTRY = registry.METHODS
-
-    @property
-    def method(self) -> str:
-        return self.common.method
+    SELECTOR, COMMON, REGISTRY = "method", EnsembleCommon, registry.METHODS
+    method = property(lambda self: self.common.method, doc="the ensemble method")
 
 
 @dataclass(frozen=True)

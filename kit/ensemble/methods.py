@@ -31,6 +31,21 @@ LEVEL2_CLASSIFIERS = (
 )
 
 
+# ------------------------------------------------------------------------------------------------ blends
+
+
+def _fit_mean(params, names, prob_stack, y, seed):
+    import numpy as np
+
+    return np.full(len(prob_stack), 1.0 / len(prob_stack))
+
+
+def _apply_weights(params, weights, prob_stack):
+    from kit.ensemble.blend import blend
+
+    return blend(prob_stack, weights)
+
+
 @dataclass
 class FixedParams(Settings):
     weights: dict[str, float] = setting(
@@ -43,19 +58,42 @@ class FixedParams(Settings):
             raise fail(f"{path}.weights", "must give at least one member a positive weight")
 
 
+def _fit_fixed(params: FixedParams, names, prob_stack, y, seed):
+    from kit.ensemble.blend import normalised
+
+    return normalised([params.weights[name] for name in names], "fixed weights")
+
+
 @dataclass
 class WeightedParams(Settings):
     objective: Objective = setting("f1", "what the weights optimise on OOF rows: macro-F1 (the competition's score) "
                                          "or log-loss (smoother)")
 
 
+def _fit_weighted(params: WeightedParams, names, prob_stack, y, seed):
+    from kit.ensemble.blend import optimise_blend
+
+    return optimise_blend(prob_stack, y, objective=params.objective)
+
+
 @dataclass
-class CaruanaParams(Settings):
-    objective: Objective = setting("f1", "what each greedy pick optimises: macro-F1 or log-loss")
+class CaruanaParams(WeightedParams):
+    """Caruana's greedy picks optimise the same objective as a weighted blend."""
+
     rounds: int = setting(25, "greedy picks, with replacement (Caruana et al. 2004)", ge=1)
     init: int = setting(0, "best single members picked before the greedy rounds", ge=0)
     bags: int = setting(1, "> 1 runs the greedy on seeded member subsets and averages, against lucky picks", ge=1)
     bag_fraction: float = setting(0.5, "share of the members each bag sees", gt=0, le=1)
+
+
+def _fit_caruana(params: CaruanaParams, names, prob_stack, y, seed):
+    from kit.ensemble.blend import caruana
+
+    return caruana(prob_stack, y, rounds=params.rounds, objective=params.objective, init=params.init,
+                   bags=params.bags, bag_fraction=params.bag_fraction, seed=seed)
+
+
+# ------------------------------------------------------------------------------------------------ stacking
 
 
 @dataclass
@@ -77,84 +115,6 @@ class StackParams(Settings):
             raise fail(f"{path}.estimator", f"{self.estimator!r} is not a scikit-learn classifier with predict_proba"
                        + (f"; did you mean {near}?" if near else "")
                        + "; give a dotted path for any other (e.g. 'sklearn.ensemble.HistGradientBoostingClassifier')")
-
-
-@dataclass
-class MultiRoundParams(Settings):
-    n_voters: int = setting(3, "voters per round (the winning team used 3-4)", ge=2)
-    candidates: int = setting(5, "the best pool member votes with the least agreeing of the next candidates-1 best",
-                              ge=2)
-    stop_agreement: float = setting(0.95, "stop once the result agrees this much with every voter", gt=0, le=1)
-    max_rounds: int = setting(10, "most voting rounds", ge=1)
-
-    def check(self, path: str) -> None:
-        if self.candidates < self.n_voters:
-            from kit.settings import fail
-
-            raise fail(f"{path}.candidates", f"must be at least n_voters ({self.n_voters}), got {self.candidates}")
-
-
-# ------------------------------------------------------------------------------------------------ adapters
-
-
-def _fit_mean(params, names, prob_stack, y, seed):
-    import numpy as np
-
-    return np.full(len(prob_stack), 1.0 / len(prob_stack))
-
-
-def _fit_fixed(params: FixedParams, names, prob_stack, y, seed):
-    from kit.ensemble.blend import normalised
-
-    return normalised([params.weights[name] for name in names], "fixed weights")
-
-
-def _fit_weighted(params: WeightedParams, names, prob_stack, y, seed):
-    from kit.ensemble.blend import optimise_blend
-
-    return optimise_blend(prob_stack, y, objective=params.objective)
-
-
-def _fit_caruana(params: CaruanaParams, names, prob_stack, y, seed):
-    from kit.ensemble.blend import caruana
-
-    return caruana(prob_stack, y, rounds=params.rounds, objective=params.objective, init=params.init,
-                   bags=params.bags, bag_fraction=params.bag_fraction, seed=seed)
-
-
-def _apply_weights(params, weights, prob_stack):
-    from kit.ensemble.blend import blend
-
-    return blend(prob_stack, weights)
-
-
-def _fit_nothing(params, names, prob_stack, y, seed):
-    return None
-
-
-def _apply_hard_vote(params, fitted, prob_stack):
-    from kit.ensemble.voting import hard_vote
-
-    return hard_vote(prob_stack)
-
-
-def _apply_soft_vote(params, fitted, prob_stack):
-    from kit.ensemble.voting import soft_vote
-
-    return soft_vote(prob_stack)
-
-
-def _fit_multiround(params: MultiRoundParams, names, prob_stack, y, seed):
-    from kit.ensemble.voting import fit_multi_round_vote
-
-    return fit_multi_round_vote(prob_stack, y, names=names, n_voters=params.n_voters, candidates=params.candidates,
-                                stop_agreement=params.stop_agreement, max_rounds=params.max_rounds)
-
-
-def _apply_vote_plan(params, plan, prob_stack):
-    from kit.ensemble.voting import apply_vote_plan
-
-    return apply_vote_plan(plan, prob_stack)
 
 
 def _level2_features(prob_stack):
@@ -182,19 +142,63 @@ def _apply_stack(params: StackParams, model, prob_stack):
         return predict_probs(model, _level2_features(prob_stack), prob_stack.shape[2])
 
 
-register(Method("mean", Settings, fitted=False, fit=_fit_mean, apply=_apply_weights,
-                help="the members' probabilities averaged"))
-register(Method("fixed", FixedParams, fitted=False, fit=_fit_fixed, apply=_apply_weights,
-                help="a weighted average with the weights you give"))
-register(Method("weighted", WeightedParams, fitted=True, fit=_fit_weighted, apply=_apply_weights,
-                help="a weighted average, weights optimised on the OOF rows"))
-register(Method("caruana", CaruanaParams, fitted=True, fit=_fit_caruana, apply=_apply_weights,
-                help="greedy ensemble selection with replacement (Caruana et al. 2004)"))
-register(Method("stack", StackParams, fitted=True, fit=_fit_stack, apply=_apply_stack,
-                help="a level-2 classifier on the members' centred log-probabilities"))
-register(Method("vote_hard", Settings, fitted=False, fit=_fit_nothing, apply=_apply_hard_vote,
-                help="majority vote of the members' decisions"))
-register(Method("vote_soft", Settings, fitted=False, fit=_fit_nothing, apply=_apply_soft_vote,
-                help="vote of the members' probabilities"))
-register(Method("vote_multiround", MultiRoundParams, fitted=True, fit=_fit_multiround, apply=_apply_vote_plan,
-                min_members=3, help="rounds of 3-4 diverse voters, the winners' multi-round voting"))
+# ------------------------------------------------------------------------------------------------ voting
+
+
+def _fit_nothing(params, names, prob_stack, y, seed):
+    return None
+
+
+def _apply_hard_vote(params, fitted, prob_stack):
+    from kit.ensemble.voting import hard_vote
+
+    return hard_vote(prob_stack)
+
+
+def _apply_soft_vote(params, fitted, prob_stack):
+    from kit.ensemble.voting import soft_vote
+
+    return soft_vote(prob_stack)
+
+
+@dataclass
+class MultiRoundParams(Settings):
+    n_voters: int = setting(3, "voters per round (the winning team used 3-4)", ge=2)
+    candidates: int = setting(5, "the best pool member votes with the least agreeing of the next candidates-1 best",
+                              ge=2)
+    stop_agreement: float = setting(0.95, "stop once the result agrees this much with every voter", gt=0, le=1)
+    max_rounds: int = setting(10, "most voting rounds", ge=1)
+
+    def check(self, path: str) -> None:
+        if self.candidates < self.n_voters:
+            from kit.settings import fail
+
+            raise fail(f"{path}.candidates", f"must be at least n_voters ({self.n_voters}), got {self.candidates}")
+
+
+def _fit_multiround(params: MultiRoundParams, names, prob_stack, y, seed):
+    from kit.ensemble.voting import fit_multi_round_vote
+
+    return fit_multi_round_vote(prob_stack, y, names=names, n_voters=params.n_voters, candidates=params.candidates,
+                                stop_agreement=params.stop_agreement, max_rounds=params.max_rounds)
+
+
+def _apply_vote_plan(params, plan, prob_stack):
+    from kit.ensemble.voting import apply_vote_plan
+
+    return apply_vote_plan(plan, prob_stack)
+
+
+# Each method once: its settings, whether its fit learns from OOF rows (then it is cross-fitted), its fit and apply.
+for declaration in (
+    Method("mean", Settings, False, _fit_mean, _apply_weights, help="the members' probabilities averaged"),
+    Method("fixed", FixedParams, False, _fit_fixed, _apply_weights, help="a weighted average of given weights"),
+    Method("weighted", WeightedParams, True, _fit_weighted, _apply_weights, help="weights optimised on OOF rows"),
+    Method("caruana", CaruanaParams, True, _fit_caruana, _apply_weights, help="greedy selection (Caruana 2004)"),
+    Method("stack", StackParams, True, _fit_stack, _apply_stack, help="a level-2 classifier on the members"),
+    Method("vote_hard", Settings, False, _fit_nothing, _apply_hard_vote, help="majority vote of the decisions"),
+    Method("vote_soft", Settings, False, _fit_nothing, _apply_soft_vote, help="vote of the probabilities"),
+    Method("vote_multiround", MultiRoundParams, True, _fit_multiround, _apply_vote_plan, min_members=3,
+           help="rounds of 3-4 diverse voters (the winners' multi-round voting)"),
+):
+    register(declaration)
