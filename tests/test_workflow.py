@@ -112,7 +112,8 @@ def test_only_what_decides_the_numbers_reruns_jobs(tiny_run):
 @pytest.mark.parametrize(
     ("configfiles", "expected"),
     [
-        ([], {"fit_fold": 35, "merge_folds": 7, "ensemble": 5, "submission": 5, "variant": 2, "build_backbone": 1}),
+        ([], {"fit_fold": 40, "merge_folds": 8, "ensemble": 6, "submission": 6, "variant": 2, "build_backbone": 1,
+              "pool": 1, "pseudo_rows": 1}),
         (["configs/competition.yaml", "configs/demo_data.yaml"],
          {"fit_fold": 140, "merge_folds": 28, "ensemble": 5, "submission": 5, "variant": 2}),
     ],
