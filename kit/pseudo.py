@@ -175,6 +175,9 @@ def write_pseudo_rows(name: str, settings: PseudoSettings, teacher_npz, teacher_
         }))
         per_fold[str(fold)] = {str(c): int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
         log(f"pseudo {name}: fold {fold}: {len(rows)} rows {per_fold[str(fold)]}")
+        if not len(rows):
+            log(f"warning: pseudo {name}: fold {fold} gets no rows: with balance train_ratio every class needs pool "
+                "rows at or above its threshold; lower the threshold (or give one per class), or set balance: none")
     table = pd.concat(parts, ignore_index=True)
     write_parquet(table, Path(out_rows))
     noise = teacher_precision(softmax(teacher.oof_logits[scored]), teacher.labels[scored], settings)
