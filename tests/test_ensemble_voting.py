@@ -97,3 +97,10 @@ def test_too_few_voters_are_refused():
         fit_multi_round_vote(probs, y, n_voters=2)
     with pytest.raises(ValueError, match="members \\(2\\)"):
         fit_multi_round_vote(probs[:2], y)
+
+
+def test_rows_labelled_minus_one_vote_but_are_not_scored():
+    probs, y, names = members_with_errors(seed=2)
+    kept = np.arange(len(y)) % 3 != 0
+    hidden = fit_multi_round_vote(probs, np.where(kept, y, -1), names=names)
+    assert hidden.log == fit_multi_round_vote(probs[:, kept], y[kept], names=names).log

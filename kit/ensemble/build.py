@@ -18,13 +18,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from kit.artifacts import Artifact, provenance, sha256_json
-from kit.ensemble.blend import blend, caruana, normalised, optimise_blend
-from kit.ensemble.honest import cross_fit
+from kit.ensemble.blend import blend, caruana, normalised, optimise_blend, shared_rounds
+from kit.ensemble.honest import cross_fit, hide_labels
 from kit.ensemble.spec import FITTED_METHODS, EnsembleSpec
 from kit.ensemble.stacking import fit_in_sample, stack, stack_features
 from kit.ensemble.voting import VotePlan, agreement, apply_vote_plan, fit_multi_round_vote, hard_vote, soft_vote
 from kit.ensemble.weights import TINY, apply_class_weights, class_weight_search
-from kit.metrics import macro_f1, score_summary, softmax
+from kit.metrics import macro_f1, row_argmax, score_summary, softmax
 
 NEAR_IDENTICAL = 0.995  # share of OOF rows with the same argmax above which two members are warned about
 SHOWN_AGREEMENT = 12  # the log prints the agreement matrix up to this many members (the manifest always has it)
@@ -115,7 +115,7 @@ def oof_labels(artifacts: Sequence[Artifact]) -> np.ndarray:
     shared = _rows_scored_by_all(artifacts)
     labels = np.empty((len(artifacts), int(shared.sum())), dtype=np.min_scalar_type(reference.n_classes))
     for m, artifact in enumerate(artifacts):
-        labels[m] = artifact.oof_logits[shared].argmax(axis=1)
+        labels[m] = row_argmax(artifact.oof_logits if shared.all() else artifact.oof_logits[shared])
     return labels
 
 
@@ -218,22 +218,22 @@ def combine(spec: EnsembleSpec, names: Sequence[str], oof_stack, test_stack, y, 
 
     oof_stack: [M x n x C] and test_stack: [M x n_test x C] member probabilities; y, fold_of: [n].
     """
-    scored = fold_of >= 0
     fit = partial(fit_combination, spec, names)
     apply = partial(apply_combination, spec)
-    fitted = fit(oof_stack if scored.all() else oof_stack[:, scored], y[scored])
-    naive = apply(fitted, oof_stack)
-    details = {}
-    if fitted.plan is not None:
-        details["vote_rounds"] = fitted.plan.log
-        for entry in fitted.plan.log:
-            log(f"  round {entry['round']}: " + _describe_round(entry))
-    if spec.method in FITTED_METHODS or spec.class_weights:
-        folds = cross_fit(oof_stack, y, fold_of, fit, apply, row_axis=1)
-        honest = folds.probs
-        details["cross_fit"] = {str(k): _describe_fit(f, names) for k, f in folds.fold_params.items()}
-    else:
-        honest = naive  # nothing was fitted on the OOF rows, so nothing can flatter them
+    with shared_rounds(oof_stack, fold_of):  # the fit on every fold first: the fold fits reuse its rounds
+        fitted = fit(oof_stack, hide_labels(y, fold_of >= 0))
+        naive = apply(fitted, oof_stack)
+        details = {}
+        if fitted.plan is not None:
+            details["vote_rounds"] = fitted.plan.log
+            for entry in fitted.plan.log:
+                log(f"  round {entry['round']}: " + _describe_round(entry))
+        if spec.method in FITTED_METHODS or spec.class_weights:
+            folds = cross_fit(oof_stack, y, fold_of, fit, apply)
+            honest = folds.probs
+            details["cross_fit"] = {str(k): _describe_fit(f, names) for k, f in folds.fold_params.items()}
+        else:
+            honest = naive  # nothing was fitted on the OOF rows, so nothing can flatter them
     return Outcome(naive, honest, apply(fitted, test_stack), fitted.weights, fitted.class_weights, details)
 
 
@@ -284,12 +284,17 @@ def _describe_round(entry: dict) -> str:
 
 
 def member_probs(members: Sequence[Artifact], array: str) -> np.ndarray:
-    """np array [M x rows x C] float32: softmax of each member's `array` ('oof_logits' or 'test_logits')."""
-    first = getattr(members[0], array)
-    stacked = np.empty((len(members), *first.shape), dtype=np.float32)
+    """np array [M x rows x C] float32: softmax of each member's `array` ('oof_logits' or 'test_logits').
+
+    Stored class-planar: the memory is [M x C x rows] and the array is its transposed view. The ensemble kernels read
+    one class of many rows at a time (a class column of one member, or of the rows still undecided), which is then
+    contiguous memory rather than every C-th float.
+    """
+    rows, n_classes = getattr(members[0], array).shape
+    planar = np.empty((len(members), n_classes, rows), dtype=np.float32)
     for m, member in enumerate(members):
-        stacked[m] = softmax(getattr(member, array))
-    return stacked
+        softmax(getattr(member, array), out=planar[m].T)
+    return planar.transpose(0, 2, 1)
 
 
 def select_members(name: str, spec: EnsembleSpec, artifacts: Sequence[Artifact]) -> list[Artifact]:
