@@ -1,14 +1,7 @@
 import numpy as np
 import pytest
 
-from kit.ensemble.stacking import (
-    fit_in_sample,
-    make_estimator,
-    predict_probs,
-    resolve_estimator,
-    stack,
-    stack_features,
-)
+from kit.ensemble.stacking import make_estimator, predict_probs, resolve_estimator, stack, stack_features
 from kit.metrics import macro_f1, softmax
 
 
@@ -53,7 +46,7 @@ def test_oof_rows_come_from_the_other_folds_and_test_from_the_mean_of_fold_model
     y = np.array([0, 0, 1, 1, 1, 2])
     fold_of = np.array([0, 0, 0, 1, 1, 1])
     features = np.zeros((6, 1), dtype=np.float32)
-    oof, test = stack(
+    stacked = stack(
         features,
         y,
         fold_of,
@@ -62,9 +55,10 @@ def test_oof_rows_come_from_the_other_folds_and_test_from_the_mean_of_fold_model
         estimator="DummyClassifier",
         params={"strategy": "prior"},
     )
-    assert np.allclose(oof[:3], [0, 2 / 3, 1 / 3])  # fold 0 sees fold 1's labels 1, 1, 2
-    assert np.allclose(oof[3:], [2 / 3, 1 / 3, 0])  # fold 1 sees fold 0's labels 0, 0, 1
-    assert np.allclose(test, [1 / 3, 1 / 2, 1 / 6])
+    assert np.allclose(stacked.oof_probs[:3], [0, 2 / 3, 1 / 3])  # fold 0 sees fold 1's labels 1, 1, 2
+    assert np.allclose(stacked.oof_probs[3:], [2 / 3, 1 / 3, 0])  # fold 1 sees fold 0's labels 0, 0, 1
+    assert np.allclose(stacked.test_probs, [1 / 3, 1 / 2, 1 / 6])
+    assert np.allclose(stacked.in_sample_probs, [1 / 3, 1 / 2, 1 / 6])  # one model on all six rows
 
 
 def test_a_memorising_level_one_model_does_not_make_the_stacked_oof_near_perfect():
@@ -75,11 +69,11 @@ def test_a_memorising_level_one_model_does_not_make_the_stacked_oof_near_perfect
     fold_of = np.arange(600) % 5
     features = stack_features([rng.normal(scale=3.0, size=(600, 3))])
     tree = "sklearn.tree.DecisionTreeClassifier"
-    assert macro_f1(y, fit_in_sample(features, y, 3, tree).argmax(axis=1), 3) > 0.99
-    oof, _ = stack(features, y, fold_of, features[:10], 3, estimator=tree)
-    assert macro_f1(y, oof.argmax(axis=1), 3) < 0.45
-    oof_lr, _ = stack(features, y, fold_of, features[:10], 3)
-    assert macro_f1(y, oof_lr.argmax(axis=1), 3) < 0.45
+    stacked = stack(features, y, fold_of, features[:10], 3, estimator=tree)
+    assert macro_f1(y, stacked.in_sample_probs.argmax(axis=1), 3) > 0.99
+    assert macro_f1(y, stacked.oof_probs.argmax(axis=1), 3) < 0.45
+    logistic = stack(features, y, fold_of, features[:10], 3).oof_probs
+    assert macro_f1(y, logistic.argmax(axis=1), 3) < 0.45
 
 
 def test_stacking_a_useful_member_keeps_its_skill():
@@ -87,10 +81,10 @@ def test_stacking_a_useful_member_keeps_its_skill():
     y = rng.integers(0, 3, 900)
     logits = 2.0 * np.eye(3)[y] + rng.normal(size=(2, 900, 3))
     features = stack_features(list(logits))
-    oof, test = stack(features, y, np.arange(900) % 3, features[:50], 3, seed=0)
+    stacked = stack(features, y, np.arange(900) % 3, features[:50], 3, seed=0)
     member = macro_f1(y, logits[0].argmax(axis=1), 3)
-    assert macro_f1(y, oof.argmax(axis=1), 3) > member - 0.02
-    assert np.allclose(test.sum(axis=1), 1, atol=1e-5) and oof.dtype == np.float32
+    assert macro_f1(y, stacked.oof_probs.argmax(axis=1), 3) > member - 0.02
+    assert np.allclose(stacked.test_probs.sum(axis=1), 1, atol=1e-5) and stacked.oof_probs.dtype == np.float32
 
 
 def test_a_class_missing_from_training_gets_probability_zero():

@@ -21,7 +21,7 @@ from kit.artifacts import Artifact, provenance, sha256_json
 from kit.ensemble.blend import blend, caruana, normalised, optimise_blend, shared_rounds
 from kit.ensemble.honest import cross_fit, hide_labels
 from kit.ensemble.spec import FITTED_METHODS, EnsembleSpec
-from kit.ensemble.stacking import fit_in_sample, stack, stack_features
+from kit.ensemble.stacking import stack, stack_features
 from kit.ensemble.voting import VotePlan, agreement, apply_vote_plan, fit_multi_round_vote, hard_vote, soft_vote
 from kit.ensemble.weights import TINY, apply_class_weights, class_weight_search
 from kit.metrics import macro_f1, row_argmax, score_summary, softmax
@@ -243,10 +243,9 @@ def stack_outcome(spec: EnsembleSpec, members: Sequence[Artifact], y, fold_of) -
     scored = fold_of >= 0
     features = stack_features([member.oof_logits for member in members])
     test_features = stack_features([member.test_logits for member in members])
-    honest, test = stack(features, y, fold_of, test_features, n_classes, spec.estimator, spec.params, spec.seed)
-    naive = honest.copy()
-    naive[scored] = fit_in_sample(features[scored], y[scored], n_classes, spec.estimator, spec.params, spec.seed)
-    del features, test_features  # before the class-weight search: a lower peak
+    stacked = stack(features, y, fold_of, test_features, n_classes, spec.estimator, spec.params, spec.seed)
+    honest, test, naive = stacked.oof_probs, stacked.test_probs, stacked.in_sample_probs
+    del features, test_features, stacked  # before the class-weight search: a lower peak
     details = {"estimator": spec.estimator, "params": spec.params}
     class_weights = None
     if spec.class_weights:

@@ -8,9 +8,13 @@ scoring those rows (what leaky public stacks do) is kept only as the naive, in-s
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 import numpy as np
+
+from kit.ensemble.honest import cross_fit, hide_labels
 
 
 def stack_features(member_logits: Sequence[np.ndarray]) -> np.ndarray:
@@ -98,6 +102,13 @@ def predict_probs(model, features: np.ndarray, n_classes: int) -> np.ndarray:
     return probs
 
 
+@dataclass
+class Stacked:
+    oof_probs: np.ndarray  # [n x C] cross-fitted: fold k's rows from the model fitted without fold k
+    test_probs: np.ndarray  # [n_test x C] the mean of the fold models
+    in_sample_probs: np.ndarray  # [n x C] the model fitted on every scored row, on those rows (the naive score)
+
+
 def stack(
     features: np.ndarray,
     y: np.ndarray,
@@ -107,43 +118,29 @@ def stack(
     estimator: str = "LogisticRegression",
     params: dict | None = None,
     seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-fitted level-2 predictions: (oof_probs [n x C], test_probs [n_test x C]).
+) -> Stacked:
+    """Cross-fitted level-2 predictions, and the in-sample ones of one model fitted on every scored row.
 
     features: [n x F] (see stack_features); y: [n]; fold_of: [n] (-1 = never held out: not fitted on, and
     predicted like the test rows, by the mean of the fold models); test_features: [n_test x F].
     """
-    fold_of = np.asarray(fold_of)
     scored = fold_of >= 0
-    folds = np.unique(fold_of[scored])
-    if len(folds) < 2:
-        raise ValueError(f"stacking needs at least 2 folds in fold_of, found {folds.tolist()}")
-    oof_probs = np.zeros((len(features), n_classes), dtype=np.float32)
-    test_probs = np.zeros((len(test_features), n_classes), dtype=np.float32)
-    unscored = np.flatnonzero(~scored)
-    with one_blas_thread():
-        for fold in folds:
-            train, held = np.flatnonzero(scored & (fold_of != fold)), np.flatnonzero(fold_of == fold)
-            model = make_estimator(estimator, params, seed).fit(features[train], y[train])
-            oof_probs[held] = predict_probs(model, features[held], n_classes)
-            test_probs += predict_probs(model, test_features, n_classes) / len(folds)
-            if len(unscored):
-                oof_probs[unscored] += predict_probs(model, features[unscored], n_classes) / len(folds)
-    return oof_probs, test_probs
+    apply = partial(predict_probs, n_classes=n_classes)
 
+    def fit(inputs: np.ndarray, y_train: np.ndarray):
+        rows = y_train >= 0
+        train = (inputs, y_train) if rows.all() else (inputs[rows], y_train[rows])
+        return make_estimator(estimator, params, seed).fit(*train)
 
-def fit_in_sample(
-    features: np.ndarray,
-    y: np.ndarray,
-    n_classes: int,
-    estimator: str = "LogisticRegression",
-    params: dict | None = None,
-    seed: int = 0,
-) -> np.ndarray:
-    """The naive stack: one level-2 model fitted on all these rows, predicting the same rows: probs [n x C]."""
     with one_blas_thread():
-        model = make_estimator(estimator, params, seed).fit(features, y)
-        return predict_probs(model, features, n_classes)
+        full = fit(features, hide_labels(y, scored))
+        folds = cross_fit(features, y, fold_of, fit, apply)
+        test_probs = np.zeros((len(test_features), n_classes), dtype=np.float32)
+        for model in folds.fold_params.values():
+            test_probs += apply(model, test_features) / len(folds.fold_params)
+        in_sample = folds.probs.copy()
+        in_sample[scored] = apply(full, features)[scored]  # every row, then the scored ones: no copy of the features
+    return Stacked(folds.probs, test_probs, in_sample)
 
 
 def one_blas_thread():
