@@ -74,6 +74,22 @@ def test_scoring_only_open_rows_is_exact():
     assert np.array_equal(fast, slow)
 
 
+def test_scores_stay_exact_as_the_open_rows_shrink_round_after_round():
+    # Rounds of a greedy selection pass through every way of reading the open rows: every row while most are open,
+    # a gather from the stack, then a copy of the open rows kept up to date as rows close and open.
+    probs, y = noisy_members(n_members=6, n_rows=4000, seed=3)
+    hidden = np.where(np.arange(len(y)) % 5 == 0, -1, y)
+    kept = hidden >= 0
+    running = RunningBlend(probs, hidden)
+    every_member = [(m, 1.0) for m in range(len(probs))]
+    for _ in range(12):
+        fast = running.scores_after_adding(every_member)
+        slow = [macro_f1(y[kept], (running.total + probs[m])[kept].argmax(axis=1), 3) for m in range(len(probs))]
+        assert np.array_equal(fast, slow)
+        running.add(int(np.argmax(fast)), 1.0)
+    assert running.open_copy is not None
+
+
 def test_log_loss_weights_by_hand():
     # True-class probabilities 0.8/0.2 and 0.2/0.8: the log-loss is symmetric in the two weights, so 1/2 each.
     stack = np.array([[[0.8, 0.2], [0.8, 0.2]], [[0.2, 0.8], [0.2, 0.8]]], dtype=np.float32)

@@ -19,7 +19,13 @@ from kit.ensemble.stacking import one_blas_thread
 from kit.ensemble.weights import TINY, confusion_many, macro_f1_from_confusion
 from kit.metrics import row_argmax
 
-CANDIDATE_BUDGET = 1 << 21  # floats of candidate blends scored at once: ~8 MB, whatever M and n are
+CANDIDATE_BUDGET = 1 << 20  # floats of candidate blends scored at once: 4 MB, whatever M and n are
+# Once the rows open to an addition of some reach are at most this share, a running blend that scores most members
+# (Caruana's rounds) copies every member's probabilities of them and decides those rows from the copy while they stay
+# at least half of the rows it decides (rows close faster than they open), reading only newly open rows from the
+# stack: a few open rows spread over the stack touch nearly every cache line of it.
+OPEN_COPY_SHARE = 0.2
+EVERY_ROW_SHARE = 0.5  # above this share of open rows, deciding every row costs less than gathering the open ones
 F1_STEPS = (0.0, 0.5, 2.0)  # coordinate search: a member's weight is dropped, halved or doubled
 
 
@@ -137,6 +143,7 @@ class RunningBlend:
         self.n_classes = prob_stack.shape[2]
         self.total = np.zeros_like(prob_stack[0]) if total is None else total
         self.history = () if total is None else None  # the additions that made the total, when it started at zero
+        self.open_copy = None  # (reach, rows [s], every member's probabilities of them [M x C x s])
         # Open rows are counted by group: by fold within shared_rounds (for the fits on other folds), else all in one.
         sharing = _SHARING.get()
         folds = None if sharing is None or total is not None else sharing.folds_labelled(prob_stack, self.y)
@@ -183,13 +190,18 @@ class RunningBlend:
         """The open scored rows' confusion counts, group by group: now [G x C x C] with the total's decisions, after
         [K x G x C x C] with each addition's."""
         n_classes, n_groups = self.n_classes, self.n_groups
-        rows = np.flatnonzero(self.margin <= max(abs(scale) for _, scale in additions))
+        reach = max(abs(scale) for _, scale in additions)
+        rows = np.flatnonzero(self.margin <= reach)
         rows = rows[self.y[rows] >= 0]  # ascending: each gather below is one sweep over a member's class column
-        run_of = self.group_of[rows] * n_classes + self.y[rows]  # the decisions are counted in runs of (group, label)
+        rows, copies = self._rows_to_decide(rows, reach, len({m for m, _ in additions}))
+        # The decisions are counted in runs of (group, label); rows not scored (deciding every row) fall in none.
+        labels = self.y[rows]
+        run_of = np.where(labels >= 0, self.group_of[rows] * n_classes + labels, n_groups * n_classes)
         in_runs = np.concatenate([np.flatnonzero(run_of == run) for run in range(n_groups * n_classes)])
-        run_ends = np.cumsum(np.bincount(run_of, minlength=n_groups * n_classes))
-        now = np.bincount(run_of * n_classes + self.decision[rows], minlength=n_groups * n_classes * n_classes)
-        open_total = np.take(self.total.T, rows, axis=1)  # [C x open rows]
+        run_ends = np.cumsum(np.bincount(run_of, minlength=n_groups * n_classes + 1)[:-1])
+        cells = n_groups * n_classes * n_classes
+        now = np.bincount(run_of * n_classes + self.decision[rows], minlength=cells + n_classes)[:cells]
+        open_total = self.total.T if len(rows) == len(self.y) else np.take(self.total.T, rows, axis=1)  # [C x rows]
         chunk = max(1, CANDIDATE_BUDGET // max(1, len(rows) * n_classes))
         block = np.empty((min(chunk, len(additions)), n_classes, len(rows)), dtype=self.total.dtype)
         after = np.empty((len(additions), n_groups * n_classes, n_classes), dtype=np.int64)
@@ -197,9 +209,13 @@ class RunningBlend:
             part = additions[start : start + chunk]
             candidates = block[: len(part)]
             for k, (m, scale) in enumerate(part):
-                np.take(self.prob_stack[m].T, rows, axis=1, out=candidates[k], mode="clip")  # "raise" buffers out
-                if scale != 1.0:
-                    candidates[k] *= np.float32(scale)
+                if copies is None:
+                    np.take(self.prob_stack[m].T, rows, axis=1, out=candidates[k], mode="clip")  # "raise" buffers
+                    if scale != 1.0:
+                        candidates[k] *= np.float32(scale)
+                else:
+                    for columns, copy in copies:
+                        np.multiply(copy[m], np.float32(scale), out=candidates[k][:, columns])
             candidates += open_total
             decisions = np.take(row_argmax(np.moveaxis(candidates, 1, 2)), in_runs, axis=1)  # [K x open rows]
             counts = after[start : start + chunk]
@@ -210,6 +226,34 @@ class RunningBlend:
                 counts[:, run, 0] = decided.shape[1] - counts[:, run, 1:].sum(axis=1)
         shape = (n_groups, n_classes, n_classes)
         return now.reshape(shape), after.reshape(len(additions), *shape)
+
+    def _rows_to_decide(self, rows: np.ndarray, reach: float, n_candidates: int) -> tuple[np.ndarray, list | None]:
+        """(rows to decide again: the open rows, or a superset of them (every row, or the copy's rows and the newly
+        open ones); [(columns of those, every member's probabilities of them [M x C x columns])], or None to gather
+        them from the stack). A settled row decided again keeps its class, so a superset changes no count."""
+        n_rows = len(self.y)
+        stack_columns = np.moveaxis(self.prob_stack, 2, 1)  # [M x C x n]: contiguous for a class-planar stack
+        if len(rows) > OPEN_COPY_SHARE * n_rows:
+            self.open_copy = None
+            if len(rows) > EVERY_ROW_SHARE * n_rows:  # a gather would read the whole stack: decide every row
+                return np.arange(n_rows), [(slice(None), stack_columns)]
+            return rows, None
+        if 2 * n_candidates <= len(self.prob_stack):  # a copy of every member would not pay for a few of them
+            return rows, None
+        if self.open_copy is not None and self.open_copy[0] == reach:
+            _, copied_rows, copied = self.open_copy
+            new = rows[~np.isin(rows, copied_rows, assume_unique=True)]
+            if len(copied_rows) + len(new) <= 2 * len(rows):
+                if not len(new):
+                    return copied_rows, [(slice(None), copied)]
+                added = np.take(stack_columns, new, axis=2, mode="clip")
+                return np.concatenate([copied_rows, new]), [
+                    (slice(0, len(copied_rows)), copied),
+                    (slice(len(copied_rows), None), added),
+                ]
+        self.open_copy = None  # before the new copy is taken: a lower peak
+        self.open_copy = (reach, rows, np.take(stack_columns, rows, axis=2, mode="clip"))
+        return rows, [(slice(None), self.open_copy[2])]
 
 
 @dataclass
