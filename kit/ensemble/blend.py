@@ -16,7 +16,7 @@ import numpy as np
 
 from kit.ensemble.spec import OBJECTIVES
 from kit.ensemble.stacking import one_blas_thread
-from kit.ensemble.weights import TINY, confusion_many, macro_f1_from_confusion
+from kit.ensemble.weights import TINY, macro_f1_from_confusion
 from kit.metrics import row_argmax
 
 CANDIDATE_BUDGET = 1 << 20  # floats of candidate blends scored at once: 4 MB, whatever M and n are
@@ -60,8 +60,10 @@ def true_class_probs(prob_stack: np.ndarray, y: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=np.int64)
     rows = np.flatnonzero(y >= 0)
     true_probs = np.empty((len(prob_stack), len(rows)), dtype=prob_stack.dtype)
-    for m, probs in enumerate(prob_stack):
-        true_probs[m] = probs[rows, y[rows]]
+    classes = np.moveaxis(prob_stack, 2, 1)  # [M x C x n]: each member's [C x n] is one block when class-planar
+    at = y[rows] * prob_stack.shape[1] + rows  # (true class, row) in a member's [C x n] block, raveled
+    for m, member in enumerate(classes):
+        np.take(member.reshape(-1), at, out=true_probs[m])  # a 1-d take: three times faster than [rows, labels]
     return true_probs
 
 
@@ -145,6 +147,7 @@ class RunningBlend:
         self.total = np.zeros_like(prob_stack[0]) if total is None else total
         self.history = () if total is None else None  # the additions that made the total, when it started at zero
         self.open_copy = None  # (reach, rows [s], every member's probabilities of them [M x C x s])
+        self.label_cell = (self.y + 1) * self.n_classes  # + decision: a confusion cell, after C cells for label -1
         # Open rows are counted by group: by fold within shared_rounds (for the fits on other folds), else all in one.
         sharing = _SHARING.get()
         folds = None if sharing is None or total is not None else sharing.folds_labelled(prob_stack, self.y)
@@ -165,7 +168,8 @@ class RunningBlend:
         top += 1.0
         top *= 1e-5
         self.margin = np.subtract(gap, top, out=gap)  # a row is open to an addition reaching further than this
-        self.confusion = confusion_many(self.y, self.decision[None], self.n_classes)[0]
+        cells = np.bincount(self.label_cell + self.decision, minlength=(self.n_classes + 1) * self.n_classes)
+        self.confusion = cells[self.n_classes :].reshape(self.n_classes, self.n_classes)  # unscored rows cut off
 
     def macro_f1(self) -> float:
         return float(macro_f1_from_confusion(self.confusion))
@@ -206,11 +210,17 @@ class RunningBlend:
         chunk = max(1, CANDIDATE_BUDGET // max(1, len(rows) * n_classes))
         block = np.empty((min(chunk, len(additions)), n_classes, len(rows)), dtype=self.total.dtype)
         after = np.empty((len(additions), n_groups * n_classes, n_classes), dtype=np.int64)
+        gathered = {}  # member -> its probabilities of rows, when it comes at several scales (the F1 search)
+        repeated = len({m for m, _ in additions}) < len(additions)
         for start in range(0, len(additions), chunk):
             part = additions[start : start + chunk]
             candidates = block[: len(part)]
             for k, (m, scale) in enumerate(part):
-                if copies is None:
+                if copies is None and repeated:
+                    if m not in gathered:
+                        gathered[m] = np.take(self.prob_stack[m].T, rows, axis=1, mode="clip")
+                    np.multiply(gathered[m], np.float32(scale), out=candidates[k])
+                elif copies is None:
                     np.take(self.prob_stack[m].T, rows, axis=1, out=candidates[k], mode="clip")  # "raise" buffers
                     if scale != 1.0:
                         candidates[k] *= np.float32(scale)
@@ -220,7 +230,7 @@ class RunningBlend:
             candidates += open_total
             decisions = np.take(row_argmax(np.moveaxis(candidates, 1, 2)), in_runs, axis=1)  # [K x open rows]
             counts = after[start : start + chunk]
-            for run, (run_start, run_end) in enumerate(zip(np.r_[0, run_ends[:-1]], run_ends)):
+            for run, (run_start, run_end) in enumerate(zip(np.concatenate([[0], run_ends[:-1]]), run_ends)):
                 decided = decisions[:, run_start:run_end]
                 for c in range(1, n_classes):
                     counts[:, run, c] = np.count_nonzero(decided == c, axis=1)
