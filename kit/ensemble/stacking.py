@@ -34,7 +34,7 @@ def stack_features(member_logits: Sequence[np.ndarray]) -> np.ndarray:
     """Level-2 features [n x M*(C-1)] float32, member-major, from M arrays of logits [n x C]: each member's logits in
     an orthonormal basis of the centred plane (sum_zero_basis). Softmax ignores a per-row constant, so these are also
     its log-probabilities, centred; the basis drops the one redundant direction without changing distances or what
-    a linear model can fit (a third fewer columns than the centred logits), and logistic regression converges in
+    a linear model can fit (one column fewer per member), and logistic regression converges in
     about a quarter of the iterations it needs on raw log-probabilities."""
     n_rows, n_classes = member_logits[0].shape
     basis = sum_zero_basis(n_classes).astype(np.float32)
