@@ -45,8 +45,9 @@ class Method:
     """An ensemble method: `method: <name>` in an ensemble entry.
 
     fit(params, names, prob_stack [M x n x C], y [n], seed) -> what was fitted; apply(params, fitted, prob_stack)
-    -> probs [n x C]. fitted=True when fit learns from the OOF rows, so the builder cross-fits it for the honest
-    score; False when fit only reads the settings (a mean), so no row can flatter it.
+    -> probs [n x C]. fit learns only from the rows labelled >= 0: a cross-fit hides the held-out fold's labels as
+    -1. fitted=True when fit learns from the OOF rows, so the builder cross-fits it for the honest score; False
+    when fit only reads the settings (a mean), so no row can flatter it.
     """
 
     name: str
@@ -56,6 +57,9 @@ class Method:
     apply: Callable | str
     min_members: int = 1
     help: str = ""
+    # What fit and apply read: the members' probabilities (a float32 stack), or their logits as they are (a view
+    # that copies nothing, for a method that needs no probabilities, such as stacking).
+    inputs: Literal["probs", "logits"] = "probs"
 
 
 @dataclass(frozen=True)

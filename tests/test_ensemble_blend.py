@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from kit.ensemble.blend import blend, caruana, macro_f1_after_adding, normalised, optimise_blend
+from kit.ensemble.blend import RunningBlend, blend, caruana, normalised, optimise_blend, shared_rounds
+from kit.ensemble.honest import hide_labels
 from kit.metrics import macro_f1, softmax
 
 # Four rows, two classes: A misses row 2, B misses row 0; together they get every row; C gets every row wrong.
@@ -62,9 +63,31 @@ def test_scoring_only_open_rows_is_exact():
     probs, y = noisy_members(seed=1)
     total = probs[0] + 2 * probs[3] + probs[5]
     additions = [(m, scale) for m in range(len(probs)) for scale in (1.0, -0.5, 0.25)]
-    fast = macro_f1_after_adding(y, total, probs, additions)
+    fast = RunningBlend(probs, y, total).scores_after_adding(additions)
     slow = [macro_f1(y, (total + np.float32(scale) * probs[m]).argmax(axis=1), 3) for m, scale in additions]
-    assert np.allclose(fast, slow)
+    assert np.array_equal(fast, slow)
+    # Rows labelled -1 are left out of every score, as the cross-fit needs.
+    hidden = np.where(np.arange(len(y)) % 3 == 0, -1, y)
+    kept = hidden >= 0
+    fast = RunningBlend(probs, hidden, total).scores_after_adding(additions)
+    slow = [macro_f1(y[kept], (total + np.float32(s) * probs[m])[kept].argmax(axis=1), 3) for m, s in additions]
+    assert np.array_equal(fast, slow)
+
+
+def test_scores_stay_exact_as_the_open_rows_shrink_round_after_round():
+    # Rounds of a greedy selection pass through every way of reading the open rows: every row while most are open,
+    # a gather from the stack, then a copy of the open rows kept up to date as rows close and open.
+    probs, y = noisy_members(n_members=6, n_rows=4000, seed=3)
+    hidden = np.where(np.arange(len(y)) % 5 == 0, -1, y)
+    kept = hidden >= 0
+    running = RunningBlend(probs, hidden)
+    every_member = [(m, 1.0) for m in range(len(probs))]
+    for _ in range(12):
+        fast = running.scores_after_adding(every_member)
+        slow = [macro_f1(y[kept], (running.total + probs[m])[kept].argmax(axis=1), 3) for m in range(len(probs))]
+        assert np.array_equal(fast, slow)
+        running.add(int(np.argmax(fast)), 1.0)
+    assert running.open_copy is not None
 
 
 def test_log_loss_weights_by_hand():
@@ -85,3 +108,18 @@ def test_optimised_weights_favour_the_informative_member_and_f1_refines_log_loss
 def test_unknown_objective_is_refused():
     with pytest.raises(ValueError, match="unknown objective 'accuracy'"):
         optimise_blend(STACK, Y, objective="accuracy")
+
+
+def test_the_fits_of_a_cross_fit_sharing_rounds_pick_what_each_would_alone(monkeypatch):
+    probs, y = noisy_members(seed=2)
+    fold_of = np.arange(len(y)) % 4
+    alone = [caruana(probs, y, rounds=6)] + [caruana(probs, hide_labels(y, fold_of != k), rounds=6) for k in range(4)]
+    counted = []
+    count_open_rows = RunningBlend._count_open_rows
+    monkeypatch.setattr(RunningBlend, "_count_open_rows", lambda *a: counted.append(1) or count_open_rows(*a))
+    with shared_rounds(probs, fold_of):
+        shared = [caruana(probs, y, rounds=6)] + [
+            caruana(probs, hide_labels(y, fold_of != k), rounds=6) for k in range(4)
+        ]
+    assert all(np.array_equal(a, b) for a, b in zip(alone, shared))
+    assert len(counted) < 5 * 6  # the fold fits reused rounds the fit on every fold had counted

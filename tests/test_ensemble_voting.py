@@ -6,7 +6,6 @@ from kit.ensemble.voting import (
     apply_vote_plan,
     fit_multi_round_vote,
     hard_vote,
-    multi_round_vote,
     rank_weights,
     soft_vote,
     vote,
@@ -67,7 +66,8 @@ def members_with_errors(seed=0, n_rows=600):
 
 def test_multi_round_picks_the_best_with_the_least_agreeing_and_beats_it():
     probs, y, names = members_with_errors()
-    result, log = multi_round_vote(probs, y, names=names)
+    plan = fit_multi_round_vote(probs, y, names=names)
+    result, log = apply_vote_plan(plan, probs), plan.log
     assert log[0]["voters"][0] == "strong" and set(log[0]["voters"][1:]) == {"weak1", "weak2"}
     assert log[0]["result"] == "vote_round1" and "stop" in log[-1]
     assert macro_f1(y, result.argmax(axis=1), 3) > macro_f1(y, probs[0].argmax(axis=1), 3)
@@ -77,8 +77,7 @@ def test_multi_round_is_deterministic_and_replayable():
     probs, y, names = members_with_errors(seed=1)
     plan = fit_multi_round_vote(probs, y, names=names)
     assert plan.log == fit_multi_round_vote(probs, y, names=names).log
-    result, _ = multi_round_vote(probs, y, names=names)
-    assert np.array_equal(apply_vote_plan(plan, probs), result)
+    result = apply_vote_plan(plan, probs)
     # Replayed on half of the rows, each row gets what it got with all of them: the vote is row by row.
     assert np.array_equal(apply_vote_plan(plan, probs[:, :300]), result[:300])
 
@@ -97,3 +96,10 @@ def test_too_few_voters_are_refused():
         fit_multi_round_vote(probs, y, n_voters=2)
     with pytest.raises(ValueError, match="members \\(2\\)"):
         fit_multi_round_vote(probs[:2], y)
+
+
+def test_rows_labelled_minus_one_vote_but_are_not_scored():
+    probs, y, names = members_with_errors(seed=2)
+    kept = np.arange(len(y)) % 3 != 0
+    hidden = fit_multi_round_vote(probs, np.where(kept, y, -1), names=names)
+    assert hidden.log == fit_multi_round_vote(probs[:, kept], y[kept], names=names).log

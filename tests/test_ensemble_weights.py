@@ -47,6 +47,53 @@ def test_line_search_finds_the_best_weight_of_one_class():
         assert claimed >= best - 1e-12
 
 
+def full_sort_line_search(log_probs, y, shift, c):
+    """The line search done by sorting every threshold: the reference the binned search must reproduce exactly."""
+    n, n_classes = log_probs.shape
+    scores = log_probs + shift
+    scores[:, c] = -np.inf
+    other = scores.argmax(axis=1)
+    threshold = scores.max(axis=1) - log_probs[:, c]
+    order = np.argsort(threshold)
+    threshold, y_sorted, other_sorted = threshold[order], y[order], other[order]
+    f1 = np.zeros(n + 1)
+    for k in range(n + 1):
+        decided = np.where(np.arange(n) < k, c, other_sorted)
+        f1[k] = macro_f1(y_sorted, decided, n_classes)
+    reachable = np.r_[True, threshold[:-1] < threshold[1:], True]
+    f1 = np.where(reachable, f1, -np.inf)
+    current_k = int(np.searchsorted(threshold, shift[c]))
+    best = np.flatnonzero(f1 == f1.max())
+    k = int(best[np.argmin(np.abs(best - current_k))])
+    if k == current_k:
+        return shift[c], f1[k]
+    if k in (0, n):
+        return (threshold[0] - 1.0 if k == 0 else threshold[-1] + 1.0), f1[k]
+    return (threshold[k - 1] + threshold[k]) / 2, f1[k]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_binned_line_search_gives_what_sorting_every_threshold_gives(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, 400)
+    # Coarse probabilities make many equal thresholds (ties a weight cannot split); few bins make bins to sort.
+    logits = np.round(rng.normal(size=(400, 3)) + np.eye(3)[y], 1 if seed % 2 else 3)
+    log_probs = np.log(softmax(logits))
+    monkeypatch.setattr("kit.ensemble.weights.LINE_BINS", 16)
+    shift = rng.normal(size=3) * (seed > 2)
+    for c in range(3):
+        value, claimed = best_log_weight(log_probs, y, shift.copy(), c)
+        expected_value, expected = full_sort_line_search(log_probs, y, shift.copy(), c)
+        assert claimed == pytest.approx(expected, abs=1e-12) and value == pytest.approx(expected_value, abs=1e-12)
+
+
+def test_rows_labelled_minus_one_are_left_out_of_the_search():
+    probs, y, fold_of = under_predicted_minority()
+    kept = fold_of != 0
+    hidden = np.where(kept, y, -1)
+    assert np.array_equal(class_weight_search(probs, hidden, 3), class_weight_search(probs[kept], y[kept], 3))
+
+
 def test_class_weights_raise_macro_f1_on_an_imbalanced_case_also_when_cross_fitted():
     probs, y, fold_of = under_predicted_minority()
     plain = macro_f1(y, probs.argmax(axis=1), 3)

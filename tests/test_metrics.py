@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from kit.metrics import accuracy, confusion, log_loss, macro_f1, per_class_f1, score_summary, softmax
+from kit.metrics import accuracy, confusion, macro_f1, per_class_f1, row_argmax, score_summary, softmax
 
 
 def test_macro_f1_matches_sklearn_on_random_labels():
@@ -32,10 +32,20 @@ def test_softmax_rows_sum_to_one_and_keep_order():
     assert (probs.argmax(axis=1) == logits.argmax(axis=1)).all()
 
 
-def test_log_loss_of_perfect_and_uniform():
-    y = np.array([0, 1])
-    assert log_loss(y, np.eye(3)[[0, 1]]) == pytest.approx(0.0, abs=1e-6)
-    assert log_loss(y, np.full((2, 3), 1 / 3)) == pytest.approx(np.log(3))
+def test_softmax_writes_into_any_layout_and_equals_the_plain_formula():
+    logits = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    planar = np.empty((3, 50), dtype=np.float32)  # class columns contiguous
+    assert softmax(logits, out=planar.T) is not None and np.array_equal(planar.T, expected)
+    assert np.allclose(softmax(logits.T, axis=0), expected.T) and softmax(np.array([[1, 2]])).dtype == np.float64
+
+
+def test_row_argmax_is_argmax_with_the_first_class_on_ties():
+    scores = np.array([[0.2, 0.5, 0.5], [0.7, 0.7, 0.1], [0.1, 0.2, 0.3], [0.4, 0.4, 0.4]], dtype=np.float32)
+    assert row_argmax(scores).tolist() == [1, 0, 2, 0] == scores.argmax(axis=1).tolist()
+    stack = np.random.default_rng(1).random((4, 30, 5))
+    assert np.array_equal(row_argmax(stack), stack.argmax(axis=-1))
 
 
 def test_score_summary_per_fold_and_unscored_rows():

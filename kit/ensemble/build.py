@@ -21,10 +21,11 @@ import numpy as np
 from kit import registry
 from kit.artifacts import Artifact, provenance, sha256_json
 from kit.config import EnsembleEntry
-from kit.ensemble.honest import cross_fit
+from kit.ensemble.blend import shared_rounds
+from kit.ensemble.honest import cross_fit, cross_fit_scope, hide_labels
 from kit.ensemble.voting import VotePlan, agreement
 from kit.ensemble.weights import TINY, apply_class_weights, class_weight_search
-from kit.metrics import macro_f1, score_summary, softmax
+from kit.metrics import macro_f1, row_argmax, score_summary, softmax
 from kit.registry import resolve
 
 NEAR_IDENTICAL = 0.995  # share of OOF rows with the same argmax above which two members are warned about
@@ -107,7 +108,7 @@ def oof_labels(artifacts: Sequence[Artifact]) -> np.ndarray:
     shared = _rows_scored_by_all(artifacts)
     labels = np.empty((len(artifacts), int(shared.sum())), dtype=np.min_scalar_type(reference.n_classes))
     for m, artifact in enumerate(artifacts):
-        labels[m] = artifact.oof_logits[shared].argmax(axis=1)
+        labels[m] = row_argmax(artifact.oof_logits if shared.all() else artifact.oof_logits[shared])
     return labels
 
 
@@ -174,32 +175,35 @@ class Outcome:
 
 
 def combine(entry: EnsembleEntry, names: Sequence[str], oof_stack, test_stack, y, fold_of, log,
-            pool_stacks: np.ndarray | None = None) -> Outcome:
+            pool_stacks: list | None = None) -> Outcome:
     """Fit on the scored OOF rows, apply everywhere, cross-fit whatever was fitted on OOF rows.
 
-    oof_stack: [M x n x C] and test_stack: [M x n_test x C] member probabilities; y, fold_of: [n]; pool_stacks:
-    [K x M x n_pool x C] the members' fold-by-fold pool probabilities, when every member has them: fold k's are
-    combined by what was fitted without fold k, so a pseudo variant taught by this ensemble never leaks fold k.
+    oof_stack: [M x n x C] and test_stack: [M x n_test x C] member probabilities (or logits: member_stack);
+    y, fold_of: [n]; pool_stacks: K stacks [M x n_pool x C], the members' fold-by-fold pool predictions, when every
+    member has them: fold k's are combined by what was fitted without fold k, so a pseudo variant taught by this
+    ensemble never leaks fold k.
     """
     scored = fold_of >= 0
     fit = partial(fit_combination, entry, names)
     apply = partial(apply_combination, entry)
-    fitted = fit(oof_stack if scored.all() else oof_stack[:, scored], y[scored])
-    naive = apply(fitted, oof_stack)
-    details = {}
-    plan = fitted.combination
-    if isinstance(plan, VotePlan):
-        details["vote_rounds"] = plan.log
-        for round_entry in plan.log:
-            log(f"  round {round_entry['round']}: " + _describe_round(round_entry))
-    fold_fits = {int(k): fitted for k in np.unique(fold_of[scored])}  # unfitted methods: the same everywhere
-    if registry.method(entry.method).fitted or entry.common.class_weights:
-        folds = cross_fit(oof_stack, y, fold_of, fit, apply, row_axis=1)
-        honest = folds.probs
-        fold_fits = folds.fold_params
-        details["cross_fit"] = {str(k): _describe_fit(f, names) for k, f in folds.fold_params.items()}
-    else:
-        honest = naive  # nothing was fitted on the OOF rows, so nothing can flatter them
+    # The fit on every fold first: the fold fits reuse its Caruana rounds, its level-2 features and curvature.
+    with shared_rounds(oof_stack, fold_of), cross_fit_scope(oof_stack, fold_of):
+        fitted = fit(oof_stack, hide_labels(y, scored))
+        naive = apply(fitted, oof_stack)
+        details = {}
+        plan = fitted.combination
+        if isinstance(plan, VotePlan):
+            details["vote_rounds"] = plan.log
+            for round_entry in plan.log:
+                log(f"  round {round_entry['round']}: " + _describe_round(round_entry))
+        fold_fits = {int(k): fitted for k in np.unique(fold_of[scored])}  # unfitted methods: the same everywhere
+        if registry.method(entry.method).fitted or entry.common.class_weights:
+            folds = cross_fit(oof_stack, y, fold_of, fit, apply)
+            honest = folds.probs
+            fold_fits = folds.fold_params
+            details["cross_fit"] = {str(k): _describe_fit(f, names) for k, f in folds.fold_params.items()}
+        else:
+            honest = naive  # nothing was fitted on the OOF rows, so nothing can flatter them
     pool_probs = None
     if pool_stacks is not None:
         pool_probs = np.stack([apply(fold_fits[k], pool_stacks[k]) for k in range(len(pool_stacks))])
@@ -232,28 +236,59 @@ def _describe_round(entry: dict) -> str:
 
 
 def member_probs(members: Sequence[Artifact], array: str) -> np.ndarray:
-    """np array [M x rows x C] float32: softmax of each member's `array` ('oof_logits' or 'test_logits')."""
-    first = getattr(members[0], array)
-    stacked = np.empty((len(members), *first.shape), dtype=np.float32)
+    """np array [M x rows x C] float32: softmax of each member's `array` ('oof_logits' or 'test_logits').
+
+    Stored class-planar: the memory is [M x C x rows] and the array is its transposed view. The ensemble kernels read
+    one class of many rows at a time (a class column of one member, or of the rows still undecided), which is then
+    contiguous memory rather than every C-th float.
+    """
+    rows, n_classes = getattr(members[0], array).shape
+    planar = np.empty((len(members), n_classes, rows), dtype=np.float32)
     for m, member in enumerate(members):
-        stacked[m] = softmax(getattr(member, array))
-    return stacked
+        softmax(getattr(member, array), out=planar[m].T)
+    return planar.transpose(0, 2, 1)
 
 
-def member_pool_probs(members: Sequence[Artifact]) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """([K x M x n_pool x C] float32 softmax of each member's fold-by-fold pool logits, pool ids), or (None, None)
-    unless every member predicted the same pool."""
+class MemberLogits:
+    """The members' logits as a [M x rows x C] stack without copying them: for methods that read logits."""
+
+    def __init__(self, arrays: Sequence[np.ndarray]):
+        self.arrays = list(arrays)
+        self.shape = (len(self.arrays), *self.arrays[0].shape)
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, m: int) -> np.ndarray:
+        return self.arrays[m]
+
+
+def member_stack(members: Sequence[Artifact], array: str, inputs: str):
+    """What a method reads of the members' `array`: their probabilities (member_probs) or their logits."""
+    if inputs == "logits":
+        return MemberLogits([getattr(member, array) for member in members])
+    return member_probs(members, array)
+
+
+def member_pool_stacks(members: Sequence[Artifact], inputs: str) -> tuple[list | None, np.ndarray | None]:
+    """(one stack per fold of the members' predictions of the pseudo-label pool, as member_stack gives them, and the
+    pool ids), or (None, None) unless every member predicted the same pool."""
     if any(member.pool_logits is None for member in members):
         return None, None
     ids = members[0].pool_ids
     for member in members[1:]:
         if not np.array_equal(member.pool_ids, ids):
             raise ValueError(f"members {members[0].name} and {member.name} predicted different pool rows")
-    n_folds = members[0].pool_logits.shape[0]
-    stacks = np.empty((n_folds, len(members), *members[0].pool_logits.shape[1:]), dtype=np.float32)
-    for m, member in enumerate(members):
-        for k in range(n_folds):
-            stacks[k, m] = softmax(member.pool_logits[k])
+    stacks = []
+    for k in range(members[0].pool_logits.shape[0]):
+        fold = [member.pool_logits[k] for member in members]
+        if inputs == "logits":
+            stacks.append(MemberLogits(fold))
+        else:
+            planar = np.empty((len(fold), fold[0].shape[1], fold[0].shape[0]), dtype=np.float32)
+            for m, logits in enumerate(fold):
+                softmax(logits, out=planar[m].T)
+            stacks.append(planar.transpose(0, 2, 1))
     return stacks, ids
 
 
@@ -298,8 +333,9 @@ def build_ensemble(
         f"ensemble {name}: {entry.method} over {len(members)} members"
         + (", class weights searched on top" if entry.common.class_weights else "")
     )
-    oof_stack, test_stack = member_probs(members, "oof_logits"), member_probs(members, "test_logits")
-    pool_stacks, pool_ids = member_pool_probs(members)
+    inputs = registry.method(entry.method).inputs
+    oof_stack, test_stack = member_stack(members, "oof_logits", inputs), member_stack(members, "test_logits", inputs)
+    pool_stacks, pool_ids = member_pool_stacks(members, inputs)
     outcome = combine(entry, names, oof_stack, test_stack, y, fold_of, log, pool_stacks)
     del oof_stack, test_stack, pool_stacks  # the member probabilities go before the logits are made: a lower peak
 

@@ -23,7 +23,7 @@ OBJECTIVES = typing.get_args(Objective)
 # up (tests/test_ensemble_methods.py checks this list against the installed scikit-learn).
 LEVEL2_CLASSIFIERS = (
     "AdaBoostClassifier", "BaggingClassifier", "BernoulliNB", "CategoricalNB", "ComplementNB",
-    "DecisionTreeClassifier", "ExtraTreeClassifier", "ExtraTreesClassifier", "GaussianNB",
+    "DecisionTreeClassifier", "DummyClassifier", "ExtraTreeClassifier", "ExtraTreesClassifier", "GaussianNB",
     "GradientBoostingClassifier", "HistGradientBoostingClassifier", "KNeighborsClassifier",
     "LinearDiscriminantAnalysis", "LogisticRegression", "LogisticRegressionCV", "MLPClassifier", "MultinomialNB",
     "NearestCentroid", "NuSVC", "QuadraticDiscriminantAnalysis", "RadiusNeighborsClassifier",
@@ -117,29 +117,50 @@ class StackParams(Settings):
                        + "; give a dotted path for any other (e.g. 'sklearn.ensemble.HistGradientBoostingClassifier')")
 
 
-def _level2_features(prob_stack):
-    """[n x M*C]: each member's log-probabilities centred across classes, which are its logits centred (softmax
-    ignores a per-row constant), so the level-2 model sees what it would see on the logits."""
+def _level2_features(logit_stack):
+    """kit.ensemble.stacking.stack_features of the members' logits; computed once per cross-fit."""
+    from kit.ensemble.honest import scope_of
+    from kit.ensemble.stacking import stack_features
+
+    scope = scope_of(logit_stack)
+    if scope is not None and "level2_features" in scope.cache:
+        return scope.cache["level2_features"]
+    features = stack_features(logit_stack)
+    if scope is not None:
+        scope.cache["level2_features"] = features
+    return features
+
+
+def _fit_stack(params: StackParams, names, logit_stack, y, seed):
+    """The level-2 model on the rows labelled >= 0 (a cross-fit hides the held-out fold as -1). Plain
+    LogisticRegression goes to the kit's exact solver (scikit-learn's objective to its optimum): in a cross-fit the
+    full fit keeps its curvature per fold and each fold's fit takes a few Newton steps from it, reaching what a cold
+    fit would. Any other estimator goes to scikit-learn."""
     import numpy as np
 
-    from kit.ensemble.stacking import stack_features
-    from kit.ensemble.weights import TINY
+    from kit.ensemble.honest import scope_of
+    from kit.ensemble.stacking import ExactLogistic, exact_logistic, make_estimator, one_blas_thread
 
-    return stack_features([np.log(np.maximum(probs, TINY)) for probs in prob_stack])
-
-
-def _fit_stack(params: StackParams, names, prob_stack, y, seed):
-    from kit.ensemble.stacking import make_estimator, one_blas_thread
-
+    features, rows, scope = _level2_features(logit_stack), y >= 0, scope_of(logit_stack)
+    n_classes = logit_stack.shape[2]
     with one_blas_thread():
-        return make_estimator(params.estimator, params.params, seed).fit(_level2_features(prob_stack), y)
+        if n_classes >= 3 and exact_logistic(params.estimator, params.params) and \
+                len(np.unique(y[rows])) == n_classes:
+            full = scope.cache.get("exact_logistic") if scope is not None else None
+            if full is not None:
+                return full.refit(features, y)
+            model = ExactLogistic(**params.params).fit(features, y, None if scope is None else scope.fold_of)
+            if scope is not None:
+                scope.cache["exact_logistic"] = model
+            return model
+        return make_estimator(params.estimator, params.params, seed).fit(features[rows], y[rows])
 
 
-def _apply_stack(params: StackParams, model, prob_stack):
+def _apply_stack(params: StackParams, model, logit_stack):
     from kit.ensemble.stacking import one_blas_thread, predict_probs
 
     with one_blas_thread():
-        return predict_probs(model, _level2_features(prob_stack), prob_stack.shape[2])
+        return predict_probs(model, _level2_features(logit_stack), logit_stack.shape[2])
 
 
 # ------------------------------------------------------------------------------------------------ voting
@@ -195,7 +216,8 @@ for declaration in (
     Method("fixed", FixedParams, False, _fit_fixed, _apply_weights, help="a weighted average of given weights"),
     Method("weighted", WeightedParams, True, _fit_weighted, _apply_weights, help="weights optimised on OOF rows"),
     Method("caruana", CaruanaParams, True, _fit_caruana, _apply_weights, help="greedy selection (Caruana 2004)"),
-    Method("stack", StackParams, True, _fit_stack, _apply_stack, help="a level-2 classifier on the members"),
+    Method("stack", StackParams, True, _fit_stack, _apply_stack, help="a level-2 classifier on the members",
+           inputs="logits"),
     Method("vote_hard", Settings, False, _fit_nothing, _apply_hard_vote, help="majority vote of the decisions"),
     Method("vote_soft", Settings, False, _fit_nothing, _apply_soft_vote, help="vote of the probabilities"),
     Method("vote_multiround", MultiRoundParams, True, _fit_multiround, _apply_vote_plan, min_members=3,

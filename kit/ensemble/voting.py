@@ -13,27 +13,36 @@ from typing import Sequence
 
 import numpy as np
 
-from kit.metrics import macro_f1
+from kit.ensemble.weights import macro_f1_many
+from kit.metrics import macro_f1, row_argmax
 
 
 def vote(voter_probs: Sequence[np.ndarray], tie_weights: Sequence[float]) -> np.ndarray:
     """Majority vote of the voters' argmax labels; probs [n x C] = mean probs of the winning label's voters.
 
     voter_probs: k arrays [n x C]; tie_weights: [k]. A tie between labels with the most votes goes to the label
-    with the largest tie_weights-weighted sum of the voters' probabilities.
+    with the largest tie_weights-weighted sum of the voters' probabilities (computed on the tied rows only). Counts are
+    kept class by class ([C x n]), so every step is a pass over contiguous rows.
     """
     n_rows, n_classes = voter_probs[0].shape
-    labels = [probs.argmax(axis=1) for probs in voter_probs]
-    counts = np.zeros((n_rows, n_classes), dtype=np.int64)
-    tie_score = np.zeros((n_rows, n_classes), dtype=np.float64)
-    for label, probs, weight in zip(labels, voter_probs, tie_weights):
-        counts[np.arange(n_rows), label] += 1
-        tie_score += weight * probs
-    winner = np.where(counts == counts.max(axis=1, keepdims=True), tie_score, -np.inf).argmax(axis=1)
-    total = np.zeros((n_rows, n_classes), dtype=voter_probs[0].dtype)
+    labels = [row_argmax(probs) for probs in voter_probs]
+    counts = np.zeros((n_classes, n_rows), dtype=np.int64)
+    for label in labels:
+        for c in range(n_classes):
+            counts[c] += label == c
+    most = counts.max(axis=0)
+    is_top = counts == most
+    winner = row_argmax(is_top.T)
+    tied = np.flatnonzero(is_top.sum(axis=0) > 1)
+    if len(tied):
+        tie_score = np.zeros((len(tied), n_classes), dtype=np.float64)
+        for probs, weight in zip(voter_probs, tie_weights):
+            tie_score += weight * probs[tied]
+        winner[tied] = row_argmax(np.where(is_top[:, tied].T, tie_score, -np.inf))
+    total = np.zeros_like(voter_probs[0])
     for label, probs in zip(labels, voter_probs):
         total += probs * (label == winner)[:, None]
-    return total / counts[np.arange(n_rows), winner][:, None].astype(total.dtype)
+    return total / most[:, None].astype(total.dtype)
 
 
 def hard_vote(prob_stack: Sequence[np.ndarray]) -> np.ndarray:
@@ -50,11 +59,16 @@ def agreement(labels: np.ndarray) -> np.ndarray:
     """Share of rows on which two members predict the same label, for every pair: [M x M] from labels [M x n].
 
     Row by row comparisons rather than a one-hot matrix product: a threaded BLAS crawls on a busy 2-core machine.
+    Each pair is compared once, and each count is a count over one contiguous row (fast, unlike counting along an axis).
     """
     labels = np.asarray(labels)
-    same = np.empty((labels.shape[0], labels.shape[0]))
-    for i, row in enumerate(labels):
-        same[i] = np.count_nonzero(labels == row, axis=1)
+    n_members = labels.shape[0]
+    same = np.zeros((n_members, n_members))
+    for i in range(n_members):
+        equal = labels[i + 1 :] == labels[i]
+        same[i, i + 1 :] = [np.count_nonzero(row) for row in equal]
+    same += same.T
+    same[np.diag_indices(n_members)] = labels.shape[1]
     return same / labels.shape[1]
 
 
@@ -88,7 +102,8 @@ def fit_multi_round_vote(
     low agreement). Ties are broken by probabilities weighted toward the better voter (rank_weights), and the
     result joins the pool as a new member. Voting stops when the result agrees with every voter of its round on at
     least stop_agreement of the rows, when it predicts exactly what a pool member predicts (the pool has stopped
-    changing), or after max_rounds rounds. The last result is the answer. prob_stack: M arrays [n x C]; y: [n].
+    changing), or after max_rounds rounds. The last result is the answer. prob_stack: M arrays [n x C]; y: [n],
+    -1 on the rows not to learn from (their votes are cast, not scored).
     """
     pool = list(prob_stack)
     if not 3 <= n_voters <= min(candidates, len(pool)):
@@ -102,18 +117,21 @@ def fit_multi_round_vote(
             f"got {max_rounds}, {stop_agreement}"
         )
     y = np.asarray(y, dtype=np.int64)
+    scored = y >= 0
+    y = y[scored]
     n_classes = pool[0].shape[1]
     pool_names = list(names) if names is not None else [f"member{i}" for i in range(len(pool))]
-    compact = np.min_scalar_type(n_classes)  # labels of 50 members x 100k rows: 5 MB, not 40
-    labels = [probs.argmax(axis=1).astype(compact) for probs in pool]
-    f1 = [macro_f1(y, label, n_classes) for label in labels]
-    agree = agreement(np.stack(labels))
+    labels = [row_argmax(probs)[scored] for probs in pool]  # int8: 50 members x 100k rows are 5 MB, not 40
+    member_labels = np.stack(labels)
+    f1 = macro_f1_many(y, member_labels, n_classes).tolist()
+    agree = agreement(member_labels)
+    del member_labels
     plan = VotePlan(voters=[])
     for round_number in range(1, max_rounds + 1):
         voters = _choose_voters(np.array(f1), agree, n_voters, candidates)
         result = vote([pool[i] for i in voters], rank_weights(n_voters))
-        result_labels = result.argmax(axis=1).astype(compact)
-        with_pool = [float(np.mean(result_labels == label)) for label in labels]
+        result_labels = row_argmax(result)[scored]
+        with_pool = [np.count_nonzero(result_labels == label) / len(y) for label in labels]
         plan.voters.append(voters)
         entry = {
             "round": round_number,
@@ -174,11 +192,3 @@ def apply_vote_plan(plan: VotePlan, prob_stack: Sequence[np.ndarray]) -> np.ndar
     for voters in plan.voters:
         pool.append(vote([pool[i] for i in voters], rank_weights(len(voters))))
     return pool[-1]
-
-
-def multi_round_vote(
-    prob_stack: Sequence[np.ndarray], y: np.ndarray, names: Sequence[str] | None = None, **options
-) -> tuple[np.ndarray, list[dict]]:
-    """Fit multi-round voting on these rows and apply it to them: (probs [n x C], per-round log)."""
-    plan = fit_multi_round_vote(prob_stack, y, names=names, **options)
-    return apply_vote_plan(plan, prob_stack), plan.log
