@@ -185,18 +185,21 @@ def read_corpus(path: Path, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
 
 
 def words_of(texts: Sequence[str], corpus: Path, userdict: Path, workers: int = 1) -> list[list[str]]:
-    """list [len(texts)] of each text's words, for models that read words.
+    """list [len(texts)] of the words of each text once cleaned (kit.cleaning.clean_text), for models that read
+    words: the words the corpus's vectors know, whatever the text variant.
 
-    A text that is in the corpus as it is (every train and test text of the `cleaned` variant is) gets the corpus's
-    words, segmented once when the corpus was built. Any other (a `raw` text, another variant's, a text the corpus
-    does not hold) is segmented here with the corpus's user dictionary, the way the corpus would have segmented it,
-    in forked workers when workers > 1.
+    Where the cleaned text is in the corpus (every train and test text is: `raw` and `cleaned` texts alike, since
+    cleaning a cleaned text changes nothing) its words are the corpus's, segmented once when the corpus was built.
+    The rest (a text of another variant that cleaning does not bring back, a new text) is segmented here with the
+    corpus's user dictionary, as the corpus would have segmented it, in forked workers when workers > 1.
     """
+    from kit.cleaning import clean_text
     from kit.segment import Segmenter, segment_texts
 
-    known = read_corpus(corpus, ("text", "words"))
-    words_by_text = dict(zip(known["text"], known["words"]))
-    missing = list(dict.fromkeys(text for text in texts if text not in words_by_text))
+    cleaned = [clean_text(text) for text in texts]
+    stored = read_corpus(corpus, ("text", "words"))
+    words_by_text = dict(zip(stored["text"], stored["words"]))
+    missing = list(dict.fromkeys(text for text in cleaned if text not in words_by_text))
     if missing:
         words_by_text.update(zip(missing, segment_texts(Segmenter.from_userdict(userdict), missing, workers)))
-    return [words_by_text[text].split(" ") if words_by_text[text] else [] for text in texts]
+    return [words_by_text[text].split(" ") if words_by_text[text] else [] for text in cleaned]

@@ -127,9 +127,11 @@ def test_words_of_takes_the_corpus_s_words_and_segments_the_rest_with_its_dictio
     corpus = pd.read_parquet(outputs.corpus)
     corpus.loc[corpus["text"] == "我在云监工中", "words"] = "我在 云 监工中"  # proof that they are looked up
     corpus.to_parquet(outputs.corpus)
-    texts = ["我在云监工中", "他们也在云监工", "", "#火神山医院# [哈哈]"]
+    # the raw form of a corpus text is looked up by its cleaned form; the others are segmented, cleaned
+    texts = ["我在云监工中", "我在云监工中 http://t.cn/x", "我在云监工中!!!", "", "#火神山医院#  [哈哈]"]
     assert words_of(texts, outputs.corpus, outputs.userdict) == [
-        ["我在", "云", "监工中"], ["他们", "也", "在", "云监工"], [], ["#火神山医院#", "[哈哈]"]]
+        ["我在", "云", "监工中"], ["我在", "云", "监工中"], ["我", "在", "云监工", "中", "！"], [],
+        ["#火神山医院#", "[哈哈]"]]
 
 
 def test_a_missing_or_foreign_corpus_file_names_its_rebuild(tmp_path):
