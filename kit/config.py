@@ -115,7 +115,7 @@ class NewWordSettings(Settings):
     # Four characters cover the new names of this epidemic (新冠肺炎, 瑞德西韦); longer phrases come as hashtags.
     max_len: int = setting(4, "longest new word, in Chinese characters", ge=2, le=4)
     min_pmi: float = setting(6.5, "least pointwise mutual information (bits) at a new word's weakest split")
-    min_entropy: float = setting(2.0, "least entropy (bits) of the character before and of the one after")
+    min_entropy: float = setting(2.0, "least entropy (bits) of the character before and of the one after", ge=0)
     hashtag_min_count: int = setting(3, "a #hashtag# seen this many times becomes one word", ge=1)
     emoticon_min_count: int = setting(3, "an emoticon word like [哈哈] seen this many times becomes one word", ge=1)
 
