@@ -18,7 +18,8 @@ The files, each named by the rule:
                   train, test or unlabeled)
   userdict.txt    jieba's user-dictionary format, `word freq tag` per line (kit/segment.py)
   new_words.tsv   word, count, kind, pmi, left_entropy, right_entropy: each word and what admitted it
-  meta.json       corpus_hash, rows per source and what was dropped, the new words per kind, the settings, timings
+  meta.json       corpus_hash, rows per source (and per source: read, empty, duplicate, over max_texts, kept), the
+                  new words per kind, the settings, timings
 `corpus_hash` is sha256 over the text, words and source columns; everything built on the corpus records it.
 """
 
@@ -152,7 +153,7 @@ def build_corpus(inputs: Mapping[str, Path], settings: CorpusSettings, outputs: 
     meta = {
         "corpus_hash": corpus_hash(frame),
         "rows": {source: counts["kept"] for source, counts in rows.items()},
-        "dropped": rows,
+        "texts": rows,
         "new_words": per_kind,
         "settings": to_dict(settings),
         "jieba_version": jieba.__version__,

@@ -116,7 +116,7 @@ def test_build_corpus_writes_the_corpus_its_dictionary_its_words_and_its_meta(bu
     assert table.loc[table["word"] == "云监工", ["count", "kind"]].values.tolist() == [[20, "new_word"]]
     assert meta == json.loads(outputs.meta.read_text(encoding="utf-8"))
     assert meta["corpus_hash"] == corpus_hash(corpus) and meta["rows"] == {"train": 12, "test": 11, "unlabeled": 1}
-    assert meta["dropped"]["unlabeled"]["duplicate"] == 23 and meta["new_words"] == {
+    assert meta["texts"]["unlabeled"]["duplicate"] == 23 and meta["new_words"] == {
         "new_word": 1, "hashtag": 1, "emoticon": 1}
     assert meta["settings"]["new_words"]["min_pmi"] == 2.5 and set(meta["seconds"]) == {"clean", "new_words", "segment"}
     assert any("the most frequent new words: 云监工 20" in line for line in lines)
