@@ -15,6 +15,10 @@ Three kinds, each admitted by its own test (the thresholds are the config's `cor
     piece of a longer word is not (钟南 is always followed by 山: right entropy 0). Where an occurrence starts or
     ends a run of Chinese characters (the text's start or end, punctuation, Latin letters), that boundary counts
     as a neighbour seen once, unlike any other, because a boundary is what a free word stands next to;
+  * whole, not a phrase: no piece of it of two or more characters that starts it is followed, and none that ends
+    it is preceded, by more than `max_piece_entropy` bits of different characters. Such a piece stands on its own
+    and the string is that word and more: 口罩 is followed by anything, so 口罩都卖 is a phrase; 火神 is nearly
+    always followed by 山, so 火神山 is a word;
   * new: neither a word of jieba's dictionary nor its words of two or more characters one after the other
     (确诊病例 = 确诊 + 病例 is cut right already; 新冠肺炎, whose 新冠 jieba lacks, is not).
   Only Chinese characters (jieba's Han range U+4E00-U+9FD5) make new words: jieba keeps Latin and digit runs
@@ -33,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,10 +105,9 @@ def _entropy_by_group(group: np.ndarray, neighbour: np.ndarray, n_groups: int) -
     return np.log2(total) - weighted / total
 
 
-def ngram_statistics(texts: Sequence[str], max_len: int, min_count: int, min_pmi: float = -math.inf) -> list[NewWord]:
+def ngram_statistics(texts: Sequence[str], max_len: int, min_count: int) -> list[NewWord]:
     """Count, PMI and left/right neighbour entropy (definitions in the module docstring) of every Chinese n-gram of
-    2..max_len characters seen at least min_count times whose PMI is at least min_pmi, as `new_word`s in order of
-    length, then code. Filtering on PMI here spares the entropy of the many n-grams that are not cohesive."""
+    2..max_len characters seen at least min_count times, as `new_word`s in order of length, then code."""
     import numpy as np
 
     if not 2 <= max_len <= MAX_NGRAM or min_count < 1:
@@ -149,17 +152,14 @@ def ngram_statistics(texts: Sequence[str], max_len: int, min_count: int, min_pmi
             left_counts = tables[split][1][np.searchsorted(tables[split][0], left_keys)]
             right_counts = tables[n - split][1][np.searchsorted(tables[n - split][0], right_keys)]
             pmi = np.minimum(pmi, np.log2(counts * n_chars / (left_counts * right_counts)))
-        cohesive = pmi >= min_pmi
         positions, group = occurrences[n]
-        positions, group = positions[cohesive[group]], np.cumsum(cohesive)[group[cohesive[group]]] - 1
         before, after = codes[positions - 1], codes[positions + n]
         # Each boundary occurrence gets its own neighbour code, so boundaries add entropy instead of one symbol.
         before = np.where(before > 0, before, boundary + positions)
         after = np.where(after > 0, after, boundary + positions)
-        n_cohesive = int(np.count_nonzero(cohesive))
-        left, right = (_entropy_by_group(group, side, n_cohesive) for side in (before, after))
+        left, right = (_entropy_by_group(group, side, len(table)) for side in (before, after))
         found += [NewWord(_decode(int(key), n), "new_word", int(count), float(p), float(lh), float(rh))
-                  for key, count, p, lh, rh in zip(table[cohesive], counts[cohesive], pmi[cohesive], left, right)]
+                  for key, count, p, lh, rh in zip(table, counts, pmi, left, right)]
     return found
 
 
@@ -170,12 +170,22 @@ def is_compound(word: str, known: Container[str]) -> bool:
     return any(word[:cut] in known and is_compound(word[cut:], known) for cut in range(2, len(word) - 1))
 
 
+def has_a_free_piece(word: str, stats: Mapping[str, NewWord], max_piece_entropy: float) -> bool:
+    """Whether a piece of word of two or more characters that starts it is followed, or one that ends it is preceded,
+    by more than max_piece_entropy bits of different characters. stats: the statistics of word's pieces."""
+    return any(stats[word[:cut]].right_entropy > max_piece_entropy
+               or stats[word[-cut:]].left_entropy > max_piece_entropy for cut in range(2, len(word)))
+
+
 def find_new_words(texts: Sequence[str], known: Container[str], settings: NewWordSettings) -> list[NewWord]:
     """The corpus's own words (kinds and tests in the module docstring): new words, then hashtags, then emoticon
     words, each kind most frequent first (then by word). known: the words of jieba's dictionary."""
-    found = [candidate for candidate in ngram_statistics(texts, settings.max_len, settings.min_count, settings.min_pmi)
-             if min(candidate.left_entropy, candidate.right_entropy) >= settings.min_entropy
-             and not is_compound(candidate.word, known)]
+    stats = {candidate.word: candidate for candidate in ngram_statistics(texts, settings.max_len, settings.min_count)}
+    found = [candidate for candidate in stats.values()
+             if candidate.pmi >= settings.min_pmi
+             and min(candidate.left_entropy, candidate.right_entropy) >= settings.min_entropy
+             and not is_compound(candidate.word, known)
+             and not has_a_free_piece(candidate.word, stats, settings.max_piece_entropy)]
     for kind, pattern, least in (("hashtag", HASHTAG, settings.hashtag_min_count),
                                  ("emoticon", EMOTICON, settings.emoticon_min_count)):
         counts = marked_words(texts, pattern)

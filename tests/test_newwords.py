@@ -10,7 +10,15 @@ import pytest
 
 from kit.cleaning import clean_text
 from kit.config import NewWordSettings
-from kit.newwords import EMOTICON, HASHTAG, find_new_words, is_compound, marked_words, ngram_statistics
+from kit.newwords import (
+    EMOTICON,
+    HASHTAG,
+    find_new_words,
+    has_a_free_piece,
+    is_compound,
+    marked_words,
+    ngram_statistics,
+)
 
 # 子甲乙 | 丑甲乙 | 子甲乙丙: N = 10 Chinese characters; 甲 and 乙 3 times each, 甲乙 3 times, 子甲 twice.
 TINY = ["子甲乙", "丑甲乙", "子甲乙丙"]
@@ -20,8 +28,8 @@ def h(*shares: float) -> float:
     return -sum(p * math.log2(p) for p in shares)
 
 
-def stats(texts, max_len=3, min_count=1, min_pmi=-math.inf):
-    return {word.word: word for word in ngram_statistics(texts, max_len, min_count, min_pmi)}
+def stats(texts, max_len=3, min_count=1):
+    return {word.word: word for word in ngram_statistics(texts, max_len, min_count)}
 
 
 def test_pmi_and_entropy_by_hand():
@@ -58,15 +66,14 @@ def test_ngrams_never_span_texts_or_punctuation():
     assert (found["甲乙"].left_entropy, found["甲乙"].right_entropy) == (1.0, 1.0)  # four boundaries
 
 
-def test_min_count_and_min_pmi_filter():
+def test_min_count_filters():
     assert set(stats(TINY, max_len=2, min_count=2)) == {"子甲", "甲乙"}
-    assert set(stats(SKEWED, min_pmi=0)) == {"甲乙", "乙丙", "甲乙丙"}
-    assert set(stats(SKEWED, min_pmi=1.5)) == {"甲乙"}
-    assert set(stats(SKEWED, min_count=2, min_pmi=1)) == {"甲乙", "乙丙", "甲乙丙"}
+    assert set(stats(SKEWED, min_count=2)) == {"甲乙", "乙丙", "甲乙丙"}
 
 
 def settings(**changes) -> NewWordSettings:
-    defaults = dict(min_count=1, max_len=2, min_pmi=0.0, min_entropy=0.9, hashtag_min_count=1, emoticon_min_count=1)
+    defaults = dict(min_count=1, max_len=2, min_pmi=0.0, min_entropy=0.9, max_piece_entropy=3.0, hashtag_min_count=1,
+                    emoticon_min_count=1)
     return NewWordSettings(**{**defaults, **changes})
 
 
@@ -81,6 +88,17 @@ def test_each_threshold_admits_or_refuses_a_word():
     assert new_words(TINY, min_pmi=1.8) == []
     assert new_words(TINY, min_entropy=0.92) == []
     assert new_words(TINY, known={"甲乙"}) == []
+
+
+def test_a_string_with_a_free_piece_is_a_phrase_not_a_word():
+    # 甲乙 is followed by 丙, 丙, 丁, 戊 and a text's end: H(2/5, 1/5, 1/5, 1/5) = 1.922 bits. 甲乙丙 (count 2, PMI
+    # log2(3), 1 bit each side) is a word while that is not too free, a phrase of 甲乙 and 丙 once it is.
+    texts = ["甲乙丙", "甲乙丙", "甲乙丁", "甲乙戊", "子甲乙"]
+    piece = stats(texts)["甲乙"]
+    assert piece.right_entropy == pytest.approx(h(2 / 5, 1 / 5, 1 / 5, 1 / 5))
+    assert "甲乙丙" in new_words(texts, max_len=3, max_piece_entropy=1.93)
+    assert "甲乙丙" not in new_words(texts, max_len=3, max_piece_entropy=1.92)
+    assert has_a_free_piece("甲乙丙", stats(texts), 1.92) and not has_a_free_piece("甲乙", stats(texts), 0)
 
 
 def test_compounds_of_known_words_are_not_new():
@@ -132,6 +150,7 @@ def test_the_real_test_file_yields_the_epidemic_s_words(shared_data):
                         encoding_errors="replace", keep_default_na=False)["微博中文内容"].tolist()
     found = find_new_words([clean_text(text) for text in texts], known_words(base_tokenizer()), NewWordSettings())
     by_kind = {kind: [word.word for word in found if word.kind == kind] for kind in ("new_word", "hashtag", "emoticon")}
-    assert {"新冠肺炎", "火神山", "雷神山", "李兰娟", "封城"} <= set(by_kind["new_word"][:20])
+    assert {"卫健委", "火神山", "雷神山", "李兰娟", "封城"} <= set(by_kind["new_word"][:20])
     assert by_kind["hashtag"][0] == "#武汉加油#" and "[爱心]" in by_kind["emoticon"]
     assert not {"口罩", "武汉", "确诊病例"} & set(by_kind["new_word"])  # jieba has them, or their words
+    assert not {"戴口罩", "钟南山称"} & set(by_kind["new_word"])  # phrases of a free word
