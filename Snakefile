@@ -29,6 +29,7 @@ rule all:
 
 
 include: "rules/data.smk"
+include: "rules/corpus.smk"
 include: "rules/models.smk"
 include: "rules/pseudo.smk"
 include: "rules/ensemble.smk"

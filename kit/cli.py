@@ -13,10 +13,19 @@ import json
 from pathlib import Path
 
 from kit import __version__
-from kit.config import DEFAULT_CLASSES, Columns, Config, DataSettings, FoldSettings, IngestSettings
+from kit.config import (
+    DEFAULT_CLASSES,
+    Columns,
+    Config,
+    CorpusSettings,
+    DataSettings,
+    FoldSettings,
+    IngestSettings,
+    WordVectorSettings,
+)
 from kit.pseudo import PoolSettings
 from kit.log import running
-from kit.settings import add_arguments, argument_values, from_arguments
+from kit.settings import add_arguments, argument_values, from_arguments, parse
 
 
 def cmd_demo(args, log) -> None:
@@ -107,6 +116,34 @@ def cmd_build_backbone(args, log) -> None:
     texts = read_texts(args.texts)
     out = build_scratch_backbone(Path(args.out), texts, **json.loads(args.spec_json))
     log(f"scratch backbone from {len(texts)} texts: {out}")
+
+
+def cmd_corpus(args, log) -> None:
+    """Build the text corpus for representation learning: train + test (+ unlabelled) texts cleaned, deduplicated,
+    their own words found for jieba's dictionary, segmented once.
+
+    Example: python -m kit corpus --train i/train.parquet --test i/test.parquet --unlabeled i/unlabeled.parquet --settings-json '{"max_texts": null}' --threads 2 --out-corpus c/corpus.parquet --out-userdict c/userdict.txt --out-new-words c/new_words.tsv --out-meta c/meta.json
+    """
+    from kit.corpus import CorpusFiles, build_corpus
+
+    inputs = {"train": Path(args.train), "test": Path(args.test)}
+    if args.unlabeled:
+        inputs["unlabeled"] = Path(args.unlabeled)
+    settings = parse(CorpusSettings, json.loads(args.settings_json), "corpus")
+    outputs = CorpusFiles(Path(args.out_corpus), Path(args.out_userdict), Path(args.out_new_words), Path(args.out_meta))
+    build_corpus(inputs, settings, outputs, workers=args.threads, log=log)
+
+
+def cmd_word_vectors(args, log) -> None:
+    """Train one word_vectors entry (gensim word2vec or fastText) on the corpus's words.
+
+    Example: python -m kit word-vectors --name w2v --settings-json '{"algorithm": "word2vec"}' --corpus c/corpus.parquet --corpus-meta c/meta.json --threads 1 --out models/word_vectors/w2v
+    """
+    from kit.word_vectors import build_word_vectors
+
+    settings = parse(WordVectorSettings, json.loads(args.settings_json), f"word_vectors.{args.name}")
+    build_word_vectors(args.name, settings, Path(args.corpus), Path(args.corpus_meta), Path(args.out),
+                       workers=args.threads, log=log)
 
 
 def variant_files(args):
@@ -235,6 +272,7 @@ OUTPUTS = {
     "pool": ("out",),
     "pseudo-rows": ("out_rows", "out_manifest"),
     "folds": ("out",),
+    "corpus": ("out_corpus", "out_userdict", "out_new_words", "out_meta"),
     "fit-fold": ("out",),
     "merge": ("out_npz", "out_manifest"),
     "ensemble": ("out_npz", "out_manifest"),
@@ -309,6 +347,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--spec-json", required=True, help="the entry's backbone.scratch settings")
     p.add_argument("--texts", nargs="+", required=True, help="ingested parquet files whose texts make the vocabulary")
     p.add_argument("--out", required=True, help="the save_pretrained folder to write")
+
+    p = command("corpus", cmd_corpus, "build the text corpus for representation learning")
+    p.add_argument("--train", required=True, help="ingested train parquet")
+    p.add_argument("--test", required=True, help="ingested test parquet")
+    p.add_argument("--unlabeled", help="ingested unlabelled parquet (optional)")
+    p.add_argument("--settings-json", default="{}", help="the config's corpus: block")
+    p.add_argument("--threads", type=int, default=1, help="processes that segment")
+    p.add_argument("--out-corpus", required=True, help="the corpus parquet (text, words, source) to write")
+    p.add_argument("--out-userdict", required=True, help="jieba's user dictionary to write")
+    p.add_argument("--out-new-words", required=True, help="the readable table of the corpus's own words to write")
+    p.add_argument("--out-meta", required=True, help="the corpus's meta.json to write")
+
+    p = command("word-vectors", cmd_word_vectors, "train one word-vectors entry on the corpus")
+    p.add_argument("--name", required=True, help="the entry's name in word_vectors:")
+    p.add_argument("--settings-json", default="{}", help="the entry")
+    p.add_argument("--corpus", required=True, help="the corpus parquet")
+    p.add_argument("--corpus-meta", required=True, help="the corpus's meta.json (its hash)")
+    p.add_argument("--threads", type=int, default=1, help="gensim workers (1: identical vectors for a seed)")
+    p.add_argument("--out", required=True, help="the folder to write (gensim's files and meta.json)")
 
     def experiment_args(p):
         """What names one experiment's data and model: shared by fit-fold and merge."""

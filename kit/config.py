@@ -49,6 +49,7 @@ WILDCARD_PATTERNS = {
     "pseudo": VARIANT_NAME,
     "split": r"train|test|unlabeled",
     "artifact": rf"ensemble\.{NAME}|{NAME}\.{VARIANT_NAME}\.s\d+",
+    "vectors": NAME,
 }
 
 
@@ -103,6 +104,72 @@ class IngestSettings(Settings):
 class FoldSettings(Settings):
     k: int = setting(5, "folds: every model is trained k times, each time predicting one fold", ge=2, le=127)
     seed: int = setting(42, "seed of the fold assignment (stratified by label, duplicates kept together)", ge=0)
+
+
+@dataclass
+class NewWordSettings(Settings):
+    """How the corpus finds its own words for jieba's dictionary (kit/newwords.py defines each test)."""
+
+    # Read off 126k real posts (shared/data's 20k labelled and 10k test posts, 100k unlabelled ones): below 10
+    # occurrences a string's neighbours are too few for their entropy to mean anything; PMI 6.5 keeps 新冠肺炎 (6.7)
+    # and drops collocations like 一定要 or 真的很; entropy 2 drops the pieces of longer words; a piece entropy of 3
+    # drops phrases like 戴口罩, 钟南山称 or 口罩都卖 and keeps 新冠肺炎. A corpus ten times larger may raise min_count.
+    min_count: int = setting(10, "a new word is seen at least this many times in the corpus", ge=1)
+    # Four characters cover the new names of this epidemic (新冠肺炎, 瑞德西韦); longer phrases come as hashtags.
+    max_len: int = setting(4, "longest new word, in Chinese characters", ge=2, le=4)
+    min_pmi: float = setting(6.5, "least pointwise mutual information (bits) at a new word's weakest split")
+    min_entropy: float = setting(2.0, "least entropy (bits) of the character before and of the one after", ge=0)
+    max_piece_entropy: float = setting(3.0, "most entropy (bits) of the character after a piece that starts a new word "
+                                            "(before one that ends it): a freer piece is a word of its own", ge=0)
+    hashtag_min_count: int = setting(3, "a #hashtag# seen this many times becomes one word", ge=1)
+    emoticon_min_count: int = setting(3, "an emoticon word like [哈哈] seen this many times becomes one word", ge=1)
+
+
+@dataclass
+class CorpusSettings(Settings):
+    """The text corpus that representations learn from: train + test + unlabelled texts, cleaned and deduplicated
+    (label-free, so using the test texts is legitimate), segmented once with its own words (kit/corpus.py)."""
+
+    max_texts: int | None = setting(None, "most unlabelled texts kept, spread evenly over the file (train and test "
+                                          "texts are always in); null keeps all", ge=1)
+    new_words: NewWordSettings = setting(NewWordSettings(), "the corpus's own words added to jieba's dictionary")
+
+
+@dataclass
+class WordVectorSettings(Settings):
+    """One `word_vectors:` entry: gensim vectors trained on the corpus's words (kit/word_vectors.py)."""
+
+    algorithm: Literal["word2vec", "fasttext"] = setting(
+        "word2vec", "skip-gram word2vec, or fastText (skip-gram with character n-grams: vectors for unseen words)")
+    source: Literal["corpus", "train"] = setting(
+        "corpus", "the texts it learns from: the whole corpus, or the train texts only (to measure what the "
+                  "unlabelled posts add)")
+    dim: int = setting(100, "vector size", ge=1)
+    window: int = setting(5, "words on each side that count as context", ge=1)
+    min_count: int = setting(2, "words seen fewer times get no vector of their own", ge=1)
+    epochs: int = setting(5, "passes over the texts", ge=1)
+    negative: int = setting(5, "negative samples per positive one", ge=1)
+    # word2vec's default; 0 suits a tiny corpus, in which every word counts as frequent.
+    sample: float = setting(1e-3, "frequent words are downsampled above this share of the words (0: off)", ge=0)
+    # Chinese words are one to four characters: their character 1-3-grams are the subwords worth sharing.
+    subwords: tuple[int, int] = setting((1, 3), "fasttext only: [shortest, longest] character n-gram of a word",
+                                        ge=1)
+    # gensim's default of 2M buckets costs 800 MB at dim 100; the corpus's character 1-3-grams number far fewer.
+    buckets: int = setting(200_000, "fasttext only: hash buckets of the character n-gram vectors", ge=1)
+    seed: int = setting(0, "seed of the initial vectors and the sampling (identical vectors with one thread)",
+                        ge=0)
+    probes: tuple[str, ...] = setting(("口罩", "武汉", "加油", "谣言"), "words whose nearest neighbours the log shows",
+                                      identity=False)
+
+    def check(self, path: str) -> None:
+        low, high = self.subwords
+        if low > high:
+            raise fail(f"{path}.subwords", f"must be [low, high] with low <= high, got [{low}, {high}]")
+        if self.algorithm == "word2vec":
+            defaults = WordVectorSettings()
+            for name in ("subwords", "buckets"):
+                if getattr(self, name) != getattr(defaults, name):
+                    raise fail(f"{path}.{name}", "applies to algorithm 'fasttext' only")
 
 
 @dataclass
@@ -233,6 +300,10 @@ class Config(Settings):
     augment: dict[str, AugmentSettings] = setting(
         {}, "augmented variants: each adds EDA copies of every fold's training rows (never of OOF or test rows)",
         pattern=VARIANT_NAME)
+    corpus: CorpusSettings = setting(CorpusSettings(), "the text corpus for representation learning (built only "
+                                                       "when something needs it)")
+    word_vectors: dict[str, WordVectorSettings] = setting({}, "named word-vector entries, trained on the corpus",
+                                                          pattern=NAME)
 
     def check(self, path: str) -> None:
         self.classes = tuple(str(label) for label in self.classes)

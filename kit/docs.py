@@ -11,6 +11,8 @@ from pathlib import Path
 
 from kit import config as kit_config
 from kit import registry
+from kit.augment import AugmentSettings
+from kit.pseudo import PoolSettings, PseudoSettings
 from kit.settings import FieldDoc, field_docs, to_dict
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "config.schema.json"
@@ -46,9 +48,26 @@ def reference() -> str:
             nested = getattr(kit_config, {"data": "DataSettings", "columns": "Columns", "ingest": "IngestSettings",
                                           "folds": "FoldSettings"}[doc.key])
             top += [FieldDoc(f"{doc.key}.{d.key}", "", d.type, d.default, d.bounds, d.help) for d in field_docs(nested)]
-        else:
+        elif doc.key not in ("corpus", "word_vectors", "pool", "pseudo", "augment"):
             top.append(doc)
     out += _table(top)
+    out += ["", "**The corpus** (`corpus:`, `kit.config.CorpusSettings`): train + test (+ unlabelled) texts for "
+                "representation learning, built only when something needs it (kit/corpus.py, kit/newwords.py):", ""]
+    corpus = [doc for doc in field_docs(kit_config.CorpusSettings) if doc.key != "new_words"]
+    corpus += [FieldDoc(f"new_words.{d.key}", "", d.type, d.default, d.bounds, d.help)
+               for d in field_docs(kit_config.NewWordSettings)]
+    out += _table(corpus, prefix="corpus.")
+    out += ["", "**Every word-vectors entry** (`word_vectors.<name>`, `kit.config.WordVectorSettings`): gensim "
+                "vectors in `models/word_vectors/<name>/` (kit/word_vectors.py):", ""]
+    out += _table(field_docs(kit_config.WordVectorSettings))
+    out += ["", "**The pseudo-label pool** (`pool:`, `kit.pseudo.PoolSettings`):", ""]
+    out += _table(field_docs(PoolSettings), prefix="pool.")
+    out += ["", "**Every pseudo-labelled variant** (`pseudo.<name>`, `kit.pseudo.PseudoSettings`), usable in "
+                "`variants:`:", ""]
+    out += _table(field_docs(PseudoSettings))
+    out += ["", "**Every augmented variant** (`augment.<name>`, `kit.augment.AugmentSettings`), usable in "
+                "`variants:`:", ""]
+    out += _table(field_docs(AugmentSettings))
     out += ["", "**Every model entry** (`models.<name>`, `kit.config.ModelRun`): the keys that steer the matrix "
                 "and the scheduler; the rest belong to its `kind`.", ""]
     out += _table(field_docs(kit_config.ModelRun))

@@ -241,3 +241,40 @@ def final_candidate_npz(wildcards):
 
 def final_candidate_manifests(wildcards):
     return [f"oof/{name}/manifest.json" for name in final_candidates()]
+
+
+# ------------------------------------------------------------------------------- the corpus and word vectors
+
+CORPUS = "data/corpus"
+
+
+def corpus_inputs(wildcards):
+    """The ingested splits the corpus reads: train, test and, when the config names one, the unlabelled file."""
+    return {split: f"{INTERIM}/{split}.parquet" for split in SPLITS}
+
+
+def corpus_unlabeled_arg(wildcards, input):
+    if "unlabeled" not in input.keys():
+        return ""
+    return f"--unlabeled {shell_quote(input.unlabeled)}"
+
+
+def settings_json(settings):
+    """A typed config entry as canonical JSON: the same entry with its keys in another order gives the same text."""
+    from kit.hashing import canonical_json
+    from kit.settings import to_dict
+
+    return canonical_json(to_dict(settings))
+
+
+def corpus_settings_json():
+    return settings_json(CONFIG.corpus)
+
+
+def word_vectors_json(wildcards):
+    if wildcards.vectors not in CONFIG.word_vectors:
+        raise ValueError(
+            f"models/word_vectors/{wildcards.vectors}: the config's word_vectors has no entry "
+            f"{wildcards.vectors!r} (it has {sorted(CONFIG.word_vectors)})"
+        )
+    return settings_json(CONFIG.word_vectors[wildcards.vectors])

@@ -9,8 +9,8 @@ import pytest
 from kit import cli
 from kit.artifacts import Artifact
 
-COMMANDS = {"demo", "ingest", "variant", "pool", "pseudo-rows", "folds", "build-backbone", "fit-fold", "merge",
-            "ensemble", "submit", "scores", "config"}
+COMMANDS = {"demo", "ingest", "variant", "pool", "pseudo-rows", "corpus", "word-vectors", "folds", "build-backbone",
+            "fit-fold", "merge", "ensemble", "submit", "scores", "config"}
 
 
 def test_every_command_has_a_log_option_and_an_example():

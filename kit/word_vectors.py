@@ -1,0 +1,156 @@
+"""Word vectors learnt from the corpus's words with gensim: skip-gram word2vec, or fastText, whose character
+n-grams give a vector to any word, seen or not (rule `word_vectors`, `python -m kit word-vectors`).
+
+Each entry of the config's `word_vectors:` is one folder, models/word_vectors/<name>/:
+  vectors.kv  gensim's own format (with any vectors.kv.*.npy gensim writes beside it): `load_vectors(folder)`
+              or gensim's KeyedVectors.load (a FastTextKeyedVectors for fastText)
+  meta.json  the settings, config_hash (the settings that decide the numbers and the corpus_hash), corpus_hash,
+             texts and words learnt from, vocabulary size, the probe words' nearest neighbours, seconds, versions
+
+`source: train` learns from the corpus's train texts only, no test or unlabelled text, so that what the unlabelled
+posts add can be measured with everything else equal. Its words are still the corpus's, segmented with the user
+dictionary found over the whole corpus.
+
+Determinism: with one worker and a seed, two runs give identical vectors, in one process or two. gensim 4 draws the
+initial vectors from numpy generators seeded with `seed` (not from Python's `hash`, which is randomised per process
+and which older gensim used) and its samples from a RandomState seeded with it; tests/test_word_vectors.py trains in
+two processes with different PYTHONHASHSEED and compares. With several workers the order in which threads update
+the vectors varies and so do the vectors, slightly: run the rule with `--set-threads word_vectors=1` where
+identical vectors matter.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
+    from kit.config import WordVectorSettings
+
+VECTORS_FILE = "vectors.kv"
+META_FILE = "meta.json"
+NEIGHBOURS = 8  # nearest neighbours shown per probe word
+
+
+def sentences_of(words_column: Sequence[str]) -> list[list[str]]:
+    """Each corpus row's words (`words`: joined by single spaces) as a list."""
+    return [words.split(" ") for words in words_column if words]
+
+
+def train_vectors(sentences: list[list[str]], settings: WordVectorSettings, workers: int = 1) -> KeyedVectors:
+    """The vectors (KeyedVectors, FastTextKeyedVectors for fastText) of every word seen min_count times."""
+    from gensim.models import FastText, Word2Vec
+
+    counts = Counter(word for sentence in sentences for word in sentence)
+    if not any(count >= settings.min_count for count in counts.values()):
+        raise ValueError(f"word vectors: no word of the {len(sentences)} texts is seen min_count="
+                         f"{settings.min_count} times; lower min_count or learn from more texts")
+    shared = dict(sentences=sentences, vector_size=settings.dim, window=settings.window, sg=1,
+                  min_count=settings.min_count, epochs=settings.epochs, negative=settings.negative,
+                  sample=settings.sample, seed=settings.seed, workers=workers)
+    if settings.algorithm == "fasttext":
+        low, high = settings.subwords
+        return FastText(**shared, min_n=low, max_n=high, bucket=settings.buckets).wv
+    return Word2Vec(**shared).wv
+
+
+def nearest(vectors: KeyedVectors, probes: Sequence[str], topn: int = NEIGHBOURS) -> dict[str, list]:
+    """probe -> [[word, cosine similarity], ...], most similar first; a word2vec probe outside the vocabulary gets
+    none (fastText builds its vector from its character n-grams)."""
+    from gensim.models.fasttext import FastTextKeyedVectors
+
+    found = {}
+    for probe in probes:
+        if vectors.has_index_for(probe) or isinstance(vectors, FastTextKeyedVectors):
+            found[probe] = [[word, round(float(similarity), 4)]
+                            for word, similarity in vectors.most_similar(probe, topn=topn)]
+        else:
+            found[probe] = []
+    return found
+
+
+def config_hash(settings: WordVectorSettings, corpus_hash: str) -> str:
+    """sha256 of what decides the vectors: the entry's settings (not its probes) and the corpus."""
+    from kit.hashing import sha256_json
+    from kit.settings import identity
+
+    return sha256_json({"settings": identity(settings), "corpus_hash": corpus_hash})
+
+
+def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, corpus_meta: Path, out_dir: Path,
+                       workers: int = 1, log=print) -> dict:
+    """Train one entry's vectors on the corpus and write its folder (module docstring); return its meta.
+
+    The folder is built beside out_dir and renamed into place, so a killed job never leaves half of one.
+    """
+    import gensim
+
+    from kit.artifacts import make_folder, provenance, read_json, write_json
+    from kit.corpus import read_corpus
+    from kit.settings import to_dict
+
+    started = time.perf_counter()
+    rows = read_corpus(corpus, ("words", "source"))
+    if settings.source == "train":
+        rows = rows[rows["source"] == "train"]
+    sentences = sentences_of(rows["words"].tolist())
+    corpus_hash = read_json(corpus_meta)["corpus_hash"]
+    vectors = train_vectors(sentences, settings, workers)
+    seconds = time.perf_counter() - started
+    neighbours = nearest(vectors, settings.probes)
+    meta = {
+        "name": name,
+        "algorithm": settings.algorithm,
+        "config_hash": config_hash(settings, corpus_hash),
+        "corpus_hash": corpus_hash,
+        "source": settings.source,
+        "texts": len(sentences),
+        "words": sum(map(len, sentences)),
+        "vocabulary": len(vectors.index_to_key),
+        "neighbours": neighbours,
+        "settings": to_dict(settings),
+        "workers": workers,
+        "seconds": round(seconds, 2),
+        "gensim_version": gensim.__version__,
+        **provenance(),
+    }
+    out_dir = Path(out_dir)
+    # A name of atomic_write's pattern; os.mkdir applies the umask as for any folder (mkdtemp would make it 0700).
+    staging = make_folder(out_dir.parent) / f".{out_dir.name}.{secrets.token_hex(8)}.tmp"
+    os.mkdir(staging)
+    try:
+        vectors.save(str(staging / VECTORS_FILE))
+        write_json(staging / META_FILE, meta)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log(f"word vectors {name}: {settings.algorithm} on {meta['texts']} {settings.source} texts ({meta['words']} "
+        f"words), vocabulary {meta['vocabulary']}, {seconds:.1f}s with {workers} worker(s)")
+    for probe, found in neighbours.items():
+        shown = ", ".join(f"{word} {similarity:.2f}" for word, similarity in found) or "(not in the vocabulary)"
+        log(f"  {probe}: {shown}")
+    return meta
+
+
+def load_vectors(folder: Path) -> tuple[KeyedVectors, dict]:
+    """(vectors, meta) of a word_vectors folder; a folder without them is an error naming it and the rebuild."""
+    from gensim.models import KeyedVectors
+
+    from kit.artifacts import read_json
+
+    folder = Path(folder)
+    for part in (VECTORS_FILE, META_FILE):
+        if not (folder / part).is_file():
+            raise FileNotFoundError(f"{folder}: {part} is missing; rebuild it with `snakemake --forcerun {folder}`")
+    return KeyedVectors.load(str(folder / VECTORS_FILE)), read_json(folder / META_FILE)

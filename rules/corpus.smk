@@ -1,0 +1,44 @@
+# The corpus for representation learning and the word vectors learnt from it; they run only when a target needs
+# them (`snakemake data/corpus/corpus.parquet`, or a model that names them as inputs).
+
+
+rule corpus:
+    input:
+        unpack(corpus_inputs),
+    output:
+        corpus=f"{CORPUS}/corpus.parquet",
+        userdict=f"{CORPUS}/userdict.txt",
+        new_words=f"{CORPUS}/new_words.tsv",
+        meta=f"{CORPUS}/meta.json",
+    log:
+        "logs/corpus.log",
+    conda:
+        "../env.yaml"
+    threads: 4
+    params:
+        unlabeled=corpus_unlabeled_arg,
+        settings=corpus_settings_json(),
+    shell:
+        "python -m kit corpus --train {input.train:q} --test {input.test:q} {params.unlabeled}"
+        " --settings-json {params.settings:q} --threads {threads} --out-corpus {output.corpus:q}"
+        " --out-userdict {output.userdict:q} --out-new-words {output.new_words:q} --out-meta {output.meta:q}"
+        " --log {log:q}"
+
+
+rule word_vectors:
+    input:
+        corpus=f"{CORPUS}/corpus.parquet",
+        meta=f"{CORPUS}/meta.json",
+    output:
+        directory("models/word_vectors/{vectors}"),
+    log:
+        "logs/word_vectors/{vectors}.log",
+    conda:
+        "../env.yaml"
+    threads: 4
+    params:
+        settings=word_vectors_json,
+    shell:
+        "python -m kit word-vectors --name {wildcards.vectors} --settings-json {params.settings:q}"
+        " --corpus {input.corpus:q} --corpus-meta {input.meta:q} --threads {threads} --out {output:q}"
+        " --log {log:q}"
