@@ -8,11 +8,13 @@ then load it through `load_backbone`, the same from_pretrained path a hub model 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -80,10 +82,7 @@ def build_scratch_backbone(
     vocab = char_vocab(texts, min_char_freq)
     if len(vocab) == len(SPECIAL_TOKENS):
         raise ValueError("build_scratch_backbone: no character reaches min_char_freq; the vocabulary would be empty")
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with staged_folder(out_dir) as staging:
         (staging / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
         BertTokenizer(vocab=str(staging / "vocab.txt"), do_lower_case=True).save_pretrained(staging)
         config = BertConfig(
@@ -98,23 +97,42 @@ def build_scratch_backbone(
         with torch.random.fork_rng(devices=[]):  # the caller's RNG stream stays untouched
             torch.manual_seed(seed)
             BertModel(config).save_pretrained(staging)
+    return Path(out_dir)
+
+
+@contextmanager
+def staged_folder(out_dir: Path) -> Iterator[Path]:
+    """Yield a new folder beside out_dir to write into; rename it to out_dir (replacing any old one) when the block
+    ends without an error, else delete it. A killed job so never leaves a half-written model folder; the staging
+    folders a killed job left (`.<name>.<8 characters>`) are deleted first (Snakemake runs one job per output)."""
+    from kit.artifacts import make_folder
+
+    out_dir = Path(out_dir)
+    make_folder(out_dir.parent)
+    stale = re.compile(re.escape(f".{out_dir.name}.") + r"[a-z0-9_]{8}")
+    for left in out_dir.parent.iterdir():
+        if left.is_dir() and stale.fullmatch(left.name):
+            shutil.rmtree(left, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        yield staging
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return out_dir
 
 
-def load_backbone(name_or_path: str | Path):
-    """(tokenizer, model): AutoTokenizer and AutoModel from a hub name or a local folder."""
-    from transformers import AutoModel, AutoTokenizer
+def load_backbone(name_or_path: str | Path, masked_lm: bool = False):
+    """(tokenizer, model): AutoTokenizer and AutoModel from a hub name or a local folder; with masked_lm, the model
+    with its masked-language-model head (AutoModelForMaskedLM; a head the folder lacks starts random)."""
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
     quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-        model = AutoModel.from_pretrained(str(name_or_path))
+        model = (AutoModelForMaskedLM if masked_lm else AutoModel).from_pretrained(str(name_or_path))
     except OSError as error:
         raise OSError(
             f"backbone {str(name_or_path)!r} is neither a model folder nor a hub model this machine can load "
