@@ -83,6 +83,28 @@ def cmd_build_backbone(args, log) -> None:
     log(f"scratch backbone from {len(texts)} texts: {out}")
 
 
+def cmd_post_train(args, log) -> None:
+    """Continue masked-language-model training of a backbone on the corpus; write a save_pretrained folder.
+
+    Example: python -m kit post-train --spec-json '{"base": "hfl/chinese-roberta-wwm-ext", "epochs": 2}' --corpus data/corpus/corpus.parquet --corpus-meta data/corpus/meta.json --gpus 1 --threads 4 --workdir checkpoints/backbones/post-abc --out models/backbones/post-abc
+    """
+    from kit.gpu import gpu_lease
+    from kit.models.transformer.config import PostTrainSpec
+    from kit.settings import parse
+
+    spec = parse(PostTrainSpec, json.loads(args.spec_json), "post_train")
+    # The lease sets CUDA_VISIBLE_DEVICES, so it must come before anything imports torch.
+    with gpu_lease(args.gpus) as devices:
+        log(f"devices: {'cuda ' + ','.join(devices) if devices else 'cpu'}; threads {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+        from kit.models.transformer.post_train import run_post_train
+
+        run_post_train(spec, Path(args.base_dir) if args.base_dir else None, Path(args.corpus), Path(args.corpus_meta),
+                       Path(args.out), Path(args.workdir), log=log)
+
+
 def variant_files(args):
     from kit.experiment import VariantFiles
 
@@ -199,6 +221,7 @@ OUTPUTS = {
     "ingest": ("out_train", "out_test", "out_unlabeled", "report"),
     "variant": ("out_train", "out_test", "meta"),
     "folds": ("out",),
+    "post-train": ("out",),
     "fit-fold": ("out",),
     "merge": ("out_npz", "out_manifest"),
     "ensemble": ("out_npz", "out_manifest"),
@@ -255,6 +278,16 @@ def parser() -> argparse.ArgumentParser:
     p = command("build-backbone", cmd_build_backbone, "build a small scratch BERT")
     p.add_argument("--spec-json", required=True, help="the entry's backbone.scratch settings")
     p.add_argument("--texts", nargs="+", required=True, help="ingested parquet files whose texts make the vocabulary")
+    p.add_argument("--out", required=True, help="the save_pretrained folder to write")
+
+    p = command("post-train", cmd_post_train, "post-train a backbone on the corpus (masked language model)")
+    p.add_argument("--spec-json", required=True, help="the entry's backbone.post_train settings")
+    p.add_argument("--base-dir", help="the built scratch folder, when the base is {scratch: ...}")
+    p.add_argument("--corpus", required=True, help="the corpus parquet (text, words, source)")
+    p.add_argument("--corpus-meta", required=True, help="the corpus's meta.json (its corpus_hash is recorded)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs to lease (0: CPU)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument("--workdir", required=True, help="checkpoints go here; a rerun resumes from them")
     p.add_argument("--out", required=True, help="the save_pretrained folder to write")
 
     def experiment_args(p):
