@@ -23,9 +23,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -110,11 +113,12 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
 
 def remove_stale_temps(path: Path) -> list[Path]:
-    """Delete the temporary files that atomic_write left beside `path` in a job that was killed; return them.
+    """Delete the temporary files (and folders, atomic_folder's) left beside `path` by a job that was killed; return
+    them.
 
-    Only atomic_write's own names for this path (`.<name>.<16 hex digits>.tmp`) are touched, so a job can call it
-    for each of its outputs at its start. A job still writing `path` would lose its temporary file: Snakemake never
-    runs two jobs for one output.
+    Only the kit's own names for this path (`.<name>.<16 hex digits>.tmp`) are touched, so a job can call it for each
+    of its outputs at its start. A job still writing `path` would lose its temporary file: Snakemake never runs two
+    jobs for one output.
     """
     path = Path(path)
     if not path.parent.is_dir():
@@ -122,8 +126,35 @@ def remove_stale_temps(path: Path) -> list[Path]:
     pattern = re.compile(re.escape(_temp_name(path, "@")).replace("@", "[0-9a-f]{16}"))
     stale = [candidate for candidate in path.parent.iterdir() if pattern.fullmatch(candidate.name)]
     for candidate in stale:
-        candidate.unlink(missing_ok=True)
+        if candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            candidate.unlink(missing_ok=True)
     return stale
+
+
+@contextmanager
+def atomic_folder(out_dir: Path) -> Iterator[Path]:
+    """Yield a new folder beside out_dir to write a whole output folder into (a save_pretrained model, gensim's
+    files); it replaces out_dir when the block ends without an error, and is deleted otherwise, so a killed job
+    never leaves a half-written folder that Snakemake would take for finished. Its name follows atomic_write's
+    (`.<name>.<16 hex>.tmp`), so remove_stale_temps clears a killed job's folder."""
+    out_dir = Path(out_dir)
+    # os.mkdir applies the umask as for any folder (mkdtemp would make it 0700).
+    staging = make_folder(out_dir.parent) / _temp_name(out_dir, secrets.token_hex(8))
+    try:
+        os.mkdir(staging)
+    except OSError as error:
+        _refuse_unwritable(staging, error)
+        raise
+    try:
+        yield staging
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:

@@ -146,6 +146,28 @@ def cmd_word_vectors(args, log) -> None:
                        workers=args.threads, log=log)
 
 
+def cmd_post_train(args, log) -> None:
+    """Continue masked-language-model training of a backbone on the corpus; write a save_pretrained folder.
+
+    Example: python -m kit post-train --spec-json '{"base": "hfl/chinese-roberta-wwm-ext", "epochs": 2}' --corpus data/corpus/corpus.parquet --corpus-meta data/corpus/meta.json --gpus 1 --threads 4 --workdir checkpoints/backbones/post-abc --out models/backbones/post-abc
+    """
+    from kit.gpu import gpu_lease
+    from kit.models.transformer.config import PostTrainSpec
+    from kit.settings import parse
+
+    spec = parse(PostTrainSpec, json.loads(args.spec_json), "post_train")
+    # The lease sets CUDA_VISIBLE_DEVICES, so it must come before anything imports torch.
+    with gpu_lease(args.gpus) as devices:
+        log(f"devices: {'cuda ' + ','.join(devices) if devices else 'cpu'}; threads {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+        from kit.models.transformer.post_train import run_post_train
+
+        run_post_train(spec, Path(args.base_dir) if args.base_dir else None, Path(args.corpus), Path(args.corpus_meta),
+                       Path(args.out), Path(args.workdir), log=log)
+
+
 def variant_files(args):
     from kit.experiment import VariantFiles
 
@@ -273,6 +295,7 @@ OUTPUTS = {
     "pseudo-rows": ("out_rows", "out_manifest"),
     "folds": ("out",),
     "corpus": ("out_corpus", "out_userdict", "out_new_words", "out_meta"),
+    "post-train": ("out",),
     "fit-fold": ("out",),
     "merge": ("out_npz", "out_manifest"),
     "ensemble": ("out_npz", "out_manifest"),
@@ -366,6 +389,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus-meta", required=True, help="the corpus's meta.json (its hash)")
     p.add_argument("--threads", type=int, default=1, help="gensim workers (1: identical vectors for a seed)")
     p.add_argument("--out", required=True, help="the folder to write (gensim's files and meta.json)")
+
+    p = command("post-train", cmd_post_train, "post-train a backbone on the corpus (masked language model)")
+    p.add_argument("--spec-json", required=True, help="the entry's backbone.post_train settings")
+    p.add_argument("--base-dir", help="the built scratch folder, when the base is {scratch: ...}")
+    p.add_argument("--corpus", required=True, help="the corpus parquet (text, words, source)")
+    p.add_argument("--corpus-meta", required=True, help="the corpus's meta.json (its corpus_hash is recorded)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs to lease (0: CPU)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument("--workdir", required=True, help="checkpoints go here; a rerun resumes from them")
+    p.add_argument("--out", required=True, help="the save_pretrained folder to write")
 
     def experiment_args(p):
         """What names one experiment's data and model: shared by fit-fold and merge."""

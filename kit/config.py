@@ -50,6 +50,7 @@ WILDCARD_PATTERNS = {
     "split": r"train|test|unlabeled",
     "artifact": rf"ensemble\.{NAME}|{NAME}\.{VARIANT_NAME}\.s\d+",
     "vectors": NAME,
+    "backbone_hash": r"[0-9a-f]{16}",  # a built backbone's folder: scratch-<hash>, post-<hash>
 }
 
 

@@ -78,11 +78,14 @@ def reference() -> str:
         out += ["", f"**`kind: {kind}`** ({family.help}; `{family.params.__module__}.{family.params.__name__}`):", ""]
         out += _table(docs, with_group=grouped)
         if kind == "transformer":
-            from kit.models.transformer.config import ScratchSpec
+            from kit.models.transformer.config import PostTrainSpec, ScratchSpec
 
             out += ["", "`backbone: {scratch: {...}}` builds a small character-level BERT from the competition's "
                         "own texts (`kit.models.transformer.config.ScratchSpec`):", ""]
             out += _table(field_docs(ScratchSpec), prefix="scratch.")
+            out += ["", "`backbone: {post_train: {...}}` continues masked-language-model training of `base` on the "
+                        "corpus (`kit.models.transformer.config.PostTrainSpec`):", ""]
+            out += _table(field_docs(PostTrainSpec), prefix="post_train.")
     out += ["", "**Every ensemble entry** (`ensembles.<name>`, `kit.config.EnsembleCommon`):", ""]
     out += _table(field_docs(kit_config.EnsembleCommon))
     out += ["", "**Ensemble methods** and the keys each adds:", "", "| method | fitted on OOF rows | keys | meaning |",

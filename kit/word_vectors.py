@@ -21,9 +21,6 @@ identical vectors matter.
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -93,7 +90,7 @@ def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, co
     """
     import gensim
 
-    from kit.artifacts import make_folder, provenance, read_json, write_json
+    from kit.artifacts import atomic_folder, provenance, read_json, write_json
     from kit.corpus import read_corpus
     from kit.settings import to_dict
 
@@ -122,19 +119,9 @@ def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, co
         "gensim_version": gensim.__version__,
         **provenance(),
     }
-    out_dir = Path(out_dir)
-    # A name of atomic_write's pattern; os.mkdir applies the umask as for any folder (mkdtemp would make it 0700).
-    staging = make_folder(out_dir.parent) / f".{out_dir.name}.{secrets.token_hex(8)}.tmp"
-    os.mkdir(staging)
-    try:
+    with atomic_folder(Path(out_dir)) as staging:
         vectors.save(str(staging / VECTORS_FILE))
         write_json(staging / META_FILE, meta)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log(f"word vectors {name}: {settings.algorithm} on {meta['texts']} {settings.source} texts ({meta['words']} "
         f"words), vocabulary {meta['vocabulary']}, {seconds:.1f}s with {workers} worker(s)")
     for probe, found in neighbours.items():

@@ -1,5 +1,8 @@
 # Helpers that expand the (model x seed x variant x fold) matrix; rules only wire files.
 from kit import config as kit_config
+from kit.hashing import canonical_json
+from kit.models.transformer.config import BackboneSource
+from kit.settings import to_dict
 
 # The whole config parsed and checked before any job is planned; a mistake stops here with its key named.
 CONFIG = kit_config.load(config)
@@ -170,28 +173,81 @@ def model_threads(wildcards):
     return model_entry(wildcards).run.threads
 
 
-def scratch_spec(model):
-    """The `backbone: {scratch: {...}}` settings of a transformer entry, or None for a hub name or folder."""
+def backbone_source(model):
+    """The `backbone: {scratch: ...}` or `{post_train: ...}` of a transformer entry; None for a hub name, a folder
+    or another family."""
     backbone = getattr(CONFIG.models[model].params, "backbone", None)
     source = getattr(backbone, "backbone", None)
-    return getattr(source, "scratch", None)
+    return source if isinstance(source, BackboneSource) else None
+
+
+def built_backbones():
+    """Folder name (scratch-<hash>, post-<hash>) -> BackboneSource, for every backbone the models need built:
+    theirs, and the scratch base of their post-training. One spec, one folder: entries that share it share the
+    build (a post-trained backbone used by three heads is trained once).
+    """
+    built = {}
+    for model in CONFIG.models:
+        source = backbone_source(model)
+        for needed in (source, source and source.base_source()):
+            if needed is not None:
+                built[needed.folder_name()] = needed
+    return built
+
+
+BACKBONES = "models/backbones"
+BUILT_BACKBONES = built_backbones()
 
 
 def backbone_input(wildcards):
-    if scratch_spec(wildcards.model) is None:
-        return []
-    return f"models/backbones/{wildcards.model}"
+    source = backbone_source(wildcards.model)
+    return [] if source is None else f"{BACKBONES}/{source.folder_name()}"
 
 
 def backbone_arg(wildcards, input):
     return f"--backbone-dir {shell_quote(input.backbone)}" if input.backbone else ""
 
 
-def backbone_spec_json(wildcards):
-    from kit.hashing import canonical_json
-    from kit.settings import to_dict
+def scratch_spec_json(wildcards):
+    source = BUILT_BACKBONES[f"scratch-{wildcards.backbone_hash}"]
+    return canonical_json(to_dict(source.scratch))
 
-    return canonical_json(to_dict(scratch_spec(wildcards.model)))
+
+def post_train_source(wildcards):
+    return BUILT_BACKBONES[f"post-{wildcards.backbone_hash}"]
+
+
+def post_train_spec_json(wildcards):
+    return canonical_json(to_dict(post_train_source(wildcards).post_train))
+
+
+def post_train_base_input(wildcards):
+    base = post_train_source(wildcards).base_source()
+    return [] if base is None else f"{BACKBONES}/{base.folder_name()}"
+
+
+def post_train_base_arg(wildcards, input):
+    return f"--base-dir {shell_quote(input.base)}" if input.base else ""
+
+
+def post_train_runs(wildcards):
+    """The scheduling keys (ModelRun) of the model entries that fine-tune this backbone."""
+    folder = post_train_source(wildcards).folder_name()
+    runs = []
+    for model, entry in CONFIG.models.items():
+        source = backbone_source(model)
+        if source is not None and source.folder_name() == folder:
+            runs.append(entry.run)
+    return runs
+
+
+def post_train_threads(wildcards):
+    """Post-training runs once for all its users: with the most threads any of them asks."""
+    return max(run.threads for run in post_train_runs(wildcards))
+
+
+def post_train_gpus(wildcards):
+    return max(run.gpu for run in post_train_runs(wildcards))
 
 
 def fold_files(wildcards):

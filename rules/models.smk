@@ -2,16 +2,40 @@ rule build_backbone:
     input:
         texts=expand(f"{INTERIM}/{{split}}.parquet", split=SPLITS),
     output:
-        directory("models/backbones/{model}"),
+        directory(f"{BACKBONES}/scratch-{{backbone_hash}}"),
     log:
-        "logs/backbone/{model}.log",
+        "logs/backbone/scratch-{backbone_hash}.log",
     conda:
         "../env.yaml"
     params:
-        spec=backbone_spec_json,
+        spec=scratch_spec_json,
     shell:
         "python -m kit build-backbone --spec-json {params.spec:q} --texts {input.texts:q} --out {output:q}"
         " --log {log:q}"
+
+
+rule post_train:
+    input:
+        corpus="data/corpus/corpus.parquet",
+        corpus_meta="data/corpus/meta.json",
+        base=post_train_base_input,
+    output:
+        directory(f"{BACKBONES}/post-{{backbone_hash}}"),
+    log:
+        "logs/backbone/post-{backbone_hash}.log",
+    conda:
+        "../env.yaml"
+    threads: post_train_threads
+    resources:
+        gpu=post_train_gpus,
+    params:
+        spec=post_train_spec_json,
+        base=post_train_base_arg,
+        workdir="checkpoints/backbones/post-{backbone_hash}",
+    shell:
+        "python -m kit post-train --spec-json {params.spec:q} {params.base} --corpus {input.corpus:q}"
+        " --corpus-meta {input.corpus_meta:q} --gpus {resources.gpu} --threads {threads}"
+        " --workdir {params.workdir:q} --out {output:q} --log {log:q}"
 
 
 rule fit_fold:

@@ -12,6 +12,7 @@ from kit.artifacts import (
     Artifact,
     ArtifactError,
     OutputError,
+    atomic_folder,
     atomic_write,
     atomic_write_bytes,
     discover,
@@ -219,3 +220,21 @@ def test_hash_depends_on_values_and_alignment():
     assert base == sha256_strings(["1", "2"], ["a", "b"])
     assert base != sha256_strings(["1", "2"], ["b", "a"])
     assert base != sha256_strings(["12"], ["ab"])
+
+
+def test_an_atomic_folder_appears_whole_or_not_at_all(tmp_path):
+    out = tmp_path / "model"
+    with pytest.raises(RuntimeError):
+        with atomic_folder(out) as staging:
+            (staging / "half.bin").write_bytes(b"x")
+            raise RuntimeError("killed")
+    assert not out.exists() and not list(tmp_path.iterdir())
+    left_by_a_kill = tmp_path / ".model.0123456789abcdef.tmp"
+    left_by_a_kill.mkdir()
+    (left_by_a_kill / "half.bin").write_bytes(b"x")
+    (tmp_path / ".other.0123456789abcdef.tmp").mkdir()
+    assert remove_stale_temps(out) == [left_by_a_kill]  # what every command does for its outputs at its start
+    with atomic_folder(out) as staging:
+        (staging / "config.json").write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.0123456789abcdef.tmp", "model"]
+    assert [p.name for p in out.iterdir()] == ["config.json"]

@@ -10,7 +10,7 @@ from kit import cli
 from kit.artifacts import Artifact
 
 COMMANDS = {"demo", "ingest", "variant", "pool", "pseudo-rows", "corpus", "word-vectors", "folds", "build-backbone",
-            "fit-fold", "merge", "ensemble", "submit", "scores", "config"}
+            "post-train", "fit-fold", "merge", "ensemble", "submit", "scores", "config"}
 
 
 def test_every_command_has_a_log_option_and_an_example():

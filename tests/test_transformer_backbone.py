@@ -1,9 +1,15 @@
-"""kit.models.transformer.backbone: the character vocabulary and the scratch BERT's from_pretrained round trip."""
+"""kit.models.transformer.backbone: the character vocabulary, the scratch BERT's from_pretrained round trip, its
+masked-LM view, and model folders written whole."""
 
 import pytest
 import torch
 
-from kit.models.transformer.backbone import SPECIAL_TOKENS, build_scratch_backbone, char_vocab, load_backbone
+from kit.models.transformer.backbone import (
+    SPECIAL_TOKENS,
+    build_scratch_backbone,
+    char_vocab,
+    load_backbone,
+)
 
 TEXTS = ["武汉加油！", "武汉肺炎 Hello 2020", "加油加油"]
 
@@ -52,3 +58,13 @@ def test_loading_prints_no_progress_bars(tmp_path, capfd):
     folder = build_scratch_backbone(tmp_path / "bert", ["好坏"], layers=1, hidden=16, heads=2, max_position=16)
     load_backbone(folder)
     assert "Loading weights" not in capfd.readouterr().err
+
+
+def test_a_masked_lm_loads_over_a_scratch_folder_with_the_same_encoder(tmp_path):
+    folder = build_scratch_backbone(tmp_path / "bert", TEXTS, layers=1, hidden=16, heads=2, max_position=16)
+    _, encoder = load_backbone(folder)
+    tokenizer, masked_lm = load_backbone(folder, masked_lm=True)
+    assert type(masked_lm).__name__ == "BertForMaskedLM" and tokenizer.mask_token == "[MASK]"
+    mlm_encoder = masked_lm.base_model.state_dict()
+    assert all(torch.equal(value, mlm_encoder[name]) for name, value in encoder.state_dict().items()
+               if not name.startswith("pooler."))  # an MLM model has no pooler; its head starts random

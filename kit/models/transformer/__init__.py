@@ -12,6 +12,7 @@ Module map:
   progress.py     transient rich bar + plain log lines
   train.py        the training loop with resume, and length-sorted prediction
   fold.py         one fold: the epoch policy, predictions, fold models, `fit_predict`
+  post_train.py   domain post-training (MLM) on the corpus: whole-word masks, held-out perplexity, resume
 
 Importing this package stays light (torch loads when a fold runs), so the config can be checked anywhere.
 """

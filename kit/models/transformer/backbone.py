@@ -7,9 +7,6 @@ then load it through `load_backbone`, the same from_pretrained path a hub model 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
@@ -70,6 +67,8 @@ def build_scratch_backbone(
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
+    from kit.artifacts import atomic_folder
+
     quiet_transformers()
 
     if layers < 1 or hidden < 1 or heads < 1:
@@ -80,10 +79,7 @@ def build_scratch_backbone(
     vocab = char_vocab(texts, min_char_freq)
     if len(vocab) == len(SPECIAL_TOKENS):
         raise ValueError("build_scratch_backbone: no character reaches min_char_freq; the vocabulary would be empty")
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with atomic_folder(out_dir) as staging:
         (staging / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
         BertTokenizer(vocab=str(staging / "vocab.txt"), do_lower_case=True).save_pretrained(staging)
         config = BertConfig(
@@ -98,23 +94,18 @@ def build_scratch_backbone(
         with torch.random.fork_rng(devices=[]):  # the caller's RNG stream stays untouched
             torch.manual_seed(seed)
             BertModel(config).save_pretrained(staging)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir)
 
 
-def load_backbone(name_or_path: str | Path):
-    """(tokenizer, model): AutoTokenizer and AutoModel from a hub name or a local folder."""
-    from transformers import AutoModel, AutoTokenizer
+def load_backbone(name_or_path: str | Path, masked_lm: bool = False):
+    """(tokenizer, model): AutoTokenizer and AutoModel from a hub name or a local folder; with masked_lm, the model
+    with its masked-language-model head (AutoModelForMaskedLM; a head the folder lacks starts random)."""
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
     quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-        model = AutoModel.from_pretrained(str(name_or_path))
+        model = (AutoModelForMaskedLM if masked_lm else AutoModel).from_pretrained(str(name_or_path))
     except OSError as error:
         raise OSError(
             f"backbone {str(name_or_path)!r} is neither a model folder nor a hub model this machine can load "

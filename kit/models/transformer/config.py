@@ -12,7 +12,8 @@ import typing
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-from kit.settings import Settings, fail, group, parse, setting, to_dict
+from kit.hashing import sha256_json
+from kit.settings import Settings, fail, group, identity, parse, setting, to_dict
 
 # One name per head in heads.HEADS (a test checks they agree); here so that checking a config needs no torch.
 HeadName = Literal["cls", "mean", "cls_concat", "layer_fusion", "bigru", "bilstm", "textcnn"]
@@ -36,20 +37,100 @@ class ScratchSpec(Settings):
 
 
 @dataclass
-class BackboneSource(Settings):
-    """A backbone the workflow builds before the fold jobs run; they then load it from its folder."""
+class ScratchBase(Settings):
+    """`base: {scratch: {...}}`: the scratch BERT is built first, then pre-trained on the corpus."""
 
-    scratch: ScratchSpec | None = setting(None, "build a small char-level BERT from the competition's texts")
+    scratch: ScratchSpec = setting(help="the small char-level BERT to build (the keys of backbone: {scratch: ...})")
+
+
+@dataclass
+class PostTrainSpec(Settings):
+    """`backbone: {post_train: {...}}`: masked-language-model training of a backbone continued on the corpus
+    (train + test + unlabelled posts), written as a save_pretrained folder that the fold jobs then fine-tune."""
+
+    # `from` would read better, but it is a Python keyword.
+    base: str | ScratchBase = setting(
+        help="the backbone to continue from: a hub name, a local folder, or {scratch: {...}} (then pre-training)")
+    # The winners post-trained for 1-3 epochs on the 900k posts; more mostly buys time.
+    epochs: int = setting(2, "passes over the corpus's training rows", ge=1)
+    # 128 tokens cover 90% of the real posts whole (median 84 characters); attention cost grows with its square.
+    max_len: int = setting(128, "tokens per text, [CLS] and [SEP] included; longer texts are truncated", ge=8)
+    batch_size: int = setting(32, "texts per micro-batch", ge=1)
+    grad_accum: int = setting(1, "micro-batches per optimizer step (effective batch = batch_size x grad_accum)",
+                              ge=1)
+    bucket_batches: int = setting(50, "texts are sorted by length within chunks of this many batches", ge=1)
+    # run_mlm's rate for a pretrained model; a scratch base learns from nothing and wants about 1e-3.
+    lr: float = setting(5e-5, "peak learning rate (warmup, then linear decay to 0)", gt=0)
+    weight_decay: float = setting(0.01, "AdamW weight decay (never on biases and LayerNorm weights)", ge=0)
+    # RoBERTa's pre-training warmed up for 6% of its steps.
+    warmup_ratio: float = setting(0.06, "share of the steps spent warming up", ge=0, lt=1)
+    max_grad_norm: float | None = setting(1.0, "gradient clipping norm; null: off", gt=0)
+    # BERT's 15%, of which 80% become [MASK], 10% a random token and 10% stay as they are.
+    mask_prob: float = setting(0.15, "share of the tokens to predict", gt=0, lt=1)
+    # Chinese BERT-wwm (Cui et al.) masks whole words: a model cannot guess a masked character from its word's rest.
+    whole_word: bool = setting(True, "mask whole jieba words of the corpus (false: single tokens)")
+    # 2% of the 900k posts would be 18k texts: far more than a stable perplexity needs, hence the cap.
+    heldout_fraction: float = setting(0.02, "share of the corpus held out to score the MLM loss, never trained on",
+                                      gt=0, lt=0.5)
+    heldout_max: int = setting(2000, "most held-out texts", ge=1)
+    max_texts: int | None = setting(None, "train on at most this many corpus texts, drawn with the seed (null: all)",
+                                    ge=1)
+    seed: int = setting(0, "seed of the held-out split, the text cap, batch order, masks and dropout", ge=0)
+    amp: Literal["auto", "off", "bf16", "fp16"] = setting(
+        "auto", "mixed precision: auto = bf16 on CUDA where supported, else fp16 with a GradScaler; off on CPU")
+    checkpoint_every_steps: int | None = setting(
+        None, "also checkpoint every this many optimizer steps (null: not by steps)", ge=1, identity=False)
+    # A killed job then loses little of what may be hours of training.
+    checkpoint_minutes: float | None = setting(
+        10.0, "also checkpoint at the first step after this many minutes (null: not by time)", gt=0, identity=False)
 
     def check(self, path: str) -> None:
-        if self.scratch is None:
-            raise fail(path, "must say how to build the backbone, e.g. {scratch: {layers: 2, hidden: 64}}")
+        if isinstance(self.base, ScratchBase) and self.max_len > self.base.scratch.max_position:
+            raise fail(f"{path}.max_len", f"{self.max_len} exceeds the scratch base's max_position "
+                                          f"{self.base.scratch.max_position}")
+
+
+@dataclass
+class BackboneSource(Settings):
+    """A backbone the workflow builds before the fold jobs run; they then load it from its folder.
+
+    Built backbones are named by a hash of their spec (`folder_name`), so model entries with the same spec share one
+    build: a post-trained backbone used by three heads is trained once.
+    """
+
+    scratch: ScratchSpec | None = setting(None, "build a small char-level BERT from the competition's texts")
+    post_train: PostTrainSpec | None = setting(None, "continue masked-language-model training of a backbone on the "
+                                                     "corpus")
+
+    def check(self, path: str) -> None:
+        given = [key for key in ("scratch", "post_train") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise fail(path, f"must hold exactly one of 'scratch' and 'post_train' (got {' and '.join(given) or 'none'}"
+                             "), e.g. {scratch: {layers: 2, hidden: 64}} or {post_train: {base: a hub name}}")
+
+    def folder_name(self) -> str:
+        """`scratch-<16 hex>` or `post-<16 hex>`: the hash of the spec's identity (what decides the weights)."""
+        if self.scratch is not None:
+            return f"scratch-{sha256_json(identity(self.scratch))[:16]}"
+        return f"post-{sha256_json(identity(self.post_train))[:16]}"
+
+    def base_source(self) -> "BackboneSource | None":
+        """The scratch build a post-training starts from, or None (a hub name, a folder, or no post-training)."""
+        if self.post_train is not None and isinstance(self.post_train.base, ScratchBase):
+            return BackboneSource(scratch=self.post_train.base.scratch)
+        return None
+
+    def max_position(self) -> int | None:
+        """The longest max_len the built backbone takes, when the spec says (a scratch build, or one as a base)."""
+        scratch = self.scratch if self.scratch is not None else getattr(self.base_source(), "scratch", None)
+        return None if scratch is None else scratch.max_position
 
 
 @dataclass
 class BackboneSettings(Settings):
     backbone: str | BackboneSource = setting(
-        help="a hub name (hfl/chinese-roberta-wwm-ext), a local folder, or {scratch: {...}} to build one")
+        help="a hub name (hfl/chinese-roberta-wwm-ext), a local folder, or {scratch: {...}} or {post_train: {...}} "
+             "to build one")
     # 192 tokens cover 99% of the real test texts (99% are under 161 characters) plus [CLS]/[SEP];
     # attention cost grows with its square, so longer buys nothing here.
     max_len: int = setting(192, "tokens per text, [CLS] and [SEP] included; longer texts are truncated", ge=8)
@@ -166,10 +247,10 @@ class TransformerConfig(Settings):
         if self.loss.loss == "focal" and self.loss.label_smoothing > 0:
             raise fail(f"{path}.label_smoothing", "applies to loss 'ce' only, not 'focal'")
         source = self.backbone.backbone
-        if isinstance(source, BackboneSource) and source.scratch is not None:
-            if self.backbone.max_len > source.scratch.max_position:
+        if isinstance(source, BackboneSource) and source.max_position() is not None:
+            if self.backbone.max_len > source.max_position():
                 raise fail(f"{path}.max_len", f"{self.backbone.max_len} exceeds the scratch backbone's "
-                                              f"max_position {source.scratch.max_position}")
+                                              f"max_position {source.max_position()}")
 
 
 def parse_config(params: Mapping, path: str = "transformer") -> TransformerConfig:
