@@ -36,6 +36,7 @@ from kit.hashing import sha256_json, sha256_strings  # noqa: F401 (re-exported: 
 ARRAYS = ("ids", "labels", "fold_of", "oof_logits", "test_ids", "test_logits", "classes")
 
 
+_FILE_IN_THE_WAY = "a file stands where a folder of the path should be: move it or write the outputs elsewhere"
 # What to do about each way the operating system refuses an output; any other OSError is a bug and keeps its traceback.
 _UNWRITABLE = {
     errno.EACCES: "make the folder writable or write the outputs elsewhere",
@@ -43,6 +44,9 @@ _UNWRITABLE = {
     errno.EROFS: "write the outputs on a writable file system",
     errno.ENOSPC: "free some disk space and re-run",
     errno.EDQUOT: "free some space under your disk quota and re-run",
+    errno.ENOTDIR: _FILE_IN_THE_WAY,  # a file where a folder above the output's own should be
+    errno.EEXIST: _FILE_IN_THE_WAY,  # a file where the output's own folder should be (mkdir)
+    errno.EISDIR: "a folder stands where the file should be: move it or write the output elsewhere",
 }
 
 
