@@ -37,6 +37,8 @@ NAME = r"[A-Za-z0-9_-]+"  # model and ensemble names: folder names and Snakemake
 VARIANT_NAME = r"[a-z][a-z0-9_]*"
 # Class labels reach file names, CSV cells and command lines: letters (any script), digits and - + . _ only.
 CLASS_LABEL = r"[\w.+-]+"
+# What a command line takes for a negative number rather than an option (argparse's own rule).
+NEGATIVE_NUMBER = r"-\d+|-\d*\.\d+"
 # Regexes for every wildcard: without them `oof/{exp}/fold{k}.npz` style patterns match themselves recursively.
 WILDCARD_PATTERNS = {
     "model": NAME,
@@ -49,6 +51,13 @@ WILDCARD_PATTERNS = {
 }
 
 
+def refuse_option_like(key: str, value: str | None, fix: str) -> None:
+    """Raise SettingsError when value starts with '-': the rules pass it as a flag's value, and argparse would take
+    it for an option and stop the job with a usage message that names neither the key nor the fix."""
+    if value is not None and value.startswith("-"):
+        raise fail(key, f"{value!r} starts with '-', which a command line reads as an option; {fix}")
+
+
 @dataclass
 class DataSettings(Settings):
     train: str = setting(help="labelled training CSV (relative to the working directory, or absolute)")
@@ -58,6 +67,9 @@ class DataSettings(Settings):
                                     "name (big5, utf-16...), then used strictly")
 
     def check(self, path: str) -> None:
+        for name in ("train", "test", "unlabeled"):
+            value = getattr(self, name)
+            refuse_option_like(f"{path}.{name}", value, f"write it as './{value}'")
         if self.encoding != "auto":
             try:
                 "".encode(self.encoding)
@@ -80,6 +92,9 @@ class Columns(Settings):
                                              "printable id")
 
     def check(self, path: str) -> None:
+        for name in ("id", "text", "label"):
+            refuse_option_like(f"{path}.{name}", getattr(self, name), "rename the column in the files")
+        refuse_option_like(f"{path}.id_pattern", self.id_pattern, f"write it as '(?:{self.id_pattern})'")
         if self.id_pattern is not None:
             try:
                 re.compile(self.id_pattern)
@@ -243,6 +258,8 @@ class Config(Settings):
             if not re.fullmatch(CLASS_LABEL, label):
                 raise fail("classes", f"label {label!r} may hold only letters, digits and - + . _ (labels reach "
                                       "file names, CSV cells and command lines)")
+            if not re.fullmatch(NEGATIVE_NUMBER, label):
+                refuse_option_like("classes", label, "only a negative number may start with '-'")
         if len(set(self.classes)) != len(self.classes):
             raise fail("classes", f"has duplicates: {list(self.classes)}")
         # A --configfile that names only train and test must not inherit the demo's unlabeled file from the defaults.
