@@ -21,7 +21,7 @@ import yaml
 
 from kit import registry
 from kit.hashing import canonical_json, sha256_json
-from kit.settings import Settings, coerce, fail, identity, parse, setting, to_dict
+from kit.settings import Settings, SettingsError, coerce, fail, identity, parse, setting, to_dict
 
 # The competition's own layout: file names as shipped, and where the demo writes its copies.
 COMPETITION_FILES = {
@@ -338,8 +338,17 @@ def _refuse_cycles(config: Config) -> None:
 
 
 def load_yaml(path: str | Path) -> dict:
+    """The YAML file's mapping; a file that is not YAML is a SettingsError naming its line."""
     with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+        try:
+            return yaml.safe_load(handle) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise SettingsError(
+                f"{path}: {where}is not valid YAML ({problem}); fix that line (YAML indents with spaces, not tabs)"
+            ) from None
 
 
 def load(mapping: Mapping) -> Config:
