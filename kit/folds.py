@@ -61,7 +61,7 @@ def _check_inputs(labels: np.ndarray, groups: Sequence[Hashable], k: int) -> Non
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 2 <= k <= MAX_FOLDS:
         raise ValueError(f"k must be an integer from 2 to {MAX_FOLDS}, got {k!r}")
     if k > n:
-        raise ValueError(f"k={k} folds need at least {k} rows, got {n}: set folds.k to {n} or less")
+        raise ValueError(f"k={k} folds need at least {k} rows, got {n}")
     for name, values in (("labels", labels), ("groups", groups)):
         missing = pd.Series(list(values), dtype=object).isna().to_numpy()
         if missing.any():
@@ -83,10 +83,7 @@ def assign_folds(labels: np.ndarray, groups: Sequence[Hashable], k: int = 5, see
     group_of, keys = _group_rows(groups)
     n_groups, n_classes = len(keys), len(classes)
     if n_groups < k:
-        raise ValueError(
-            f"only {n_groups} distinct group(s) for k={k} folds: some fold would be empty; set folds.k to {n_groups} "
-            "or less (identical cleaned texts are one group)"
-        )
+        raise ValueError(f"only {n_groups} distinct group(s) for k={k} folds: some fold would be empty")
 
     # class_counts[g, c]: rows of class c in group g.
     class_counts = np.bincount(group_of * n_classes + class_of, minlength=n_groups * n_classes).reshape(
