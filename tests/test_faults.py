@@ -13,7 +13,8 @@ Entry points:
   CASES (the library-level table) runs here too, beside the cases below;
 - "config": `python -m kit config --show` on the config files: the whole config parsed as the Snakefile parses it;
 - "plan": `snakemake -n --configfile ...` (2 s each: a representative few);
-- "command": one `python -m kit <command>` in a copy of a finished tiny run (data/, oof/), damaged as the case says;
+- "command": one `python -m kit <command>` in a copy of a finished tiny run (data/, oof/), damaged or added to as
+  the case says;
 - "workflow": the steps of one Snakemake scenario (run_scenario): a run, a second run at once in the same folder, a
   SIGKILLed fold job and the rerun, on files whose paths and column names hold quotes and `$(...)`.
 Independent cases run side by side (a thread per core) while the scenario runs: about 100 CPU-seconds in all.
@@ -234,9 +235,8 @@ VARIANT_FILES = ["--train", "data/variants/raw/train.parquet", "--test", "data/v
 CLASSES = ["--classes", *DEFAULT_CLASSES]
 
 
-def folds_args(k: int) -> list:
-    return ["folds", "--train", "data/interim/train.parquet", "--k", str(k), "--seed", "1",
-            "--out", "out/folds.parquet"]
+def folds_args(k: int, train: str = "data/interim/train.parquet") -> list:
+    return ["folds", "--train", train, "--k", str(k), "--seed", "1", "--out", "out/folds.parquet"]
 
 
 def fit_fold_args(params: dict, folds: str = "data/folds.parquet", fold: int = 0, out: str = "out/fold0.npz") -> list:
@@ -268,6 +268,17 @@ SUBMIT = ["submit", "--npz", f"{ENSEMBLE}/oof.npz", "--manifests", f"{ENSEMBLE}/
 
 def nothing(folder: Path) -> None:
     """No change: the case is in the command line alone."""
+
+
+def rare_classes(folder: Path) -> list:
+    """An ingested train split whose classes have 4, 10 and 2 rows (-1, 0, 1): two of them too rare for k=5."""
+    (folder / "small").mkdir()
+    labels = ["-1"] * 4 + ["0"] * 10 + ["1"] * 2
+    (folder / "small" / "train.csv").write_bytes(csv_bytes([post(k, label=label) for k, label in enumerate(labels)]))
+    (folder / "small" / "test.csv").write_bytes(unlabeled_bytes(TEST))
+    ingested = run_kit(folder / "small", ingest_args({"train": "train.csv", "test": "test.csv"}))
+    assert ingested.returncode == 0, ingested.output
+    return folds_args(5, "small/out/train.parquet")
 
 
 def then(change: Callable[[Path], None], args: list) -> Callable[[Path], list]:
@@ -431,6 +442,8 @@ COMMAND_FAULTS = [
     Fault("folds.k larger than the smallest class", "command", then(nothing, folds_args(40)),
           error=r"^class '-1' has \d+ row\(s\) in \d+ group\(s\), fewer than k=40: some fold would have none of it; "
                 r"set folds\.k to \d+ or less"),
+    Fault("folds.k above two classes' rows names the rarest and the k that fits every class", "command",
+          rare_classes, error=r"^class '1' has 2 row\(s\) in 2 group\(s\), fewer than k=5: .*set folds\.k to 2 or less"),
     Fault("min_df above the number of training posts, at fit time", "command",
           then(nothing, fit_fold_args({"min_df": 1000})),
           error=r"TF-IDF on \d+ training posts \(features 'char', min_df 1000, .*lower the model entry's min_df"),
