@@ -12,8 +12,9 @@ Experiments and ensembles share it, so anything that reads one reads the other.
 Every write goes to a temporary file in the same folder first and is renamed into place, so a killed job
 never leaves a half-written artifact that Snakemake would take for finished; the killed job's temporary file is
 removed by `remove_stale_temps` when the job runs again. An output that cannot be written (no permission, a
-read-only file system, a full disk or quota) raises OutputError, and a stored file that cannot be read back
-(truncated, damaged) raises ArtifactError: both are ValueErrors whose one-line message names the file and the fix.
+read-only file system, a full disk or quota, a file where its folder should be) raises OutputError, and a stored file
+that cannot be read back (a truncated or damaged npz, JSON or parquet file) raises ArtifactError: both are
+ValueErrors whose one-line message names the file and the fix.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ ARRAYS = ("ids", "labels", "fold_of", "oof_logits", "test_ids", "test_logits", "
 POOL_ARRAYS = ("pool_ids", "pool_logits")
 
 
+_FILE_IN_THE_WAY = "a file stands where a folder of the path should be: move it or write the outputs elsewhere"
 # What to do about each way the operating system refuses an output; any other OSError is a bug and keeps its traceback.
 _UNWRITABLE = {
     errno.EACCES: "make the folder writable or write the outputs elsewhere",
@@ -50,6 +52,9 @@ _UNWRITABLE = {
     errno.EROFS: "write the outputs on a writable file system",
     errno.ENOSPC: "free some disk space and re-run",
     errno.EDQUOT: "free some space under your disk quota and re-run",
+    errno.ENOTDIR: _FILE_IN_THE_WAY,  # a file where a folder above the output's own should be
+    errno.EEXIST: _FILE_IN_THE_WAY,  # a file where the output's own folder should be (mkdir)
+    errno.EISDIR: "a folder stands where the file should be: move it or write the output elsewhere",
 }
 
 
@@ -172,8 +177,8 @@ def write_parquet(frame, path: Path) -> None:
 
 def _damaged(path: Path, error: Exception) -> ArtifactError:
     return ArtifactError(
-        f"{path}: is truncated or damaged ({type(error).__name__}: {error}); delete it and re-run snakemake, "
-        f"or run `snakemake --forcerun {path}`"
+        f"{path}: is truncated or damaged ({type(error).__name__}: {str(error).strip()}); delete it and re-run "
+        f"snakemake, or run `snakemake --forcerun {path}`"
     )
 
 
@@ -182,6 +187,21 @@ def read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _damaged(path, error) from error
+
+
+def read_parquet(path: Path, columns: list[str] | None = None):
+    """The DataFrame a parquet output holds (only `columns` when given)."""
+    import pandas as pd
+    import pyarrow
+
+    path = Path(path)
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except (pyarrow.ArrowException, OSError) as error:
+        if getattr(error, "errno", None):  # the system's refusal (a missing file, no permission): not damage
+            raise
+        # pyarrow reports damage as ArrowInvalid or as an OSError without errno, naming neither rule nor fix.
         raise _damaged(path, error) from error
 
 

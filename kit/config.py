@@ -23,7 +23,7 @@ from kit import registry
 from kit.augment import AugmentSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
-from kit.settings import Settings, coerce, fail, identity, parse, setting, to_dict
+from kit.settings import Settings, SettingsError, coerce, fail, identity, parse, setting, to_dict
 
 # The competition's own layout: file names as shipped, and where the demo writes its copies.
 COMPETITION_FILES = {
@@ -39,6 +39,8 @@ NAME = r"[A-Za-z0-9_-]+"  # model and ensemble names: folder names and Snakemake
 VARIANT_NAME = r"[a-z][a-z0-9_]*"
 # Class labels reach file names, CSV cells and command lines: letters (any script), digits and - + . _ only.
 CLASS_LABEL = r"[\w.+-]+"
+# What a command line takes for a negative number rather than an option (argparse's own rule).
+NEGATIVE_NUMBER = r"-\d+|-\d*\.\d+"
 # Regexes for every wildcard: without them `oof/{exp}/fold{k}.npz` style patterns match themselves recursively.
 WILDCARD_PATTERNS = {
     "model": NAME,
@@ -54,6 +56,13 @@ WILDCARD_PATTERNS = {
 }
 
 
+def refuse_option_like(key: str, value: str | None, fix: str) -> None:
+    """Raise SettingsError when value starts with '-': the rules pass it as a flag's value, and argparse would take
+    it for an option and stop the job with a usage message that names neither the key nor the fix."""
+    if value is not None and value.startswith("-"):
+        raise fail(key, f"{value!r} starts with '-', which a command line reads as an option; {fix}")
+
+
 @dataclass
 class DataSettings(Settings):
     train: str = setting(help="labelled training CSV (relative to the working directory, or absolute)")
@@ -63,6 +72,9 @@ class DataSettings(Settings):
                                     "name (big5, utf-16...), then used strictly")
 
     def check(self, path: str) -> None:
+        for name in ("train", "test", "unlabeled"):
+            value = getattr(self, name)
+            refuse_option_like(f"{path}.{name}", value, f"write it as './{value}'")
         if self.encoding != "auto":
             try:
                 "".encode(self.encoding)
@@ -85,6 +97,9 @@ class Columns(Settings):
                                              "printable id")
 
     def check(self, path: str) -> None:
+        for name in ("id", "text", "label"):
+            refuse_option_like(f"{path}.{name}", getattr(self, name), "rename the column in the files")
+        refuse_option_like(f"{path}.id_pattern", self.id_pattern, f"write it as '(?:{self.id_pattern})'")
         if self.id_pattern is not None:
             try:
                 re.compile(self.id_pattern)
@@ -312,6 +327,8 @@ class Config(Settings):
             if not re.fullmatch(CLASS_LABEL, label):
                 raise fail("classes", f"label {label!r} may hold only letters, digits and - + . _ (labels reach "
                                       "file names, CSV cells and command lines)")
+            if not re.fullmatch(NEGATIVE_NUMBER, label):
+                refuse_option_like("classes", label, "only a negative number may start with '-'")
         if len(set(self.classes)) != len(self.classes):
             raise fail("classes", f"has duplicates: {list(self.classes)}")
         # A --configfile that names only train and test must not inherit the demo's unlabeled file from the defaults.
@@ -425,8 +442,17 @@ def _dependencies(config: Config, node: str) -> list[str]:
 
 
 def load_yaml(path: str | Path) -> dict:
+    """The YAML file's mapping; a file that is not YAML is a SettingsError naming its line."""
     with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+        try:
+            return yaml.safe_load(handle) or {}
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise SettingsError(
+                f"{path}: {where}is not valid YAML ({problem}); fix that line (YAML indents with spaces, not tabs)"
+            ) from None
 
 
 def load(mapping: Mapping) -> Config:

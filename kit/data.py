@@ -77,7 +77,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.artifacts import sha256_strings, write_json, write_parquet
+from kit.artifacts import read_parquet, sha256_strings, write_json, write_parquet
 from kit.config import Columns
 
 ROLES = ("train", "test", "unlabeled")
@@ -745,12 +745,12 @@ def read_split(path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (was ingest run, with that split?)")
-    return pd.read_parquet(path).astype(str)
+    return read_parquet(path).astype(str)
 
 
 def read_texts(paths) -> list[str]:
     """The `text` column of each ingested split file, concatenated in the given order."""
-    return [text for path in paths for text in pd.read_parquet(path, columns=["text"])["text"].astype(str)]
+    return [text for path in paths for text in read_parquet(path, columns=["text"])["text"].astype(str)]
 
 
 # ---------------------------------------------------------------------------------------------------- report

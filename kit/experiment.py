@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kit import folds as folds_module
-from kit.artifacts import Artifact, load_npz, provenance, read_json, save_npz
+from kit.artifacts import Artifact, load_npz, provenance, read_json, read_parquet, save_npz
 from kit.metrics import macro_f1, score_summary
 from kit.models import FoldData, fit_predict
 
@@ -42,12 +42,12 @@ class VariantFiles:
         return cls(folder / "train.parquet", folder / "test.parquet", folder / "meta.json")
 
     def read(self) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-        return pd.read_parquet(self.train), pd.read_parquet(self.test), read_json(self.meta)
+        return read_parquet(self.train), read_parquet(self.test), read_json(self.meta)
 
 
 def read_folds(path: Path) -> tuple[pd.DataFrame, str]:
     """The fold file and its hash (over id and fold, so it names the assignment, not the parquet bytes)."""
-    table = pd.read_parquet(path)
+    table = read_parquet(path)
     return table, folds_module.fold_hash(table["id"].astype(str).tolist(), table["fold"].to_numpy())
 
 

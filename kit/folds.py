@@ -93,7 +93,7 @@ def assign_folds(labels: np.ndarray, groups: Sequence[Hashable], k: int = 5, see
     groups_per_class = (class_counts > 0).sum(axis=0)
     too_rare = np.flatnonzero(groups_per_class < k)
     if len(too_rare):
-        c = too_rare[0]
+        c = too_rare[np.argmin(groups_per_class[too_rare])]  # the rarest: a k that fits it fits every class
         n_class_groups = int(groups_per_class[c])
         fix = (
             f"set folds.k to {n_class_groups} or less, or add rows of that class"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.artifacts import Artifact, atomic_write_bytes
+from kit.artifacts import Artifact, atomic_write_bytes, read_parquet
 from kit.data import find_id_problems
 
 
@@ -88,7 +88,7 @@ def read_test_ids(path: Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the ingested test split is missing; run `snakemake {path}` (rule ingest) "
                                 "to write it")
-    return pd.read_parquet(path, columns=["id"])["id"].astype(str).to_numpy()
+    return read_parquet(path, columns=["id"])["id"].astype(str).to_numpy()
 
 
 def submit(candidates: list[tuple[Path, Path]], choice: str, test: Path, out: Path, sidecar: Path) -> str:

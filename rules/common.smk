@@ -1,11 +1,17 @@
 # Helpers that expand the (model x seed x variant x fold) matrix; rules only wire files.
+import sys
+
 from kit import config as kit_config
 from kit.hashing import canonical_json
 from kit.models.transformer.config import BackboneSource
 from kit.settings import to_dict
 
-# The whole config parsed and checked before any job is planned; a mistake stops here with its key named.
-CONFIG = kit_config.load(config)
+# The whole config parsed and checked before any job is planned; a mistake stops here with its key named, in one
+# line rather than Snakemake's listing of frames.
+try:
+    CONFIG = kit_config.load(config)
+except ValueError as error:
+    sys.exit(f"error: {error}")
 
 
 wildcard_constraints:

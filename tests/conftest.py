@@ -55,3 +55,16 @@ class ToyTexts:
 def toy_texts():
     """ToyTexts(n_classes): the generator of the toy task that the transformer tests train on."""
     return ToyTexts
+
+
+def fit_fold_pids(workdir: Path) -> list[int]:
+    """The `kit fit-fold` processes running in workdir (found through /proc: Linux only, like the kill it serves)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"fit-fold" in (entry / "cmdline").read_bytes():
+                if (entry / "cwd").resolve() == workdir.resolve():
+                    pids.append(int(entry.name))
+        except OSError:  # the process ended while we looked
+            continue
+    return pids

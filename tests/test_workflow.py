@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from kit.artifacts import Artifact
+from tests.conftest import fit_fold_pids
 from kit.demo import NOISE, make_demo
 from kit.models.transformer.train import CHECKPOINT
 
@@ -235,19 +236,6 @@ def test_jobs_import_the_kit_from_the_workflows_own_folder(tmp_path):
     subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": ""})
     manifest = json.loads((tmp_path / "oof" / "lr.raw.s0" / "manifest.json").read_text())
     assert manifest["kit_version"].startswith("copy-")
-
-
-def fit_fold_pids(workdir: Path) -> list[int]:
-    """The `kit fit-fold` processes running in workdir (found through /proc: Linux only, like the kill it serves)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and b"fit-fold" in (entry / "cmdline").read_bytes():
-                if (entry / "cwd").resolve() == workdir.resolve():
-                    pids.append(int(entry.name))
-        except OSError:  # the process ended while we looked
-            continue
-    return pids
 
 
 @pytest.mark.slow

@@ -48,7 +48,10 @@ def refuse_incompatible(artifacts: Sequence[Artifact]) -> None:
         for what in _differences(reference, artifact):
             problems.append(f"{artifact.name} vs {reference.name}: {what}")
     if problems:
-        raise ValueError("cannot combine these artifacts: " + "; ".join(problems))
+        raise ValueError(
+            "cannot combine these artifacts: " + "; ".join(problems) + "; build every member from the same ingested "
+            "data and fold file (run snakemake: it rebuilds the members whose inputs changed)"
+        )
 
 
 def _differences(reference: Artifact, other: Artifact) -> list[str]:

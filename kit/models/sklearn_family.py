@@ -103,8 +103,10 @@ def fit_predict(
     try:
         train_x = vectorizer.fit_transform(data.train_text)
     except ValueError as error:  # e.g. min_df above the number of posts: scikit-learn names neither model nor key
-        raise ValueError(f"TF-IDF on {len(data.train_text)} training posts (features {p.features!r}, min_df "
-                         f"{p.min_df}, max_features {p.max_features}): {error}") from None
+        n_posts = len(data.train_text)
+        fix = f"; lower the model entry's min_df (an n-gram must occur in {p.min_df} of {n_posts} posts)"
+        raise ValueError(f"TF-IDF on {n_posts} training posts (features {p.features!r}, min_df {p.min_df}, "
+                         f"max_features {p.max_features}): {error}{fix if p.min_df > 1 else ''}") from None
     log(f"tfidf {p.features}: {train_x.shape[1]} features from {train_x.shape[0]} posts")
     estimator = make_estimator(p, seed)
     estimator.fit(train_x, data.train_y)

@@ -1,0 +1,783 @@
+"""The fault suite (issues 8 and 9): every kind of bad input, config and run, through the kit's real entry points
+on tiny generated files.
+
+FAULTS is one table. Each Fault builds its input in a fresh folder, goes through one entry point and states its
+outcome:
+- an error: the exit code (2 for a kit command, 1 for Snakemake) and a regex the one `error:` line must match; the
+  command's log holds the same line, nothing printed is a traceback, nothing is left under out/ (where every
+  command of the table writes) but the older files the fault lists in `kept`, and no temporary file anywhere;
+- or a pass: exit 0, the exact ids of each output (an ingested split, the submission), texts and report counts.
+
+Entry points:
+- "ingest": `python -m kit ingest` with the flags rules/data.smk passes. Every file set of tests/test_data.py's
+  CASES (the library-level table) runs here too, beside the cases below;
+- "config": `python -m kit config --show` on the config files: the whole config parsed as the Snakefile parses it;
+- "plan": `snakemake -n --configfile ...` (2 s each: a representative few);
+- "command": one `python -m kit <command>` in a copy of a finished tiny run (data/, oof/), damaged or added to as
+  the case says;
+- "workflow": the steps of one Snakemake scenario (run_scenario): a run, a second run at once in the same folder, a
+  SIGKILLed fold job and the rerun, on files whose paths and column names hold quotes and `$(...)`.
+Independent cases run side by side (a thread per core) while the scenario runs: about 100 CPU-seconds in all.
+
+To add a case: append a Fault to FAULTS (or, for a file set that the library must read, a Case to
+tests/test_data.py's CASES, which this suite also runs through `python -m kit ingest`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pytest
+import yaml
+
+from kit.config import DEFAULT_CLASSES, Columns
+from kit.demo import FILES, NOISE, make_demo
+from tests.test_data import (
+    CASES,
+    HEADER,
+    QUOTED,
+    TEST,
+    TRADITIONAL,
+    TRAIN,
+    TRAIN_HEADER,
+    Case,
+    csv_bytes,
+    dig,
+    files,
+    ids,
+    post,
+    post_id,
+    rows_and_dropped,
+    rows_with_ids,
+    train_labelled,
+    unlabeled_bytes,
+    with_id,
+)
+from tests.conftest import fit_fold_pids
+
+pytestmark = pytest.mark.slow  # end-to-end: every case starts a process (CI runs the suite; -m "not slow" skips it)
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO / "configs" / "config.yaml"
+ERROR_LINE = re.compile(r"^\d\d:\d\d:\d\d error: (.*)$")  # kit.log's form of a data or config error
+TEMP_FILE = re.compile(r"(^|/)\.[^/]+\.[0-9a-f]{16}\.tmp$")  # kit.artifacts.atomic_write's temporary files
+STALE = "0123456789abcdef"  # the random part of a planted temporary file's name
+MARKER = "pwned"  # what a crafted `$(touch pwned)` would create if a shell ran it
+
+
+# ---------------------------------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One input and what the entry point must make of it (see the module docstring).
+
+    build: writes the input under the case folder (for "command": a copy of the finished run) and returns the
+    entry point's arguments: the kit command's for "ingest" and "command", the config files for "config" and
+    "plan"; None for "workflow", whose outcome is a step of the scenario. error: the regex; exit_code: when not
+    the entry point's usual one. kept: output file (relative to the folder) -> its `id` column exactly (or a
+    function of the folder that reads the expected ids from the input), checked after an error too; texts: the
+    same for the `text` column; counted: dotted key of the `report` JSON -> value; said: a regex the output or log
+    must match; absent: files that must not exist afterwards (outputs, markers); prefix: a command the kit command
+    runs under (a private mount namespace); needs: "mount" or "non-root", skipped with the reason otherwise.
+    """
+
+    name: str
+    entry: str
+    build: Callable[[Path], list] | None
+    error: str | None = None
+    exit_code: int | None = None
+    kept: dict[str, list[str] | Callable[[Path], list[str]]] = field(default_factory=dict)
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    counted: dict[str, object] = field(default_factory=dict)
+    report: str = "out/report.json"
+    said: str | None = None
+    absent: tuple[str, ...] = ()
+    prefix: tuple[str, ...] = ()
+    needs: str | None = None
+
+
+def ingest_args(paths: dict[str, Path], options: dict | None = None) -> list:
+    """The command line rules/data.smk runs for these files (role -> path) and ingest's keyword options, writing
+    into out/."""
+    options = options or {}
+    columns = options.get("columns", Columns())
+    args = ["ingest", "--train", paths["train"], "--test", paths["test"]]
+    if "unlabeled" in paths:
+        args += ["--unlabeled", paths["unlabeled"], "--out-unlabeled", "out/unlabeled.parquet"]
+    return args + [
+        "--classes", *options.get("classes", DEFAULT_CLASSES),
+        "--column-id", columns.id, "--column-text", columns.text, "--column-label", columns.label,
+        "--column-id-pattern", "null" if columns.id_pattern is None else columns.id_pattern,
+        "--encoding", options.get("encoding", "auto"),
+        "--conflicting-text", options.get("conflicting_text", "keep"),
+        "--out-train", "out/train.parquet", "--out-test", "out/test.parquet", "--report", "out/report.json",
+    ]
+
+
+def relative_paths(case: Case, folder: Path) -> dict[str, Path]:
+    """The case's files written under folder, as paths relative to it (the rules pass relative paths)."""
+    return {role: path.relative_to(folder) for role, path in case.write(folder).items()}
+
+
+def from_case(case: Case) -> Fault:
+    """A file set of the library-level table, through `python -m kit ingest`."""
+    return Fault(
+        case.name, "ingest", lambda folder: ingest_args(relative_paths(case, folder), case.options), error=case.error,
+        kept={f"out/{role}.parquet": expected for role, expected in case.kept.items()},
+        texts={f"out/{role}.parquet": expected for role, expected in case.texts.items()}, counted=case.report,
+    )
+
+
+def ingest_into(prepare: Callable[[Path], None]) -> Callable[[Path], list]:
+    """build: clean files, then prepare(folder) sets up the place of the outputs; ingest's command line."""
+    def build(folder: Path) -> list:
+        paths = relative_paths(Case("", files()), folder)
+        prepare(folder)
+        return ingest_args(paths)
+
+    return build
+
+
+def old_output(folder: Path) -> None:
+    """out/ holding an earlier run's train split (one row more), which a refused write must leave as it was."""
+    (folder / "old").mkdir()
+    (folder / "old" / "train.csv").write_bytes(csv_bytes([*TRAIN, post(3)]))
+    (folder / "old" / "test.csv").write_bytes(unlabeled_bytes(TEST))
+    earlier = run_kit(folder, ingest_args({"train": "old/train.csv", "test": "old/test.csv"}))
+    assert earlier.returncode == 0, earlier.output
+    for name in ("test.parquet", "report.json"):
+        (folder / "out" / name).unlink()
+
+
+def blocked_by_a_file(folder: Path) -> None:
+    (folder / "out").write_text("a file where the output folder should be")
+
+
+def read_only_by_permission(folder: Path) -> None:
+    (folder / "out").mkdir(mode=0o555)
+
+
+def stale_report_temp(folder: Path) -> None:
+    (folder / "out").mkdir()
+    (folder / "out" / f".report.json.{STALE}.tmp").write_text('{"half": ')
+
+
+# Run inside a private mount namespace, so that no mount outlives the command: out/ bound read-only onto itself,
+# or a 64 KiB tmpfs filled up before the command starts.
+READ_ONLY_MOUNT = ("unshare", "--mount", "sh", "-c",
+                   'mount --bind out out && mount -o remount,bind,ro out && exec "$@"', "sh")
+FULL_DISK_MOUNT = ("unshare", "--mount", "sh", "-c",
+                   'mkdir -p out && mount -t tmpfs -o size=64k tmpfs out && '
+                   '{ dd if=/dev/zero of=out/fill bs=4k 2>/dev/null; exec "$@"; }', "sh")
+
+
+def overlay(changes: dict) -> Callable[[Path], list]:
+    """A config file changing the default config (configs/config.yaml) by `changes`, after it on the command line
+    (Snakemake merges --configfile files in order, mappings key by key)."""
+    def build(folder: Path) -> list:
+        (folder / "overlay.yaml").write_text(yaml.safe_dump(changes, allow_unicode=True), encoding="utf-8")
+        return [DEFAULT_CONFIG, "overlay.yaml"]
+
+    return build
+
+
+def config_text(text: str) -> Callable[[Path], list]:
+    def build(folder: Path) -> list:
+        (folder / "broken.yaml").write_text(text, encoding="utf-8")
+        return ["broken.yaml"]
+
+    return build
+
+
+def config_key(key: str) -> str:
+    return rf"config key '{re.escape(key)}': "
+
+
+def damaged(path: str) -> str:
+    """The regex of kit.artifacts' message for a truncated or damaged output, naming it and its forcerun."""
+    return (rf"^{re.escape(path)}: is truncated or damaged \(.+\); delete it and re-run snakemake, or run "
+            rf"`snakemake --forcerun {re.escape(path)}`$")
+
+
+def truncate(folder: Path, path: str) -> None:
+    """Keep the first half of the file, as a killed copy or a full disk would."""
+    payload = (folder / path).read_bytes()
+    (folder / path).write_bytes(payload[: len(payload) // 2])
+
+
+def hollow(folder: Path, path: str) -> None:
+    """Keep the first half and the last 8 bytes (a parquet file's footer length and magic): a file damaged inside,
+    which pyarrow reports as an OSError rather than as invalid."""
+    payload = (folder / path).read_bytes()
+    (folder / path).write_bytes(payload[: len(payload) // 2] + payload[-8:])
+
+
+EXPERIMENT = "oof/lr.raw.s0"
+ENSEMBLE = "oof/ensemble.avg"
+VARIANT_FILES = ["--train", "data/variants/raw/train.parquet", "--test", "data/variants/raw/test.parquet",
+                 "--variant-meta", "data/variants/raw/meta.json"]
+CLASSES = ["--classes", *DEFAULT_CLASSES]
+
+
+def folds_args(k: int, train: str = "data/interim/train.parquet") -> list:
+    return ["folds", "--train", train, "--k", str(k), "--seed", "1", "--out", "out/folds.parquet"]
+
+
+def fit_fold_args(params: dict, folds: str = "data/folds.parquet", fold: int = 0, out: str = "out/fold0.npz") -> list:
+    return ["fit-fold", "--kind", "sklearn", "--params-json", json.dumps(params), *VARIANT_FILES, "--folds", folds,
+            "--fold", str(fold), "--seed", "0", *CLASSES, "--workdir", f"checkpoints/{fold}", "--out", out]
+
+
+def merge_args(experiment: str, folds: str, out: str) -> list:
+    """kit merge of oof/<experiment>'s two fold files into out/oof.npz and out/manifest.json."""
+    return ["merge", "--fold-files", f"oof/{experiment}/fold0.npz", f"oof/{experiment}/fold1.npz", "--kind", "sklearn",
+            "--params-json", '{"min_df": 1}', *VARIANT_FILES, "--folds", folds, *CLASSES, "--name", experiment,
+            "--model", experiment.split(".")[0], "--config-hash", "0" * 64, "--out-npz", f"{out}/oof.npz",
+            "--out-manifest", f"{out}/manifest.json"]
+
+
+def ensemble_args(*members: str) -> list:
+    return ["ensemble", "--name", "ensemble.new", "--spec-json", '{"method": "mean"}',
+            "--member-npz", *(f"{member}/oof.npz" for member in members),
+            "--member-manifests", *(f"{member}/manifest.json" for member in members),
+            "--out-npz", "out/oof.npz", "--out-manifest", "out/manifest.json"]
+
+
+VARIANT_RAW = ["variant", "--name", "raw", "--train", "data/interim/train.parquet", "--test",
+               "data/interim/test.parquet", "--out-train", "out/train.parquet", "--out-test", "out/test.parquet",
+               "--meta", "out/meta.json"]
+SUBMIT = ["submit", "--npz", f"{ENSEMBLE}/oof.npz", "--manifests", f"{ENSEMBLE}/manifest.json", "--choice", "auto",
+          "--test", "data/interim/test.parquet", "--out", "out/final.csv", "--sidecar", "out/final.json"]
+
+
+def nothing(folder: Path) -> None:
+    """No change: the case is in the command line alone."""
+
+
+def rare_classes(folder: Path) -> list:
+    """An ingested train split whose classes have 4, 10 and 2 rows (-1, 0, 1): two of them too rare for k=5."""
+    (folder / "small").mkdir()
+    labels = ["-1"] * 4 + ["0"] * 10 + ["1"] * 2
+    (folder / "small" / "train.csv").write_bytes(csv_bytes([post(k, label=label) for k, label in enumerate(labels)]))
+    (folder / "small" / "test.csv").write_bytes(unlabeled_bytes(TEST))
+    ingested = run_kit(folder / "small", ingest_args({"train": "train.csv", "test": "test.csv"}))
+    assert ingested.returncode == 0, ingested.output
+    return folds_args(5, "small/out/train.parquet")
+
+
+def then(change: Callable[[Path], None], args: list) -> Callable[[Path], list]:
+    """build: change the copied run's files, then run `args`."""
+    def build(folder: Path) -> list:
+        change(folder)
+        return args
+
+    return build
+
+
+def damaged_run(path: str, args: list, damage: Callable[[Path, str], None] = truncate) -> Callable[[Path], list]:
+    """build: damage the copied run's file at path, then run `args`."""
+    return then(lambda folder: damage(folder, path), args)
+
+
+def other_fold_file(folder: Path) -> None:
+    """oof/lr_other.raw.s0: the same model on the same data, made with a fold file of another seed."""
+    commands = [["folds", "--train", "data/interim/train.parquet", "--k", "2", "--seed", "7",
+                 "--out", "data/folds_other.parquet"]]
+    commands += [fit_fold_args({"min_df": 1}, "data/folds_other.parquet", fold, f"oof/lr_other.raw.s0/fold{fold}.npz")
+                 for fold in (0, 1)]
+    commands.append(merge_args("lr_other.raw.s0", "data/folds_other.parquet", "oof/lr_other.raw.s0"))
+    for args in commands:
+        outcome = run_kit(folder, args)
+        assert outcome.returncode == 0, outcome.output
+
+
+# The competition's header in traditional characters, as a Big5 export writes it.
+BIG5_HEADER = ["微博id", "微博發布時間", "發布人賬號", "微博中文內容", "微博圖片", "微博視頻", "情感傾向"]
+MISSING_LOOKING = ["NaN", "nan", "NULL", "None", "N/A", "#N/A"]
+
+INGEST_FAULTS = [
+    Case("texts that look missing (NaN, NULL, N/A...) are texts, kept as written",
+         files(test=unlabeled_bytes([post(900 + k, text) for k, text in enumerate(MISSING_LOOKING)])),
+         kept={"test": ids(*range(900, 906))}, texts={"test": MISSING_LOOKING}),
+    Case("labels written as floats are the integer classes, counted",
+         files(train_labelled("-1.0", "0.0", "1.0", "1.0")), kept={"train": ids(0, 1, 2, 3)},
+         report={**rows_and_dropped(4, 0, "train", "label_normalised"),
+                 "splits.train.rules.label_normalised.by_value": {
+                     "-1.0": {"label": "-1", "rows": 1}, "0.0": {"label": "0", "rows": 1},
+                     "1.0": {"label": "1", "rows": 2}},
+                 "splits.train.class_counts": {"-1": 1, "0": 1, "1": 2}}),
+    Case("every label 1.0: normalised to 1, which leaves one class",
+         files(train_labelled("1.0", "1.0", "1.0")),
+         error=r"train\.csv: no train row of class\(es\) \['-1', '0'\] \(column '情感倾向'\): rows kept per class "
+               r"\{'-1': 0, '0': 0, '1': 3\} of 3 read.*list only the classes it has in `classes`$"),
+    Case("big5 with the competition's header and texts in traditional characters",
+         files(csv_bytes([post(k, TRADITIONAL) for k in range(3)], BIG5_HEADER, encoding="big5")),
+         error=r"train\.csv: does not read as Chinese text in GB18030: .*it reads as Big5 .*: set the encoding to "
+               r"big5 \(data\.encoding in the config\)"),
+    Case("a test id holding U+FFFD written as a character",
+         files(test=rows_with_ids(post_id(900), post_id(901) + "\ufffd", encoding="utf-8")),
+         error=r"test\.csv: line 3: id '\d{16}\ufffd' \(column '微博id'\) holds U\+FFFD"),
+    Case("an unlabeled file in UTF-16", files(unlabeled=unlabeled_bytes(TEST, encoding="utf-16")),
+         error=r"unlabeled\.csv: is UTF-16 \(it starts with a UTF-16 byte-order mark\)"),
+    Case("a header naming a column twice",
+         files(test=unlabeled_bytes(TEST[:1]).replace("微博图片".encode("gb18030"), "微博id".encode("gb18030"))),
+         error=r"test\.csv: the header names column\(s\) \['微博id'\] more than once"),
+    Case("a tab-separated file", files(test=unlabeled_bytes(TEST).replace(b",", b"\t")),
+         error=r"test\.csv: no column '微博id' .*is the file tab- or semicolon-separated\?"),
+    Case("header names with spaces around them",
+         files(csv_bytes(TRAIN, [f" {name} " for name in TRAIN_HEADER])), kept={"train": ids(0, 1, 2)}),
+    Case("a NUL inside an id is removed and counted",
+         files(test=rows_with_ids(post_id(900) + "\x00", post_id(901))), kept={"test": ids(900, 901)},
+         report={**rows_and_dropped(1, 0, "test", "nul_bytes"), "splits.test.rules.nul_bytes.chars": 1}),
+    Case("the majority rule for one text with conflicting labels, from the command line",
+         files(csv_bytes([*TRAIN, post(3, "同一条", "1"), post(4, "同一条", "1"), post(5, "同一条", "0")])),
+         options={"conflicting_text": "majority"}, kept={"train": ids(0, 1, 2, 3, 4)},
+         report={**rows_and_dropped(3, 1, "train", "duplicate_text_conflicting"),
+                 "splits.train.rules.duplicate_text_conflicting.policy": "majority"}),
+]
+
+FILE_FAULTS = [
+    *map(from_case, CASES),
+    *map(from_case, INGEST_FAULTS),
+    Fault("an output folder that is a file", "ingest", ingest_into(blocked_by_a_file),
+          error=r"^out: cannot be written \(File exists\): a file stands where a folder of the path should be"),
+    Fault("a read-only output folder (a read-only bind mount)", "ingest", ingest_into(old_output),
+          prefix=READ_ONLY_MOUNT, needs="mount", kept={"out/train.parquet": ids(0, 1, 2, 3)},
+          error=r"^out/train\.parquet: cannot be written \(Read-only file system\): write the outputs on a writable"),
+    Fault("a folder without write permission (chmod 0555)", "ingest", ingest_into(read_only_by_permission),
+          needs="non-root", error=r"^out/train\.parquet: cannot be written \(Permission denied\): make the folder"),
+    Fault("a full disk (a 64 KiB tmpfs, filled)", "ingest", ingest_into(nothing), prefix=FULL_DISK_MOUNT,
+          needs="mount", error=r"^out/train\.parquet: cannot be written \(No space left on device\): free some disk"),
+    Fault("a killed run's temporary report is removed at the next start", "ingest", ingest_into(stale_report_temp),
+          said=rf"removed out/\.report\.json\.{STALE}\.tmp, a temporary file left by a killed run",
+          absent=(f"out/.report.json.{STALE}.tmp",), kept={"out/test.parquet": ids(900, 901, 902)}),
+]
+
+CRAFTED_LABEL = f"1'; touch {MARKER}; echo '"
+# Mistakes both the config command and the plan must stop at.
+CRAFTED_CLASSES = {"classes": [CRAFTED_LABEL, "0"]}
+C_AS_TEXT = {"models": {"tfidf_char_lr": {"C": "4"}}}
+CYCLE = {"ensembles": {"mean": {"members": ["caruana"]}, "caruana": {"members": ["mean"]}}}
+CONFIG_FAULTS = [
+    Fault("a class label with an apostrophe", "config", overlay({"classes": ["it's", "0"]}),
+          error=config_key("classes") + r"label \"it's\" may hold only letters, digits"),
+    Fault("a crafted class label", "config", overlay(CRAFTED_CLASSES), absent=(MARKER,),
+          error=config_key("classes") + r"label .*touch pwned.* may hold only letters, digits"),
+    Fault("a class label a command line takes for an option", "config", overlay({"classes": ["-x", "y"]}),
+          error=config_key("classes") + r"'-x' starts with '-', .*only a negative number may start with '-'"),
+    Fault("a column name a command line takes for an option", "config", overlay({"columns": {"text": "--out-train"}}),
+          error=config_key("columns.text") + r"'--out-train' starts with '-'.*rename the column in the files"),
+    Fault("a data path a command line takes for an option", "config", overlay({"data": {"train": "-train.csv"}}),
+          error=config_key("data.train") + r"'-train\.csv' starts with '-'.*write it as '\./-train\.csv'"),
+    Fault("variants: [clean]", "config", overlay({"variants": ["clean"]}),
+          error=config_key("variants") + "unknown variant 'clean'; did you mean 'cleaned'"),
+    Fault("a misspelled member in fixed weights", "config",
+          overlay({"ensembles": {"fx": {"method": "fixed",
+                                        "weights": {"tfidf_char_lr.raw.s0": 1, "tfidf_chr_lr.raw.s0": 1}}}}),
+          error=config_key("ensembles.fx.weights") + r"names 'tfidf_chr_lr\.raw\.s0'.*'tfidf_char_lr\.raw\.s0'"),
+    Fault("vote_multiround over two members", "config",
+          overlay({"ensembles": {"vr": {"method": "vote_multiround",
+                                        "members": ["tfidf_char_lr.raw.s0", "tiny_bert.cleaned.s0"]}}}),
+          error=config_key("ensembles.vr.members") + "method 'vote_multiround' needs at least 3 members, got 2"),
+    Fault("an unknown stacking estimator", "config",
+          overlay({"ensembles": {"st": {"method": "stack", "estimator": "LogisticRegresion"}}}),
+          error=config_key("ensembles.st.estimator") + "'LogisticRegresion' is not a scikit-learn classifier"),
+    Fault("an ensemble cycle", "config", overlay(CYCLE),
+          error=config_key("ensembles.mean.members") + "makes a cycle: ensemble.mean -> ensemble.caruana -> ensemble.mean"),
+    Fault('C: "4"', "config", overlay(C_AS_TEXT),
+          error=config_key("models.tfidf_char_lr.C") + r"must be a number \(got '4'\)"),
+    Fault("C: high", "config", overlay({"models": {"tfidf_char_lr": {"C": "high"}}}),
+          error=config_key("models.tfidf_char_lr.C") + r"must be a number \(got 'high'\)"),
+    Fault("C: 0", "config", overlay({"models": {"tfidf_char_lr": {"C": 0}}}),
+          error=config_key("models.tfidf_char_lr.C") + r"must be greater than 0 \(got 0\.0\)"),
+    Fault("max_features: lots", "config", overlay({"models": {"tfidf_char_lr": {"max_features": "lots"}}}),
+          error=config_key("models.tfidf_char_lr.max_features") + r"must be an integer, or null \(got 'lots'\)"),
+    Fault("solver: sag4", "config", overlay({"models": {"tfidf_char_lr": {"solver": "sag4"}}}),
+          error=config_key("models.tfidf_char_lr.solver") + "must be one of 'saga', 'sag'"),
+    Fault("char_ngram: '1-3'", "config", overlay({"models": {"tfidf_char_lr": {"char_ngram": "1-3"}}}),
+          error=config_key("models.tfidf_char_lr.char_ngram") + r"must be a list \[an integer, an integer\]"),
+    Fault("min_df: 0", "config", overlay({"models": {"tfidf_char_lr": {"min_df": 0}}}),
+          error=config_key("models.tfidf_char_lr.min_df") + r"must be at least 1 \(got 0\)"),
+    Fault("a misspelled model kind", "config", overlay({"models": {"tfidf_char_lr": {"kind": "sklern"}}}),
+          error=config_key("models.tfidf_char_lr.kind") + "unknown model kind 'sklern'"),
+    Fault("a misspelled top-level key", "config", overlay({"ensemble": {}}),
+          error=config_key("ensemble") + "is not a key here; did you mean 'ensembles'"),
+    Fault("folds.k: 1", "config", overlay({"folds": {"k": 1}}),
+          error=config_key("folds.k") + r"must be at least 2 \(got 1\)"),
+    Fault("an encoding Python does not know", "config", overlay({"data": {"encoding": "utf-9"}}),
+          error=config_key("data.encoding") + "'utf-9' is not a Python codec name"),
+    Fault("an id pattern that is not a regular expression", "config", overlay({"columns": {"id_pattern": "[0-9"}}),
+          error=config_key("columns.id_pattern") + r"'\[0-9' is not a regular expression"),
+    Fault("an unknown conflicting-text policy", "config", overlay({"ingest": {"conflicting_text": "vote"}}),
+          error=config_key("ingest.conflicting_text") + "must be one of 'keep', 'majority', 'drop'"),
+    Fault("a final choice that does not exist", "config", overlay({"final": "best"}),
+          error=config_key("final") + "'best' is not 'auto', an ensemble or an experiment"),
+    Fault("a tab in the YAML indentation", "config", config_text("data:\n\ttrain: a.csv\n"),
+          error=r"^broken\.yaml: line 2, column 1: is not valid YAML \(found character '\\t'"),
+    Fault("the plan refuses a crafted class label and runs nothing", "plan", overlay(CRAFTED_CLASSES),
+          absent=(MARKER,), error=config_key("classes") + r"label .*touch pwned.* may hold only"),
+    Fault('the plan stops at C: "4"', "plan", overlay(C_AS_TEXT),
+          error=config_key("models.tfidf_char_lr.C") + r"must be a number \(got '4'\)"),
+    Fault("the plan stops at an ensemble cycle", "plan", overlay(CYCLE),
+          error=config_key("ensembles.mean.members") + "makes a cycle: ensemble.mean -> ensemble.caruana -> ensemble.mean"),
+]
+
+COMMAND_FAULTS = [
+    Fault("folds.k larger than the smallest class", "command", then(nothing, folds_args(40)),
+          error=r"^class '-1' has \d+ row\(s\) in \d+ group\(s\), fewer than k=40: some fold would have none of it; "
+                r"set folds\.k to \d+ or less"),
+    Fault("folds.k above two classes' rows names the rarest and the k that fits every class", "command",
+          rare_classes, error=r"^class '1' has 2 row\(s\) in 2 group\(s\), fewer than k=5: .*set folds\.k to 2 or less"),
+    Fault("min_df above the number of training posts, at fit time", "command",
+          then(nothing, fit_fold_args({"min_df": 1000})),
+          error=r"TF-IDF on \d+ training posts \(features 'char', min_df 1000, .*lower the model entry's min_df"),
+    Fault("a truncated ingested split read by kit variant", "command",
+          damaged_run("data/interim/train.parquet", VARIANT_RAW),
+          error=damaged("data/interim/train.parquet")),
+    Fault("an ingested split damaged inside, read by kit folds", "command",
+          damaged_run("data/interim/train.parquet", folds_args(2), hollow),
+          error=damaged("data/interim/train.parquet")),
+    Fault("a truncated fold file read by kit fit-fold", "command",
+          damaged_run("data/folds.parquet", fit_fold_args({"min_df": 1})), error=damaged("data/folds.parquet")),
+    Fault("a truncated fold npz read by kit merge", "command",
+          damaged_run(f"{EXPERIMENT}/fold1.npz", merge_args("lr.raw.s0", "data/folds.parquet", "out")),
+          error=damaged(f"{EXPERIMENT}/fold1.npz")),
+    Fault("a truncated oof.npz read by kit ensemble", "command",
+          damaged_run(f"{EXPERIMENT}/oof.npz", ensemble_args(EXPERIMENT, ENSEMBLE)),
+          error=damaged(f"{EXPERIMENT}/oof.npz")),
+    Fault("a truncated manifest.json read by kit ensemble", "command",
+          damaged_run(f"{ENSEMBLE}/manifest.json", ensemble_args(EXPERIMENT, ENSEMBLE)),
+          error=damaged(f"{ENSEMBLE}/manifest.json")),
+    Fault("a missing member of kit ensemble", "command",
+          then(lambda folder: (folder / EXPERIMENT / "oof.npz").unlink(), ensemble_args(EXPERIMENT, ENSEMBLE)),
+          error=rf"^artifact {EXPERIMENT}: oof\.npz is missing$"),
+    Fault("an ensemble over a member made with another fold file", "command",
+          then(other_fold_file, ensemble_args(EXPERIMENT, "oof/lr_other.raw.s0")),
+          error=r"cannot combine these artifacts: lr_other\.raw\.s0 vs lr\.raw\.s0: fold_hash differs .*: made with "
+                r"another fold file.*; build every member from the same ingested data and fold file"),
+    *(Fault(f"a truncated {path.split('/')[-1]} read by kit submit", "command", damaged_run(path, SUBMIT),
+            error=damaged(path))
+      for path in (f"{ENSEMBLE}/manifest.json", f"{ENSEMBLE}/oof.npz", "data/interim/test.parquet")),
+    Fault("kit submit without the ingested test split", "command",
+          then(lambda folder: (folder / "data/interim/test.parquet").unlink(), SUBMIT),
+          error=r"^data/interim/test\.parquet: the ingested test split is missing; run "
+                r"`snakemake data/interim/test\.parquet` \(rule ingest\) to write it$"),
+]
+
+
+# ---------------------------------------------------------------------------------------------------- the scenario
+
+# Paths and a column name that a shell would run something in, were they not quoted; spaces and Chinese too.
+SCENARIO_TRAIN = f"raw 比赛/train's \"$(touch {MARKER})\".csv"
+SCENARIO_TEST = f"raw 比赛/test `touch {MARKER}`.csv"
+SCENARIO_TEXT_COLUMN = f"内容\"; $(touch {MARKER}) '"
+SCENARIO_CONFIG = {
+    "data": {"train": SCENARIO_TRAIN, "test": SCENARIO_TEST},
+    "columns": {"text": SCENARIO_TEXT_COLUMN},
+    "folds": {"k": 2, "seed": 1},
+    "variants": ["raw"],
+    "models": {"lr": {"kind": "sklearn", "min_df": 1}},
+    "ensembles": {"avg": {"method": "mean"}},
+}
+# Test rows the scenario adds to the demo's test file, each a case of its own.
+LEADING_ZEROS = "0012345678901234567"
+ADDED_TEST_ROWS = [
+    with_id(post(901), LEADING_ZEROS + " "),  # leading zeros and the real file's trailing space
+    None,  # a train id: filled in by scenario_files
+    with_id(post(901), LEADING_ZEROS + " "),  # the first row again: a duplicate, kept once
+    post(903, "\u200b\ufeff"),  # invisible characters only: an empty text, kept as ''
+    post(904, "NaN"),
+    post(905, QUOTED + "加油💪🏻😷"),
+    post(906, "长" * 200_000),
+    post(907, "响铃\x07和\x01控制符"),
+]
+
+
+def csv_ids(payload: bytes) -> list[str]:
+    """The first column of a competition CSV, stripped, read with Python's csv module (not with the kit)."""
+    rows = list(csv.reader(io.StringIO(payload.decode("gb18030", errors="replace"), newline="")))
+    return [row[0].strip() for row in rows[1:]]
+
+
+def scenario_files(workdir: Path) -> None:
+    """The scenario's competition files (the demo's, with the added test rows) and its config."""
+    demo = make_demo(workdir / "demo", n_train=150, n_test=50, n_unlabeled=50, seed=3)
+    crafted = SCENARIO_TEXT_COLUMN.encode("gb18030")
+    train = demo["train"].read_bytes().replace(HEADER[3].encode("gb18030"), crafted, 1)
+    added = [row or with_id(post(902), csv_ids(train)[0]) for row in ADDED_TEST_ROWS]
+    test = demo["test"].read_bytes() + csv_bytes([row[:-1] for row in added], header=None)
+    test = test.replace(HEADER[3].encode("gb18030"), crafted, 1)
+    for name, payload in ((SCENARIO_TRAIN, train), (SCENARIO_TEST, test)):
+        (workdir / name).parent.mkdir(exist_ok=True)
+        (workdir / name).write_bytes(payload)
+    (workdir / "run.yaml").write_text(yaml.safe_dump(SCENARIO_CONFIG, allow_unicode=True), encoding="utf-8")
+
+
+def wait_for_fold_jobs(workdir: Path, run: subprocess.Popen) -> list[int]:
+    deadline = time.monotonic() + 120
+    while run.poll() is None and time.monotonic() < deadline:
+        pids = fit_fold_pids(workdir)
+        if pids:
+            return pids
+        time.sleep(0.01)
+    raise AssertionError(f"no fold job started in {workdir} (snakemake exit code {run.poll()})")
+
+
+def signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def run_scenario(workdir: Path) -> dict[str, Outcome]:
+    """Snakemake runs in one folder; each step's Outcome by the name of its Fault.
+
+    1. The first run starts its fold jobs, which are stopped (SIGSTOP) while a second run starts in the same
+       folder: that one must fail on the folder's lock. The jobs go on (SIGCONT) and the first run must finish.
+    2. A run forced to redo fold 0 (--forcerun) has that fold job SIGKILLed. The temporary file a kill in the middle
+       of the job's write would leave is planted beside its output; the same command again must remove it and finish.
+    """
+    scenario_files(workdir)
+    run = ["--configfile", "run.yaml", "-j2"]
+    force = ["--forcerun", f"{EXPERIMENT}/fold0.npz"]
+    steps = {}
+
+    def start(name: str, args: list[str]) -> tuple[subprocess.Popen, Path]:
+        printed = workdir / f"{name}.out"  # a file, not a pipe that nobody reads while the run goes on
+        with open(printed, "w", encoding="utf-8") as handle:
+            return subprocess.Popen(snakemake_command(args), cwd=workdir, stdout=handle, stderr=subprocess.STDOUT,
+                                    env=kit_environment()), printed
+
+    first, first_printed = start("first", run)
+    stopped = wait_for_fold_jobs(workdir, first)
+    signal_all(stopped, signal.SIGSTOP)
+    try:
+        steps["two Snakemake runs at once in one folder"] = run_snakemake(workdir, run)
+    finally:
+        signal_all(stopped, signal.SIGCONT)
+    first.wait(timeout=300)
+    steps["the first of two runs finishes with valid outputs"] = outcome_of(first, first_printed, workdir)
+    steps["crafted paths and column names reach the commands quoted"] = steps[
+        "the first of two runs finishes with valid outputs"]
+
+    forced, forced_printed = start("forced", [*run, *force])
+    signal_all(wait_for_fold_jobs(workdir, forced), signal.SIGKILL)
+    forced.wait(timeout=300)
+    steps["SIGKILL of a fold job fails the run and leaves no fold file"] = outcome_of(forced, forced_printed, workdir)
+    (workdir / EXPERIMENT / f".fold0.npz.{STALE}.tmp").write_bytes(b"PK\x03\x04 the first half of an npz")
+    # The same command again, as its user would type it: the forced fold job and all that follows it run.
+    rerun = run_snakemake(workdir, [*run, *force])
+    fold_log = (workdir / "logs" / "fit" / "lr.raw.s0.fold0.log").read_text(encoding="utf-8")
+    rerun_name = "the rerun after the kill removes its temporary file and submits every test id"
+    steps[rerun_name] = replace(rerun, log=fold_log)
+    return steps
+
+
+def outcome_of(run: subprocess.Popen, printed: Path, workdir: Path) -> Outcome:
+    return Outcome(run.returncode, printed.read_text(encoding="utf-8"), "", workdir, files_under(workdir))
+
+
+def submitted_ids(folder: Path) -> list[str]:
+    """What the submission must hold: the demo test file's ids, then the added rows' ids, each once."""
+    demo_test, demo_train = (csv_ids((folder / "demo" / FILES[split]).read_bytes()) for split in ("test", "train"))
+    added = [row[0].strip() if row else demo_train[0] for row in ADDED_TEST_ROWS]
+    return list(dict.fromkeys(demo_test + added))
+
+
+WORKFLOW_FAULTS = [
+    Fault("two Snakemake runs at once in one folder", "workflow", None, exit_code=1,
+          error=r"Directory cannot be locked", absent=("subs/final.csv",)),
+    Fault("the first of two runs finishes with valid outputs", "workflow", None,
+          said=r"(\d+) of \1 steps \(100%\) done", absent=(MARKER, f"raw 比赛/{MARKER}")),
+    Fault("crafted paths and column names reach the commands quoted", "workflow", None,
+          absent=(MARKER, f"raw 比赛/{MARKER}"), report="data/interim/report.json",
+          counted={"columns.text": SCENARIO_TEXT_COLUMN, "splits.train.path": SCENARIO_TRAIN,
+                   "splits.test.path": SCENARIO_TEST}),
+    Fault("SIGKILL of a fold job fails the run and leaves no fold file", "workflow", None, exit_code=1,
+          error=r"Error in rule fit_fold", absent=(f"{EXPERIMENT}/fold0.npz",)),
+    Fault("the rerun after the kill removes its temporary file and submits every test id", "workflow", None,
+          said=rf"removed {EXPERIMENT}/\.fold0\.npz\.{STALE}\.tmp, a temporary file left by a killed run",
+          absent=(f"{EXPERIMENT}/.fold0.npz.{STALE}.tmp",), kept={"subs/final.csv": submitted_ids},
+          report="data/interim/report.json",
+          counted={"splits.test.rows_kept": 50 + len(ADDED_TEST_ROWS) - 1,
+                   "splits.test.rules.id_whitespace.rows": 50 + 2,
+                   **rows_and_dropped(2, 1, "test", "duplicate_id_identical"),
+                   **rows_and_dropped(NOISE["test"]["empty_text"] + 1, 0, "test", "empty_text"),
+                   "cross_split.test_ids_in_train.rows": 1}),
+]
+
+FAULTS = [*FILE_FAULTS, *CONFIG_FAULTS, *COMMAND_FAULTS, *WORKFLOW_FAULTS]
+
+
+# ---------------------------------------------------------------------------------------------------- running
+
+
+@dataclass
+class Outcome:
+    """What one entry point did: its exit code, what it printed, its log, and the files left in its folder."""
+
+    returncode: int
+    output: str
+    log: str
+    folder: Path
+    files: frozenset[str]
+
+
+def kit_environment() -> dict[str, str]:
+    """The environment of every command: this checkout's kit first, whatever is installed."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+
+
+def files_under(folder: Path) -> frozenset[str]:
+    return frozenset(path.relative_to(folder).as_posix() for path in folder.rglob("*") if not path.is_dir())
+
+
+def run_kit(folder: Path, args: list, prefix: tuple[str, ...] = ()) -> Outcome:
+    """`python -m kit <args> --log kit.log` in folder (under prefix: a command that runs the rest)."""
+    log = folder / "kit.log"
+    command = [*prefix, sys.executable, "-m", "kit", *map(str, args), "--log", str(log)]
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=kit_environment(), timeout=300)
+    printed = result.stderr + result.stdout
+    return Outcome(result.returncode, printed, log.read_text(encoding="utf-8") if log.exists() else "", folder,
+                   files_under(folder))
+
+
+def snakemake_command(args: list) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *map(str, args)]
+
+
+def run_snakemake(folder: Path, args: list) -> Outcome:
+    result = subprocess.run(snakemake_command(args), cwd=folder, capture_output=True, text=True,
+                            env=kit_environment(), timeout=300)
+    return Outcome(result.returncode, result.stdout + result.stderr, "", folder, files_under(folder))
+
+
+def run_fault(fault: Fault, folder: Path, finished_run: Path, wait: Callable | None = None) -> Outcome:
+    """Build the fault's input in folder and run its entry point there ("command": after wait(), in a copy of
+    the finished run)."""
+    if fault.entry == "command":
+        wait()
+        for part in ("data", "oof"):
+            shutil.copytree(finished_run / part, folder / part)
+    args = fault.build(folder)
+    if fault.entry == "config":
+        return run_kit(folder, ["config", "--show", *args])
+    if fault.entry == "plan":
+        return run_snakemake(folder, ["-n", "--configfile", *args])
+    return run_kit(folder, args, fault.prefix)
+
+
+@cache
+def unmet(needs: str | None) -> str | None:
+    """Why this machine cannot run a fault that needs `needs`, or None when it can."""
+    if needs == "non-root" and os.geteuid() == 0:
+        return "root writes into a chmod 0555 folder anyway; CI without root runs this case"
+    if needs == "mount" and (shutil.which("unshare") is None or
+                             subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0):
+        return "needs a private mount namespace (unshare --mount): root, or CAP_SYS_ADMIN"
+    if needs == "scenario" and not Path("/proc/self/cwd").exists():
+        return "the scenario finds its fold jobs through /proc (Linux)"
+    return None
+
+
+def skip_reason(fault: Fault) -> str | None:
+    return unmet(fault.needs) or (unmet("scenario") if fault.entry in ("command", "workflow") else None)
+
+
+def selected_faults(session: pytest.Session) -> list[Fault]:
+    """The faults whose tests this session runs (all, unless -k or a node id picks some) and this machine can."""
+    chosen = [item.callspec.params["fault"] for item in session.items
+              if hasattr(item, "callspec") and isinstance(item.callspec.params.get("fault"), Fault)]
+    return [fault for fault in chosen if not skip_reason(fault)]
+
+
+@pytest.fixture(scope="module")
+def outcomes(request, tmp_path_factory) -> dict[str, Future]:
+    """Every selected fault run once, side by side: a thread per core, each running one entry point at a time.
+
+    The scenario runs in a thread of its own from the start; the "command" faults (queued last) copy its folder
+    once it has finished, and the "workflow" faults are its steps.
+    """
+    faults = sorted(selected_faults(request.session), key=lambda fault: fault.entry in ("command", "workflow"))
+    results: dict[str, Future] = {}
+    with ThreadPoolExecutor(max_workers=1) as own_thread, ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        workdir = tmp_path_factory.mktemp("scenario")
+        if any(fault.entry in ("command", "workflow") for fault in faults):
+            scenario = own_thread.submit(run_scenario, workdir)
+        for fault in faults:
+            if fault.entry == "workflow":
+                results[fault.name] = pool.submit(lambda name: scenario.result()[name], fault.name)
+            else:
+                wait = scenario.result if fault.entry == "command" else None
+                results[fault.name] = pool.submit(run_fault, fault, tmp_path_factory.mktemp("fault"), workdir, wait)
+        yield results
+
+
+def read_column(path: Path, column: str) -> list[str]:
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)[column].tolist()
+    return pd.read_parquet(path)[column].astype(str).tolist()
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
+def test_fault(fault, outcomes):
+    reason = skip_reason(fault)
+    if reason:
+        pytest.skip(reason)
+    outcome = outcomes[fault.name].result()
+    shown = f"exit code {outcome.returncode}\n{outcome.output[-4000:]}"
+    temporary = sorted(name for name in outcome.files if TEMP_FILE.search(name))
+    assert not temporary, f"temporary files left: {temporary}\n{shown}"
+    for name in fault.absent:
+        assert name not in outcome.files, f"{name} exists\n{shown}"
+    for name, expected in fault.kept.items():
+        expected = expected(outcome.folder) if callable(expected) else expected
+        assert read_column(outcome.folder / name, "id") == expected, name
+    if fault.error:
+        check_error(fault, outcome, shown)
+        return
+    assert outcome.returncode == 0, shown
+    for name, expected in fault.texts.items():
+        assert read_column(outcome.folder / name, "text") == expected, name
+    if fault.counted:
+        report = json.loads((outcome.folder / fault.report).read_text(encoding="utf-8"))
+        for key, expected in fault.counted.items():
+            assert dig(report, key) == expected, key
+    if fault.said:
+        assert re.search(fault.said, outcome.output + outcome.log), shown
+
+
+def check_error(fault: Fault, outcome: Outcome, shown: str) -> None:
+    """A kit command: exit 2, one `error:` line matching fault.error, the same line in its log, no traceback and
+    no output but the older files kept. Snakemake (plan, workflow): exit 1 and its output matching fault.error."""
+    if fault.entry in ("plan", "workflow"):
+        assert outcome.returncode == (fault.exit_code or 1), shown
+        assert re.search(fault.error, outcome.output), shown
+        return
+    assert outcome.returncode == (fault.exit_code or 2), shown
+    error_lines = [line for line in outcome.output.splitlines() if ERROR_LINE.match(line)]
+    assert len(error_lines) == 1 and "Traceback" not in outcome.output, shown
+    message = ERROR_LINE.match(error_lines[0]).group(1)
+    assert re.search(fault.error, message), message
+    assert error_lines[0] in outcome.log.splitlines(), outcome.log
+    written = sorted(name for name in outcome.files if name.startswith("out/") and name not in fault.kept)
+    assert not written, f"outputs written despite the error: {written}"
