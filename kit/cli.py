@@ -186,6 +186,12 @@ def cmd_fit_fold(args, log) -> None:
         from kit.experiment import PseudoRows
 
         additions = PseudoRows(Path(args.pseudo_rows), tuple(args.classes))
+    elif args.augment_json:
+        from kit.augment import AugmentRows, AugmentSettings
+
+        settings = parse(AugmentSettings, json.loads(args.augment_json), "augment")
+        additions = AugmentRows(settings, Path(args.corpus), Path(args.userdict),
+                                Path(args.synonyms) if args.synonyms else None)
     params = json.loads(args.params_json)
     if args.backbone_dir:
         params["backbone"] = args.backbone_dir
@@ -420,6 +426,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True, help="checkpoints go here; a rerun resumes from them")
     p.add_argument("--pool", help="the pool's texts in this variant: predicted when the experiment teaches")
     p.add_argument("--pseudo-rows", help="a pseudo variant's rows: fold k's join fold k's training rows")
+    p.add_argument("--augment-json", help="an augment variant's entry: EDA copies of the fold's training rows")
+    p.add_argument("--corpus", help="with --augment-json: the corpus parquet (the texts' words)")
+    p.add_argument("--userdict", help="with --augment-json: the corpus's jieba dictionary")
+    p.add_argument("--synonyms", help="with --augment-json: the word-vectors folder the synonyms come from")
     p.add_argument("--out", required=True, help="the fold file (npz) to write")
 
     p = command("merge", cmd_merge, "merge fold files into an experiment artifact")

@@ -356,6 +356,10 @@ class Config(Settings):
                 if entry.base_variant not in text_variants:
                     raise fail(f"{kind}.{name}.base_variant", f"{entry.base_variant!r} is not a text variant; "
                                                               f"{_near(entry.base_variant, text_variants)}")
+        for name, entry in self.augment.items():
+            if entry.synonyms is not None and entry.synonyms not in self.word_vectors:
+                raise fail(f"augment.{name}.synonyms", f"{entry.synonyms!r} is not a word_vectors entry; "
+                                                       f"{_near(entry.synonyms, self.word_vectors)}")
         for name, entry in self.pseudo.items():
             if isinstance(entry.threshold, tuple) and len(entry.threshold) != len(self.classes):
                 raise fail(f"pseudo.{name}.threshold", f"gives {len(entry.threshold)} thresholds for "

@@ -120,9 +120,16 @@ def experiment_files(wildcards):
     }
     if experiment_name(wildcards) in POOL_TEACHERS:
         files["pool"] = f"{folder}/pool.parquet"
-    if kit_config.variant_kind(CONFIG, wildcards.variant) == "pseudo":
+    kind = kit_config.variant_kind(CONFIG, wildcards.variant)
+    if kind == "pseudo":
         files["pseudo_rows"] = f"data/pseudo/{wildcards.variant}/rows.parquet"
         files["pseudo_manifest"] = f"data/pseudo/{wildcards.variant}/manifest.json"
+    if kind == "augment":
+        files["corpus"] = "data/corpus/corpus.parquet"
+        files["userdict"] = "data/corpus/userdict.txt"
+        synonyms = CONFIG.augment[wildcards.variant].synonyms
+        if synonyms:
+            files["synonyms"] = f"models/word_vectors/{synonyms}"
     return files
 
 
@@ -130,6 +137,11 @@ def fold_extra_args(wildcards, input):
     args = [f"--pool {shell_quote(input.pool)}" if "pool" in input.keys() else ""]
     if "pseudo_rows" in input.keys():
         args.append(f"--pseudo-rows {shell_quote(input.pseudo_rows)}")
+    if kit_config.variant_kind(CONFIG, wildcards.variant) == "augment":
+        args.append(f"--augment-json {shell_quote(settings_json(CONFIG.augment[wildcards.variant]))}")
+        args.append(f"--corpus {shell_quote(input.corpus)} --userdict {shell_quote(input.userdict)}")
+        if "synonyms" in input.keys():
+            args.append(f"--synonyms {shell_quote(input.synonyms)}")
     return " ".join(arg for arg in args if arg)
 
 

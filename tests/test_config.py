@@ -136,6 +136,17 @@ def test_pseudo_mistakes_name_their_key(default_config, teacher, change, message
         kit_config.load(config)
 
 
+def test_an_augment_variant_needs_the_word_vectors_it_names(default_config):
+    config = copy.deepcopy(default_config)
+    config["augment"] = {"eda": {"synonyms": "w2v"}}
+    config["models"]["tfidf_char_lr"]["variants"] = ["cleaned", "eda"]
+    with pytest.raises(SettingsError, match=r"'augment\.eda\.synonyms': 'w2v' is not a word_vectors entry"):
+        kit_config.load(copy.deepcopy(config))
+    config["word_vectors"] = {"w2v": {}}
+    loaded = kit_config.load(config)
+    assert kit_config.variant_kind(loaded, "eda") == "augment" and kit_config.text_variant(loaded, "eda") == "cleaned"
+
+
 def test_other_competition_does_not_inherit_the_demo_unlabeled_file():
     config = minimal()
     config["data"]["unlabeled"] = kit_config.DEMO_FILES["unlabeled"]

@@ -152,6 +152,28 @@ def test_a_pseudo_variant_trains_students_on_rows_its_teacher_labelled_fold_by_f
         [sys.executable, "-m", "kit", "scores"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.slow
+def test_an_augment_variant_adds_copies_of_the_training_rows_only(tmp_path):
+    files = make_demo(tmp_path / "raw", n_train=240, n_test=60, n_unlabeled=200, seed=8)
+    config = {
+        "data": {split: str(path) for split, path in files.items()}, "folds": {"k": 2, "seed": 0},
+        "variants": ["cleaned", "eda"],
+        "word_vectors": {"w2v": {"dim": 16, "min_count": 1, "epochs": 2}},
+        "augment": {"eda": {"copies": 2, "synonyms": "w2v", "min_similarity": 0.0}},
+        "models": {"char": {"kind": "sklearn", "min_df": 1}},
+    }
+    (tmp_path / "eda.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    snakemake(tmp_path, "--configfile", "eda.yaml", "-j2", "oof/char.eda.s0/manifest.json",
+              "oof/char.cleaned.s0/manifest.json")
+    augmented, plain = (Artifact.load(tmp_path / "oof" / name) for name in ("char.eda.s0", "char.cleaned.s0"))
+    assert np.array_equal(augmented.ids, plain.ids) and np.array_equal(augmented.test_ids, plain.test_ids)
+    folds = augmented.manifest["folds"]
+    train_rows = [len(plain.ids) - int((plain.fold_of == fold["fold"]).sum()) for fold in folds]
+    assert [fold["training_rows_added"]["augmented_rows"] for fold in folds] == [2 * n for n in train_rows]
+    assert folds[0]["training_rows_added"]["operations"] == ["sr", "ri", "rs", "rd"]  # synonyms from the vectors
+    assert augmented.manifest["variant"] == "eda" and augmented.manifest["text_variant"] == "cleaned"
+
+
 PLUGIN = """
 from dataclasses import dataclass
 
