@@ -23,9 +23,11 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -109,12 +111,40 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         raise
 
 
-def remove_stale_temps(path: Path) -> list[Path]:
-    """Delete the temporary files that atomic_write left beside `path` in a job that was killed; return them.
+@contextmanager
+def atomic_folder(path: Path):
+    """Yield a new temporary folder beside `path` to write into; when the block ends without an error, it replaces
+    `path` (an older folder there is removed) in one rename, so a killed job never leaves a half-written folder.
 
-    Only atomic_write's own names for this path (`.<name>.<16 hex digits>.tmp`) are touched, so a job can call it
-    for each of its outputs at its start. A job still writing `path` would lose its temporary file: Snakemake never
-    runs two jobs for one output.
+    The same refusals as atomic_write raise OutputError; on any error the temporary folder is removed.
+    """
+    path = Path(path)
+    make_folder(path.parent)
+    tmp = path.parent / _temp_name(path, secrets.token_hex(8))
+    try:
+        tmp.mkdir()
+    except OSError as error:
+        _refuse_unwritable(path, error)
+        raise
+    try:
+        yield tmp
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError):
+            _refuse_unwritable(path, error)
+        raise
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete the temporary files (or folders) that atomic_write (atomic_folder) left beside `path` in a job that
+    was killed; return them.
+
+    Only their own names for this path (`.<name>.<16 hex digits>.tmp`) are touched, so a job can call it for each
+    of its outputs at its start. A job still writing `path` would lose its temporary file: Snakemake never runs two
+    jobs for one output.
     """
     path = Path(path)
     if not path.parent.is_dir():
@@ -122,7 +152,10 @@ def remove_stale_temps(path: Path) -> list[Path]:
     pattern = re.compile(re.escape(_temp_name(path, "@")).replace("@", "[0-9a-f]{16}"))
     stale = [candidate for candidate in path.parent.iterdir() if pattern.fullmatch(candidate.name)]
     for candidate in stale:
-        candidate.unlink(missing_ok=True)
+        if candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate)
+        else:
+            candidate.unlink(missing_ok=True)
     return stale
 
 

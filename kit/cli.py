@@ -118,7 +118,7 @@ def variant_files(args):
 def cmd_fit_fold(args, log) -> None:
     """Train one model on every fold but one; write the held-out and test logits.
 
-    Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz
+    Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz --model-dir models/folds/m.raw.s0/fold0 --keep-model
     """
     from kit.gpu import gpu_lease
 
@@ -138,11 +138,15 @@ def cmd_fit_fold(args, log) -> None:
 
             torch.set_num_threads(args.threads)
         from kit.experiment import run_fold
+        from kit.kept import why_not_kept
 
+        keep_models = argument_values(Config, args, only=("keep_models",)).get("keep_models", "auto")
         run_fold(
             kind=args.kind, params=params, variant=variant_files(args), folds_path=Path(args.folds), fold=args.fold,
             seed=args.seed, classes=args.classes, out=Path(args.out), workdir=Path(args.workdir), log=log,
             pool=Path(args.pool) if args.pool else None, additions=additions,
+            model_dir=Path(args.model_dir) if args.model_dir else None, keep_model=args.keep_model,
+            why_not_kept=why_not_kept(keep_models),
         )
 
 
@@ -169,16 +173,19 @@ def cmd_merge(args, log) -> None:
 def cmd_ensemble(args, log) -> None:
     """Build one ensemble from member artifacts; it is an artifact too.
 
-    Example: python -m kit ensemble --name ensemble.blend --spec-json '{"method": "mean"}' --member-npz oof/a/oof.npz oof/b/oof.npz --member-manifests oof/a/manifest.json oof/b/manifest.json --out-npz oof/ensemble.blend/oof.npz --out-manifest oof/ensemble.blend/manifest.json
+    Example: python -m kit ensemble --name ensemble.blend --spec-json '{"method": "mean"}' --member-npz oof/a/oof.npz oof/b/oof.npz --member-manifests oof/a/manifest.json oof/b/manifest.json --out-npz oof/ensemble.blend/oof.npz --out-manifest oof/ensemble.blend/manifest.json --out-combination oof/ensemble.blend/combination.skops
     """
     from kit.artifacts import Artifact
-    from kit.ensemble.build import build_ensemble
+    from kit.ensemble.build import fit_ensemble
+    from kit.kept import save_combination
 
     if len(args.member_npz) != len(args.member_manifests):
         raise ValueError(f"ensemble {args.name}: {len(args.member_npz)} --member-npz files but "
                          f"{len(args.member_manifests)} --member-manifests")
     members = [Artifact.read(npz, manifest) for npz, manifest in zip(args.member_npz, args.member_manifests)]
-    artifact = build_ensemble(args.name, json.loads(args.spec_json), members, log=log)
+    artifact, fitted = fit_ensemble(args.name, json.loads(args.spec_json), members, log=log)
+    if args.out_combination:
+        save_combination(Path(args.out_combination), fitted)
     artifact.write(Path(args.out_npz), Path(args.out_manifest))
     log(f"ensemble {args.name}: OOF macro-F1 {artifact.manifest['scores']['oof_macro_f1']:.4f}, "
         f"honest {artifact.manifest['honest_macro_f1']:.4f}")
@@ -235,9 +242,9 @@ OUTPUTS = {
     "pool": ("out",),
     "pseudo-rows": ("out_rows", "out_manifest"),
     "folds": ("out",),
-    "fit-fold": ("out",),
+    "fit-fold": ("out", "model_dir"),
     "merge": ("out_npz", "out_manifest"),
-    "ensemble": ("out_npz", "out_manifest"),
+    "ensemble": ("out_npz", "out_manifest", "out_combination"),
     "submit": ("out", "sidecar"),
 }
 
@@ -331,6 +338,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", help="the pool's texts in this variant: predicted when the experiment teaches")
     p.add_argument("--pseudo-rows", help="a pseudo variant's rows: fold k's join fold k's training rows")
     p.add_argument("--out", required=True, help="the fold file (npz) to write")
+    p.add_argument("--model-dir", help="the fold's model folder to write: the model, or not_kept.json saying why")
+    p.add_argument("--keep-model", action="store_true", help="keep this fold's model in --model-dir")
+    add_arguments(p, Config, only=("keep_models",))
 
     p = command("merge", cmd_merge, "merge fold files into an experiment artifact")
     experiment_args(p)
@@ -350,6 +360,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--member-manifests", nargs="+", required=True, help="in the order of --member-npz")
     p.add_argument("--out-npz", required=True)
     p.add_argument("--out-manifest", required=True)
+    p.add_argument("--out-combination", help="the fit on every OOF row (combination.skops), for kit predict")
 
     p = command("submit", cmd_submit, "write a validated submission CSV")
     p.add_argument("--npz", nargs="+", required=True, help="oof.npz of each candidate artifact")

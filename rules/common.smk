@@ -17,6 +17,7 @@ PLUGINS = list(CONFIG.plugins)
 # With pseudo variants, teachers label the pool: every text variant writes the pool's texts too.
 POOL = "data/pool.parquet" if CONFIG.pseudo else None
 POOL_TEACHERS = kit_config.pool_teachers(CONFIG)
+KEPT = kit_config.kept_experiments(CONFIG)
 
 
 def all_targets():
@@ -199,6 +200,11 @@ def fold_files(wildcards):
     return [f"oof/{name}/fold{fold}.npz" for fold in FOLDS]
 
 
+def keep_model_arg(wildcards):
+    """The fold job keeps its model when keep_models asks for this experiment (kit.config.kept_experiments)."""
+    return "--keep-model" if experiment_name(wildcards) in KEPT else ""
+
+
 def config_hash(wildcards):
     return kit_config.experiment_config_hash(
         CONFIG, EXPERIMENTS[experiment_name(wildcards)]
@@ -227,12 +233,7 @@ def ensemble_spec_json(wildcards):
 
 def final_candidates():
     """With final: auto every ensemble competes (every experiment if there is none); else the named one."""
-    final = CONFIG.final
-    if final != "auto":
-        return [f"ensemble.{final}" if final in CONFIG.ensembles else final]
-    if CONFIG.ensembles:
-        return [f"ensemble.{name}" for name in CONFIG.ensembles]
-    return list(EXPERIMENTS)
+    return kit_config.final_candidates(CONFIG)
 
 
 def final_candidate_npz(wildcards):

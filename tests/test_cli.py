@@ -38,13 +38,14 @@ def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, mo
                   "--variant-meta", "v/meta.json", "--folds", "folds.parquet", *classes]
     for fold in (0, 1):
         cli.main(["fit-fold", *experiment, "--fold", str(fold), "--seed", "0", "--workdir", f"ckpt/{fold}",
-                  "--out", f"oof/lr.cleaned.s0/fold{fold}.npz", "--log", log])
+                  "--out", f"oof/lr.cleaned.s0/fold{fold}.npz", "--model-dir", f"models/folds/lr/fold{fold}",
+                  "--keep-model", "--log", log])
     cli.main(["merge", *experiment, "--fold-files", "oof/lr.cleaned.s0/fold0.npz", "oof/lr.cleaned.s0/fold1.npz",
               "--name", "lr.cleaned.s0", "--model", "lr", "--config-hash", "abc", "--out-npz", "oof/lr/oof.npz",
               "--out-manifest", "oof/lr/manifest.json", "--log", log])
     cli.main(["ensemble", "--name", "ensemble.avg", "--spec-json", '{"method": "mean"}', "--member-npz", "oof/lr/oof.npz",
               "--member-manifests", "oof/lr/manifest.json", "--out-npz", "oof/avg/oof.npz", "--out-manifest",
-              "oof/avg/manifest.json", "--log", log])
+              "oof/avg/manifest.json", "--out-combination", "oof/avg/combination.skops", "--log", log])
     cli.main(["submit", "--npz", "oof/lr/oof.npz", "oof/avg/oof.npz", "--manifests", "oof/lr/manifest.json",
               "oof/avg/manifest.json", "--test", "i/test.pq", "--out", "subs/final.csv", "--sidecar",
               "subs/final.json", "--log", log])

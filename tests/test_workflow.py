@@ -107,6 +107,10 @@ def test_only_what_decides_the_numbers_reruns_jobs(tiny_run):
     (tiny_run / "seeds.yaml").write_text(yaml.safe_dump({**config, "seeds": [0, 1]}, allow_unicode=True))
     assert planned_jobs(tiny_run, "--configfile", "seeds.yaml") == {
         "fit_fold": 6, "merge_folds": 2, "ensemble": 1, "submission": 1, "final_submission": 1, "all": 1}
+    # keep_models is a fold job's param, not part of what decides the numbers: the fold jobs run again to write (or
+    # not) their models, and what reads their files follows.
+    (tiny_run / "keep.yaml").write_text(yaml.safe_dump({**config, "keep_models": "none"}, allow_unicode=True))
+    assert planned_jobs(tiny_run, "--configfile", "keep.yaml")["fit_fold"] == 6
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,11 @@ def _level2_features(prob_stack):
     return stack_features([np.log(np.maximum(probs, TINY)) for probs in prob_stack])
 
 
+def _stack_types(params: StackParams) -> tuple[str, ...]:
+    """A level-2 model named by a dotted path is the user's own class: kit predict may load that one back."""
+    return (params.estimator,) if "." in params.estimator else ()
+
+
 def _fit_stack(params: StackParams, names, prob_stack, y, seed):
     from kit.ensemble.stacking import make_estimator, one_blas_thread
 
@@ -195,10 +200,12 @@ for declaration in (
     Method("fixed", FixedParams, False, _fit_fixed, _apply_weights, help="a weighted average of given weights"),
     Method("weighted", WeightedParams, True, _fit_weighted, _apply_weights, help="weights optimised on OOF rows"),
     Method("caruana", CaruanaParams, True, _fit_caruana, _apply_weights, help="greedy selection (Caruana 2004)"),
-    Method("stack", StackParams, True, _fit_stack, _apply_stack, help="a level-2 classifier on the members"),
+    Method("stack", StackParams, True, _fit_stack, _apply_stack, help="a level-2 classifier on the members",
+           fitted_types=_stack_types),
     Method("vote_hard", Settings, False, _fit_nothing, _apply_hard_vote, help="majority vote of the decisions"),
     Method("vote_soft", Settings, False, _fit_nothing, _apply_soft_vote, help="vote of the probabilities"),
     Method("vote_multiround", MultiRoundParams, True, _fit_multiround, _apply_vote_plan, min_members=3,
-           help="rounds of 3-4 diverse voters (the winners' multi-round voting)"),
+           help="rounds of 3-4 diverse voters (the winners' multi-round voting)",
+           fitted_types=("kit.ensemble.voting.VotePlan",)),
 ):
     register(declaration)

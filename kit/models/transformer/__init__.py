@@ -11,7 +11,7 @@ Module map:
   checkpoint.py   atomic checkpoints, RNG state, run fingerprints
   progress.py     transient rich bar + plain log lines
   train.py        the training loop with resume, and length-sorted prediction
-  fold.py         one fold: the epoch policy, predictions, fold models, `fit_predict`
+  fold.py         one fold: the epoch policy, predictions, `fit_predict`; the fold model kept and loaded
 
 Importing this package stays light (torch loads when a fold runs), so the config can be checked anywhere.
 """
@@ -22,4 +22,5 @@ from kit.models.transformer.config import TransformerConfig
 from kit.registry import Family, register
 
 register(Family("transformer", TransformerConfig, "kit.models.transformer.fold:fit_predict",
-                help="a pretrained (or scratch) encoder with a classification head, fine-tuned"))
+                help="a pretrained (or scratch) encoder with a classification head, fine-tuned",
+                load_predictor="kit.models.transformer.fold:load_predictor"))
