@@ -214,6 +214,29 @@ def cmd_scores(args, log) -> None:
     print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement)
 
 
+def cmd_predict(args, log) -> None:
+    """Classify new posts with the final submission's source (or --source): id,y and the class probabilities, as
+    CSV into --out or on stdout. Posts: --text (repeatable), --input FILE (the competition's CSV layout, or one post
+    per line), or stdin. Models load once, from models/folds/ and the ensembles' combination.skops.
+
+    Example: python -m kit predict --text "武汉加油！"
+    """
+    import time
+
+    from kit.predict import (describe_load, limit_threads, load_source, predictions, read_input, source_name,
+                             write_predictions)
+
+    posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log)
+    source = load_source(source_name(args.source, Path(args.final)), Path(args.oof_dir), Path(args.models_dir))
+    limit_threads(args.threads)
+    log(describe_load(source))
+    started = time.perf_counter()
+    logits = source.predict(posts["text"].tolist())
+    seconds = time.perf_counter() - started
+    log(f"{len(posts)} post(s) in {seconds:.3f}s ({1000 * seconds / max(len(posts), 1):.1f} ms per post)")
+    write_predictions(predictions(posts, logits, source.classes), args.out)
+
+
 def cmd_config(args, log) -> None:
     """Show the config with every default filled in, its JSON schema, or its reference tables (all generated from
     the typed definitions in kit/config.py and the registered families and methods).
@@ -246,6 +269,7 @@ OUTPUTS = {
     "merge": ("out_npz", "out_manifest"),
     "ensemble": ("out_npz", "out_manifest", "out_combination"),
     "submit": ("out", "sidecar"),
+    "predict": ("out",),
 }
 
 
@@ -375,6 +399,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--subs-dir", default="subs")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--agreement", action="store_true", help="also print the agreement matrix of the artifacts")
+
+    p = command("predict", cmd_predict, "classify new posts with what the run kept")
+    p.add_argument("--text", action="append", help="a post to classify (repeat for more)")
+    p.add_argument("--input", help="a CSV in the competition layout, or one post per line ('-': stdin)")
+    p.add_argument("--source", help="an artifact name or folder (oof/ensemble.x); default: the source of --final")
+    p.add_argument("--final", default="subs/final.json", help="the final submission's sidecar")
+    p.add_argument("--oof-dir", default="oof", help="the artifacts' folder")
+    p.add_argument("--models-dir", default="models/folds", help="the kept fold models' folder")
+    p.add_argument("--out", help="the predictions CSV to write (default: stdout)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    add_arguments(p, Columns, prefix="column-")
 
     p = command("config", cmd_config, "show the resolved config, its schema or its reference tables")
     p.add_argument("--show", nargs="*", default=["configs/config.yaml"], metavar="CONFIGFILE",

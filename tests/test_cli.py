@@ -10,7 +10,7 @@ from kit import cli
 from kit.artifacts import Artifact
 
 COMMANDS = {"demo", "ingest", "variant", "pool", "pseudo-rows", "folds", "build-backbone", "fit-fold", "merge",
-            "ensemble", "submit", "scores", "config"}
+            "ensemble", "submit", "scores", "config", "predict"}
 
 
 def test_every_command_has_a_log_option_and_an_example():
@@ -57,6 +57,9 @@ def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, mo
     cli.main(["scores", "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert {row["name"] for row in rows} == {"lr.cleaned.s0", "ensemble.avg"}
+    capsys.readouterr()
+    cli.main(["predict", "--text", "武汉加油！", "--source", "oof/lr", "--log", log])
+    assert capsys.readouterr().out.splitlines()[0] == "id,y,p_-1,p_0,p_1"
     lines = (tmp_path / log).read_text(encoding="utf-8").splitlines()
     assert any("fold 1: macro-F1" in line for line in lines)  # every command appended to the one log
 

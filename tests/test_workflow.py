@@ -79,6 +79,18 @@ def test_scores_json_lists_every_artifact(tiny_run):
     assert rows["ensemble.avg"]["kind"] == "ensemble"
 
 
+@pytest.mark.slow
+def test_predicting_the_test_file_reproduces_the_final_submission(tiny_run):
+    """kit predict on the competition's own test file, from the models the run kept, gives subs/final.csv again."""
+    subprocess.run([sys.executable, "-m", "kit", "predict", "--input", "comp/test.csv", "--out", "predicted.csv"],
+                   cwd=tiny_run, check=True, capture_output=True)
+    predicted = pd.read_csv(tiny_run / "predicted.csv", dtype=str, keep_default_na=False)
+    final = pd.read_csv(tiny_run / "subs" / "final.csv", dtype=str, keep_default_na=False)
+    assert len(final) == 120 and predicted[["id", "y"]].equals(final)
+    kept = json.loads((tiny_run / "models" / "folds" / "char_lr.raw.s0" / "fold0" / "model.json").read_text())
+    assert kept["kind"] == "sklearn" and kept["fold"] == 0
+
+
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     """Snakemake's dry-run job counts by rule ({} when there is nothing to do)."""
     result = snakemake(workdir, "-n", *args)
