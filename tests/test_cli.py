@@ -10,7 +10,8 @@ from kit import cli
 from kit.artifacts import Artifact
 
 COMMANDS = {"demo", "ingest", "variant", "pool", "pseudo-rows", "folds", "build-backbone", "fit-fold", "merge",
-            "ensemble", "submit", "scores", "config", "predict"}
+            "ensemble", "submit", "scores", "config", "eda-figures", "artifact-figure", "final-figure",
+            "disagreements", "predict"}
 
 
 def test_every_command_has_a_log_option_and_an_example():
@@ -57,6 +58,16 @@ def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, mo
     cli.main(["scores", "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert {row["name"] for row in rows} == {"lr.cleaned.s0", "ensemble.avg"}
+    cli.main(["eda-figures", "--report", "i/report.json", "--variants", "cleaned", "--train-files", "v/train.pq",
+              "--test-files", "v/test.pq", "--out-classes", "f/c.png", "--out-lengths", "f/l.png", "--out-duplicates",
+              "f/d.png", "--log", log])
+    cli.main(["artifact-figure", "--npz", "oof/avg/oof.npz", "--manifest", "oof/avg/manifest.json", "--out",
+              "f/avg.png", "--log", log])
+    cli.main(["final-figure", "--final", "subs/final.json", "--manifests", "oof/lr/manifest.json",
+              "oof/avg/manifest.json", "--report", "i/report.json", "--out", "f/final.png", "--log", log])
+    cli.main(["disagreements", "--train", "i/train.pq", "--test", "i/test.pq", "--out-csv", "f/dis.csv", "--log", log])
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["avg.png", "c.png", "d.png", "dis.csv", "final.png",
+                                                                    "l.png"]
     capsys.readouterr()
     cli.main(["predict", "--text", "武汉加油！", "--source", "oof/lr", "--log", log])
     assert capsys.readouterr().out.splitlines()[0] == "id,y,p_-1,p_0,p_1"
