@@ -354,18 +354,22 @@ def final_figure(candidates: dict[str, tuple[float, float]], chosen: str, reason
         if label.get_text().endswith("(chosen)"):
             label.set_color(COLOURS[3])
     low = min(min(values) for values in candidates.values())
-    ax.set_xlim(max(0.0, low - 0.05), 1.0)
+    high = max(max(values) for values in candidates.values())
+    ax.set_xlim(max(0.0, low - 0.05), min(1.0, high + 0.05))
     ax.set_xlabel("OOF macro-F1")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("candidates (chosen by honest F1)")
     ax = axes[0, 1]
     positions = np.arange(len(classes))
+    highest = 0.0
     for offset, (label, counts, colour) in enumerate((("train (kept rows)", train, COLOURS[7]),
                                                       ("final.csv (test)", submitted, COLOURS[0]))):
         total = max(sum(counts.values()), 1)
         shares = [counts.get(label_, 0) / total for label_ in classes]
         bars = ax.bar(positions + (offset - 0.5) * 0.4, shares, 0.4, label=f"{label} ({total} rows)", color=colour)
         _bar_labels(ax, bars, shares, "{:.1%}")
+        highest = max(highest, *shares)
+    ax.set_ylim(0, highest * 1.2)  # room for the labels above the bars and the legend
     ax.set_xticks(positions, classes)
     ax.set_ylabel("share of rows")
     ax.set_xlabel("class")

@@ -7,6 +7,7 @@ predict_proba for logistic regression and a calibrated-enough ranking for a line
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,13 +50,20 @@ class SklearnParams(Settings):
                 raise fail(f"{path}.{name}", f"must be [low, high] with low <= high, got [{low}, {high}]")
 
 
-def jieba_tokens(text: str) -> list[str]:
+@functools.cache
+def quiet_jieba():
+    """jieba with its dictionary banner silenced (it would fill every fold's log); set once: a logger's setLevel
+    clears logging's caches, which cost more than segmenting a short post."""
     import logging
 
     import jieba
 
-    jieba.setLogLevel(logging.WARNING)  # its dictionary banner would fill every fold's log
-    return [token for token in jieba.lcut(text) if token.strip()]
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def jieba_tokens(text: str) -> list[str]:
+    return [token for token in quiet_jieba().lcut(text) if token.strip()]
 
 
 def make_vectorizer(p: SklearnParams):
@@ -145,12 +153,7 @@ def load_predictor(folder: Path) -> SklearnPredictor:
     estimator.coef_, estimator.intercept_, estimator.classes_ = arrays["coef"], arrays["intercept"], arrays["classes"]
     estimator.n_features_in_ = arrays["coef"].shape[1]
     if params.features != "char":
-        import logging
-
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()  # its dictionary loads here, once, rather than inside the first post's prediction
+        quiet_jieba().initialize()  # the dictionary loads here, once, rather than inside the first post's prediction
     return SklearnPredictor(params, vectorizer, estimator, saved["n_classes"])
 
 
