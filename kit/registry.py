@@ -32,12 +32,17 @@ BUILTIN_MODULES = (
 @dataclass(frozen=True)
 class Family:
     """A model family: `kind: <kind>` in a model entry; one fold job calls fit_predict(params, data, seed, workdir,
-    log) -> kit.models.FoldResult, where params is an instance of `params`."""
+    log) -> kit.models.FoldResult, where params is an instance of `params`.
+
+    load_predictor(folder) -> an object with predict(texts) -> logits [n x C] float32 reads back what the fold's
+    FoldResult.predictor saved into folder; a family without one cannot keep its fold models for `kit predict`.
+    """
 
     kind: str
     params: type
     fit_predict: Callable | str
     help: str = ""
+    load_predictor: Callable | str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,9 @@ class Method:
     # What fit and apply read: the members' probabilities (a float32 stack), or their logits as they are (a view
     # that copies nothing, for a method that needs no probabilities, such as stacking).
     inputs: Literal["probs", "logits"] = "probs"
+    # What `kit predict` may load back from an ensemble's combination.skops besides numpy's and scikit-learn's
+    # types (skops refuses any other): dotted type names, or a function of the entry's params that returns them.
+    fitted_types: tuple[str, ...] | Callable = ()
 
 
 @dataclass(frozen=True)
@@ -102,9 +110,10 @@ def register(declaration: Family | Method | Variant) -> None:
                          "of file names, wildcards and config keys)")
     if name in registry.entries and registry.entries[name] != declaration:
         raise ValueError(f"{registry.what} {name!r} is already registered")
-    for attribute in ("fit_predict", "fit", "apply", "transform"):
+    for attribute in ("fit_predict", "fit", "apply", "transform", "load_predictor"):
         target = getattr(declaration, attribute, None)
-        if attribute in type(declaration).__dataclass_fields__ and not (
+        optional = attribute == "load_predictor" and target is None
+        if attribute in type(declaration).__dataclass_fields__ and not optional and not (
                 callable(target) or (isinstance(target, str) and ":" in target)):
             raise ValueError(f"{registry.what} {name!r}: {attribute} must be a callable or 'module:function', "
                              f"got {target!r}")

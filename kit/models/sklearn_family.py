@@ -7,9 +7,11 @@ predict_proba for logistic regression and a calibrated-enough ranking for a line
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from kit.models import FoldData, FoldResult
 from kit.registry import Family, register
@@ -48,13 +50,20 @@ class SklearnParams(Settings):
                 raise fail(f"{path}.{name}", f"must be [low, high] with low <= high, got [{low}, {high}]")
 
 
-def jieba_tokens(text: str) -> list[str]:
+@functools.cache
+def quiet_jieba():
+    """jieba with its dictionary banner silenced (it would fill every fold's log); set once: a logger's setLevel
+    clears logging's caches, which cost more than segmenting a short post."""
     import logging
 
     import jieba
 
-    jieba.setLogLevel(logging.WARNING)  # its dictionary banner would fill every fold's log
-    return [token for token in jieba.lcut(text) if token.strip()]
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def jieba_tokens(text: str) -> list[str]:
+    return [token for token in quiet_jieba().lcut(text) if token.strip()]
 
 
 def make_vectorizer(p: SklearnParams):
@@ -96,6 +105,84 @@ def as_logits(scores: np.ndarray, n_classes: int) -> np.ndarray:
     return scores.astype(np.float32)
 
 
+# A kept fold model: the fitted numbers as arrays (numpy .npz, no pickled objects) and the entry that rebuilds the
+# vectorizer and classifier around them. Not skops: importing it imports every scikit-learn estimator (and torch),
+# 2.5 s of CPU in each of the many small fold jobs (measured), and it would store a vocabulary term by term.
+MODEL_ARRAYS, MODEL_PARAMS = "tfidf_model.npz", "tfidf_model.json"
+
+
+@dataclass
+class SklearnPredictor:
+    """A fold's fitted vectorizer and classifier: logits [n x C] for any texts."""
+
+    params: SklearnParams
+    vectorizer: Any
+    estimator: Any
+    n_classes: int
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        return as_logits(self.estimator.decision_function(self.vectorizer.transform(texts)), self.n_classes)
+
+    def save(self, folder: Path) -> None:
+        from kit.artifacts import save_npz, write_json
+        from kit.settings import to_dict
+
+        arrays = {"coef": self.estimator.coef_, "intercept": self.estimator.intercept_,
+                  "classes": self.estimator.classes_}
+        for i, part in enumerate(text_vectorizers(self.vectorizer)):
+            arrays[f"terms{i}"], arrays[f"ends{i}"] = pack_terms(part.vocabulary_)
+            arrays[f"idf{i}"] = part.idf_
+        save_npz(Path(folder) / MODEL_ARRAYS, **arrays)
+        write_json(Path(folder) / MODEL_PARAMS, {"params": to_dict(self.params), "n_classes": self.n_classes})
+
+
+def load_predictor(folder: Path) -> SklearnPredictor:
+    """The SklearnPredictor a fold kept in folder: the entry's vectorizer and classifier, fitted numbers set."""
+    from kit.artifacts import load_npz, read_json
+    from kit.settings import parse
+
+    folder = Path(folder)
+    saved = read_json(folder / MODEL_PARAMS)
+    params = parse(SklearnParams, saved["params"], str(folder / MODEL_PARAMS))
+    arrays = load_npz(folder / MODEL_ARRAYS)
+    vectorizer = make_vectorizer(params)
+    for i, part in enumerate(text_vectorizers(vectorizer)):
+        part.vocabulary_ = unpack_terms(arrays[f"terms{i}"], arrays[f"ends{i}"])
+        part.idf_ = arrays[f"idf{i}"]  # scikit-learn's documented way to give a TfidfVectorizer its idf
+    estimator = make_estimator(params, seed=0)
+    estimator.coef_, estimator.intercept_, estimator.classes_ = arrays["coef"], arrays["intercept"], arrays["classes"]
+    estimator.n_features_in_ = arrays["coef"].shape[1]
+    if params.features != "char":
+        quiet_jieba().initialize()  # the dictionary loads here, once, rather than inside the first post's prediction
+    return SklearnPredictor(params, vectorizer, estimator, saved["n_classes"])
+
+
+def text_vectorizers(vectorizer) -> list:
+    """The TfidfVectorizers in vectorizer: itself, or the parts of a char+word FeatureUnion, in order."""
+    parts = getattr(vectorizer, "transformer_list", None)
+    return [part for _, part in parts] if parts is not None else [vectorizer]
+
+
+def pack_terms(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A vocabulary (term -> column 0..n-1) as two arrays: the terms' UTF-8 bytes [total bytes] uint8 in column
+    order, and where each term ends [n] int64. One array rather than n strings: numpy would pad every term to the
+    longest."""
+    import numpy as np
+
+    terms = sorted(vocabulary, key=vocabulary.__getitem__)
+    if [vocabulary[term] for term in terms] != list(range(len(terms))):
+        raise ValueError("a TF-IDF vocabulary must map its terms to the columns 0..n-1")
+    encoded = [term.encode("utf-8") for term in terms]
+    return (np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            np.cumsum([len(term) for term in encoded], dtype=np.int64))
+
+
+def unpack_terms(term_bytes: np.ndarray, ends: np.ndarray) -> dict[str, int]:
+    """The vocabulary pack_terms packed."""
+    blob, ends = term_bytes.tobytes(), ends.tolist()
+    return {blob[start:end].decode("utf-8"): column for column, (start, end) in enumerate(zip([0, *ends[:-1]], ends))}
+
+
 def fit_predict(
     p: SklearnParams, data: FoldData, seed: int, workdir: Path, log: Callable[[str], None] = print
 ) -> FoldResult:
@@ -110,12 +197,15 @@ def fit_predict(
     log(f"tfidf {p.features}: {train_x.shape[1]} features from {train_x.shape[0]} posts")
     estimator = make_estimator(p, seed)
     estimator.fit(train_x, data.train_y)
-    def logits(texts: list[str]) -> np.ndarray:
-        return as_logits(estimator.decision_function(vectorizer.transform(texts)), data.n_classes)
+    predictor = SklearnPredictor(p, vectorizer, estimator, data.n_classes)
+    started = time.perf_counter()
+    valid_logits, test_logits = predictor.predict(data.valid_text), predictor.predict(data.test_text)
+    pool_logits = predictor.predict(data.pool_text) if data.pool_text else None
+    info = {"epoch_policy": "none (convex fit, no epochs)", "n_features": int(train_x.shape[1]),
+            "predict_seconds": round(time.perf_counter() - started, 3)}
+    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info, pool_logits=pool_logits,
+                      predictor=predictor)
 
-    info = {"epoch_policy": "none (convex fit, no epochs)", "n_features": int(train_x.shape[1])}
-    return FoldResult(valid_logits=logits(data.valid_text), test_logits=logits(data.test_text), info=info,
-                      pool_logits=logits(data.pool_text) if data.pool_text else None)
 
-
-register(Family("sklearn", SklearnParams, fit_predict, help="TF-IDF n-grams with a linear classifier"))
+register(Family("sklearn", SklearnParams, fit_predict, help="TF-IDF n-grams with a linear classifier",
+                load_predictor=load_predictor))

@@ -1,12 +1,14 @@
-"""One fold of the transformer family: load, tokenize, train under the epoch policy, predict, keep or clean up.
+"""One fold of the transformer family: load, tokenize, train under the epoch policy, predict, clean up.
 
 The held-out (OOF) fold is only predicted: the epoch is either fixed or chosen by early stopping on an inner
-split carved from the training folds, and `info` says which.
+split carved from the training folds, and `info` says which. The trained model comes back as a TransformerPredictor,
+which the fold job keeps (save_pretrained + head) when keep_models asks, and load_predictor reads back.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +26,6 @@ from kit.models.transformer.data import encode, inner_split
 from kit.models.transformer.heads import TextClassifier
 from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, predict, resolve_amp, train
 
-MODEL_DIR = "model"
 HEAD_WEIGHTS = "head.pt"
 CLASSIFIER_CONFIG = "kit_classifier.json"
 
@@ -63,6 +64,30 @@ def load_fold_model(model_dir: Path):
     model.head.load_state_dict(weights["head"])
     model.classifier.load_state_dict(weights["classifier"])
     return model.eval(), tokenizer, config
+
+
+@dataclass
+class TransformerPredictor:
+    """A fold's fine-tuned classifier and its tokenizer: logits [n x C] for any texts, predicted as the fold did
+    (truncated to max_len, length-sorted batches of predict_batch_size)."""
+
+    model: TextClassifier
+    tokenizer: object
+    config: TransformerConfig
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        token_ids = encode(self.tokenizer, list(texts), self.config.backbone.max_len, "texts")
+        amp = resolve_amp(self.config.schedule.amp, next(self.model.parameters()).device)
+        return predict(self.model, token_ids, self.config.schedule.predict_batch_size, self.tokenizer.pad_token_id,
+                       amp)
+
+    def save(self, folder: Path) -> None:
+        save_fold_model(self.model, self.tokenizer, self.config, folder)
+
+
+def load_predictor(folder: Path) -> TransformerPredictor:
+    """The TransformerPredictor a fold kept in folder, on the CPU."""
+    return TransformerPredictor(*load_fold_model(folder))
 
 
 def run_fold(
@@ -121,9 +146,6 @@ def run_fold(
         log(f"held-out fold macro-F1 {macro_f1(data.valid_y, valid_logits.argmax(1), data.n_classes):.4f} "
             f"(logged only: nothing was chosen on it)")
 
-    if config.output.keep_model:
-        save_fold_model(model, tokenizer, config, workdir / MODEL_DIR)
-        log(f"fold model saved to {workdir / MODEL_DIR}")
     if not config.output.keep_checkpoints:
         for name in (CHECKPOINT, BEST_WEIGHTS):
             (workdir / name).unlink(missing_ok=True)
@@ -153,7 +175,8 @@ def run_fold(
         "predict_seconds": round(predict_seconds, 2),
         "config": config_to_params(config),
     }
-    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info, pool_logits=pool_logits)
+    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info, pool_logits=pool_logits,
+                      predictor=TransformerPredictor(model, tokenizer, config))
 
 
 def fit_predict(config: TransformerConfig, data: FoldData, seed: int, workdir: Path,
