@@ -122,14 +122,175 @@ class InnerSet:
     y: np.ndarray
 
 
-def _restore(ckpt: dict, model, optimizer, scheduler, scaler) -> TrainState:
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    if scaler is not None:
-        scaler.load_state_dict(ckpt["scaler"])
-    checkpoint.restore_rng(ckpt["rng"])
-    return TrainState(**ckpt["state"])
+class Trainer:
+    """One training run of a TextClassifier on token_ids / y [n] class indices: the optimizer, LR schedule, loss
+    scaler and loss, and the TrainState that every checkpoint saves. run() trains to the end, first resuming from
+    the workdir's checkpoint when it has the same fingerprint."""
+
+    def __init__(self, model, config: TransformerConfig, token_ids: list[list[int]], y: np.ndarray, pad_id: int,
+                 seed: int, workdir: Path, fingerprint: str, log: Callable[[str], None], inner: InnerSet | None):
+        self.model, self.config, self.token_ids, self.y, self.pad_id = model, config, token_ids, y, pad_id
+        self.seed, self.workdir, self.fingerprint, self.log, self.inner = seed, Path(workdir), fingerprint, log, inner
+        schedule, optim_config = config.schedule, config.optimizer
+        self.device = next(model.parameters()).device
+        self.amp = resolve_amp(schedule.amp, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp.loss_scaling else None
+        self.optimizer = torch.optim.AdamW(layerwise_param_groups(model, optim_config),
+                                           fused=fused_adamw_supported(self.device))
+        batches_per_epoch = math.ceil(len(token_ids) / schedule.batch_size)
+        total_steps = schedule.epochs * math.ceil(batches_per_epoch / schedule.grad_accum)
+        self.scheduler = warmup_linear_schedule(self.optimizer, total_steps, optim_config.warmup_ratio)
+        self.n_classes = model.classifier.out_features
+        self.loss_fn = make_loss(config.loss, class_weight_vector(config.loss.class_weights, y,
+                                                                       self.n_classes))
+        self.embedding = model.backbone.get_input_embeddings().weight
+        self.lengths = np.array([len(ids) for ids in token_ids])
+        self.trainable: list[torch.nn.Parameter] = []  # PGD's gradients to set aside; set per epoch (unfreezing)
+        self.state, self.resumed_from = TrainState(), None
+        self.last_saved = time.monotonic()
+
+    def resume(self) -> None:
+        """Load the workdir's checkpoint if it belongs to this run; delete it (and the best weights) if not."""
+        saved = checkpoint.load(self.workdir / CHECKPOINT)
+        if saved is None:
+            return
+        if saved["fingerprint"] != self.fingerprint:
+            self.log(f"checkpoint in {self.workdir} is from another config or data; starting afresh")
+            for name in (CHECKPOINT, BEST_WEIGHTS):
+                (self.workdir / name).unlink(missing_ok=True)
+            return
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        if self.scaler is not None:
+            self.scaler.load_state_dict(saved["scaler"])
+        checkpoint.restore_rng(saved["rng"])
+        self.state = state = TrainState(**saved["state"])
+        self.resumed_from = {"epoch": state.epoch, "batch": state.batch}
+        self.log(f"resuming from checkpoint: epoch {state.epoch + 1}, batch {state.batch}, step {state.step}")
+
+    def save_checkpoint(self) -> None:
+        checkpoint.save_atomic(self.workdir / CHECKPOINT, {
+            "fingerprint": self.fingerprint, "state": asdict(self.state), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": None if self.scaler is None else self.scaler.state_dict(), "rng": checkpoint.rng_state(),
+        })
+        self.last_saved = time.monotonic()
+
+    def run(self, on_step: Callable[[int], None] | None) -> TrainOutcome:
+        self.resume()
+        started, samples = time.perf_counter(), 0
+        self.model.train()
+        while self.state.epoch < self.config.schedule.epochs and not self.state.stopped_early:
+            samples += self.train_epoch(on_step)
+            self.end_epoch()
+            self.save_checkpoint()
+        seconds = time.perf_counter() - started
+        if self.inner is not None:
+            self.model.load_state_dict(checkpoint.load(self.workdir / BEST_WEIGHTS)["model"])
+        return TrainOutcome(state=self.state, resumed_from=self.resumed_from, seconds=seconds, samples=samples)
+
+    def train_epoch(self, on_step: Callable[[int], None] | None) -> int:
+        """The rest of the epoch in progress, from state.batch on; the texts it trained on."""
+        state, schedule, optim_config = self.state, self.config.schedule, self.config.optimizer
+        trainable_layers = apply_gradual_unfreezing(self.model, state.epoch, optim_config.gradual_unfreeze)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if optim_config.gradual_unfreeze:
+            self.log(f"epoch {state.epoch + 1}: top {trainable_layers} encoder layers trainable")
+        batches = bucketed_batches(self.lengths, schedule.batch_size, schedule.bucket_batches, self.seed, state.epoch)
+        samples = 0
+        with EpochProgress(self.log, state.epoch, schedule.epochs, len(batches), state.batch) as progress:
+            while state.batch < len(batches):
+                group = batches[state.batch : state.batch + schedule.grad_accum]
+                for rows in group:
+                    state.loss_sum += self.micro_batch(rows, len(group))
+                    state.loss_batches += 1
+                self.optimizer_step()
+                state.batch, state.step = state.batch + len(group), state.step + 1
+                group_samples = sum(len(rows) for rows in group)
+                samples += group_samples
+                progress.update(state.batch, group_samples, state.loss_sum / state.loss_batches, self.top_lr())
+                if state.batch < len(batches) and self.checkpoint_due():
+                    self.save_checkpoint()
+                if on_step is not None:
+                    on_step(state.step)
+        return samples
+
+    def micro_batch(self, rows: np.ndarray, group_size: int) -> float:
+        """Forward/backward of one micro-batch (plus its adversarial pass); its mean loss."""
+        input_ids, attention_mask = batch_tensors(self.token_ids, rows, self.pad_id, self.device)
+        labels = torch.from_numpy(self.y[rows]).to(self.device)
+
+        def loss_here() -> torch.Tensor:
+            with autocast(self.device, self.amp):
+                sample_logits = self.model(input_ids, attention_mask)  # [S x B x C]
+            # All dropout samples in one call: the mean over S x B rows is the mean of the S samples' losses.
+            return self.loss_fn(sample_logits.flatten(0, 1), labels.repeat(sample_logits.shape[0]))
+
+        attacking = self.config.adversarial.adversarial is not None and self.embedding.requires_grad
+        earlier_grad = self.embedding.grad.clone() if attacking and self.embedding.grad is not None else None
+        loss = loss_here()
+        self.backward(loss / group_size)
+        if attacking:
+            grad = self.embedding.grad if earlier_grad is None else self.embedding.grad - earlier_grad  # this batch's
+            self.attack(grad, lambda: loss_here() / group_size)
+        return loss.item()
+
+    def attack(self, grad: torch.Tensor, adversarial_loss: Callable[[], torch.Tensor]) -> None:
+        """Add the adversarial gradient; grad: this micro-batch's clean gradient of the embedding matrix [V x H]."""
+        attack = self.config.adversarial
+        if attack.adversarial == "fgm":
+            fgm_backward(self.embedding, grad, attack.adv_epsilon, adversarial_loss, self.backward)
+        else:
+            pgd_backward(self.embedding, grad, attack.adv_epsilon, attack.adv_alpha, attack.adv_steps, self.trainable,
+                         adversarial_loss, self.backward)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+
+    def optimizer_step(self) -> None:
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        max_grad_norm = self.config.optimizer.max_grad_norm
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], max_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def top_lr(self) -> float:
+        """The top layer's learning rate now: the configured lr times the schedule's factor."""
+        return self.config.optimizer.lr * self.scheduler.get_last_lr()[0] / self.scheduler.base_lrs[0]
+
+    def checkpoint_due(self) -> bool:
+        every, minutes = self.config.output.checkpoint_every_steps, self.config.output.checkpoint_minutes
+        by_steps = every is not None and self.state.step % every == 0
+        return by_steps or (minutes is not None and time.monotonic() - self.last_saved >= 60 * minutes)
+
+    def end_epoch(self) -> None:
+        """Record the epoch (and its inner score, keeping the best weights), then move the state to the next."""
+        state, schedule = self.state, self.config.schedule
+        record = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_batches, 1)}
+        summary = f"epoch {state.epoch + 1}/{schedule.epochs} done: train loss {record['train_loss']:.4f}"
+        if self.inner is not None:
+            inner_pred = predict(self.model, self.inner.token_ids, schedule.predict_batch_size, self.pad_id,
+                                 self.amp).argmax(1)
+            record["inner_macro_f1"] = score = macro_f1(self.inner.y, inner_pred, self.n_classes)
+            if score > state.best_score:  # ties keep the earlier, cheaper epoch
+                state.best_score, state.best_epoch = score, state.epoch + 1
+                checkpoint.save_atomic(self.workdir / BEST_WEIGHTS, {"fingerprint": self.fingerprint,
+                                                                      "epoch": state.best_epoch,
+                                                                      "model": self.model.state_dict()})
+            state.stopped_early = state.epoch + 1 - state.best_epoch >= self.config.epoch_policy.patience
+            summary += (f", inner macro-F1 {score:.4f} (best {state.best_score:.4f} at epoch {state.best_epoch})"
+                        + ("; stopping early" if state.stopped_early else ""))
+        self.log(summary)
+        state.history.append(record)
+        state.epoch, state.batch, state.loss_sum, state.loss_batches = state.epoch + 1, 0, 0.0, 0
 
 
 def train(
@@ -150,136 +311,4 @@ def train(
     With `inner`, each epoch is scored on it (macro-F1), training stops after `patience` epochs without a better
     score, and the model ends with the best epoch's weights. on_step(step) runs after every optimizer step.
     """
-    schedule, optim_config = config.schedule, config.optimizer
-    workdir = Path(workdir)
-    device = next(model.parameters()).device
-    amp = resolve_amp(schedule.amp, device)
-    scaler = torch.amp.GradScaler(device.type) if amp.loss_scaling else None
-    optimizer = torch.optim.AdamW(layerwise_param_groups(model, optim_config), fused=fused_adamw_supported(device))
-    batches_per_epoch = math.ceil(len(token_ids) / schedule.batch_size)
-    total_steps = schedule.epochs * math.ceil(batches_per_epoch / schedule.grad_accum)
-    scheduler = warmup_linear_schedule(optimizer, total_steps, optim_config.warmup_ratio)
-    n_classes = model.classifier.out_features
-    loss_fn = make_loss(config.loss, class_weight_vector(config.loss.class_weights, y, n_classes))
-    embedding = model.backbone.get_input_embeddings().weight
-    lengths = np.array([len(ids) for ids in token_ids])
-
-    state, resumed_from = TrainState(), None
-    saved = checkpoint.load(workdir / CHECKPOINT)
-    if saved is not None and saved["fingerprint"] != fingerprint:
-        log(f"checkpoint in {workdir} is from another config or data; starting afresh")
-        for name in (CHECKPOINT, BEST_WEIGHTS):
-            (workdir / name).unlink(missing_ok=True)
-    elif saved is not None:
-        state = _restore(saved, model, optimizer, scheduler, scaler)
-        resumed_from = {"epoch": state.epoch, "batch": state.batch}
-        log(f"resuming from checkpoint: epoch {state.epoch + 1}, batch {state.batch}, step {state.step}")
-    del saved
-
-    def save_checkpoint() -> None:
-        checkpoint.save_atomic(workdir / CHECKPOINT, {
-            "fingerprint": fingerprint, "state": asdict(state), "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": None if scaler is None else scaler.state_dict(), "rng": checkpoint.rng_state(),
-        })
-
-    def backward(loss: torch.Tensor) -> None:
-        (loss if scaler is None else scaler.scale(loss)).backward()
-
-    def micro_batch(rows: np.ndarray, group_size: int) -> float:
-        """Forward/backward of one micro-batch (plus its adversarial pass); its mean loss."""
-        input_ids, attention_mask = batch_tensors(token_ids, rows, pad_id, device)
-        labels = torch.from_numpy(y[rows]).to(device)
-
-        def loss_here() -> torch.Tensor:
-            with autocast(device, amp):
-                sample_logits = model(input_ids, attention_mask)  # [S x B x C]
-            # All dropout samples in one call: the mean over S x B rows is the mean of the S samples' losses.
-            return loss_fn(sample_logits.flatten(0, 1), labels.repeat(sample_logits.shape[0]))
-
-        attacking = config.adversarial.adversarial is not None and embedding.requires_grad
-        earlier_grad = embedding.grad.clone() if attacking and embedding.grad is not None else None
-        loss = loss_here()
-        backward(loss / group_size)
-        if attacking:
-            grad = embedding.grad if earlier_grad is None else embedding.grad - earlier_grad  # this batch's only
-
-            def adversarial_loss() -> torch.Tensor:
-                return loss_here() / group_size
-
-            if config.adversarial.adversarial == "fgm":
-                fgm_backward(embedding, grad, config.adversarial.adv_epsilon, adversarial_loss, backward)
-            else:
-                pgd_backward(embedding, grad, config.adversarial.adv_epsilon, config.adversarial.adv_alpha,
-                             config.adversarial.adv_steps, trainable, adversarial_loss, backward)
-        return loss.item()
-
-    def optimizer_step() -> None:
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        if optim_config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None],
-                                           optim_config.max_grad_norm)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    def checkpoint_due(last_saved: float) -> bool:
-        every, minutes = config.output.checkpoint_every_steps, config.output.checkpoint_minutes
-        by_steps = every is not None and state.step % every == 0
-        return by_steps or (minutes is not None and time.monotonic() - last_saved >= 60 * minutes)
-
-    def end_epoch() -> None:
-        record = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_batches, 1)}
-        summary = f"epoch {state.epoch + 1}/{schedule.epochs} done: train loss {record['train_loss']:.4f}"
-        if inner is not None:
-            inner_pred = predict(model, inner.token_ids, schedule.predict_batch_size, pad_id, amp).argmax(1)
-            record["inner_macro_f1"] = score = macro_f1(inner.y, inner_pred, n_classes)
-            if score > state.best_score:  # ties keep the earlier, cheaper epoch
-                state.best_score, state.best_epoch = score, state.epoch + 1
-                checkpoint.save_atomic(workdir / BEST_WEIGHTS, {"fingerprint": fingerprint,
-                                                                 "epoch": state.best_epoch,
-                                                                 "model": model.state_dict()})
-            state.stopped_early = state.epoch + 1 - state.best_epoch >= config.epoch_policy.patience
-            summary += (f", inner macro-F1 {score:.4f} (best {state.best_score:.4f} at epoch {state.best_epoch})"
-                        + ("; stopping early" if state.stopped_early else ""))
-        log(summary)
-        state.history.append(record)
-        state.epoch, state.batch, state.loss_sum, state.loss_batches = state.epoch + 1, 0, 0.0, 0
-
-    started, samples, last_saved = time.perf_counter(), 0, time.monotonic()
-    model.train()
-    while state.epoch < schedule.epochs and not state.stopped_early:
-        trainable_layers = apply_gradual_unfreezing(model, state.epoch, optim_config.gradual_unfreeze)
-        trainable = [p for p in model.parameters() if p.requires_grad]  # PGD's gradients to set aside; fixed per epoch
-        if optim_config.gradual_unfreeze:
-            log(f"epoch {state.epoch + 1}: top {trainable_layers} encoder layers trainable")
-        batches = bucketed_batches(lengths, schedule.batch_size, schedule.bucket_batches, seed, state.epoch)
-        with EpochProgress(log, state.epoch, schedule.epochs, len(batches), state.batch) as progress:
-            while state.batch < len(batches):
-                group = batches[state.batch : state.batch + schedule.grad_accum]
-                for rows in group:
-                    state.loss_sum += micro_batch(rows, len(group))
-                    state.loss_batches += 1
-                optimizer_step()
-                state.batch, state.step = state.batch + len(group), state.step + 1
-                group_samples = sum(len(rows) for rows in group)
-                samples += group_samples
-                top_lr = optim_config.lr * scheduler.get_last_lr()[0] / scheduler.base_lrs[0]  # lr x schedule factor
-                progress.update(state.batch, group_samples, state.loss_sum / state.loss_batches, top_lr)
-                if state.batch < len(batches) and checkpoint_due(last_saved):
-                    save_checkpoint()
-                    last_saved = time.monotonic()
-                if on_step is not None:
-                    on_step(state.step)
-        end_epoch()
-        save_checkpoint()
-        last_saved = time.monotonic()
-    seconds = time.perf_counter() - started
-    if inner is not None:
-        model.load_state_dict(checkpoint.load(workdir / BEST_WEIGHTS)["model"])
-    return TrainOutcome(state=state, resumed_from=resumed_from, seconds=seconds, samples=samples)
+    return Trainer(model, config, token_ids, y, pad_id, seed, workdir, fingerprint, log, inner).run(on_step)
