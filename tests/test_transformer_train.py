@@ -1,5 +1,5 @@
-"""kit.models.transformer.train: amp plans, the loop (accumulation, bf16 autocast on CPU, PGD, early
-stopping, stale checkpoints) and length-sorted prediction."""
+"""kit.models.transformer.train: amp plans, the loop (accumulation, bf16 autocast and its attention on CPU, PGD,
+early stopping, stale checkpoints) and length-sorted prediction."""
 
 import numpy as np
 import pytest
@@ -32,13 +32,28 @@ def setup(backbone_dir, **params):
     return config, tokenizer, TextClassifier(bert, config.head, 2)
 
 
-def test_amp_plans():
+@pytest.mark.parametrize("native_bf16, cpu_auto", [(True, torch.bfloat16), (False, None)])
+def test_amp_plans(monkeypatch, native_bf16, cpu_auto):
+    monkeypatch.setattr("kit.models.transformer.train.cpu_multiplies_bf16", lambda: native_bf16)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert resolve_amp("auto", cpu).dtype is None
+    assert resolve_amp("auto", cpu).dtype is cpu_auto and not resolve_amp("auto", cpu).loss_scaling
+    assert resolve_amp("off", cpu).dtype is None
     assert resolve_amp("bf16", cpu).dtype == torch.bfloat16 and not resolve_amp("bf16", cpu).loss_scaling
     assert resolve_amp("fp16", cuda).loss_scaling
     with pytest.raises(ValueError, match="fp16 needs a CUDA"):
         resolve_amp("fp16", cpu)
+
+
+def test_bf16_trains_with_eager_attention_and_predicts_with_the_backbones_own(backbone_dir, tmp_path, toy):
+    config, tokenizer, model = setup(backbone_dir, epochs=1, amp="bf16")
+    attention_seen = []
+    model.backbone.register_forward_pre_hook(
+        lambda module, args: attention_seen.append((module.training, module.config._attn_implementation)))
+    texts, y = toy(16, seed=1)
+    train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lambda line: None)
+    predict(model, encode(tokenizer, texts, 24, "t"), 8, 0, resolve_amp("bf16", torch.device("cpu")))
+    assert set(attention_seen) == {(True, "eager"), (False, "sdpa")}
+    assert model.backbone.config._attn_implementation == "sdpa"  # put back after training
 
 
 def test_training_learns_with_accumulation_and_counts_steps(backbone_dir, tmp_path, toy):

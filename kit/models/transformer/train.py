@@ -2,6 +2,7 @@
 
 train() runs AdamW with layer-wise LR decay, warmup + linear decay, optional gradual unfreezing, FGM/PGD,
 gradient accumulation and clipping under torch.amp autocast, over length-bucketed, dynamically padded batches.
+The default precision is bf16 on CUDA and on CPUs that multiply bf16 natively, fp32 on other CPUs.
 It writes a checkpoint (model, optimizer, scheduler, scaler, RNG, position in the epoch) into the fold's
 workdir at every epoch end and on the configured cadence, and a run that finds a checkpoint of the same
 fingerprint resumes from it, ending with the same weights as an uninterrupted run.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -42,12 +43,20 @@ class AmpPlan:
         return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
 
+def cpu_multiplies_bf16() -> bool:
+    """Whether the CPU has bf16 dot-product instructions (AVX512-BF16 or AMX), which oneDNN's bf16 matmuls use."""
+    # torch.cpu's feature probes are private; a torch without them gets fp32, which is always correct.
+    probes = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(probe is not None and probe() for probe in probes)
+
+
 def resolve_amp(setting: str, device: torch.device) -> AmpPlan:
     """The config's amp ('auto', 'off', 'bf16', 'fp16') on this device."""
     if setting == "auto":
-        if device.type != "cuda":
-            return AmpPlan(None, False)  # CPU bf16 autocast is usually slower than fp32
-        setting = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if device.type == "cuda":
+            setting = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:  # without the instructions bf16 is emulated, slower than fp32 (bench/bench_transformer.py)
+            setting = "bf16" if device.type == "cpu" and cpu_multiplies_bf16() else "off"
     if setting == "off":
         return AmpPlan(None, False)
     if setting == "fp16" and device.type != "cuda":
@@ -57,6 +66,27 @@ def resolve_amp(setting: str, device: torch.device) -> AmpPlan:
 
 def autocast(device: torch.device, amp: AmpPlan):
     return torch.autocast(device.type, dtype=amp.dtype) if amp.dtype is not None else nullcontext()
+
+
+@contextmanager
+def training_attention(model, amp: AmpPlan):
+    """Train a bf16 model on the CPU with the backbone's eager attention, and put back its own afterwards.
+
+    Attention dropout keeps torch's sdpa off its CPU flash kernel, and its fallback upcasts bf16 to fp32, so the
+    eager attention's bf16 matmuls train faster (bench/bench_transformer.py). Prediction has no dropout and keeps
+    sdpa's bf16 flash kernel; on CUDA sdpa has fused kernels with dropout, so nothing changes there.
+    """
+    backbone = model.backbone
+    own = backbone.config._attn_implementation
+    device = next(model.parameters()).device
+    if device.type != "cpu" or amp.dtype != torch.bfloat16 or own != "sdpa":
+        yield
+        return
+    backbone.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        backbone.set_attn_implementation(own)
 
 
 def pad_multiple(device: torch.device) -> int:
@@ -199,7 +229,8 @@ class Trainer:
             self.log(f"epoch {state.epoch + 1}: top {trainable_layers} encoder layers trainable")
         batches = bucketed_batches(self.lengths, schedule.batch_size, schedule.bucket_batches, self.seed, state.epoch)
         samples = 0
-        with EpochProgress(self.log, state.epoch, schedule.epochs, len(batches), state.batch) as progress:
+        with (training_attention(self.model, self.amp),
+              EpochProgress(self.log, state.epoch, schedule.epochs, len(batches), state.batch) as progress):
             while state.batch < len(batches):
                 group = batches[state.batch : state.batch + schedule.grad_accum]
                 for rows in group:
