@@ -9,7 +9,15 @@ from kit.models.transformer.backbone import build_scratch_backbone, load_backbon
 from kit.models.transformer.config import parse_config
 from kit.models.transformer.data import encode
 from kit.models.transformer.heads import TextClassifier
-from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, predict, resolve_amp, train
+from kit.models.transformer.train import (
+    BEST_WEIGHTS,
+    CHECKPOINT,
+    InnerSet,
+    pad_multiple,
+    predict,
+    resolve_amp,
+    train,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -42,6 +50,8 @@ def test_amp_plans(monkeypatch, native_bf16, cpu_auto):
     assert resolve_amp("fp16", cuda).loss_scaling
     with pytest.raises(ValueError, match="fp16 needs a CUDA"):
         resolve_amp("fp16", cpu)
+    off, bf16 = resolve_amp("off", cpu), resolve_amp("bf16", cpu)
+    assert (pad_multiple(cpu, off), pad_multiple(cpu, bf16), pad_multiple(cuda, off)) == (1, 8, 8)
 
 
 def test_bf16_trains_with_eager_attention_and_predicts_with_the_backbones_own(backbone_dir, tmp_path, toy):

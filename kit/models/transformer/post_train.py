@@ -43,7 +43,7 @@ from kit.models.transformer.config import PostTrainSpec, ScratchBase
 from kit.models.transformer.data import bucketed_batches, pad_batch, sorted_batches
 from kit.models.transformer.optim import warmup_linear_schedule
 from kit.models.transformer.progress import EpochProgress
-from kit.models.transformer.train import autocast, fused_adamw_supported, pad_multiple, resolve_amp
+from kit.models.transformer.train import AmpPlan, autocast, fused_adamw_supported, pad_multiple, resolve_amp
 from kit.settings import identity, to_dict
 
 CHECKPOINT = "checkpoint.pt"
@@ -165,11 +165,11 @@ class Masker:
     """Masks batches of texts and puts them on the device. What it masks is a function of the generator it is given,
     so a resumed epoch, whose generators are seeded by (seed, epoch, batch), draws the masks the killed run drew."""
 
-    def __init__(self, tokenizer, mask_prob: float, device: torch.device):
+    def __init__(self, tokenizer, mask_prob: float, device: torch.device, amp: AmpPlan):
         self.pad_id, self.mask_id = tokenizer.pad_token_id, tokenizer.mask_token_id
         special = set(tokenizer.all_special_ids)
         self.random_ids = np.array([i for i in range(len(tokenizer)) if i not in special], dtype=np.int64)
-        self.mask_prob, self.device, self.multiple = mask_prob, device, pad_multiple(device)
+        self.mask_prob, self.device, self.multiple = mask_prob, device, pad_multiple(device, amp)
 
     def arrays(self, token_ids: list[np.ndarray], word_ids: list[np.ndarray],
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -307,7 +307,7 @@ def post_train(
     total_steps = spec.epochs * math.ceil(batches_per_epoch / spec.grad_accum)
     scheduler = warmup_linear_schedule(optimizer, total_steps, spec.warmup_ratio)
     head = prediction_head(model)
-    masker = Masker(tokenizer, spec.mask_prob, device)
+    masker = Masker(tokenizer, spec.mask_prob, device, amp)
     heldout = mask_once(masker, heldout_set, spec.seed)
     eval_batch_size = 4 * spec.batch_size  # no activations are kept for backward
     lengths = train_set.lengths()
