@@ -1,17 +1,21 @@
 """The one training loop for every backbone and head, and the length-sorted prediction.
 
-train() runs AdamW with layer-wise LR decay, warmup + linear decay, optional gradual unfreezing, FGM/PGD,
-gradient accumulation and clipping under torch.amp autocast, over length-bucketed, dynamically padded batches.
+TrainingLoop is what fine-tuning (Trainer, here) and domain post-training (post_train.PostTrainer) share: gradient
+accumulation over length-bucketed, dynamically padded micro-batches under torch.amp autocast, one Optimization step
+(AdamW, warmup + linear decay, clipping, loss scaling) per group, progress lines, and the resume contract: a
+checkpoint (model, optimizer, scheduler, scaler, RNG, position in the epoch) in the workdir at every epoch end and
+on the configured cadence, and a run that finds a checkpoint of the same fingerprint resumes from it, ending with
+the same weights as an uninterrupted run.
+
+train() fine-tunes a TextClassifier with layer-wise LR decay, optional gradual unfreezing and FGM/PGD.
 The default precision is bf16 on CUDA and on CPUs that multiply bf16 natively, fp32 on other CPUs.
-It writes a checkpoint (model, optimizer, scheduler, scaler, RNG, position in the epoch) into the fold's
-workdir at every epoch end and on the configured cadence, and a run that finds a checkpoint of the same
-fingerprint resumes from it, ending with the same weights as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,13 +30,11 @@ from kit.models.transformer.adversarial import fgm_backward, pgd_backward
 from kit.models.transformer.config import TransformerConfig
 from kit.models.transformer.data import bucketed_batches, pad_batch, sorted_batches
 from kit.models.transformer.losses import class_weight_vector, make_loss
-from kit.models.transformer.optim import apply_gradual_unfreezing, layerwise_param_groups, warmup_linear_schedule
+from kit.models.transformer.optim import Optimization, apply_gradual_unfreezing, layerwise_param_groups
 from kit.models.transformer.progress import EpochProgress
 
 CHECKPOINT = "checkpoint.pt"
 BEST_WEIGHTS = "best.pt"
-
-
 @dataclass
 class AmpPlan:
     dtype: torch.dtype | None  # autocast dtype; None = full precision
@@ -68,17 +70,19 @@ def autocast(device: torch.device, amp: AmpPlan):
     return torch.autocast(device.type, dtype=amp.dtype) if amp.dtype is not None else nullcontext()
 
 
+
+
 @contextmanager
-def training_attention(model, amp: AmpPlan):
-    """Train a bf16 model on the CPU with the backbone's eager attention, and put back its own afterwards.
+def training_attention(backbone, amp: AmpPlan):
+    """Train a bf16 model on the CPU with the backbone's (a transformers model's) eager attention, and put back its
+    own afterwards.
 
     Attention dropout keeps torch's sdpa off its CPU flash kernel, and its fallback upcasts bf16 to fp32, so the
     eager attention's bf16 matmuls train faster (bench/bench_transformer.py). Prediction has no dropout and keeps
     sdpa's bf16 flash kernel; on CUDA sdpa has fused kernels with dropout, so nothing changes there.
     """
-    backbone = model.backbone
     own = backbone.config._attn_implementation
-    device = next(model.parameters()).device
+    device = next(backbone.parameters()).device
     if device.type != "cpu" or amp.dtype != torch.bfloat16 or own != "sdpa":
         yield
         return
@@ -94,12 +98,6 @@ def pad_multiple(device: torch.device, amp: AmpPlan) -> int:
     oneDNN matmuls cache a compiled kernel per shape (fewer widths: about 100 MB less, same speed); else 1."""
     return 8 if device.type == "cuda" or amp.dtype is not None else 1
 
-
-def fused_adamw_supported(device: torch.device) -> bool:
-    """The fused AdamW kernel updates all tensors in one pass (about 8x the per-tensor loop's speed on a CPU);
-    torch has it for CUDA, and for the CPU since 2.4."""
-    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
-    return device.type == "cuda" or (device.type == "cpu" and (major, minor) >= (2, 4))
 
 
 def batch_tensors(token_ids: list[list[int]], rows: np.ndarray, pad_id: int, device: torch.device, amp: AmpPlan):
@@ -123,16 +121,150 @@ def predict(model, token_ids: list[list[int]], batch_size: int, pad_id: int, amp
     return logits
 
 
+
+
 @dataclass
-class TrainState:
-    """Where training stands; every checkpoint saves it."""
+class LoopSettings:
+    """What a TrainingLoop reads: fine-tuning gathers it from its config's groups, post-training from its spec."""
+
+    epochs: int
+    batch_size: int  # texts per micro-batch
+    grad_accum: int  # micro-batches per optimizer step
+    bucket_batches: int  # batches drawn from one length bucket (data.bucketed_batches)
+    amp: str  # 'auto', 'off', 'bf16' or 'fp16' (resolve_amp)
+    lr: float  # the top layer's learning rate, which progress lines show
+    warmup_ratio: float
+    max_grad_norm: float | None
+    checkpoint_every_steps: int | None
+    checkpoint_minutes: float | None
+
+
+@dataclass
+class LoopState:
+    """Where a training loop stands; every checkpoint saves it."""
 
     epoch: int = 0  # the epoch in progress; epochs run once training is over
     batch: int = 0  # micro-batches of `epoch` already trained
     step: int = 0  # optimizer steps so far
     loss_sum: float = 0.0  # this epoch's summed micro-batch losses, for the running mean
     loss_batches: int = 0
-    history: list = field(default_factory=list)  # one dict per finished epoch: epoch, train_loss[, inner_macro_f1]
+    epoch_seconds: float = 0.0  # this epoch's training time so far, across resumes
+    history: list = field(default_factory=list)  # one dict per finished epoch (each loop says what it holds)
+
+    def next_epoch(self) -> None:
+        self.epoch, self.batch, self.loss_sum, self.loss_batches, self.epoch_seconds = self.epoch + 1, 0, 0.0, 0, 0.0
+
+
+class TrainingLoop(ABC):
+    """The loop every transformer training shares (see the module docstring). A subclass gives micro_batch() (the
+    forward/backward of one micro-batch) and end_epoch() (its record of the epoch), and calls resume() and then
+    train_to_end().
+
+    other_run says, in the log, what a checkpoint of another fingerprint comes from; run_files are the workdir's
+    files that belong to one run, deleted with such a checkpoint.
+    """
+
+    other_run = "config or data"
+    run_files: tuple[str, ...] = (CHECKPOINT,)
+
+    def __init__(self, model, backbone, param_groups: list[dict], settings: LoopSettings, state: LoopState,
+                 lengths: np.ndarray, seed: int, workdir: Path, fingerprint: str, log: Callable[[str], None]):
+        """backbone: the transformers model inside `model` whose attention bf16 training swaps (training_attention);
+        lengths [n]: each training text's token count."""
+        self.model, self.backbone, self.settings, self.state, self.lengths = model, backbone, settings, state, lengths
+        self.seed, self.workdir, self.fingerprint, self.log = seed, Path(workdir), fingerprint, log
+        self.device = next(model.parameters()).device
+        self.amp = resolve_amp(settings.amp, self.device)
+        steps_per_epoch = math.ceil(math.ceil(len(lengths) / settings.batch_size) / settings.grad_accum)
+        self.optimization = Optimization(param_groups, self.device, self.amp.loss_scaling,
+                                         settings.epochs * steps_per_epoch, settings.warmup_ratio,
+                                         settings.max_grad_norm)
+        self.resumed_from: dict | None = None  # {'epoch', 'batch'} (0-based epoch) once a checkpoint is resumed
+        self.last_saved = time.monotonic()
+
+    def resume(self) -> None:
+        """Load the workdir's checkpoint if it belongs to this run; delete it (and the run's other files) if not."""
+        saved = checkpoint.load(self.workdir / CHECKPOINT)
+        if saved is None:
+            return
+        if saved["fingerprint"] != self.fingerprint:
+            self.log(f"checkpoint in {self.workdir} is from another {self.other_run}; starting afresh")
+            for name in self.run_files:
+                (self.workdir / name).unlink(missing_ok=True)
+            return
+        self.model.load_state_dict(saved["model"])
+        self.optimization.load_state_dict(saved)
+        checkpoint.restore_rng(saved["rng"])
+        self.state = state = type(self.state)(**saved["state"])
+        self.resumed_from = {"epoch": state.epoch, "batch": state.batch}
+        self.log(f"resuming from checkpoint: epoch {state.epoch + 1}, batch {state.batch}, step {state.step}")
+
+    def save_checkpoint(self) -> None:
+        checkpoint.save_atomic(self.workdir / CHECKPOINT, {
+            "fingerprint": self.fingerprint, "state": asdict(self.state), "model": self.model.state_dict(),
+            **self.optimization.state_dict(), "rng": checkpoint.rng_state(),
+        })
+        self.last_saved = time.monotonic()
+
+    def finished(self) -> bool:
+        return self.state.epoch >= self.settings.epochs
+
+    def train_to_end(self, on_step: Callable[[int], None] | None) -> int:
+        """Train the remaining epochs, a checkpoint after each; the texts trained on."""
+        samples = 0
+        self.model.train()
+        while not self.finished():
+            samples += self.train_epoch(on_step)
+            self.end_epoch()
+            self.state.next_epoch()
+            self.save_checkpoint()
+        return samples
+
+    def train_epoch(self, on_step: Callable[[int], None] | None) -> int:
+        """The rest of the epoch in progress, from state.batch on; the texts it trained on."""
+        state, settings = self.state, self.settings
+        batches = bucketed_batches(self.lengths, settings.batch_size, settings.bucket_batches, self.seed, state.epoch)
+        resumed_at = time.perf_counter() - state.epoch_seconds
+        samples = 0
+        with (training_attention(self.backbone, self.amp),
+              EpochProgress(self.log, state.epoch, settings.epochs, len(batches), state.batch) as progress):
+            while state.batch < len(batches):
+                group = batches[state.batch : state.batch + settings.grad_accum]
+                for offset, rows in enumerate(group):
+                    state.loss_sum += self.micro_batch(rows, state.batch + offset, len(group))
+                    state.loss_batches += 1
+                self.optimization.step()
+                state.batch, state.step = state.batch + len(group), state.step + 1
+                group_samples = sum(len(rows) for rows in group)
+                samples += group_samples
+                state.epoch_seconds = time.perf_counter() - resumed_at
+                progress.update(state.batch, group_samples, state.loss_sum / state.loss_batches,
+                                settings.lr * self.optimization.lr_factor())
+                if state.batch < len(batches) and self.checkpoint_due():
+                    self.save_checkpoint()
+                if on_step is not None:
+                    on_step(state.step)
+        return samples
+
+    def checkpoint_due(self) -> bool:
+        every, minutes = self.settings.checkpoint_every_steps, self.settings.checkpoint_minutes
+        by_steps = every is not None and self.state.step % every == 0
+        return by_steps or (minutes is not None and time.monotonic() - self.last_saved >= 60 * minutes)
+
+    @abstractmethod
+    def micro_batch(self, rows: np.ndarray, batch_index: int, group_size: int) -> float:
+        """Forward and backward (of the loss / group_size) of the training rows [B]; batch_index: the micro-batch's
+        place in the epoch. Returns the micro-batch's mean loss."""
+
+    @abstractmethod
+    def end_epoch(self) -> None:
+        """Record the finished epoch in state.history."""
+
+
+@dataclass
+class TrainState(LoopState):
+    """LoopState, with fine-tuning's history (epoch, train_loss[, inner_macro_f1]) and inner early stopping."""
+
     best_epoch: int = 0  # inner early stopping only: the epoch with the best inner macro-F1
     best_score: float = -1.0
     stopped_early: bool = False
@@ -154,102 +286,49 @@ class InnerSet:
     y: np.ndarray
 
 
-class Trainer:
-    """One training run of a TextClassifier on token_ids / y [n] class indices: the optimizer, LR schedule, loss
-    scaler and loss, and the TrainState that every checkpoint saves. run() trains to the end, first resuming from
-    the workdir's checkpoint when it has the same fingerprint."""
+class Trainer(TrainingLoop):
+    """Fine-tuning of a TextClassifier on token_ids / y [n] class indices: layer-wise LR decay, gradual unfreezing,
+    the configured loss, FGM/PGD, and inner early stopping that keeps the best epoch's weights (best.pt)."""
+
+    run_files = (CHECKPOINT, BEST_WEIGHTS)
 
     def __init__(self, model, config: TransformerConfig, token_ids: list[list[int]], y: np.ndarray, pad_id: int,
                  seed: int, workdir: Path, fingerprint: str, log: Callable[[str], None], inner: InnerSet | None):
-        self.model, self.config, self.token_ids, self.y, self.pad_id = model, config, token_ids, y, pad_id
-        self.seed, self.workdir, self.fingerprint, self.log, self.inner = seed, Path(workdir), fingerprint, log, inner
-        schedule, optim_config = config.schedule, config.optimizer
-        self.device = next(model.parameters()).device
-        self.amp = resolve_amp(schedule.amp, self.device)
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp.loss_scaling else None
-        self.optimizer = torch.optim.AdamW(layerwise_param_groups(model, optim_config),
-                                           fused=fused_adamw_supported(self.device))
-        batches_per_epoch = math.ceil(len(token_ids) / schedule.batch_size)
-        total_steps = schedule.epochs * math.ceil(batches_per_epoch / schedule.grad_accum)
-        self.scheduler = warmup_linear_schedule(self.optimizer, total_steps, optim_config.warmup_ratio)
+        schedule, optimizer, output = config.schedule, config.optimizer, config.output
+        settings = LoopSettings(
+            epochs=schedule.epochs, batch_size=schedule.batch_size, grad_accum=schedule.grad_accum,
+            bucket_batches=schedule.bucket_batches, amp=schedule.amp, lr=optimizer.lr,
+            warmup_ratio=optimizer.warmup_ratio, max_grad_norm=optimizer.max_grad_norm,
+            checkpoint_every_steps=output.checkpoint_every_steps, checkpoint_minutes=output.checkpoint_minutes)
+        super().__init__(model, model.backbone, layerwise_param_groups(model, optimizer), settings, TrainState(),
+                         np.array([len(ids) for ids in token_ids]), seed, workdir, fingerprint, log)
+        self.config, self.token_ids, self.y, self.pad_id, self.inner = config, token_ids, y, pad_id, inner
         self.n_classes = model.classifier.out_features
-        self.loss_fn = make_loss(config.loss, class_weight_vector(config.loss.class_weights, y,
-                                                                       self.n_classes))
+        self.loss_fn = make_loss(config.loss, class_weight_vector(config.loss.class_weights, y, self.n_classes))
         self.embedding = model.backbone.get_input_embeddings().weight
-        self.lengths = np.array([len(ids) for ids in token_ids])
         self.trainable: list[torch.nn.Parameter] = []  # PGD's gradients to set aside; set per epoch (unfreezing)
-        self.state, self.resumed_from = TrainState(), None
-        self.last_saved = time.monotonic()
-
-    def resume(self) -> None:
-        """Load the workdir's checkpoint if it belongs to this run; delete it (and the best weights) if not."""
-        saved = checkpoint.load(self.workdir / CHECKPOINT)
-        if saved is None:
-            return
-        if saved["fingerprint"] != self.fingerprint:
-            self.log(f"checkpoint in {self.workdir} is from another config or data; starting afresh")
-            for name in (CHECKPOINT, BEST_WEIGHTS):
-                (self.workdir / name).unlink(missing_ok=True)
-            return
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        if self.scaler is not None:
-            self.scaler.load_state_dict(saved["scaler"])
-        checkpoint.restore_rng(saved["rng"])
-        self.state = state = TrainState(**saved["state"])
-        self.resumed_from = {"epoch": state.epoch, "batch": state.batch}
-        self.log(f"resuming from checkpoint: epoch {state.epoch + 1}, batch {state.batch}, step {state.step}")
-
-    def save_checkpoint(self) -> None:
-        checkpoint.save_atomic(self.workdir / CHECKPOINT, {
-            "fingerprint": self.fingerprint, "state": asdict(self.state), "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "scaler": None if self.scaler is None else self.scaler.state_dict(), "rng": checkpoint.rng_state(),
-        })
-        self.last_saved = time.monotonic()
 
     def run(self, on_step: Callable[[int], None] | None) -> TrainOutcome:
         self.resume()
-        started, samples = time.perf_counter(), 0
-        self.model.train()
-        while self.state.epoch < self.config.schedule.epochs and not self.state.stopped_early:
-            samples += self.train_epoch(on_step)
-            self.end_epoch()
-            self.save_checkpoint()
+        started = time.perf_counter()
+        samples = self.train_to_end(on_step)
         seconds = time.perf_counter() - started
         if self.inner is not None:
             self.model.load_state_dict(checkpoint.load(self.workdir / BEST_WEIGHTS)["model"])
         return TrainOutcome(state=self.state, resumed_from=self.resumed_from, seconds=seconds, samples=samples)
 
-    def train_epoch(self, on_step: Callable[[int], None] | None) -> int:
-        """The rest of the epoch in progress, from state.batch on; the texts it trained on."""
-        state, schedule, optim_config = self.state, self.config.schedule, self.config.optimizer
-        trainable_layers = apply_gradual_unfreezing(self.model, state.epoch, optim_config.gradual_unfreeze)
-        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
-        if optim_config.gradual_unfreeze:
-            self.log(f"epoch {state.epoch + 1}: top {trainable_layers} encoder layers trainable")
-        batches = bucketed_batches(self.lengths, schedule.batch_size, schedule.bucket_batches, self.seed, state.epoch)
-        samples = 0
-        with (training_attention(self.model, self.amp),
-              EpochProgress(self.log, state.epoch, schedule.epochs, len(batches), state.batch) as progress):
-            while state.batch < len(batches):
-                group = batches[state.batch : state.batch + schedule.grad_accum]
-                for rows in group:
-                    state.loss_sum += self.micro_batch(rows, len(group))
-                    state.loss_batches += 1
-                self.optimizer_step()
-                state.batch, state.step = state.batch + len(group), state.step + 1
-                group_samples = sum(len(rows) for rows in group)
-                samples += group_samples
-                progress.update(state.batch, group_samples, state.loss_sum / state.loss_batches, self.top_lr())
-                if state.batch < len(batches) and self.checkpoint_due():
-                    self.save_checkpoint()
-                if on_step is not None:
-                    on_step(state.step)
-        return samples
+    def finished(self) -> bool:
+        return super().finished() or self.state.stopped_early
 
-    def micro_batch(self, rows: np.ndarray, group_size: int) -> float:
+    def train_epoch(self, on_step: Callable[[int], None] | None) -> int:
+        gradual_unfreeze = self.config.optimizer.gradual_unfreeze
+        trainable_layers = apply_gradual_unfreezing(self.model, self.state.epoch, gradual_unfreeze)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if gradual_unfreeze:
+            self.log(f"epoch {self.state.epoch + 1}: top {trainable_layers} encoder layers trainable")
+        return super().train_epoch(on_step)
+
+    def micro_batch(self, rows: np.ndarray, batch_index: int, group_size: int) -> float:
         """Forward/backward of one micro-batch (plus its adversarial pass); its mean loss."""
         input_ids, attention_mask = batch_tensors(self.token_ids, rows, self.pad_id, self.device, self.amp)
         labels = torch.from_numpy(self.y[rows]).to(self.device)
@@ -263,7 +342,7 @@ class Trainer:
         attacking = self.config.adversarial.adversarial is not None and self.embedding.requires_grad
         earlier_grad = self.embedding.grad.clone() if attacking and self.embedding.grad is not None else None
         loss = loss_here()
-        self.backward(loss / group_size)
+        self.optimization.backward(loss / group_size)
         if attacking:
             grad = self.embedding.grad if earlier_grad is None else self.embedding.grad - earlier_grad  # this batch's
             self.attack(grad, lambda: loss_here() / group_size)
@@ -271,41 +350,15 @@ class Trainer:
 
     def attack(self, grad: torch.Tensor, adversarial_loss: Callable[[], torch.Tensor]) -> None:
         """Add the adversarial gradient; grad: this micro-batch's clean gradient of the embedding matrix [V x H]."""
-        attack = self.config.adversarial
+        attack, backward = self.config.adversarial, self.optimization.backward
         if attack.adversarial == "fgm":
-            fgm_backward(self.embedding, grad, attack.adv_epsilon, adversarial_loss, self.backward)
+            fgm_backward(self.embedding, grad, attack.adv_epsilon, adversarial_loss, backward)
         else:
             pgd_backward(self.embedding, grad, attack.adv_epsilon, attack.adv_alpha, attack.adv_steps, self.trainable,
-                         adversarial_loss, self.backward)
-
-    def backward(self, loss: torch.Tensor) -> None:
-        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
-
-    def optimizer_step(self) -> None:
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        max_grad_norm = self.config.optimizer.max_grad_norm
-        if max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], max_grad_norm)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-
-    def top_lr(self) -> float:
-        """The top layer's learning rate now: the configured lr times the schedule's factor."""
-        return self.config.optimizer.lr * self.scheduler.get_last_lr()[0] / self.scheduler.base_lrs[0]
-
-    def checkpoint_due(self) -> bool:
-        every, minutes = self.config.output.checkpoint_every_steps, self.config.output.checkpoint_minutes
-        by_steps = every is not None and self.state.step % every == 0
-        return by_steps or (minutes is not None and time.monotonic() - self.last_saved >= 60 * minutes)
+                         adversarial_loss, backward)
 
     def end_epoch(self) -> None:
-        """Record the epoch (and its inner score, keeping the best weights), then move the state to the next."""
+        """Record the epoch (and its inner score, keeping the best weights and deciding on early stopping)."""
         state, schedule = self.state, self.config.schedule
         record = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_batches, 1)}
         summary = f"epoch {state.epoch + 1}/{schedule.epochs} done: train loss {record['train_loss']:.4f}"
@@ -323,7 +376,6 @@ class Trainer:
                         + ("; stopping early" if state.stopped_early else ""))
         self.log(summary)
         state.history.append(record)
-        state.epoch, state.batch, state.loss_sum, state.loss_batches = state.epoch + 1, 0, 0.0, 0
 
 
 def train(
