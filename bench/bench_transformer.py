@@ -15,8 +15,9 @@ Each throughput run goes in a fresh process so that its peak resident memory (CP
 peak is torch's allocated-memory peak. There each phase (predict, train) runs twice and the second pass is
 timed. Kit and plain runs alternate and the best of the rounds is reported, so that load from other jobs on the
 machine hits both alike; samples per CPU-second of the process are given too, since they do not count the time
-a busy machine kept it waiting for a core. Every figure is printed in one table with the kit/plain ratio. Real
-data is found through KIT_SHARED_DATA (default: ../shared/data beside the repository).
+a busy machine kept it waiting for a core. Every figure is printed in one table with the kit/plain ratio and
+saved, with the verdict, to bench/results/transformer.json (bench/results.py makes the README's benchmark section
+from it). Real data is found through KIT_SHARED_DATA (default: ../shared/data beside the repository).
 
 Example:
     python bench/bench_transformer.py              # about 9 minutes on 2 CPU cores
@@ -26,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing
 import resource
@@ -250,13 +250,15 @@ def main(argv=None) -> int:
                          epochs=1, seed=args.seed, threads=threads, head=args.kit_head)
         tokens = np.minimum([len(text) + 2 for text in train_texts], 192)
         kit_amp = resolve_amp("auto", device).name
-        print(f"device {device.type}, torch threads {threads}, the kit's amp 'auto' here: {kit_amp}; model: "
-              f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, character vocabulary of the test + "
-              f"dev texts; max_len 192, batch 32 (predict 128); kit head {args.kit_head!r}, plain: linear on the "
-              "pooler")
-        print(f"throughput: {args.train_rows} train / {args.predict_rows} predict rows of {TEST_CSV} (about "
-              f"{tokens.mean():.0f} tokens a text, median {np.median(tokens):.0f}), 1 epoch, timed after a warm-up "
-              f"pass of each phase, best of {args.rounds} alternating rounds")
+        header = (f"device {device.type}, torch threads {threads}, the kit's amp 'auto' here: {kit_amp}; model: "
+                  f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, character vocabulary of the test "
+                  f"+ dev texts; max_len 192, batch 32 (predict 128); kit head {args.kit_head!r}, plain: linear on "
+                  "the pooler")
+        throughput = (f"throughput: {args.train_rows} train / {args.predict_rows} predict rows of {TEST_CSV} (about "
+                      f"{tokens.mean():.0f} tokens a text, median {np.median(tokens):.0f}), 1 epoch, timed after a "
+                      f"warm-up pass of each phase, best of {args.rounds} alternating rounds")
+        print(header)
+        print(throughput)
         runs = {name: [] for name in LOOPS}
         for _ in range(args.rounds):  # alternate, so that load from elsewhere on the machine hits both loops
             for name, loop in LOOPS.items():
@@ -299,21 +301,33 @@ def main(argv=None) -> int:
         table.append(("macro-F1, kit with pooler head", f1["kit/cls"], f1["plain"], ".4f",
                       f"tells the loop from the head; seeds: {seeds('kit/cls')}"))
     memory = "peak allocated CUDA memory" if torch.cuda.is_available() else "peak resident memory of the process"
-    print(f"macro-F1: mean of seeds {list(range(args.seed, args.seed + args.f1_seeds))}, {args.epochs} epochs on "
-          f"{len(f1_train)} rows of {DEV_TXT}, lr {args.lr}, scored on {len(f1_eval)} other rows; "
-          f"MiB = {memory} (predict runs first, then train)")
+    f1_line = (f"macro-F1: mean of seeds {list(range(args.seed, args.seed + args.f1_seeds))}, {args.epochs} epochs on "
+               f"{len(f1_train)} rows of {DEV_TXT}, lr {args.lr}, scored on {len(f1_eval)} other rows; "
+               f"MiB = {memory} (predict runs first, then train)")
+    print(f1_line)
     print(f"{'figure':<32}{'kit':>10}{'plain':>10}{'kit/plain':>11}  note")
+    rows = []
     for figure, kit_value, plain_value, fmt, note in table:
         print(f"{figure:<32}{kit_value:>10{fmt}}{plain_value:>10{fmt}}{kit_value / plain_value:>10.2f}x  {note}")
+        digits = int(fmt[1:-1]) or None  # None: round to an int, as ".0f" shows it
+        rows.append({"figure": figure, "kit": round(kit_value, digits), "plain": round(plain_value, digits),
+                     "kit/plain": f"{kit_value / plain_value:.2f}x", "note": note})
     speedup = kit["train_samples_per_s"] / plain["train_samples_per_s"]
     memory_ratios = [kit[key] / plain[key] for key in ("train_peak_mib", "predict_peak_mib")]
     met = speedup >= 3.5 and f1["kit"] >= f1["plain"] and max(memory_ratios) <= 1
-    print(f"target: training >= 3.5x the plain loop's samples/s ({speedup:.2f}x by the wall clock, "
-          f"{kit['train_samples_per_cpu_s'] / plain['train_samples_per_cpu_s']:.2f}x by CPU time), peak memory "
-          f"(train {memory_ratios[0]:.2f}x, predict {memory_ratios[1]:.2f}x) and macro-F1 no worse: "
-          f"{'met' if met else 'NOT met'}")
-    print(json.dumps({"best": best, "f1_by_seed": f1_by_seed, "train_speedup": speedup, "threads": threads,
-                      "kit_amp": kit_amp}, sort_keys=True))
+    verdict = (f"training {speedup:.2f}x the plain loop's samples/s by the wall clock, "
+               f"{kit['train_samples_per_cpu_s'] / plain['train_samples_per_cpu_s']:.2f}x by CPU time (target 3.5x); "
+               f"peak memory train {memory_ratios[0]:.2f}x, predict {memory_ratios[1]:.2f}x; macro-F1 "
+               f"{f1['kit']:.4f} vs {f1['plain']:.4f} (target: memory and F1 no worse): "
+               f"{'met' if met else 'NOT met'}")
+    print(f"target: {verdict}")
+    from results import save  # bench/ is on the path
+
+    path = save("transformer", command=" ".join(["python bench/bench_transformer.py", *(argv or sys.argv[1:])]),
+                compares="the kit's transformer loop vs a plain fixed-padding fp32 loop, same scratch model and "
+                         "real texts, alternating fresh processes", rows=rows, summary=verdict,
+                notes=f"{header}; {throughput}; {f1_line}")
+    print(f"results: {path}")
     return 0
 
 
