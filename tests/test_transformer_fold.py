@@ -45,7 +45,8 @@ def test_fit_predict_end_to_end_through_the_family_registry(backbone_dir, data, 
     assert result.valid_logits.dtype == np.float32
     info = result.info
     assert (info["epoch_policy"], info["chosen_epoch"], info["epochs_run"]) == ("fixed", 2, 2)
-    assert info["optimizer_steps"] == 16 and info["resumed_from"] is None and info["amp"] == "off"
+    assert info["optimizer_steps"] == 16 and info["resumed_from"] is None
+    assert info["amp"] == resolve_amp("auto", torch.device("cpu")).name
     assert [record["epoch"] for record in info["history"]] == [1, 2]
     assert info["config"]["head"] == "bigru"
     assert any("held-out fold macro-F1" in line for line in lines)
@@ -79,13 +80,14 @@ def kill_after(step: int):
 
 @pytest.mark.parametrize(
     "overrides, kill_step, resumed_from",
-    [
+    [  # bf16 (the CPU default where the CPU multiplies bf16) and fp32 both resume to identical weights
         # 8 steps an epoch; checkpoints at steps 3, 6, 8 (epoch end), 9: a kill at 11 resumes at epoch 2, batch 1.
-        ({"adversarial": "fgm", "head": "textcnn", "checkpoint_every_steps": 3}, 11, {"epoch": 1, "batch": 1}),
+        ({"adversarial": "fgm", "head": "textcnn", "amp": "bf16", "checkpoint_every_steps": 3}, 11,
+         {"epoch": 1, "batch": 1}),
         # 3 steps of 2 batches an epoch; checkpoints at steps 2, 3 (epoch end), 4: a kill at 5 resumes at
         # epoch 2, batch 2, and the best epoch's weights (best.pt) must survive the kill too.
         ({"epochs": 3, "epoch_policy": "inner_early_stopping", "inner_fraction": 0.25, "patience": 2,
-          "grad_accum": 2, "checkpoint_every_steps": 2}, 5, {"epoch": 1, "batch": 2}),
+          "grad_accum": 2, "amp": "off", "checkpoint_every_steps": 2}, 5, {"epoch": 1, "batch": 2}),
     ],
 )
 def test_a_killed_run_resumes_to_the_same_logits(backbone_dir, data, tmp_path, overrides, kill_step, resumed_from):
@@ -112,7 +114,7 @@ def test_a_kept_fold_model_predicts_what_the_fold_did(backbone_dir, data, tmp_pa
     model, tokenizer, loaded = load_fold_model(tmp_path / "kept")
     assert loaded.head.head == "layer_fusion"
     ids = encode(tokenizer, data.test_text, loaded.backbone.max_len, "test_text")
-    logits = predict(model, ids, 8, tokenizer.pad_token_id, resolve_amp("off", torch.device("cpu")))
+    logits = predict(model, ids, 8, tokenizer.pad_token_id, resolve_amp(loaded.schedule.amp, torch.device("cpu")))
     np.testing.assert_allclose(logits, result.test_logits, atol=1e-6)
     reloaded = load_predictor(tmp_path / "kept")
     np.testing.assert_array_equal(reloaded.predict(data.test_text), result.test_logits)  # same batches: same sums

@@ -1,4 +1,7 @@
-"""kit.models.transformer.optim: layer-wise LR decay groups, the warmup schedule, gradual unfreezing."""
+"""kit.models.transformer.optim: layer-wise LR decay groups, the warmup schedule, gradual unfreezing, and the
+Optimization step that both loops share."""
+
+import copy
 
 import pytest
 import torch
@@ -7,6 +10,7 @@ from transformers import BertConfig, BertModel
 from kit.models.transformer.config import HeadSettings, OptimizerSettings
 from kit.models.transformer.heads import TextClassifier
 from kit.models.transformer.optim import (
+    Optimization,
     apply_gradual_unfreezing,
     backbone_depth,
     layerwise_param_groups,
@@ -59,6 +63,31 @@ def test_warmup_then_linear_decay():
         optimizer.step()
         scheduler.step()
     assert lrs == pytest.approx([0.0, 0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125])
+
+
+def test_an_optimization_resumed_from_its_state_dict_takes_the_same_steps():
+    def optimization(weights: torch.Tensor) -> tuple[torch.nn.Parameter, Optimization]:
+        param = torch.nn.Parameter(weights.clone())
+        groups = [{"params": [param], "lr": 0.1, "weight_decay": 0.01}]
+        return param, Optimization(groups, torch.device("cpu"), False, total_steps=6, warmup_ratio=0.5,
+                                   max_grad_norm=1.0)
+
+    def step(param: torch.nn.Parameter, run: Optimization) -> None:
+        run.backward((100 * param).sum())  # a gradient of norm 200, clipped
+        run.step()
+        assert param.grad is None
+
+    straight, straight_run = optimization(torch.ones(4))
+    for _ in range(2):
+        step(straight, straight_run)
+    saved = copy.deepcopy(straight_run.state_dict())  # as a checkpoint file holds it, sharing no tensor
+    resumed, resumed_run = optimization(straight.detach())
+    resumed_run.load_state_dict(saved)
+    assert resumed_run.lr_factor() == straight_run.lr_factor() == pytest.approx(2 / 3)
+    for _ in range(2):
+        step(straight, straight_run)
+        step(resumed, resumed_run)
+    assert torch.equal(resumed, straight)  # the same Adam moments and LR: a resumed run takes the same steps
 
 
 def test_gradual_unfreezing_opens_layers_from_the_top(model):

@@ -1,5 +1,5 @@
-"""kit.models.transformer.train: amp plans, the loop (accumulation, bf16 autocast on CPU, early stopping,
-stale checkpoints) and length-sorted prediction."""
+"""kit.models.transformer.train: amp plans, the loop (accumulation, bf16 autocast and its attention on CPU, PGD,
+early stopping, stale checkpoints) and length-sorted prediction."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,15 @@ from kit.models.transformer.backbone import build_scratch_backbone, load_backbon
 from kit.models.transformer.config import parse_config
 from kit.models.transformer.data import encode
 from kit.models.transformer.heads import TextClassifier
-from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, predict, resolve_amp, train
+from kit.models.transformer.train import (
+    BEST_WEIGHTS,
+    CHECKPOINT,
+    InnerSet,
+    pad_multiple,
+    predict,
+    resolve_amp,
+    train,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -21,7 +29,7 @@ def toy(toy_texts):
 
 @pytest.fixture(scope="module")
 def backbone_dir(tmp_path_factory, toy):
-    return build_scratch_backbone(tmp_path_factory.mktemp("bb") / "bert", [toy.vocab], layers=1,
+    return build_scratch_backbone(tmp_path_factory.mktemp("bb") / "bert", [toy.vocab], layers=2,
                                   hidden=32, heads=2, max_position=64)
 
 
@@ -32,13 +40,30 @@ def setup(backbone_dir, **params):
     return config, tokenizer, TextClassifier(bert, config.head, 2)
 
 
-def test_amp_plans():
+@pytest.mark.parametrize("native_bf16, cpu_auto", [(True, torch.bfloat16), (False, None)])
+def test_amp_plans(monkeypatch, native_bf16, cpu_auto):
+    monkeypatch.setattr("kit.models.transformer.train.cpu_multiplies_bf16", lambda: native_bf16)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert resolve_amp("auto", cpu).dtype is None
+    assert resolve_amp("auto", cpu).dtype is cpu_auto and not resolve_amp("auto", cpu).loss_scaling
+    assert resolve_amp("off", cpu).dtype is None
     assert resolve_amp("bf16", cpu).dtype == torch.bfloat16 and not resolve_amp("bf16", cpu).loss_scaling
     assert resolve_amp("fp16", cuda).loss_scaling
     with pytest.raises(ValueError, match="fp16 needs a CUDA"):
         resolve_amp("fp16", cpu)
+    off, bf16 = resolve_amp("off", cpu), resolve_amp("bf16", cpu)
+    assert (pad_multiple(cpu, off), pad_multiple(cpu, bf16), pad_multiple(cuda, off)) == (1, 8, 8)
+
+
+def test_bf16_trains_with_eager_attention_and_predicts_with_the_backbones_own(backbone_dir, tmp_path, toy):
+    config, tokenizer, model = setup(backbone_dir, epochs=1, amp="bf16")
+    attention_seen = []
+    model.backbone.register_forward_pre_hook(
+        lambda module, args: attention_seen.append((module.training, module.config._attn_implementation)))
+    texts, y = toy(16, seed=1)
+    train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lambda line: None)
+    predict(model, encode(tokenizer, texts, 24, "t"), 8, 0, resolve_amp("bf16", torch.device("cpu")))
+    assert set(attention_seen) == {(True, "eager"), (False, "sdpa")}
+    assert model.backbone.config._attn_implementation == "sdpa"  # put back after training
 
 
 def test_training_learns_with_accumulation_and_counts_steps(backbone_dir, tmp_path, toy):
@@ -102,11 +127,34 @@ def test_a_checkpoint_of_another_run_is_not_resumed(backbone_dir, tmp_path, toy)
     assert resumed.resumed_from == {"epoch": 1, "batch": 0} and resumed.samples == 0  # already finished
 
 
-def test_pgd_runs_through_the_loop_with_accumulation_and_unfreezing(backbone_dir, tmp_path, toy):
-    config, tokenizer, model = setup(backbone_dir, epochs=2, grad_accum=2, adversarial="pgd", adv_steps=2,
-                                     gradual_unfreeze=1)
+class BackbonePasses:
+    """Counts the backbone's forward passes per epoch; pass its log to train() (each epoch ends with a 'done' line)."""
+
+    def __init__(self, model):
+        self.per_epoch = [0]
+        model.backbone.register_forward_pre_hook(self.count)
+
+    def count(self, module, args) -> None:
+        self.per_epoch[-1] += 1
+
+    def log(self, line: str) -> None:
+        if " done: " in line:
+            self.per_epoch.append(0)
+
+
+def test_pgd_attacks_through_the_loop_once_the_embeddings_train(backbone_dir, tmp_path, toy):
     texts, y = toy(24, seed=6)
-    outcome = train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lambda line: None)
-    assert outcome.state.step == 2 * 2  # 3 batches an epoch in groups of 2
-    assert all(np.isfinite(record["train_loss"]) for record in outcome.state.history)
-    assert all(torch.isfinite(p).all() for p in model.parameters())
+    passes, weights = {}, {}
+    for adversarial in ("pgd", None):
+        config, tokenizer, model = setup(backbone_dir, epochs=2, grad_accum=2, adversarial=adversarial, adv_steps=2,
+                                         gradual_unfreeze=1)
+        counter = BackbonePasses(model)
+        outcome = train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path / str(adversarial),
+                        "run", counter.log)
+        assert outcome.state.step == 2 * 2  # 3 batches an epoch in groups of 2
+        assert all(np.isfinite(record["train_loss"]) for record in outcome.state.history)
+        passes[adversarial], weights[adversarial] = counter.per_epoch[:-1], model.state_dict()
+    # One pass per micro-batch, plus adv_steps once the embeddings train: gradual unfreezing opens the top one
+    # of the 2 layers in epoch 1, and the bottom one with the embeddings in epoch 2.
+    assert passes == {"pgd": [3, 3 * (1 + 2)], None: [3, 3]}
+    assert not torch.equal(weights["pgd"]["classifier.weight"], weights[None]["classifier.weight"])

@@ -1,4 +1,5 @@
-"""Optimizer side of the loop: layer-wise LR decay groups, warmup + linear decay, gradual unfreezing.
+"""Optimizer side of the loops: layer-wise LR decay groups, warmup + linear decay, gradual unfreezing, and the
+Optimization (AdamW, schedule, loss scaler, clipping) that fine-tuning and post-training both step.
 
 Backbone parameters are placed by depth from their names: 0 = embeddings, i + 1 = encoder layer i
 (`...layer.<i>.` or `...layers.<i>.`, the BERT/RoBERTa/ERNIE layout), n_layers + 1 = anything above the
@@ -67,6 +68,60 @@ def warmup_linear_schedule(
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def fused_adamw_supported(device: torch.device) -> bool:
+    """The fused AdamW kernel updates all tensors in one pass (about 8x the per-tensor loop's speed on a CPU);
+    torch has it for CUDA, and for the CPU since 2.4."""
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    return device.type == "cuda" or (device.type == "cpu" and (major, minor) >= (2, 4))
+
+
+class Optimization:
+    """AdamW over parameter groups (each with its 'lr' and 'weight_decay'), warmup + linear decay over total_steps,
+    gradient clipping and, with loss_scaling (fp16, whose gradients underflow without it), a GradScaler.
+
+    A loop calls backward() on each micro-batch's loss and step() once per group of micro-batches; a checkpoint
+    saves state_dict() and a resumed run loads it back."""
+
+    def __init__(self, groups: list[dict], device: torch.device, loss_scaling: bool, total_steps: int,
+                 warmup_ratio: float, max_grad_norm: float | None):
+        self.optimizer = torch.optim.AdamW(groups, fused=fused_adamw_supported(device))
+        self.scheduler = warmup_linear_schedule(self.optimizer, total_steps, warmup_ratio)
+        self.scaler = torch.amp.GradScaler(device.type) if loss_scaling else None
+        self.max_grad_norm = max_grad_norm
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+
+    def step(self) -> None:
+        """Unscale, clip, step the optimizer and the schedule, and clear the gradients."""
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if self.max_grad_norm is not None:
+            params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def lr_factor(self) -> float:
+        """The schedule's factor now: each group's LR is its configured LR times this."""
+        return self.scheduler.get_last_lr()[0] / self.scheduler.base_lrs[0]
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": None if self.scaler is None else self.scaler.state_dict()}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        if self.scaler is not None:
+            self.scaler.load_state_dict(saved["scaler"])
 
 
 def apply_gradual_unfreezing(model, epoch: int, layers_per_epoch: int) -> int:

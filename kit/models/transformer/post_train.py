@@ -14,9 +14,10 @@ Texts joined by spaces between jieba words would give it the boundaries, but a t
 than `iphone11`, so the model would train on tokens fine-tuning never sees. Here the text is tokenized as it is and
 each token is mapped to the jieba word its characters lie in (tests/test_transformer_post_train.py shows all three).
 
-The loop is the fine-tuning loop's twin (length-bucketed batches, AdamW, warmup + linear decay, accumulation,
-clipping, torch.amp) with the same resume contract: checkpoints in the workdir at each epoch end and on a cadence,
-and a run that finds one of the same fingerprint ends with the weights an uninterrupted run would have. The output
+The loop is the fine-tuning loop itself (train.TrainingLoop: length-bucketed batches, AdamW, warmup + linear
+decay, accumulation, clipping, torch.amp, bf16's eager attention on the CPU) with its resume contract: checkpoints in
+the workdir at each epoch end and on a cadence, and a run that finds one of the same fingerprint ends with the
+weights an uninterrupted run would have. The output
 is the backbone alone (AutoModel-shaped, the base's pooler kept, the MLM head left out: fine-tuning does not use
 it), its tokenizer and meta.json.
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -34,19 +35,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kit.artifacts import provenance, read_json, sha256_json, sha256_strings, write_json
-from kit.models.transformer import checkpoint
-from kit.artifacts import atomic_folder
+from kit.artifacts import atomic_folder, provenance, read_json, sha256_json, sha256_strings, write_json
 from kit.corpus import read_corpus
 from kit.models.transformer.backbone import load_backbone
 from kit.models.transformer.config import PostTrainSpec, ScratchBase
-from kit.models.transformer.data import bucketed_batches, pad_batch, sorted_batches
-from kit.models.transformer.optim import warmup_linear_schedule
-from kit.models.transformer.progress import EpochProgress
-from kit.models.transformer.train import autocast, fused_adamw_supported, pad_multiple, resolve_amp
+from kit.models.transformer.data import pad_batch, sorted_batches
+from kit.models.transformer.train import (
+    CHECKPOINT,
+    AmpPlan,
+    LoopSettings,
+    LoopState,
+    TrainingLoop,
+    autocast,
+    pad_multiple,
+    resolve_amp,
+)
 from kit.settings import identity, to_dict
 
-CHECKPOINT = "checkpoint.pt"
 META = "meta.json"
 IGNORE = -100  # the label of a token that is not predicted (torch's cross_entropy ignore_index)
 MASK_SHARE, RANDOM_SHARE = 0.8, 0.1  # of the chosen tokens: BERT's 80% [MASK], 10% random, the rest unchanged
@@ -165,11 +170,11 @@ class Masker:
     """Masks batches of texts and puts them on the device. What it masks is a function of the generator it is given,
     so a resumed epoch, whose generators are seeded by (seed, epoch, batch), draws the masks the killed run drew."""
 
-    def __init__(self, tokenizer, mask_prob: float, device: torch.device):
+    def __init__(self, tokenizer, mask_prob: float, device: torch.device, amp: AmpPlan):
         self.pad_id, self.mask_id = tokenizer.pad_token_id, tokenizer.mask_token_id
         special = set(tokenizer.all_special_ids)
         self.random_ids = np.array([i for i in range(len(tokenizer)) if i not in special], dtype=np.int64)
-        self.mask_prob, self.device, self.multiple = mask_prob, device, pad_multiple(device)
+        self.mask_prob, self.device, self.multiple = mask_prob, device, pad_multiple(device, amp)
 
     def arrays(self, token_ids: list[np.ndarray], word_ids: list[np.ndarray],
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -253,153 +258,73 @@ def scores(loss: float) -> dict:
 
 
 @dataclass
-class PostTrainState:
-    """Where post-training stands; every checkpoint saves it."""
-
-    epoch: int = 0  # the epoch in progress; epochs run once training is over
-    batch: int = 0  # micro-batches of `epoch` already trained
-    step: int = 0  # optimizer steps so far
-    loss_sum: float = 0.0  # this epoch's summed micro-batch MLM losses, for the running mean
-    loss_batches: int = 0
-    epoch_seconds: float = 0.0  # this epoch's training time so far, across resumes
-    history: list = field(default_factory=list)  # epoch 0: the held-out scores before training; then one per epoch
-
-    def next_epoch(self) -> None:
-        self.epoch, self.batch, self.loss_sum, self.loss_batches, self.epoch_seconds = self.epoch + 1, 0, 0.0, 0, 0.0
-
-
-@dataclass
 class PostTrainOutcome:
-    state: PostTrainState
+    state: LoopState  # its history: epoch 0, the held-out scores before training; then one record per epoch
     resumed_from: dict | None  # {'epoch', 'batch'} (0-based epoch) when a checkpoint was resumed
     seconds: float  # training time in this process, held-out scoring included
     samples: int  # texts trained on in this process
 
 
-def param_groups(model, weight_decay: float) -> list[dict]:
+def param_groups(model, lr: float, weight_decay: float) -> list[dict]:
     """AdamW groups: matrices decayed; biases and LayerNorm weights (1-d) never, as in BERT."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return [{"params": [p for p in params if p.ndim >= 2], "lr": lr, "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "lr": lr, "weight_decay": 0.0}]
 
 
-def post_train(
-    model,
-    tokenizer,
-    spec: PostTrainSpec,
-    train_set: EncodedCorpus,
-    heldout_set: EncodedCorpus,
-    workdir: Path,
-    fingerprint: str,
-    log: Callable[[str], None] = print,
-    on_step: Callable[[int], None] | None = None,
-) -> PostTrainOutcome:
+class PostTrainer(TrainingLoop):
     """MLM training of `model` (an AutoModelForMaskedLM on its device) on train_set, scored on heldout_set before
-    training and after each epoch; resumes from a checkpoint of the same fingerprint in workdir. on_step(step) runs
-    after every optimizer step (a hook for tests)."""
-    workdir = Path(workdir)
-    device = next(model.parameters()).device
-    amp = resolve_amp(spec.amp, device)
-    scaler = torch.amp.GradScaler(device.type) if amp.loss_scaling else None
-    optimizer = torch.optim.AdamW(param_groups(model, spec.weight_decay), lr=spec.lr,
-                                  fused=fused_adamw_supported(device))
-    batches_per_epoch = math.ceil(len(train_set) / spec.batch_size)
-    total_steps = spec.epochs * math.ceil(batches_per_epoch / spec.grad_accum)
-    scheduler = warmup_linear_schedule(optimizer, total_steps, spec.warmup_ratio)
-    head = prediction_head(model)
-    masker = Masker(tokenizer, spec.mask_prob, device)
-    heldout = mask_once(masker, heldout_set, spec.seed)
-    eval_batch_size = 4 * spec.batch_size  # no activations are kept for backward
-    lengths = train_set.lengths()
+    training and after each epoch, in the fine-tuning loop (train.TrainingLoop) with its resume contract."""
 
-    state, resumed_from = PostTrainState(), None
-    saved = checkpoint.load(workdir / CHECKPOINT)
-    if saved is not None and saved["fingerprint"] != fingerprint:
-        log(f"checkpoint in {workdir} is from another spec, base or corpus; starting afresh")
-        (workdir / CHECKPOINT).unlink()
-    elif saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        if scaler is not None:
-            scaler.load_state_dict(saved["scaler"])
-        checkpoint.restore_rng(saved["rng"])
-        state = PostTrainState(**saved["state"])
-        resumed_from = {"epoch": state.epoch, "batch": state.batch}
-        log(f"resuming from checkpoint: epoch {state.epoch + 1}, batch {state.batch}, step {state.step}")
-    del saved
+    other_run = "spec, base or corpus"
 
-    def save_checkpoint() -> None:
-        checkpoint.save_atomic(workdir / CHECKPOINT, {
-            "fingerprint": fingerprint, "state": asdict(state), "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": None if scaler is None else scaler.state_dict(), "rng": checkpoint.rng_state(),
-        })
+    def __init__(self, model, tokenizer, spec: PostTrainSpec, train_set: EncodedCorpus, heldout_set: EncodedCorpus,
+                 workdir: Path, fingerprint: str, log: Callable[[str], None]):
+        settings = LoopSettings(
+            epochs=spec.epochs, batch_size=spec.batch_size, grad_accum=spec.grad_accum,
+            bucket_batches=spec.bucket_batches, amp=spec.amp, lr=spec.lr, warmup_ratio=spec.warmup_ratio,
+            max_grad_norm=spec.max_grad_norm, checkpoint_every_steps=spec.checkpoint_every_steps,
+            checkpoint_minutes=spec.checkpoint_minutes)
+        super().__init__(model, model, param_groups(model, spec.lr, spec.weight_decay), settings, LoopState(),
+                         train_set.lengths(), spec.seed, workdir, fingerprint, log)
+        self.train_set, self.heldout_texts = train_set, len(heldout_set)
+        self.head = prediction_head(model)
+        self.masker = Masker(tokenizer, spec.mask_prob, self.device, self.amp)
+        self.heldout = mask_once(self.masker, heldout_set, spec.seed)
+        self.eval_batch_size = 4 * spec.batch_size  # no activations are kept for backward
 
-    def checkpoint_due(last_saved: float) -> bool:
-        every, minutes = spec.checkpoint_every_steps, spec.checkpoint_minutes
-        by_steps = every is not None and state.step % every == 0
-        return by_steps or (minutes is not None and time.monotonic() - last_saved >= 60 * minutes)
+    def run(self, on_step: Callable[[int], None] | None) -> PostTrainOutcome:
+        self.resume()
+        started = time.perf_counter()
+        if not self.state.history:
+            before = self.heldout_loss()
+            self.state.history.append({"epoch": 0, **scores(before)})
+            self.log(f"before post-training: held-out MLM loss {before:.4f}, perplexity {math.exp(before):.2f} "
+                     f"({self.heldout_texts} texts)")
+        samples = self.train_to_end(on_step)
+        return PostTrainOutcome(state=self.state, resumed_from=self.resumed_from,
+                                seconds=time.perf_counter() - started, samples=samples)
 
-    def optimizer_step() -> None:
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        if spec.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], spec.max_grad_norm)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+    def heldout_loss(self) -> float:
+        return heldout_loss(self.model, self.head, self.masker, self.heldout, self.eval_batch_size, self.amp)
 
-    started, samples = time.perf_counter(), 0
-    if not state.history:
-        before = heldout_loss(model, head, masker, heldout, eval_batch_size, amp)
-        state.history.append({"epoch": 0, **scores(before)})
-        log(f"before post-training: held-out MLM loss {before:.4f}, perplexity {math.exp(before):.2f} "
-            f"({len(heldout_set)} texts)")
-    last_saved = time.monotonic()
-    model.train()
-    while state.epoch < spec.epochs:
-        batches = bucketed_batches(lengths, spec.batch_size, spec.bucket_batches, spec.seed, state.epoch)
-        resumed_at = time.perf_counter() - state.epoch_seconds
-        with EpochProgress(log, state.epoch, spec.epochs, len(batches), state.batch) as progress:
-            while state.batch < len(batches):
-                group = batches[state.batch : state.batch + spec.grad_accum]
-                for offset, rows in enumerate(group):
-                    rng = np.random.default_rng([spec.seed, MASK_STREAM, state.epoch, state.batch + offset])
-                    inputs = masker.tensors(*masker.arrays(*train_set.take(rows), rng))
-                    with autocast(device, amp):
-                        loss, _ = masked_lm_loss(model, head, *inputs)
-                    scaled = loss / len(group)
-                    (scaled if scaler is None else scaler.scale(scaled)).backward()
-                    state.loss_sum += loss.item()
-                    state.loss_batches += 1
-                optimizer_step()
-                state.batch, state.step = state.batch + len(group), state.step + 1
-                group_samples = sum(len(rows) for rows in group)
-                samples += group_samples
-                state.epoch_seconds = time.perf_counter() - resumed_at
-                progress.update(state.batch, group_samples, state.loss_sum / state.loss_batches,
-                                scheduler.get_last_lr()[0])
-                if state.batch < len(batches) and checkpoint_due(last_saved):
-                    save_checkpoint()
-                    last_saved = time.monotonic()
-                if on_step is not None:
-                    on_step(state.step)
-        after = heldout_loss(model, head, masker, heldout, eval_batch_size, amp)
+    def micro_batch(self, rows: np.ndarray, batch_index: int, group_size: int) -> float:
+        """Masks the rows with a generator of (seed, epoch, batch_index): a resumed epoch draws the killed run's."""
+        rng = np.random.default_rng([self.seed, MASK_STREAM, self.state.epoch, batch_index])
+        inputs = self.masker.tensors(*self.masker.arrays(*self.train_set.take(rows), rng))
+        with autocast(self.device, self.amp):
+            loss, _ = masked_lm_loss(self.model, self.head, *inputs)
+        self.optimization.backward(loss / group_size)
+        return loss.item()
+
+    def end_epoch(self) -> None:
+        state = self.state
+        after = self.heldout_loss()
         record = {"epoch": state.epoch + 1, "train_mlm_loss": round(state.loss_sum / state.loss_batches, 5),
                   **scores(after), "seconds": round(state.epoch_seconds, 2)}
-        log(f"epoch {state.epoch + 1}/{spec.epochs} done: train MLM loss {record['train_mlm_loss']:.4f}, held-out "
-            f"MLM loss {after:.4f}, perplexity {math.exp(after):.2f}, {state.epoch_seconds:.1f}s")
+        self.log(f"epoch {state.epoch + 1}/{self.settings.epochs} done: train MLM loss {record['train_mlm_loss']:.4f}, "
+                 f"held-out MLM loss {after:.4f}, perplexity {math.exp(after):.2f}, {state.epoch_seconds:.1f}s")
         state.history.append(record)
-        state.next_epoch()
-        save_checkpoint()
-        last_saved = time.monotonic()
-    return PostTrainOutcome(state=state, resumed_from=resumed_from, seconds=time.perf_counter() - started,
-                            samples=samples)
 
 
 # ------------------------------------------------------------------------------------------------ the job
@@ -489,7 +414,7 @@ def run_post_train(
 
     base_identity = folder_digest(Path(base)) if Path(base).is_dir() else base
     run_id = sha256_json({"spec": identity(spec), "base": base_identity, "corpus": sha256_strings(texts, words)})
-    outcome = post_train(model, tokenizer, spec, train_set, heldout_set, workdir, run_id, log, on_step)
+    outcome = PostTrainer(model, tokenizer, spec, train_set, heldout_set, workdir, run_id, log).run(on_step)
     timings["train_seconds"] = round(outcome.seconds, 2)
 
     history = outcome.state.history

@@ -1,17 +1,22 @@
 """The one training loop for every backbone and head, and the length-sorted prediction.
 
-train() runs AdamW with layer-wise LR decay, warmup + linear decay, optional gradual unfreezing, FGM/PGD,
-gradient accumulation and clipping under torch.amp autocast, over length-bucketed, dynamically padded batches.
-It writes a checkpoint (model, optimizer, scheduler, scaler, RNG, position in the epoch) into the fold's
-workdir at every epoch end and on the configured cadence, and a run that finds a checkpoint of the same
-fingerprint resumes from it, ending with the same weights as an uninterrupted run.
+TrainingLoop is what fine-tuning (Trainer, here) and domain post-training (post_train.PostTrainer) share: gradient
+accumulation over length-bucketed, dynamically padded micro-batches under torch.amp autocast, one Optimization step
+(AdamW, warmup + linear decay, clipping, loss scaling) per group, progress lines, and the resume contract: a
+checkpoint (model, optimizer, scheduler, scaler, RNG, position in the epoch) in the workdir at every epoch end and
+on the configured cadence, and a run that finds a checkpoint of the same fingerprint resumes from it, ending with
+the same weights as an uninterrupted run.
+
+train() fine-tunes a TextClassifier with layer-wise LR decay, optional gradual unfreezing and FGM/PGD.
+The default precision is bf16 on CUDA and on CPUs that multiply bf16 natively, fp32 on other CPUs.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from abc import ABC, abstractmethod
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,13 +30,11 @@ from kit.models.transformer.adversarial import fgm_backward, pgd_backward
 from kit.models.transformer.config import TransformerConfig
 from kit.models.transformer.data import bucketed_batches, pad_batch, sorted_batches
 from kit.models.transformer.losses import class_weight_vector, make_loss
-from kit.models.transformer.optim import apply_gradual_unfreezing, layerwise_param_groups, warmup_linear_schedule
+from kit.models.transformer.optim import Optimization, apply_gradual_unfreezing, layerwise_param_groups
 from kit.models.transformer.progress import EpochProgress
 
 CHECKPOINT = "checkpoint.pt"
 BEST_WEIGHTS = "best.pt"
-
-
 @dataclass
 class AmpPlan:
     dtype: torch.dtype | None  # autocast dtype; None = full precision
@@ -42,12 +45,20 @@ class AmpPlan:
         return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
 
+def cpu_multiplies_bf16() -> bool:
+    """Whether the CPU has bf16 dot-product instructions (AVX512-BF16 or AMX), which oneDNN's bf16 matmuls use."""
+    # torch.cpu's feature probes are private; a torch without them gets fp32, which is always correct.
+    probes = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(probe is not None and probe() for probe in probes)
+
+
 def resolve_amp(setting: str, device: torch.device) -> AmpPlan:
     """The config's amp ('auto', 'off', 'bf16', 'fp16') on this device."""
     if setting == "auto":
-        if device.type != "cuda":
-            return AmpPlan(None, False)  # CPU bf16 autocast is usually slower than fp32
-        setting = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if device.type == "cuda":
+            setting = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:  # without the instructions bf16 is emulated, slower than fp32 (bench/bench_transformer.py)
+            setting = "bf16" if device.type == "cpu" and cpu_multiplies_bf16() else "off"
     if setting == "off":
         return AmpPlan(None, False)
     if setting == "fp16" and device.type != "cuda":
@@ -59,20 +70,39 @@ def autocast(device: torch.device, amp: AmpPlan):
     return torch.autocast(device.type, dtype=amp.dtype) if amp.dtype is not None else nullcontext()
 
 
-def pad_multiple(device: torch.device) -> int:
-    return 8 if device.type == "cuda" else 1  # tensor cores want multiples of 8; the CPU gains nothing
 
 
-def fused_adamw_supported(device: torch.device) -> bool:
-    """The fused AdamW kernel updates all tensors in one pass (about 8x the per-tensor loop's speed on a CPU);
-    torch has it for CUDA, and for the CPU since 2.4."""
-    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
-    return device.type == "cuda" or (device.type == "cpu" and (major, minor) >= (2, 4))
+@contextmanager
+def training_attention(backbone, amp: AmpPlan):
+    """Train a bf16 model on the CPU with the backbone's (a transformers model's) eager attention, and put back its
+    own afterwards.
+
+    Attention dropout keeps torch's sdpa off its CPU flash kernel, and its fallback upcasts bf16 to fp32, so the
+    eager attention's bf16 matmuls train faster (bench/bench_transformer.py). Prediction has no dropout and keeps
+    sdpa's bf16 flash kernel; on CUDA sdpa has fused kernels with dropout, so nothing changes there.
+    """
+    own = backbone.config._attn_implementation
+    device = next(backbone.parameters()).device
+    if device.type != "cpu" or amp.dtype != torch.bfloat16 or own != "sdpa":
+        yield
+        return
+    backbone.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        backbone.set_attn_implementation(own)
 
 
-def batch_tensors(token_ids: list[list[int]], rows: np.ndarray, pad_id: int, device: torch.device):
+def pad_multiple(device: torch.device, amp: AmpPlan) -> int:
+    """Batch widths are rounded up to a multiple of this: 8 for CUDA's tensor cores, and for bf16 on the CPU, whose
+    oneDNN matmuls cache a compiled kernel per shape (fewer widths: about 100 MB less, same speed); else 1."""
+    return 8 if device.type == "cuda" or amp.dtype is not None else 1
+
+
+
+def batch_tensors(token_ids: list[list[int]], rows: np.ndarray, pad_id: int, device: torch.device, amp: AmpPlan):
     """input_ids, attention_mask [B x L] on `device` for the given rows, padded to the batch's longest."""
-    input_ids, attention_mask = pad_batch([token_ids[r] for r in rows], pad_id, pad_multiple(device))
+    input_ids, attention_mask = pad_batch([token_ids[r] for r in rows], pad_id, pad_multiple(device, amp))
     return torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)
 
 
@@ -85,22 +115,156 @@ def predict(model, token_ids: list[list[int]], batch_size: int, pad_id: int, amp
     model.eval()
     with torch.inference_mode(), autocast(device, amp):
         for rows in sorted_batches(lengths, batch_size):
-            input_ids, attention_mask = batch_tensors(token_ids, rows, pad_id, device)
+            input_ids, attention_mask = batch_tensors(token_ids, rows, pad_id, device, amp)
             logits[rows] = model(input_ids, attention_mask)[0].float().cpu().numpy()
     model.train(was_training)
     return logits
 
 
+
+
 @dataclass
-class TrainState:
-    """Where training stands; every checkpoint saves it."""
+class LoopSettings:
+    """What a TrainingLoop reads: fine-tuning gathers it from its config's groups, post-training from its spec."""
+
+    epochs: int
+    batch_size: int  # texts per micro-batch
+    grad_accum: int  # micro-batches per optimizer step
+    bucket_batches: int  # batches drawn from one length bucket (data.bucketed_batches)
+    amp: str  # 'auto', 'off', 'bf16' or 'fp16' (resolve_amp)
+    lr: float  # the top layer's learning rate, which progress lines show
+    warmup_ratio: float
+    max_grad_norm: float | None
+    checkpoint_every_steps: int | None
+    checkpoint_minutes: float | None
+
+
+@dataclass
+class LoopState:
+    """Where a training loop stands; every checkpoint saves it."""
 
     epoch: int = 0  # the epoch in progress; epochs run once training is over
     batch: int = 0  # micro-batches of `epoch` already trained
     step: int = 0  # optimizer steps so far
     loss_sum: float = 0.0  # this epoch's summed micro-batch losses, for the running mean
     loss_batches: int = 0
-    history: list = field(default_factory=list)  # one dict per finished epoch: epoch, train_loss[, inner_macro_f1]
+    epoch_seconds: float = 0.0  # this epoch's training time so far, across resumes
+    history: list = field(default_factory=list)  # one dict per finished epoch (each loop says what it holds)
+
+    def next_epoch(self) -> None:
+        self.epoch, self.batch, self.loss_sum, self.loss_batches, self.epoch_seconds = self.epoch + 1, 0, 0.0, 0, 0.0
+
+
+class TrainingLoop(ABC):
+    """The loop every transformer training shares (see the module docstring). A subclass gives micro_batch() (the
+    forward/backward of one micro-batch) and end_epoch() (its record of the epoch), and calls resume() and then
+    train_to_end().
+
+    other_run says, in the log, what a checkpoint of another fingerprint comes from; run_files are the workdir's
+    files that belong to one run, deleted with such a checkpoint.
+    """
+
+    other_run = "config or data"
+    run_files: tuple[str, ...] = (CHECKPOINT,)
+
+    def __init__(self, model, backbone, param_groups: list[dict], settings: LoopSettings, state: LoopState,
+                 lengths: np.ndarray, seed: int, workdir: Path, fingerprint: str, log: Callable[[str], None]):
+        """backbone: the transformers model inside `model` whose attention bf16 training swaps (training_attention);
+        lengths [n]: each training text's token count."""
+        self.model, self.backbone, self.settings, self.state, self.lengths = model, backbone, settings, state, lengths
+        self.seed, self.workdir, self.fingerprint, self.log = seed, Path(workdir), fingerprint, log
+        self.device = next(model.parameters()).device
+        self.amp = resolve_amp(settings.amp, self.device)
+        steps_per_epoch = math.ceil(math.ceil(len(lengths) / settings.batch_size) / settings.grad_accum)
+        self.optimization = Optimization(param_groups, self.device, self.amp.loss_scaling,
+                                         settings.epochs * steps_per_epoch, settings.warmup_ratio,
+                                         settings.max_grad_norm)
+        self.resumed_from: dict | None = None  # {'epoch', 'batch'} (0-based epoch) once a checkpoint is resumed
+        self.last_saved = time.monotonic()
+
+    def resume(self) -> None:
+        """Load the workdir's checkpoint if it belongs to this run; delete it (and the run's other files) if not."""
+        saved = checkpoint.load(self.workdir / CHECKPOINT)
+        if saved is None:
+            return
+        if saved["fingerprint"] != self.fingerprint:
+            self.log(f"checkpoint in {self.workdir} is from another {self.other_run}; starting afresh")
+            for name in self.run_files:
+                (self.workdir / name).unlink(missing_ok=True)
+            return
+        self.model.load_state_dict(saved["model"])
+        self.optimization.load_state_dict(saved)
+        checkpoint.restore_rng(saved["rng"])
+        self.state = state = type(self.state)(**saved["state"])
+        self.resumed_from = {"epoch": state.epoch, "batch": state.batch}
+        self.log(f"resuming from checkpoint: epoch {state.epoch + 1}, batch {state.batch}, step {state.step}")
+
+    def save_checkpoint(self) -> None:
+        checkpoint.save_atomic(self.workdir / CHECKPOINT, {
+            "fingerprint": self.fingerprint, "state": asdict(self.state), "model": self.model.state_dict(),
+            **self.optimization.state_dict(), "rng": checkpoint.rng_state(),
+        })
+        self.last_saved = time.monotonic()
+
+    def finished(self) -> bool:
+        return self.state.epoch >= self.settings.epochs
+
+    def train_to_end(self, on_step: Callable[[int], None] | None) -> int:
+        """Train the remaining epochs, a checkpoint after each; the texts trained on."""
+        samples = 0
+        self.model.train()
+        while not self.finished():
+            samples += self.train_epoch(on_step)
+            self.end_epoch()
+            self.state.next_epoch()
+            self.save_checkpoint()
+        return samples
+
+    def train_epoch(self, on_step: Callable[[int], None] | None) -> int:
+        """The rest of the epoch in progress, from state.batch on; the texts it trained on."""
+        state, settings = self.state, self.settings
+        batches = bucketed_batches(self.lengths, settings.batch_size, settings.bucket_batches, self.seed, state.epoch)
+        resumed_at = time.perf_counter() - state.epoch_seconds
+        samples = 0
+        with (training_attention(self.backbone, self.amp),
+              EpochProgress(self.log, state.epoch, settings.epochs, len(batches), state.batch) as progress):
+            while state.batch < len(batches):
+                group = batches[state.batch : state.batch + settings.grad_accum]
+                for offset, rows in enumerate(group):
+                    state.loss_sum += self.micro_batch(rows, state.batch + offset, len(group))
+                    state.loss_batches += 1
+                self.optimization.step()
+                state.batch, state.step = state.batch + len(group), state.step + 1
+                group_samples = sum(len(rows) for rows in group)
+                samples += group_samples
+                state.epoch_seconds = time.perf_counter() - resumed_at
+                progress.update(state.batch, group_samples, state.loss_sum / state.loss_batches,
+                                settings.lr * self.optimization.lr_factor())
+                if state.batch < len(batches) and self.checkpoint_due():
+                    self.save_checkpoint()
+                if on_step is not None:
+                    on_step(state.step)
+        return samples
+
+    def checkpoint_due(self) -> bool:
+        every, minutes = self.settings.checkpoint_every_steps, self.settings.checkpoint_minutes
+        by_steps = every is not None and self.state.step % every == 0
+        return by_steps or (minutes is not None and time.monotonic() - self.last_saved >= 60 * minutes)
+
+    @abstractmethod
+    def micro_batch(self, rows: np.ndarray, batch_index: int, group_size: int) -> float:
+        """Forward and backward (of the loss / group_size) of the training rows [B]; batch_index: the micro-batch's
+        place in the epoch. Returns the micro-batch's mean loss."""
+
+    @abstractmethod
+    def end_epoch(self) -> None:
+        """Record the finished epoch in state.history."""
+
+
+@dataclass
+class TrainState(LoopState):
+    """LoopState, with fine-tuning's history (epoch, train_loss[, inner_macro_f1]) and inner early stopping."""
+
     best_epoch: int = 0  # inner early stopping only: the epoch with the best inner macro-F1
     best_score: float = -1.0
     stopped_early: bool = False
@@ -122,14 +286,96 @@ class InnerSet:
     y: np.ndarray
 
 
-def _restore(ckpt: dict, model, optimizer, scheduler, scaler) -> TrainState:
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    if scaler is not None:
-        scaler.load_state_dict(ckpt["scaler"])
-    checkpoint.restore_rng(ckpt["rng"])
-    return TrainState(**ckpt["state"])
+class Trainer(TrainingLoop):
+    """Fine-tuning of a TextClassifier on token_ids / y [n] class indices: layer-wise LR decay, gradual unfreezing,
+    the configured loss, FGM/PGD, and inner early stopping that keeps the best epoch's weights (best.pt)."""
+
+    run_files = (CHECKPOINT, BEST_WEIGHTS)
+
+    def __init__(self, model, config: TransformerConfig, token_ids: list[list[int]], y: np.ndarray, pad_id: int,
+                 seed: int, workdir: Path, fingerprint: str, log: Callable[[str], None], inner: InnerSet | None):
+        schedule, optimizer, output = config.schedule, config.optimizer, config.output
+        settings = LoopSettings(
+            epochs=schedule.epochs, batch_size=schedule.batch_size, grad_accum=schedule.grad_accum,
+            bucket_batches=schedule.bucket_batches, amp=schedule.amp, lr=optimizer.lr,
+            warmup_ratio=optimizer.warmup_ratio, max_grad_norm=optimizer.max_grad_norm,
+            checkpoint_every_steps=output.checkpoint_every_steps, checkpoint_minutes=output.checkpoint_minutes)
+        super().__init__(model, model.backbone, layerwise_param_groups(model, optimizer), settings, TrainState(),
+                         np.array([len(ids) for ids in token_ids]), seed, workdir, fingerprint, log)
+        self.config, self.token_ids, self.y, self.pad_id, self.inner = config, token_ids, y, pad_id, inner
+        self.n_classes = model.classifier.out_features
+        self.loss_fn = make_loss(config.loss, class_weight_vector(config.loss.class_weights, y, self.n_classes))
+        self.embedding = model.backbone.get_input_embeddings().weight
+        self.trainable: list[torch.nn.Parameter] = []  # PGD's gradients to set aside; set per epoch (unfreezing)
+
+    def run(self, on_step: Callable[[int], None] | None) -> TrainOutcome:
+        self.resume()
+        started = time.perf_counter()
+        samples = self.train_to_end(on_step)
+        seconds = time.perf_counter() - started
+        if self.inner is not None:
+            self.model.load_state_dict(checkpoint.load(self.workdir / BEST_WEIGHTS)["model"])
+        return TrainOutcome(state=self.state, resumed_from=self.resumed_from, seconds=seconds, samples=samples)
+
+    def finished(self) -> bool:
+        return super().finished() or self.state.stopped_early
+
+    def train_epoch(self, on_step: Callable[[int], None] | None) -> int:
+        gradual_unfreeze = self.config.optimizer.gradual_unfreeze
+        trainable_layers = apply_gradual_unfreezing(self.model, self.state.epoch, gradual_unfreeze)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if gradual_unfreeze:
+            self.log(f"epoch {self.state.epoch + 1}: top {trainable_layers} encoder layers trainable")
+        return super().train_epoch(on_step)
+
+    def micro_batch(self, rows: np.ndarray, batch_index: int, group_size: int) -> float:
+        """Forward/backward of one micro-batch (plus its adversarial pass); its mean loss."""
+        input_ids, attention_mask = batch_tensors(self.token_ids, rows, self.pad_id, self.device, self.amp)
+        labels = torch.from_numpy(self.y[rows]).to(self.device)
+
+        def loss_here() -> torch.Tensor:
+            with autocast(self.device, self.amp):
+                sample_logits = self.model(input_ids, attention_mask)  # [S x B x C]
+            # All dropout samples in one call: the mean over S x B rows is the mean of the S samples' losses.
+            return self.loss_fn(sample_logits.flatten(0, 1), labels.repeat(sample_logits.shape[0]))
+
+        attacking = self.config.adversarial.adversarial is not None and self.embedding.requires_grad
+        earlier_grad = self.embedding.grad.clone() if attacking and self.embedding.grad is not None else None
+        loss = loss_here()
+        self.optimization.backward(loss / group_size)
+        if attacking:
+            grad = self.embedding.grad if earlier_grad is None else self.embedding.grad - earlier_grad  # this batch's
+            self.attack(grad, lambda: loss_here() / group_size)
+        return loss.item()
+
+    def attack(self, grad: torch.Tensor, adversarial_loss: Callable[[], torch.Tensor]) -> None:
+        """Add the adversarial gradient; grad: this micro-batch's clean gradient of the embedding matrix [V x H]."""
+        attack, backward = self.config.adversarial, self.optimization.backward
+        if attack.adversarial == "fgm":
+            fgm_backward(self.embedding, grad, attack.adv_epsilon, adversarial_loss, backward)
+        else:
+            pgd_backward(self.embedding, grad, attack.adv_epsilon, attack.adv_alpha, attack.adv_steps, self.trainable,
+                         adversarial_loss, backward)
+
+    def end_epoch(self) -> None:
+        """Record the epoch (and its inner score, keeping the best weights and deciding on early stopping)."""
+        state, schedule = self.state, self.config.schedule
+        record = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_batches, 1)}
+        summary = f"epoch {state.epoch + 1}/{schedule.epochs} done: train loss {record['train_loss']:.4f}"
+        if self.inner is not None:
+            inner_pred = predict(self.model, self.inner.token_ids, schedule.predict_batch_size, self.pad_id,
+                                 self.amp).argmax(1)
+            record["inner_macro_f1"] = score = macro_f1(self.inner.y, inner_pred, self.n_classes)
+            if score > state.best_score:  # ties keep the earlier, cheaper epoch
+                state.best_score, state.best_epoch = score, state.epoch + 1
+                checkpoint.save_atomic(self.workdir / BEST_WEIGHTS, {"fingerprint": self.fingerprint,
+                                                                      "epoch": state.best_epoch,
+                                                                      "model": self.model.state_dict()})
+            state.stopped_early = state.epoch + 1 - state.best_epoch >= self.config.epoch_policy.patience
+            summary += (f", inner macro-F1 {score:.4f} (best {state.best_score:.4f} at epoch {state.best_epoch})"
+                        + ("; stopping early" if state.stopped_early else ""))
+        self.log(summary)
+        state.history.append(record)
 
 
 def train(
@@ -150,136 +396,4 @@ def train(
     With `inner`, each epoch is scored on it (macro-F1), training stops after `patience` epochs without a better
     score, and the model ends with the best epoch's weights. on_step(step) runs after every optimizer step.
     """
-    schedule, optim_config = config.schedule, config.optimizer
-    workdir = Path(workdir)
-    device = next(model.parameters()).device
-    amp = resolve_amp(schedule.amp, device)
-    scaler = torch.amp.GradScaler(device.type) if amp.loss_scaling else None
-    optimizer = torch.optim.AdamW(layerwise_param_groups(model, optim_config), fused=fused_adamw_supported(device))
-    batches_per_epoch = math.ceil(len(token_ids) / schedule.batch_size)
-    total_steps = schedule.epochs * math.ceil(batches_per_epoch / schedule.grad_accum)
-    scheduler = warmup_linear_schedule(optimizer, total_steps, optim_config.warmup_ratio)
-    n_classes = model.classifier.out_features
-    loss_fn = make_loss(config.loss, class_weight_vector(config.loss.class_weights, y, n_classes))
-    embedding = model.backbone.get_input_embeddings().weight
-    lengths = np.array([len(ids) for ids in token_ids])
-
-    state, resumed_from = TrainState(), None
-    saved = checkpoint.load(workdir / CHECKPOINT)
-    if saved is not None and saved["fingerprint"] != fingerprint:
-        log(f"checkpoint in {workdir} is from another config or data; starting afresh")
-        for name in (CHECKPOINT, BEST_WEIGHTS):
-            (workdir / name).unlink(missing_ok=True)
-    elif saved is not None:
-        state = _restore(saved, model, optimizer, scheduler, scaler)
-        resumed_from = {"epoch": state.epoch, "batch": state.batch}
-        log(f"resuming from checkpoint: epoch {state.epoch + 1}, batch {state.batch}, step {state.step}")
-    del saved
-
-    def save_checkpoint() -> None:
-        checkpoint.save_atomic(workdir / CHECKPOINT, {
-            "fingerprint": fingerprint, "state": asdict(state), "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": None if scaler is None else scaler.state_dict(), "rng": checkpoint.rng_state(),
-        })
-
-    def backward(loss: torch.Tensor) -> None:
-        (loss if scaler is None else scaler.scale(loss)).backward()
-
-    def micro_batch(rows: np.ndarray, group_size: int) -> float:
-        """Forward/backward of one micro-batch (plus its adversarial pass); its mean loss."""
-        input_ids, attention_mask = batch_tensors(token_ids, rows, pad_id, device)
-        labels = torch.from_numpy(y[rows]).to(device)
-
-        def loss_here() -> torch.Tensor:
-            with autocast(device, amp):
-                sample_logits = model(input_ids, attention_mask)  # [S x B x C]
-            # All dropout samples in one call: the mean over S x B rows is the mean of the S samples' losses.
-            return loss_fn(sample_logits.flatten(0, 1), labels.repeat(sample_logits.shape[0]))
-
-        attacking = config.adversarial.adversarial is not None and embedding.requires_grad
-        earlier_grad = embedding.grad.clone() if attacking and embedding.grad is not None else None
-        loss = loss_here()
-        backward(loss / group_size)
-        if attacking:
-            grad = embedding.grad if earlier_grad is None else embedding.grad - earlier_grad  # this batch's only
-
-            def adversarial_loss() -> torch.Tensor:
-                return loss_here() / group_size
-
-            if config.adversarial.adversarial == "fgm":
-                fgm_backward(embedding, grad, config.adversarial.adv_epsilon, adversarial_loss, backward)
-            else:
-                pgd_backward(embedding, grad, config.adversarial.adv_epsilon, config.adversarial.adv_alpha,
-                             config.adversarial.adv_steps, trainable, adversarial_loss, backward)
-        return loss.item()
-
-    def optimizer_step() -> None:
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        if optim_config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None],
-                                           optim_config.max_grad_norm)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    def checkpoint_due(last_saved: float) -> bool:
-        every, minutes = config.output.checkpoint_every_steps, config.output.checkpoint_minutes
-        by_steps = every is not None and state.step % every == 0
-        return by_steps or (minutes is not None and time.monotonic() - last_saved >= 60 * minutes)
-
-    def end_epoch() -> None:
-        record = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_batches, 1)}
-        summary = f"epoch {state.epoch + 1}/{schedule.epochs} done: train loss {record['train_loss']:.4f}"
-        if inner is not None:
-            inner_pred = predict(model, inner.token_ids, schedule.predict_batch_size, pad_id, amp).argmax(1)
-            record["inner_macro_f1"] = score = macro_f1(inner.y, inner_pred, n_classes)
-            if score > state.best_score:  # ties keep the earlier, cheaper epoch
-                state.best_score, state.best_epoch = score, state.epoch + 1
-                checkpoint.save_atomic(workdir / BEST_WEIGHTS, {"fingerprint": fingerprint,
-                                                                 "epoch": state.best_epoch,
-                                                                 "model": model.state_dict()})
-            state.stopped_early = state.epoch + 1 - state.best_epoch >= config.epoch_policy.patience
-            summary += (f", inner macro-F1 {score:.4f} (best {state.best_score:.4f} at epoch {state.best_epoch})"
-                        + ("; stopping early" if state.stopped_early else ""))
-        log(summary)
-        state.history.append(record)
-        state.epoch, state.batch, state.loss_sum, state.loss_batches = state.epoch + 1, 0, 0.0, 0
-
-    started, samples, last_saved = time.perf_counter(), 0, time.monotonic()
-    model.train()
-    while state.epoch < schedule.epochs and not state.stopped_early:
-        trainable_layers = apply_gradual_unfreezing(model, state.epoch, optim_config.gradual_unfreeze)
-        trainable = [p for p in model.parameters() if p.requires_grad]  # PGD's gradients to set aside; fixed per epoch
-        if optim_config.gradual_unfreeze:
-            log(f"epoch {state.epoch + 1}: top {trainable_layers} encoder layers trainable")
-        batches = bucketed_batches(lengths, schedule.batch_size, schedule.bucket_batches, seed, state.epoch)
-        with EpochProgress(log, state.epoch, schedule.epochs, len(batches), state.batch) as progress:
-            while state.batch < len(batches):
-                group = batches[state.batch : state.batch + schedule.grad_accum]
-                for rows in group:
-                    state.loss_sum += micro_batch(rows, len(group))
-                    state.loss_batches += 1
-                optimizer_step()
-                state.batch, state.step = state.batch + len(group), state.step + 1
-                group_samples = sum(len(rows) for rows in group)
-                samples += group_samples
-                top_lr = optim_config.lr * scheduler.get_last_lr()[0] / scheduler.base_lrs[0]  # lr x schedule factor
-                progress.update(state.batch, group_samples, state.loss_sum / state.loss_batches, top_lr)
-                if state.batch < len(batches) and checkpoint_due(last_saved):
-                    save_checkpoint()
-                    last_saved = time.monotonic()
-                if on_step is not None:
-                    on_step(state.step)
-        end_epoch()
-        save_checkpoint()
-        last_saved = time.monotonic()
-    seconds = time.perf_counter() - started
-    if inner is not None:
-        model.load_state_dict(checkpoint.load(workdir / BEST_WEIGHTS)["model"])
-    return TrainOutcome(state=state, resumed_from=resumed_from, seconds=seconds, samples=samples)
+    return Trainer(model, config, token_ids, y, pad_id, seed, workdir, fingerprint, log, inner).run(on_step)
