@@ -84,6 +84,7 @@ class Registry:
     what: str  # 'model kind', 'ensemble method', 'text variant': for error messages
     key: Literal["kind", "name"]
     entries: dict = field(default_factory=dict)
+    origin: dict = field(default_factory=dict)  # name -> the module that registered it
 
 
 FAMILIES = Registry("model kind", "kind")
@@ -121,6 +122,7 @@ def register(declaration: Family | Method | Variant) -> None:
     if not (isinstance(params, type) and issubclass(params, Settings)):
         raise ValueError(f"{registry.what} {name!r}: params must be a kit.settings.Settings dataclass, got {params!r}")
     registry.entries[name] = declaration
+    registry.origin.setdefault(name, sys._getframe(1).f_globals.get("__name__", ""))
 
 
 def _load_builtins() -> None:
@@ -132,8 +134,15 @@ def _load_builtins() -> None:
 
 
 def names(registry: Registry) -> list[str]:
+    """The registered names: the kit's own in BUILTIN_MODULES order, then plugins' as registered, whatever order
+    the modules were imported in (the README's reference and the schema are made from this list)."""
     _load_builtins()
-    return list(registry.entries)
+
+    def rank(name: str) -> int:
+        origin = registry.origin.get(name, "")
+        return BUILTIN_MODULES.index(origin) if origin in BUILTIN_MODULES else len(BUILTIN_MODULES)
+
+    return sorted(registry.entries, key=rank)
 
 
 def lookup(registry: Registry, name: str, path: str = ""):

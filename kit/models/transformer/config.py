@@ -77,7 +77,8 @@ class PostTrainSpec(Settings):
                                     ge=1)
     seed: int = setting(0, "seed of the held-out split, the text cap, batch order, masks and dropout", ge=0)
     amp: Literal["auto", "off", "bf16", "fp16"] = setting(
-        "auto", "mixed precision: auto = bf16 on CUDA where supported, else fp16 with a GradScaler; off on CPU")
+        "auto", "mixed precision: auto = bf16 on CUDA where supported (else fp16 with a GradScaler) and on CPUs "
+        "with bf16 instructions (AVX512-BF16, AMX), else off")
     checkpoint_every_steps: int | None = setting(
         None, "also checkpoint every this many optimizer steps (null: not by steps)", ge=1, identity=False)
     # A killed job then loses little of what may be hours of training.
@@ -206,7 +207,8 @@ class ScheduleSettings(Settings):
     predict_batch_size: int = setting(128, "texts per prediction batch", ge=1, identity=False)
     # bf16 autocast on a CPU is usually slower than fp32.
     amp: Literal["auto", "off", "bf16", "fp16"] = setting(
-        "auto", "mixed precision: auto = bf16 on CUDA where supported, else fp16 with a GradScaler; off on CPU")
+        "auto", "mixed precision: auto = bf16 on CUDA where supported (else fp16 with a GradScaler) and on CPUs "
+        "with bf16 instructions (AVX512-BF16, AMX), else off")
 
 
 @dataclass
