@@ -192,7 +192,7 @@ def cmd_fit_fold(args, log) -> None:
     # The lease sets CUDA_VISIBLE_DEVICES, so it must come before anything imports torch.
     with gpu_lease(args.gpus) as devices:
         log(f"devices: {'cuda ' + ','.join(devices) if devices else 'cpu'}; threads {args.threads}")
-        if args.kind == "transformer":
+        if args.kind in ("transformer", "wordvec"):
             import torch
 
             torch.set_num_threads(args.threads)
@@ -201,8 +201,19 @@ def cmd_fit_fold(args, log) -> None:
         run_fold(
             kind=args.kind, params=params, variant=variant_files(args), folds_path=Path(args.folds), fold=args.fold,
             seed=args.seed, classes=args.classes, out=Path(args.out), workdir=Path(args.workdir), log=log,
-            pool=Path(args.pool) if args.pool else None, additions=additions,
+            pool=Path(args.pool) if args.pool else None, additions=additions, inputs=family_inputs(args.inputs),
         )
+
+
+def family_inputs(pairs: list[str]) -> dict[str, Path]:
+    """--inputs role=path ... as {role: path}."""
+    inputs = {}
+    for pair in pairs:
+        role, sep, path = pair.partition("=")
+        if not sep or not role.isidentifier() or not path:
+            raise ValueError(f"fit-fold --inputs: {pair!r} is not role=path (e.g. vectors=models/word_vectors/w2v)")
+        inputs[role] = Path(path)
+    return inputs
 
 
 def cmd_merge(args, log) -> None:
@@ -420,6 +431,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True, help="checkpoints go here; a rerun resumes from them")
     p.add_argument("--pool", help="the pool's texts in this variant: predicted when the experiment teaches")
     p.add_argument("--pseudo-rows", help="a pseudo variant's rows: fold k's join fold k's training rows")
+    p.add_argument("--inputs", nargs="+", default=[], metavar="ROLE=PATH",
+                   help="workflow files the model family reads (its declared inputs), e.g. "
+                        "vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet")
     p.add_argument("--out", required=True, help="the fold file (npz) to write")
 
     p = command("merge", cmd_merge, "merge fold files into an experiment artifact")

@@ -24,6 +24,7 @@ from typing import Callable, Literal
 BUILTIN_MODULES = (
     "kit.models.sklearn_family",
     "kit.models.transformer",
+    "kit.models.wordvec",
     "kit.ensemble.methods",
     "kit.variants",
 )
@@ -32,12 +33,19 @@ BUILTIN_MODULES = (
 @dataclass(frozen=True)
 class Family:
     """A model family: `kind: <kind>` in a model entry; one fold job calls fit_predict(params, data, seed, workdir,
-    log) -> kit.models.FoldResult, where params is an instance of `params`."""
+    log) -> kit.models.FoldResult, where params is an instance of `params`.
+
+    inputs(params) -> {role: path}: the workflow files a fold job reads beyond its text variant's (the corpus, a
+    word_vectors folder), as the rules name them; the rules make them the job's inputs and pass them as
+    `--inputs role=path`, and fit_predict finds them in FoldData.inputs. None: no such files. Called at plan time,
+    so it must not import numpy, pandas or torch.
+    """
 
     kind: str
     params: type
     fit_predict: Callable | str
     help: str = ""
+    inputs: Callable | str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,10 @@ def register(declaration: Family | Method | Variant) -> None:
                          "of file names, wildcards and config keys)")
     if name in registry.entries and registry.entries[name] != declaration:
         raise ValueError(f"{registry.what} {name!r} is already registered")
-    for attribute in ("fit_predict", "fit", "apply", "transform"):
+    implementations = ("fit_predict", "fit", "apply", "transform")
+    if isinstance(declaration, Family) and declaration.inputs is not None:
+        implementations += ("inputs",)
+    for attribute in implementations:
         target = getattr(declaration, attribute, None)
         if attribute in type(declaration).__dataclass_fields__ and not (
                 callable(target) or (isinstance(target, str) and ":" in target)):
