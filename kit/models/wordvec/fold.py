@@ -1,0 +1,108 @@
+"""One fold of the word-vector family: each text's words, the fold's vocabulary, the encoder, then the transformer
+family's training and prediction (kit.models.transformer.fold.train_and_predict).
+
+The words are the corpus's (kit.corpus.words_of: the words of the cleaned text, whatever the text variant), so a
+model reads the same words its vectors were trained on. The vocabulary holds the words of this fold's texts only:
+a word that no text of the fold has is never looked up, and the table (and every checkpoint) stays small.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from kit.models import FoldData, FoldResult
+from kit.models.transformer.checkpoint import fingerprint
+from kit.models.transformer.fold import (
+    EncodedFold,
+    check_labels,
+    load_checked_backbone,
+    train_and_predict,
+    training_settings,
+)
+from kit.models.transformer.heads import TextClassifier
+from kit.models.transformer.train import resolve_amp
+from kit.models.wordvec.config import WordvecConfig
+from kit.models.wordvec.encoder import HybridEncoder, WordEmbedding, WordVectorEncoder, hybrid_ids, word_ids
+from kit.settings import to_dict
+from kit.word_vectors import PAD_ID, fold_vocabulary, read_fold_words
+
+
+def run_fold(
+    config: WordvecConfig,
+    data: FoldData,
+    seed: int,
+    workdir: Path,
+    log: Callable[[str], None] = print,
+    on_step: Callable[[int], None] | None = None,
+) -> FoldResult:
+    """Train on data.train_*, predict data.valid_text, data.test_text and data.pool_text; data.inputs holds the
+    vectors' folder and the corpus files (kit.word_vectors.fold_inputs). on_step(step) is a hook for tests."""
+    check_labels(data)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed)  # the [UNK] vector and the head's initial weights, and the dropout stream after them
+
+    started = time.perf_counter()
+    splits = {"train": data.train_text, "valid": data.valid_text, "test": data.test_text, "pool": data.pool_text}
+    texts = [text for split_texts in splits.values() for text in split_texts]
+    embedding = config.embedding
+    words, vectors, meta = read_fold_words(data.inputs, texts, f"wordvec entry with vectors {embedding.vectors!r}")
+    hybrid = config.backbone.backbone is not None
+    read_words = words if hybrid else [text_words[: embedding.max_words] for text_words in words]
+    vocabulary = fold_vocabulary(read_words, vectors)
+    word_vectors = WordEmbedding(vocabulary.matrix, embedding.freeze)
+    if hybrid:
+        from kit.cleaning import clean_text
+
+        tokenizer, transformer = load_checked_backbone(config.backbone.backbone, config.backbone.max_len)
+        encoder = HybridEncoder(transformer, len(tokenizer), word_vectors, embedding.embedding_dropout)
+        cleaned = [clean_text(text) for text in texts]
+        ids = []
+        for split, (start, end) in split_bounds(splits).items():
+            ids += hybrid_ids(tokenizer, cleaned[start:end], words[start:end], vocabulary, config.backbone.max_len,
+                              f"{split}_text")
+        pad_id = tokenizer.pad_token_id
+    else:
+        encoder = WordVectorEncoder(word_vectors, embedding.embedding_dropout)
+        ids, pad_id = word_ids(read_words, vocabulary, embedding.max_words), PAD_ID
+    model = TextClassifier(encoder, config.head, data.n_classes).to(device)
+    encoded = EncodedFold(**{split: ids[start:end] for split, (start, end) in split_bounds(splits).items()})
+    log(f"vectors {embedding.vectors!r} ({meta['algorithm']}, dim {vectors.vector_size}"
+        f"{', frozen' if embedding.freeze else ''}): {vocabulary.summary()}; {len(texts)} texts read in "
+        f"{time.perf_counter() - started:.1f}s; device {device}, amp {resolve_amp(config.schedule.amp, device).name}")
+
+    # Other vectors under the same entry name (retrained on a changed corpus) make another run.
+    settings = {**training_settings(config, data.n_classes), "vectors_config_hash": meta["config_hash"]}
+    run_id = fingerprint(settings, seed, data.train_text, data.train_y)
+    result = train_and_predict(model, config, encoded, pad_id, data, seed, workdir, run_id, log, on_step)
+    result.info = {
+        "family": "wordvec",
+        "vectors": embedding.vectors,
+        "vectors_config_hash": meta["config_hash"],
+        "corpus_hash": meta["corpus_hash"],
+        "vocabulary": {"words": len(vocabulary.index), "subword_words": vocabulary.subword_words,
+                       "unknown_words": vocabulary.unknown_words},
+        "backbone": config.backbone.backbone if hybrid else None,
+        "head": config.head.head,
+        **result.info,
+        "config": to_dict(config),
+    }
+    return result
+
+
+def split_bounds(splits: dict[str, list]) -> dict[str, tuple[int, int]]:
+    """split -> (start, end) of its texts in the splits' concatenation, in order."""
+    ends = np.cumsum([len(texts) for texts in splits.values()]).tolist()
+    return {split: (end - len(texts), end) for (split, texts), end in zip(splits.items(), ends)}
+
+
+def fit_predict(config: WordvecConfig, data: FoldData, seed: int, workdir: Path,
+                log: Callable[[str], None] = print) -> FoldResult:
+    """The model family's entry point (kit.models.fit_predict), with the model's entry parsed."""
+    return run_fold(config, data, seed, workdir, log)
