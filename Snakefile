@@ -23,6 +23,10 @@ if "models" not in config:
 include: "rules/common.smk"
 
 
+# `snakemake --report report.html` on a finished run: this description (rendered with the config) and the figures.
+report: "report/workflow.rst"
+
+
 rule all:
     input:
         all_targets(),
@@ -34,3 +38,4 @@ include: "rules/models.smk"
 include: "rules/pseudo.smk"
 include: "rules/ensemble.smk"
 include: "rules/submit.smk"
+include: "rules/report.smk"

@@ -27,7 +27,8 @@ from kit.gpu import parse_cuda_visible_devices, read_lease_log, simultaneous_hol
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (?P<job>\d+) \(log: .*/rule_(?P<rule>\w+)/")
 TASK = re.compile(r"^job=(?P<job>\d+) step=(?P<step>\S*) cuda=(?P<cuda>.*)$")
 SRUN_STEP = "0"  # the plugin runs each job's command as step 0 of its allocation (`srun -n1` inside the batch step)
-VOLATILE_KEYS = {"created", "seconds"}  # when and how fast, not what: they differ between any two runs
+# When and how fast, not what: they differ between any two runs.
+VOLATILE_KEYS = {"created", "seconds", "predict_seconds"}
 
 
 def submitted_jobs(snakemake_output: str) -> dict[str, list[str]]:

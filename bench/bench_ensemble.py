@@ -222,6 +222,29 @@ def main() -> None:
         f"process peak RSS {max_rss / 2**20:.0f} MiB = {max_rss / logit_bytes:.1f} x the logits "
         f"(the traced peaks above are extra allocations beyond the inputs)"
     )
+    from results import save  # bench/ is on the path
+
+    table = []
+    for label, seconds, cpu_seconds, peak, honest_f1, ratio in rows:
+        row = {"method": label, "seconds": round(seconds, 2), "CPU s": round(cpu_seconds, 2)}
+        if peak is not None:
+            row.update({"<= 2 s": "yes" if seconds <= TARGET_SECONDS else "NO", "peak / logits": round(peak, 2),
+                        "<= 1.5x": "yes" if peak <= TARGET_PEAK else "NO"})
+        else:
+            row.update({"<= 2 s": "", "peak / logits": "", "<= 1.5x": ""})
+        row.update({"honest F1": round(honest_f1, 4), "peer CPU / kit CPU": f"{ratio:.1f}x" if ratio else ""})
+        table.append(row)
+    methods = [row for row in table if row["peak / logits"] != ""]
+    slowest = max(methods, key=lambda row: row["seconds"])
+    summary = (f"every method {min(r['seconds'] for r in methods)}-{slowest['seconds']} s wall "
+               f"({min(r['CPU s'] for r in methods)}-{max(r['CPU s'] for r in methods)} CPU s), peak "
+               f"{min(r['peak / logits'] for r in methods)}-{max(r['peak / logits'] for r in methods)}x the logits")
+    if peer is not None:
+        summary += f"; hill climbing {ratio:.0f}x the kit's CPU at equal honest F1"
+    save("ensembles", command="python bench/bench_ensemble.py", rows=table, summary=summary,
+         compares=f"{args.members} experiments x {args.rows // 1000}k OOF rows x 3 classes, each ensemble with its "
+                  f"{args.folds}-fold honest cross-fit; hillclimbers beside Caruana on {scale}",
+         notes=peer_note)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from kit.settings import Settings, fail, setting
 
@@ -113,3 +114,44 @@ def augment_rows(word_lists: Sequence[list[str]], labels: Sequence[int], setting
             texts.append("".join(copy))
             out_labels.append(int(label))
     return texts, out_labels
+
+
+@dataclass(frozen=True)
+class AugmentRows:
+    """An augment variant's training-only rows for a fold job (kit.experiment.TrainingRows): EDA copies of the
+    fold's training rows, from their jieba words as the corpus segments them (kit.corpus.words_of, so copies are of
+    the cleaned text), with synonyms from word vectors when the variant names some."""
+
+    settings: AugmentSettings
+    corpus: Path
+    userdict: Path
+    vectors: Path | None = None
+
+    def rows(self, fold: int, train_text: list[str], train_y) -> tuple[list[str], object, dict]:
+        import numpy as np
+
+        from kit.corpus import words_of
+
+        synonyms = self.synonym_lookup() if self.vectors is not None else None
+        texts, labels = augment_rows(words_of(train_text, self.corpus, self.userdict), train_y, self.settings,
+                                     synonyms, fold)
+        summary = {"augmented_rows": len(texts), "copies": self.settings.copies,
+                   "operations": self.settings.operations(with_synonyms=synonyms is not None)}
+        return texts, np.asarray(labels, dtype=np.int64), summary
+
+    def synonym_lookup(self) -> Synonyms:
+        """word -> its nearest neighbours in the vectors at or above min_similarity (cached per word)."""
+        import functools
+
+        from kit.word_vectors import load_vectors
+
+        vectors, _ = load_vectors(self.vectors)
+        topn, least = self.settings.synonym_topn, self.settings.min_similarity
+
+        @functools.cache
+        def lookup(word: str) -> tuple[str, ...]:
+            if word not in vectors.key_to_index:
+                return ()
+            return tuple(other for other, similarity in vectors.most_similar(word, topn=topn) if similarity >= least)
+
+        return lookup

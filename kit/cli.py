@@ -177,7 +177,7 @@ def variant_files(args):
 def cmd_fit_fold(args, log) -> None:
     """Train one model on every fold but one; write the held-out and test logits.
 
-    Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz
+    Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz --model-dir models/folds/m.raw.s0/fold0 --keep-model
     """
     from kit.gpu import gpu_lease
 
@@ -186,6 +186,12 @@ def cmd_fit_fold(args, log) -> None:
         from kit.experiment import PseudoRows
 
         additions = PseudoRows(Path(args.pseudo_rows), tuple(args.classes))
+    elif args.augment_json:
+        from kit.augment import AugmentRows, AugmentSettings
+
+        settings = parse(AugmentSettings, json.loads(args.augment_json), "augment")
+        additions = AugmentRows(settings, Path(args.corpus), Path(args.userdict),
+                                Path(args.synonyms) if args.synonyms else None)
     params = json.loads(args.params_json)
     if args.backbone_dir:
         params["backbone"] = args.backbone_dir
@@ -197,11 +203,15 @@ def cmd_fit_fold(args, log) -> None:
 
             torch.set_num_threads(args.threads)
         from kit.experiment import run_fold
+        from kit.kept import why_not_kept
 
+        keep_models = argument_values(Config, args, only=("keep_models",)).get("keep_models", "auto")
         run_fold(
             kind=args.kind, params=params, variant=variant_files(args), folds_path=Path(args.folds), fold=args.fold,
             seed=args.seed, classes=args.classes, out=Path(args.out), workdir=Path(args.workdir), log=log,
             pool=Path(args.pool) if args.pool else None, additions=additions, inputs=family_inputs(args.inputs),
+            model_dir=Path(args.model_dir) if args.model_dir else None, keep_model=args.keep_model,
+            why_not_kept=why_not_kept(keep_models),
         )
 
 
@@ -239,16 +249,19 @@ def cmd_merge(args, log) -> None:
 def cmd_ensemble(args, log) -> None:
     """Build one ensemble from member artifacts; it is an artifact too.
 
-    Example: python -m kit ensemble --name ensemble.blend --spec-json '{"method": "mean"}' --member-npz oof/a/oof.npz oof/b/oof.npz --member-manifests oof/a/manifest.json oof/b/manifest.json --out-npz oof/ensemble.blend/oof.npz --out-manifest oof/ensemble.blend/manifest.json
+    Example: python -m kit ensemble --name ensemble.blend --spec-json '{"method": "mean"}' --member-npz oof/a/oof.npz oof/b/oof.npz --member-manifests oof/a/manifest.json oof/b/manifest.json --out-npz oof/ensemble.blend/oof.npz --out-manifest oof/ensemble.blend/manifest.json --out-combination oof/ensemble.blend/combination.skops
     """
     from kit.artifacts import Artifact
-    from kit.ensemble.build import build_ensemble
+    from kit.ensemble.build import fit_ensemble
+    from kit.kept import save_combination
 
     if len(args.member_npz) != len(args.member_manifests):
         raise ValueError(f"ensemble {args.name}: {len(args.member_npz)} --member-npz files but "
                          f"{len(args.member_manifests)} --member-manifests")
     members = [Artifact.read(npz, manifest) for npz, manifest in zip(args.member_npz, args.member_manifests)]
-    artifact = build_ensemble(args.name, json.loads(args.spec_json), members, log=log)
+    artifact, fitted = fit_ensemble(args.name, json.loads(args.spec_json), members, log=log)
+    if args.out_combination:
+        save_combination(Path(args.out_combination), fitted)
     artifact.write(Path(args.out_npz), Path(args.out_manifest))
     log(f"ensemble {args.name}: OOF macro-F1 {artifact.manifest['scores']['oof_macro_f1']:.4f}, "
         f"honest {artifact.manifest['honest_macro_f1']:.4f}")
@@ -275,6 +288,90 @@ def cmd_scores(args, log) -> None:
     from kit.report import print_scores
 
     print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement)
+
+
+def cmd_eda_figures(args, log) -> None:
+    """Draw the EDA figures: class counts with the invalid labels dropped, text lengths per variant and split with
+    each max_len marked, duplicates and conflicting labels.
+
+    Example: python -m kit eda-figures --report data/interim/report.json --variants raw --train-files data/variants/raw/train.parquet --test-files data/variants/raw/test.parquet --max-lens-json '{"bert": 192}' --out-classes f/classes.png --out-lengths f/lengths.png --out-duplicates f/duplicates.png
+    """
+    from kit.results import write_eda_figures
+
+    if not len(args.variants) == len(args.train_files) == len(args.test_files):
+        raise ValueError(f"eda-figures: {len(args.variants)} --variants but {len(args.train_files)} --train-files and "
+                         f"{len(args.test_files)} --test-files")
+    files = {}
+    for variant, train, test in zip(args.variants, args.train_files, args.test_files):
+        files[(variant, "train")], files[(variant, "test")] = Path(train), Path(test)
+    outs = {"classes": Path(args.out_classes), "lengths": Path(args.out_lengths),
+            "duplicates": Path(args.out_duplicates)}
+    write_eda_figures(Path(args.report), files, json.loads(args.max_lens_json), outs, log)
+
+
+def cmd_artifact_figure(args, log) -> None:
+    """Draw one artifact's figure: an experiment's confusion matrix, fold and class F1 and training curves, or an
+    ensemble's weights, naive vs honest F1, class-weight search and member agreement.
+
+    Example: python -m kit artifact-figure --npz oof/ensemble.mean/oof.npz --manifest oof/ensemble.mean/manifest.json --out figures/ensembles/mean.png
+    """
+    from kit.results import write_artifact_figure
+
+    write_artifact_figure(Path(args.npz), Path(args.manifest), Path(args.out), log)
+
+
+def cmd_final_figure(args, log) -> None:
+    """Draw the final submission's figure: why it was chosen (every candidate's naive and honest F1) and its class
+    distribution beside the train set's.
+
+    Example: python -m kit final-figure --final subs/final.json --manifests oof/ensemble.a/manifest.json oof/ensemble.b/manifest.json --report data/interim/report.json --out figures/final/final.png
+    """
+    from kit.results import write_final_figure
+
+    write_final_figure(Path(args.final), [Path(p) for p in args.manifests], Path(args.report), Path(args.out), log)
+
+
+def cmd_disagreements(args, log) -> None:
+    """List the test and OOF posts on which the members of the final ensemble disagree most: the text, each
+    member's vote and probability, the text length against max_len (a table; --out-csv and --out-png to keep it).
+
+    Example: python -m kit disagreements --top 20 --out-csv disagreements.csv
+    """
+    from kit.artifacts import discover
+    from kit.disagreements import write_disagreements
+
+    if args.npz or args.manifests:
+        if len(args.npz) != len(args.manifests):
+            raise ValueError(f"disagreements: {len(args.npz)} --npz files but {len(args.manifests)} --manifests")
+        files = list(zip(map(Path, args.npz), map(Path, args.manifests)))
+    else:
+        files = [(folder / "oof.npz", folder / "manifest.json") for folder in discover(Path(args.oof_dir))]
+    write_disagreements(Path(args.final), files, Path(args.train), Path(args.test), args.top,
+                        Path(args.out_csv) if args.out_csv else None, Path(args.out_png) if args.out_png else None,
+                        log)
+
+
+def cmd_predict(args, log) -> None:
+    """Classify new posts with the final submission's source (or --source): id,y and the class probabilities, as
+    CSV into --out or on stdout. Posts: --text (repeatable), --input FILE (the competition's CSV layout, or one post
+    per line), or stdin. Models load once, from models/folds/ and the ensembles' combination.skops.
+
+    Example: python -m kit predict --text "武汉加油！"
+    """
+    import time
+
+    from kit.predict import (describe_load, limit_threads, load_source, predictions, read_input, source_name,
+                             write_predictions)
+
+    posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log)
+    source = load_source(source_name(args.source, Path(args.final)), Path(args.oof_dir), Path(args.models_dir))
+    limit_threads(args.threads)
+    log(describe_load(source))
+    started = time.perf_counter()
+    logits = source.predict(posts["text"].tolist())
+    seconds = time.perf_counter() - started
+    log(f"{len(posts)} post(s) in {seconds:.3f}s ({1000 * seconds / max(len(posts), 1):.1f} ms per post)")
+    write_predictions(predictions(posts, logits, source.classes), args.out)
 
 
 def cmd_config(args, log) -> None:
@@ -307,10 +404,15 @@ OUTPUTS = {
     "folds": ("out",),
     "corpus": ("out_corpus", "out_userdict", "out_new_words", "out_meta"),
     "post-train": ("out",),
-    "fit-fold": ("out",),
+    "fit-fold": ("out", "model_dir"),
     "merge": ("out_npz", "out_manifest"),
-    "ensemble": ("out_npz", "out_manifest"),
+    "ensemble": ("out_npz", "out_manifest", "out_combination"),
     "submit": ("out", "sidecar"),
+    "eda-figures": ("out_classes", "out_lengths", "out_duplicates"),
+    "artifact-figure": ("out",),
+    "final-figure": ("out",),
+    "disagreements": ("out_csv", "out_png"),
+    "predict": ("out",),
 }
 
 
@@ -431,10 +533,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True, help="checkpoints go here; a rerun resumes from them")
     p.add_argument("--pool", help="the pool's texts in this variant: predicted when the experiment teaches")
     p.add_argument("--pseudo-rows", help="a pseudo variant's rows: fold k's join fold k's training rows")
+    p.add_argument("--augment-json", help="an augment variant's entry: EDA copies of the fold's training rows")
+    p.add_argument("--corpus", help="with --augment-json: the corpus parquet (the texts' words)")
+    p.add_argument("--userdict", help="with --augment-json: the corpus's jieba dictionary")
+    p.add_argument("--synonyms", help="with --augment-json: the word-vectors folder the synonyms come from")
     p.add_argument("--inputs", nargs="+", default=[], metavar="ROLE=PATH",
                    help="workflow files the model family reads (its declared inputs), e.g. "
                         "vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet")
     p.add_argument("--out", required=True, help="the fold file (npz) to write")
+    p.add_argument("--model-dir", help="the fold's model folder to write: the model, or not_kept.json saying why")
+    p.add_argument("--keep-model", action="store_true", help="keep this fold's model in --model-dir")
+    add_arguments(p, Config, only=("keep_models",))
 
     p = command("merge", cmd_merge, "merge fold files into an experiment artifact")
     experiment_args(p)
@@ -454,6 +563,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--member-manifests", nargs="+", required=True, help="in the order of --member-npz")
     p.add_argument("--out-npz", required=True)
     p.add_argument("--out-manifest", required=True)
+    p.add_argument("--out-combination", help="the fit on every OOF row (combination.skops), for kit predict")
 
     p = command("submit", cmd_submit, "write a validated submission CSV")
     p.add_argument("--npz", nargs="+", required=True, help="oof.npz of each candidate artifact")
@@ -468,6 +578,48 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--subs-dir", default="subs")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--agreement", action="store_true", help="also print the agreement matrix of the artifacts")
+
+    p = command("eda-figures", cmd_eda_figures, "draw the EDA figures of the report")
+    p.add_argument("--report", required=True, help="the ingest report (data/interim/report.json)")
+    p.add_argument("--variants", nargs="+", required=True, help="the text variants whose files follow, in order")
+    p.add_argument("--train-files", nargs="+", required=True, help="each variant's train parquet")
+    p.add_argument("--test-files", nargs="+", required=True, help="each variant's test parquet")
+    p.add_argument("--max-lens-json", default="{}", help="model -> max_len of the models that truncate texts")
+    for name in ("classes", "lengths", "duplicates"):
+        p.add_argument(f"--out-{name}", required=True, help=f"the {name} figure (PNG) to write")
+
+    p = command("artifact-figure", cmd_artifact_figure, "draw an experiment's or an ensemble's figure")
+    p.add_argument("--npz", required=True, help="the artifact's oof.npz")
+    p.add_argument("--manifest", required=True, help="the artifact's manifest.json")
+    p.add_argument("--out", required=True, help="the figure (PNG) to write")
+
+    p = command("final-figure", cmd_final_figure, "draw the final submission's figure")
+    p.add_argument("--final", required=True, help="subs/final.json")
+    p.add_argument("--manifests", nargs="+", required=True, help="manifest.json of every final candidate")
+    p.add_argument("--report", required=True, help="the ingest report, for the train class counts")
+    p.add_argument("--out", required=True, help="the figure (PNG) to write")
+
+    p = command("disagreements", cmd_disagreements, "list the posts the final ensemble's members disagree on")
+    p.add_argument("--final", default="subs/final.json", help="the final submission's sidecar (names the source)")
+    p.add_argument("--oof-dir", default="oof", help="where the artifacts are, unless --npz and --manifests list them")
+    p.add_argument("--npz", nargs="*", default=[], help="oof.npz of the artifacts (the source and its members)")
+    p.add_argument("--manifests", nargs="*", default=[], help="manifest.json of each, in the order of --npz")
+    p.add_argument("--train", default="data/interim/train.parquet", help="the ingested train split (OOF texts)")
+    p.add_argument("--test", default="data/interim/test.parquet", help="the ingested test split (test texts)")
+    p.add_argument("--top", type=int, default=20, help="posts per split")
+    p.add_argument("--out-csv", help="write every listed post, with each member's vote and probability, here")
+    p.add_argument("--out-png", help="draw the top test posts' votes here")
+
+    p = command("predict", cmd_predict, "classify new posts with what the run kept")
+    p.add_argument("--text", action="append", help="a post to classify (repeat for more)")
+    p.add_argument("--input", help="a CSV in the competition layout, or one post per line ('-': stdin)")
+    p.add_argument("--source", help="an artifact name or folder (oof/ensemble.x); default: the source of --final")
+    p.add_argument("--final", default="subs/final.json", help="the final submission's sidecar")
+    p.add_argument("--oof-dir", default="oof", help="the artifacts' folder")
+    p.add_argument("--models-dir", default="models/folds", help="the kept fold models' folder")
+    p.add_argument("--out", help="the predictions CSV to write (default: stdout)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    add_arguments(p, Columns, prefix="column-")
 
     p = command("config", cmd_config, "show the resolved config, its schema or its reference tables")
     p.add_argument("--show", nargs="*", default=["configs/config.yaml"], metavar="CONFIGFILE",

@@ -677,6 +677,12 @@ def _ingest_split(path, role: str, columns: Columns, classes: tuple[str, ...], p
     return frame, report
 
 
+def read_posts(path, columns: Columns = Columns(), encoding: str = "auto") -> pd.DataFrame:
+    """Posts to classify, in the test file's layout and by the test split's rules (ids checked, a blank text kept
+    as "", an id repeated with the same text once): frame `id`, `text`, then the file's other columns."""
+    return _ingest_split(path, "test", columns, (), "keep", encoding)[0]
+
+
 def _shared_with_train(test: pd.DataFrame, train: pd.DataFrame, column: str) -> dict:
     """Test rows whose (non-empty) `column` value also occurs in train: a leak, or a free answer."""
     shared = test[column].isin(train[column]).to_numpy() & (test[column] != "").to_numpy()

@@ -1,8 +1,9 @@
 """Fold jobs and their merge: the bridge between the data files and the artifact contract.
 
 A fold job reads one text variant and the one fold file, trains a model family on the other folds, and writes
-`oof/<exp>/fold<k>.npz` (the held-out rows' logits and the test logits). The merge puts the K folds back into
-train order and writes the experiment's artifact (kit.artifacts.Artifact).
+`oof/<exp>/fold<k>.npz` (the held-out rows' logits and the test logits) and the fold's model folder (the model
+when the experiment is kept, else why not: kit/kept.py). The merge puts the K folds back into train order and
+writes the experiment's artifact (kit.artifacts.Artifact).
 """
 
 from __future__ import annotations
@@ -106,12 +107,16 @@ def run_fold(
     pool: Path | None = None,
     additions: TrainingRows | None = None,
     inputs: dict[str, Path] | None = None,
+    model_dir: Path | None = None,
+    keep_model: bool = False,
+    why_not_kept: str = "",
 ) -> dict:
     """Train on every fold but `fold`, predict it and the test set, write the fold file `out`. Returns its meta.
 
     pool: the variant's pseudo-label pool (id, text), also predicted when this experiment teaches a pseudo variant;
     additions: training-only rows of a pseudo or augment variant, added to this fold's training rows; inputs: the
-    workflow files the model family declared it reads (kit.registry.Family.inputs), by role.
+    workflow files the model family declared it reads (kit.registry.Family.inputs), by role;
+    model_dir: the fold's model folder, holding the model when keep_model, else not_kept.json with why_not_kept.
     """
     train, test, variant_meta = variant.read()
     folds, fold_hash = read_folds(folds_path)
@@ -156,6 +161,15 @@ def run_fold(
         "info": result.info,
         "training_rows_added": added,
     }
+    if model_dir is not None:
+        from kit.kept import write_fold_model
+
+        model_meta = {"kind": kind, "fold": fold, "seed": seed, "fold_hash": fold_hash,
+                      "data_hash": variant_meta["data_hash"], "variant": variant_meta["variant"], "classes": classes}
+        started = time.perf_counter()
+        kept = write_fold_model(model_dir, result.predictor, model_meta, keep_model, why_not_kept)
+        log(f"fold {fold}: model {'kept in' if kept else 'not kept, see'} {model_dir} "
+            f"({time.perf_counter() - started:.2f}s)")
     pool_arrays = {}
     if pool_frame is not None:
         pool_arrays = {"pool_ids": unicode(pool_frame["id"]), "pool_logits": result.pool_logits}
@@ -197,8 +211,7 @@ def merge_folds(
     position = pd.Series(np.arange(len(ids)), index=ids)
     oof_logits = np.full((len(ids), len(classes)), np.nan, dtype=np.float32)
     test_ids = unicode(test["id"])
-    test_sum = np.zeros((len(test_ids), len(classes)), dtype=np.float64)
-    metas, pool = [], {}
+    test_parts, metas, pool = [], [], {}
     for path in fold_files:
         part = load_npz(path)
         meta = json.loads(str(part["meta"]))
@@ -210,7 +223,7 @@ def merge_folds(
         if np.isnan(rows.astype(float)).any() or not np.all(fold_of[rows.astype(int)] == meta["fold"]):
             raise ValueError(f"{path}: held-out ids do not match fold {meta['fold']} of {folds_path}")
         oof_logits[rows.astype(int)] = part["valid_logits"]
-        test_sum += part["test_logits"]
+        test_parts.append(part["test_logits"])
         metas.append(meta)
         if "pool_ids" in part:
             pool[meta["fold"]] = (part["pool_ids"], part["pool_logits"])
@@ -225,7 +238,7 @@ def merge_folds(
         fold_of=fold_of,
         oof_logits=oof_logits,
         test_ids=test_ids,
-        test_logits=(test_sum / len(fold_files)).astype(np.float32),
+        test_logits=mean_of_folds(test_parts),
         classes=np.array(classes),
         **merged_pool(pool, expected, name),
     )
@@ -252,6 +265,15 @@ def merge_folds(
         "folds": metas,
     }
     return artifact
+
+
+def mean_of_folds(fold_logits: list[np.ndarray]) -> np.ndarray:
+    """np array [n x C] float32: the mean of the K fold models' logits (each [n x C]), summed in float64 in fold
+    order: an experiment's test logits, and what `kit predict` computes for new posts."""
+    total = np.zeros(fold_logits[0].shape, dtype=np.float64)
+    for logits in fold_logits:
+        total += logits
+    return (total / len(fold_logits)).astype(np.float32)
 
 
 def merged_pool(pool: dict[int, tuple[np.ndarray, np.ndarray]], folds: list[int], name: str) -> dict:

@@ -39,6 +39,9 @@ class Family:
     word_vectors folder), as the rules name them; the rules make them the job's inputs and pass them as
     `--inputs role=path`, and fit_predict finds them in FoldData.inputs. None: no such files. Called at plan time,
     so it must not import numpy, pandas or torch.
+
+    load_predictor(folder) -> an object with predict(texts) -> logits [n x C] float32 reads back what the fold's
+    FoldResult.predictor saved into folder; a family without one cannot keep its fold models for `kit predict`.
     """
 
     kind: str
@@ -46,6 +49,7 @@ class Family:
     fit_predict: Callable | str
     help: str = ""
     inputs: Callable | str | None = None
+    load_predictor: Callable | str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class Method:
     # What fit and apply read: the members' probabilities (a float32 stack), or their logits as they are (a view
     # that copies nothing, for a method that needs no probabilities, such as stacking).
     inputs: Literal["probs", "logits"] = "probs"
+    # What `kit predict` may load back from an ensemble's combination.skops besides numpy's and scikit-learn's
+    # types (skops refuses any other): dotted type names, or a function of the entry's params that returns them.
+    fitted_types: tuple[str, ...] | Callable = ()
 
 
 @dataclass(frozen=True)
@@ -110,12 +117,13 @@ def register(declaration: Family | Method | Variant) -> None:
                          "of file names, wildcards and config keys)")
     if name in registry.entries and registry.entries[name] != declaration:
         raise ValueError(f"{registry.what} {name!r} is already registered")
-    implementations = ("fit_predict", "fit", "apply", "transform")
-    if isinstance(declaration, Family) and declaration.inputs is not None:
+    implementations = ("fit_predict", "fit", "apply", "transform", "load_predictor")
+    if isinstance(declaration, Family):  # a Method's `inputs` is what it reads, not a function
         implementations += ("inputs",)
     for attribute in implementations:
         target = getattr(declaration, attribute, None)
-        if attribute in type(declaration).__dataclass_fields__ and not (
+        optional = attribute in ("load_predictor", "inputs") and target is None
+        if attribute in type(declaration).__dataclass_fields__ and not optional and not (
                 callable(target) or (isinstance(target, str) and ":" in target)):
             raise ValueError(f"{registry.what} {name!r}: {attribute} must be a callable or 'module:function', "
                              f"got {target!r}")

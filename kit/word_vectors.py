@@ -15,6 +15,9 @@ A fold job of a model that reads vectors (Family.inputs: `fold_inputs`) gets the
 files, reads each text's words as the vectors know them (`read_fold_words`, through kit.corpus.words_of) and looks
 them up in a `FoldVocabulary`: the distinct words of the fold's texts, each with its vector (fastText's subword
 vector for a word it never saw), and two reserved rows, [PAD] and [UNK], for padding and the words without one.
+A kept fold model (kit/kept.py) saves its vocabulary and a copy of the corpus's user dictionary (`KeptWords`), so
+that `kit predict` reads a new text's words as the fold job read its texts, with no corpus at hand;
+a word the fold's texts did not have is [UNK] there.
 
 Determinism: with one worker and a seed, two runs give identical vectors, in one process or two. gensim 4 draws the
 initial vectors from numpy generators seeded with `seed` (not from Python's `hash`, which is randomised per process
@@ -46,6 +49,7 @@ META_FILE = "meta.json"
 NEIGHBOURS = 8  # nearest neighbours shown per probe word
 FOLDER = "models/word_vectors"  # the workflow writes each word_vectors entry to FOLDER/<name>/
 FOLD_INPUTS = ("vectors", "corpus", "userdict")
+VOCABULARY_FILE, USERDICT_FILE = "vocabulary.json", "userdict.txt"  # in a kept model's folder
 RESERVED = ("[PAD]", "[UNK]")  # the first rows of every FoldVocabulary
 PAD_ID, UNK_ID = 0, 1
 
@@ -223,3 +227,42 @@ def fold_vocabulary(word_lists: Iterable[Sequence[str]], vectors: KeyedVectors) 
     matrix = np.concatenate(rows).astype(np.float32)
     index = {word: row for row, word in enumerate(own + subword, start=len(RESERVED))}
     return FoldVocabulary(index, matrix, len(subword), len(distinct) - len(index))
+
+
+
+@dataclass
+class KeptWords:
+    """A kept fold model's words: each new text cleaned and segmented with the corpus's user dictionary (as
+    kit.corpus.words_of segments a text the corpus lacks, so a text the corpus has gets the same words), then
+    looked up in the fold's vocabulary. save/load: the vocabulary's words and a copy of the user dictionary; the
+    vectors are the model's to save."""
+
+    index: dict[str, int]  # word -> its row, as in the fold's FoldVocabulary
+    userdict: Path
+
+    def save(self, folder: Path) -> None:
+        import shutil
+
+        from kit.artifacts import write_json
+
+        write_json(Path(folder) / VOCABULARY_FILE, sorted(self.index, key=self.index.__getitem__))
+        shutil.copyfile(self.userdict, Path(folder) / USERDICT_FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeptWords:
+        from kit.artifacts import read_json
+
+        words = read_json(Path(folder) / VOCABULARY_FILE)
+        return cls({word: row for row, word in enumerate(words, start=len(RESERVED))}, Path(folder) / USERDICT_FILE)
+
+    def words_of(self, texts: Sequence[str]) -> list[list[str]]:
+        """list [len(texts)] of each text's words."""
+        from kit.cleaning import clean_text
+        from kit.segment import Segmenter, segment_texts
+
+        joined = segment_texts(Segmenter.from_userdict(self.userdict), [clean_text(text) for text in texts])
+        return [words.split(" ") if words else [] for words in joined]
+
+    def ids(self, words: Sequence[str]) -> list[int]:
+        """The row of each word, UNK_ID for a word the fold's texts did not have."""
+        return [self.index.get(word, UNK_ID) for word in words]

@@ -27,14 +27,63 @@ PLUGINS = list(CONFIG.plugins)
 # With pseudo variants, teachers label the pool: every text variant writes the pool's texts too.
 POOL = "data/pool.parquet" if CONFIG.pseudo else None
 POOL_TEACHERS = kit_config.pool_teachers(CONFIG)
+KEPT = kit_config.kept_experiments(CONFIG)
 
 
 def all_targets():
-    """Every experiment and ensemble artifact, a submission per ensemble, and the final one."""
+    """Every experiment and ensemble artifact, a submission per ensemble, the final one, and the report's figures
+    (so that `snakemake --report report.html` works on any finished run)."""
     targets = [f"oof/{name}/manifest.json" for name in EXPERIMENTS]
     targets += [f"oof/ensemble.{name}/manifest.json" for name in CONFIG.ensembles]
     targets += [f"subs/ensemble.{name}.csv" for name in CONFIG.ensembles]
-    return targets + ["subs/final.csv"]
+    return targets + ["subs/final.csv"] + figure_targets()
+
+
+def figure_targets():
+    """The report's figures: EDA, one per experiment and ensemble, the final submission and the disagreements."""
+    targets = [
+        f"figures/eda/{name}.png"
+        for name in ("class_counts", "text_lengths", "duplicates")
+    ]
+    targets += [f"figures/experiments/{name}.png" for name in EXPERIMENTS]
+    targets += [f"figures/ensembles/{name}.png" for name in CONFIG.ensembles]
+    return targets + ["figures/final/final.png", "figures/final/disagreements.png"]
+
+
+def text_variants():
+    """The text variants the experiments read (a pseudo or augment variant reads its base's files)."""
+    return list(
+        dict.fromkeys(
+            kit_config.text_variant(CONFIG, exp.variant) for exp in EXPERIMENTS.values()
+        )
+    )
+
+
+def variant_split_files(split):
+    return [f"data/variants/{variant}/{split}.parquet" for variant in text_variants()]
+
+
+def max_lens_json():
+    """model -> max_len of every model entry that truncates its texts (a transformer's max_len)."""
+    from kit.hashing import canonical_json
+
+    lens = {
+        name: kit_config.model_params(CONFIG, name).get("max_len")
+        for name in CONFIG.models
+    }
+    return canonical_json({name: n for name, n in lens.items() if n})
+
+
+def all_artifact_npz(wildcards):
+    return [f"oof/{name}/oof.npz" for name in all_artifacts()]
+
+
+def all_artifact_manifests(wildcards):
+    return [f"oof/{name}/manifest.json" for name in all_artifacts()]
+
+
+def all_artifacts():
+    return list(EXPERIMENTS) + [f"ensemble.{name}" for name in CONFIG.ensembles]
 
 
 def competition_files(wildcards):
@@ -121,9 +170,16 @@ def experiment_files(wildcards):
     }
     if experiment_name(wildcards) in POOL_TEACHERS:
         files["pool"] = f"{folder}/pool.parquet"
-    if kit_config.variant_kind(CONFIG, wildcards.variant) == "pseudo":
+    kind = kit_config.variant_kind(CONFIG, wildcards.variant)
+    if kind == "pseudo":
         files["pseudo_rows"] = f"data/pseudo/{wildcards.variant}/rows.parquet"
         files["pseudo_manifest"] = f"data/pseudo/{wildcards.variant}/manifest.json"
+    if kind == "augment":
+        files["corpus"] = "data/corpus/corpus.parquet"
+        files["userdict"] = "data/corpus/userdict.txt"
+        synonyms = CONFIG.augment[wildcards.variant].synonyms
+        if synonyms:
+            files["synonyms"] = f"models/word_vectors/{synonyms}"
     return files
 
 
@@ -148,6 +204,11 @@ def fold_extra_args(wildcards, input):
     args = [f"--pool {shell_quote(input.pool)}" if "pool" in input.keys() else ""]
     if "pseudo_rows" in input.keys():
         args.append(f"--pseudo-rows {shell_quote(input.pseudo_rows)}")
+    if kit_config.variant_kind(CONFIG, wildcards.variant) == "augment":
+        args.append(f"--augment-json {shell_quote(settings_json(CONFIG.augment[wildcards.variant]))}")
+        args.append(f"--corpus {shell_quote(input.corpus)} --userdict {shell_quote(input.userdict)}")
+        if "synonyms" in input.keys():
+            args.append(f"--synonyms {shell_quote(input.synonyms)}")
     return " ".join(arg for arg in args if arg)
 
 
@@ -279,6 +340,11 @@ def fold_files(wildcards):
     return [f"oof/{name}/fold{fold}.npz" for fold in FOLDS]
 
 
+def keep_model_arg(wildcards):
+    """The fold job keeps its model when keep_models asks for this experiment (kit.config.kept_experiments)."""
+    return "--keep-model" if experiment_name(wildcards) in KEPT else ""
+
+
 def config_hash(wildcards):
     return kit_config.experiment_config_hash(
         CONFIG, EXPERIMENTS[experiment_name(wildcards)]
@@ -307,12 +373,7 @@ def ensemble_spec_json(wildcards):
 
 def final_candidates():
     """With final: auto every ensemble competes (every experiment if there is none); else the named one."""
-    final = CONFIG.final
-    if final != "auto":
-        return [f"ensemble.{final}" if final in CONFIG.ensembles else final]
-    if CONFIG.ensembles:
-        return [f"ensemble.{name}" for name in CONFIG.ensembles]
-    return list(EXPERIMENTS)
+    return kit_config.final_candidates(CONFIG)
 
 
 def final_candidate_npz(wildcards):

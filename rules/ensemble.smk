@@ -5,6 +5,7 @@ rule ensemble:
     output:
         npz="oof/ensemble.{ensemble}/oof.npz",
         manifest="oof/ensemble.{ensemble}/manifest.json",
+        combination="oof/ensemble.{ensemble}/combination.skops",
     log:
         "logs/ensemble/{ensemble}.log",
     conda:
@@ -15,4 +16,5 @@ rule ensemble:
     shell:
         "python -m kit ensemble --name ensemble.{wildcards.ensemble} --spec-json {params.spec:q}"
         " --member-npz {input.npz:q} --member-manifests {input.manifests:q}"
-        " --out-npz {output.npz:q} --out-manifest {output.manifest:q} {params.plugins} --log {log:q}"
+        " --out-npz {output.npz:q} --out-manifest {output.manifest:q} --out-combination {output.combination:q}"
+        " {params.plugins} --log {log:q}"

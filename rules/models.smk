@@ -45,7 +45,8 @@ rule fit_fold:
         folds="data/folds.parquet",
         backbone=backbone_input,
     output:
-        "oof/{model}.{variant}.s{seed}/fold{fold}.npz",
+        npz="oof/{model}.{variant}.s{seed}/fold{fold}.npz",
+        model=directory("models/folds/{model}.{variant}.s{seed}/fold{fold}"),
     log:
         "logs/fit/{model}.{variant}.s{seed}.fold{fold}.log",
     conda:
@@ -62,11 +63,14 @@ rule fit_fold:
         plugins=plugins_arg(),
         extra=fold_extra_args,
         workdir="checkpoints/{model}.{variant}.s{seed}/fold{fold}",
+        keep=keep_model_arg,
+        keep_models=CONFIG.keep_models,
     shell:
         "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q} {params.backbone} {params.inputs}"
         " --train {input.train:q} --test {input.test:q} --variant-meta {input.meta:q} --folds {input.folds:q}"
         " --fold {wildcards.fold} --seed {wildcards.seed} --classes {params.classes} --gpus {resources.gpu}"
-        " --threads {threads} --workdir {params.workdir:q} {params.extra} --out {output:q} {params.plugins}"
+        " --threads {threads} --workdir {params.workdir:q} {params.extra} --out {output.npz:q}"
+        " --model-dir {output.model:q} {params.keep} --keep-models {params.keep_models} {params.plugins}"
         " --log {log:q}"
 
 

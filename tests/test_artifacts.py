@@ -188,6 +188,29 @@ def test_remove_stale_temps_removes_what_a_killed_job_left_and_nothing_else(tmp_
     assert remove_stale_temps(path) == [] and remove_stale_temps(tmp_path / "nowhere" / "x.npz") == []
 
 
+def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "fold0"
+    with atomic_folder(target) as tmp:
+        (tmp / "model.json").write_text("{}")
+    assert [p.name for p in target.iterdir()] == ["model.json"]
+    with pytest.raises(KeyboardInterrupt), atomic_folder(target) as tmp:
+        (tmp / "half.bin").write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["fold0"] and [p.name for p in target.iterdir()] == ["model.json"]
+    with atomic_folder(target) as tmp:
+        (tmp / "not_kept.json").write_text("{}")
+    assert [p.name for p in target.iterdir()] == ["not_kept.json"]  # nothing of the older folder is left
+
+
+def test_remove_stale_temps_removes_a_killed_jobs_folder_too(tmp_path):
+    stale = tmp_path / ".fold0.0123456789abcdef.tmp"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "weights.bin").write_bytes(b"half")
+    (tmp_path / "fold1").mkdir()
+    assert remove_stale_temps(tmp_path / "fold0") == [stale]
+    assert [p.name for p in tmp_path.iterdir()] == ["fold1"]
+
+
 @pytest.mark.parametrize("keep_bytes", [0, 10, -30])
 def test_a_truncated_npz_names_the_file_and_how_to_rebuild_it(tmp_path, keep_bytes):
     make_artifact().save(tmp_path / "m")

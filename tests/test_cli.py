@@ -10,7 +10,8 @@ from kit import cli
 from kit.artifacts import Artifact
 
 COMMANDS = {"demo", "ingest", "variant", "pool", "pseudo-rows", "corpus", "word-vectors", "folds", "build-backbone",
-            "post-train", "fit-fold", "merge", "ensemble", "submit", "scores", "config"}
+            "post-train", "fit-fold", "merge", "ensemble", "submit", "scores", "config", "eda-figures",
+            "artifact-figure", "final-figure", "disagreements", "predict"}
 
 
 def test_every_command_has_a_log_option_and_an_example():
@@ -38,13 +39,14 @@ def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, mo
                   "--variant-meta", "v/meta.json", "--folds", "folds.parquet", *classes]
     for fold in (0, 1):
         cli.main(["fit-fold", *experiment, "--fold", str(fold), "--seed", "0", "--workdir", f"ckpt/{fold}",
-                  "--out", f"oof/lr.cleaned.s0/fold{fold}.npz", "--log", log])
+                  "--out", f"oof/lr.cleaned.s0/fold{fold}.npz", "--model-dir", f"models/folds/lr/fold{fold}",
+                  "--keep-model", "--log", log])
     cli.main(["merge", *experiment, "--fold-files", "oof/lr.cleaned.s0/fold0.npz", "oof/lr.cleaned.s0/fold1.npz",
               "--name", "lr.cleaned.s0", "--model", "lr", "--config-hash", "abc", "--out-npz", "oof/lr/oof.npz",
               "--out-manifest", "oof/lr/manifest.json", "--log", log])
     cli.main(["ensemble", "--name", "ensemble.avg", "--spec-json", '{"method": "mean"}', "--member-npz", "oof/lr/oof.npz",
               "--member-manifests", "oof/lr/manifest.json", "--out-npz", "oof/avg/oof.npz", "--out-manifest",
-              "oof/avg/manifest.json", "--log", log])
+              "oof/avg/manifest.json", "--out-combination", "oof/avg/combination.skops", "--log", log])
     cli.main(["submit", "--npz", "oof/lr/oof.npz", "oof/avg/oof.npz", "--manifests", "oof/lr/manifest.json",
               "oof/avg/manifest.json", "--test", "i/test.pq", "--out", "subs/final.csv", "--sidecar",
               "subs/final.json", "--log", log])
@@ -56,6 +58,19 @@ def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, mo
     cli.main(["scores", "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert {row["name"] for row in rows} == {"lr.cleaned.s0", "ensemble.avg"}
+    cli.main(["eda-figures", "--report", "i/report.json", "--variants", "cleaned", "--train-files", "v/train.pq",
+              "--test-files", "v/test.pq", "--out-classes", "f/c.png", "--out-lengths", "f/l.png", "--out-duplicates",
+              "f/d.png", "--log", log])
+    cli.main(["artifact-figure", "--npz", "oof/avg/oof.npz", "--manifest", "oof/avg/manifest.json", "--out",
+              "f/avg.png", "--log", log])
+    cli.main(["final-figure", "--final", "subs/final.json", "--manifests", "oof/lr/manifest.json",
+              "oof/avg/manifest.json", "--report", "i/report.json", "--out", "f/final.png", "--log", log])
+    cli.main(["disagreements", "--train", "i/train.pq", "--test", "i/test.pq", "--out-csv", "f/dis.csv", "--log", log])
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["avg.png", "c.png", "d.png", "dis.csv", "final.png",
+                                                                    "l.png"]
+    capsys.readouterr()
+    cli.main(["predict", "--text", "武汉加油！", "--source", "oof/lr", "--log", log])
+    assert capsys.readouterr().out.splitlines()[0] == "id,y,p_-1,p_0,p_1"
     lines = (tmp_path / log).read_text(encoding="utf-8").splitlines()
     assert any("fold 1: macro-F1" in line for line in lines)  # every command appended to the one log
 

@@ -136,6 +136,17 @@ def test_pseudo_mistakes_name_their_key(default_config, teacher, change, message
         kit_config.load(config)
 
 
+def test_an_augment_variant_needs_the_word_vectors_it_names(default_config):
+    config = copy.deepcopy(default_config)
+    config["augment"] = {"eda": {"synonyms": "w2v_corpus"}}
+    config["models"]["tfidf_char_lr"]["variants"] = ["cleaned", "eda"]
+    with pytest.raises(SettingsError, match=r"'augment\.eda\.synonyms': 'w2v_corpus' is not a word_vectors entry"):
+        kit_config.load(copy.deepcopy(config))
+    config["word_vectors"]["w2v_corpus"] = {}
+    loaded = kit_config.load(config)
+    assert kit_config.variant_kind(loaded, "eda") == "augment" and kit_config.text_variant(loaded, "eda") == "cleaned"
+
+
 def test_other_competition_does_not_inherit_the_demo_unlabeled_file():
     config = minimal()
     config["data"]["unlabeled"] = kit_config.DEMO_FILES["unlabeled"]
@@ -151,6 +162,24 @@ def test_ensemble_members_resolve_experiments_ensembles_and_fixed_weights():
     assert kit_config.ensemble_members(config, "a") == ["lr.raw.s0", "lr.cleaned.s0"]
     assert kit_config.ensemble_members(config, "b") == ["ensemble.a", "lr.raw.s0"]
     assert kit_config.ensemble_members(config, "f") == ["lr.cleaned.s0", "ensemble.a"]
+
+
+def test_kept_experiments_are_those_the_final_submission_can_depend_on():
+    models = {"lr": {"kind": "sklearn"}, "svm": {"kind": "sklearn", "estimator": "linear_svm", "variants": ["raw"]}}
+    ensembles = {"a": {"method": "mean", "members": ["lr.raw.s0"]},
+                 "b": {"method": "mean", "members": ["a", "svm.raw.s0"]}}
+    everything = {"lr.raw.s0", "lr.cleaned.s0", "svm.raw.s0"}
+    cases = [({}, {"lr.raw.s0", "svm.raw.s0"}),  # auto: the members of every ensemble, however deep
+             ({"final": "a"}, {"lr.raw.s0"}), ({"final": "lr.cleaned.s0"}, {"lr.cleaned.s0"}),
+             ({"keep_models": "all", "final": "a"}, everything), ({"keep_models": "none"}, set())]
+    for extra, kept in cases:
+        config = kit_config.load(minimal(models=models, ensembles=ensembles, **extra))
+        assert kit_config.kept_experiments(config) == kept, extra
+    no_ensembles = kit_config.load(minimal(models=models))
+    assert kit_config.final_candidates(no_ensembles) == ["lr.raw.s0", "lr.cleaned.s0", "svm.raw.s0"]
+    assert kit_config.kept_experiments(no_ensembles) == everything
+    with pytest.raises(SettingsError, match="'keep_models'"):
+        kit_config.load(minimal(keep_models="some"))
 
 
 def test_the_hash_covers_what_decides_the_numbers_and_nothing_else(default_config):

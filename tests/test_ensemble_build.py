@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from kit.artifacts import Artifact
-from kit.ensemble.build import agreement_matrix, build_ensemble, refuse_incompatible
+from kit.config import EnsembleEntry
+from kit.ensemble.build import (agreement_matrix, apply_combination, build_ensemble, combination_input, fit_ensemble,
+                                refuse_incompatible, to_logits)
 from kit import registry
 from kit.metrics import softmax
 
@@ -124,6 +126,16 @@ def test_round_trip_and_an_ensemble_of_ensembles(tmp_path):
     expected = (softmax(loaded.oof_logits) + softmax(members[0].oof_logits)) / 2
     assert np.allclose(softmax(on_top.oof_logits), expected, atol=1e-5)
     assert on_top.manifest["members"] == ["car", "exp0"]
+
+
+@pytest.mark.parametrize("spec", [{"method": "stack"}, {"method": "vote_multiround", "class_weights": True},
+                                  {"method": "weighted", "class_weights": True}, {"method": "vote_hard"}])
+def test_the_fit_on_every_oof_row_is_what_made_the_test_logits(spec):
+    members = experiments()
+    ensemble, fitted = fit_ensemble("e", spec, members, log=quiet)
+    entry = EnsembleEntry.parse_setting(spec, "ensembles.e")
+    test_stack = combination_input(entry, [member.test_logits for member in members])
+    assert np.array_equal(to_logits(apply_combination(entry, fitted, test_stack)), ensemble.test_logits)
 
 
 def test_multi_round_voting_logs_its_rounds():

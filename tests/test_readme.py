@@ -68,3 +68,12 @@ def test_the_module_map_names_existing_files():
     assert len(paths) > 15
     for path in paths:
         assert list(REPO.glob(path.rstrip("/"))) or (REPO / path).exists(), path
+
+
+def test_the_benchmark_section_is_made_from_the_results_files():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_results", REPO / "bench" / "results.py")
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    assert results.readme_section(README) == results.section(), "run: python bench/results.py"

@@ -25,6 +25,7 @@ def scratch_registries(monkeypatch):
 
 def test_the_kits_own_declarations_are_there():
     assert {"sklearn", "transformer"} <= set(registry.names(registry.FAMILIES))
+    assert all(registry.family(kind).load_predictor for kind in ("sklearn", "transformer"))  # both can be kept
     assert {"mean", "caruana", "stack", "vote_multiround"} <= set(registry.names(registry.METHODS))
     assert registry.method("vote_multiround").min_members == 3 and registry.method("caruana").fitted
     assert not registry.method("mean").fitted
@@ -51,6 +52,7 @@ def test_register_refuses_a_second_meaning_and_accepts_the_same_one_again(scratc
         (Family("toy", dict, "m:f"), "params must be a kit.settings.Settings dataclass"),
         (Family("toy", ToyParams, "no_colon"), "fit_predict must be a callable or 'module:function'"),
         (Method("toy", ToyParams, True, "m:fit", 3), "apply must be a callable"),
+        (Family("toy", ToyParams, "m:f", load_predictor="no_colon"), "load_predictor must be a callable"),
         (Family("to y", ToyParams, "m:f"), "must match"),
         (Variant("Toy", str.upper), "must match"),
     ],

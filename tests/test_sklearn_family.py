@@ -5,7 +5,8 @@ import pytest
 
 from kit.metrics import macro_f1
 from kit.models import FoldData, fit_predict
-from kit.models.sklearn_family import SklearnParams, as_logits
+from kit.models.sklearn_family import (MODEL_ARRAYS, MODEL_PARAMS, SklearnParams, as_logits, load_predictor,
+                                      pack_terms, unpack_terms)
 from kit.settings import parse
 
 POSTS = {
@@ -62,3 +63,26 @@ def test_binary_decision_function_becomes_two_logits_with_same_decision():
     scores = np.array([-2.0, 0.5])
     logits = as_logits(scores, 2)
     assert logits.shape == (2, 2) and logits.argmax(1).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(("features", "estimator"), [("char", "logreg"), ("word", "linear_svm"),
+                                                     ("char+word", "logreg")])
+def test_a_saved_model_predicts_exactly_what_the_fold_did(tmp_path, features, estimator):
+    data = toy_fold()
+    result = fit_predict("sklearn", {"features": features, "estimator": estimator, "min_df": 1}, data, 0, tmp_path,
+                         lambda m: None)
+    assert result.info["predict_seconds"] >= 0
+    result.predictor.save(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {MODEL_ARRAYS, MODEL_PARAMS}  # arrays and JSON, no pickle
+    loaded = load_predictor(tmp_path)
+    assert np.array_equal(loaded.predict(data.test_text), result.test_logits)
+    assert np.array_equal(loaded.predict(data.valid_text[:1]), result.valid_logits[:1])
+
+
+def test_a_vocabulary_packs_into_two_arrays_and_back():
+    vocabulary = {"武汉": 2, "a\nb": 0, "😀": 3, "": 1}
+    term_bytes, ends = pack_terms(vocabulary)
+    assert term_bytes.dtype == np.uint8 and ends.tolist() == [3, 3, 9, 13]
+    assert unpack_terms(term_bytes, ends) == vocabulary
+    with pytest.raises(ValueError, match="columns 0..n-1"):
+        pack_terms({"a": 0, "b": 2})

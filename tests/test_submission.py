@@ -44,3 +44,29 @@ def test_invalid_submissions_are_refused_before_writing(tmp_path, frame, message
     with pytest.raises(submission.SubmissionError, match=message):
         submission.write(frame, tmp_path / "s.csv", ["1", "2"], CLASSES)
     assert not (tmp_path / "s.csv").exists()
+
+
+def manifest(kind: str, honest: float) -> dict:
+    return {"kind": kind, "honest_macro_f1": honest}
+
+
+def test_auto_prefers_the_best_honest_ensemble_over_any_experiment():
+    manifests = {
+        "a.raw.s0": manifest("experiment", 0.80),  # the best score of all, but an experiment
+        "ensemble.mean": manifest("ensemble", 0.71),
+        "ensemble.stack": manifest("ensemble", 0.74),
+        "ensemble.vote": manifest("ensemble", 0.73),
+    }
+    chosen, reason = submission.choose(manifests, "auto")
+    assert chosen == "ensemble.stack"
+    assert reason == "auto: best honest OOF macro-F1 among 3 ensembles (0.7400, next 0.7300)"
+
+
+def test_auto_falls_back_to_experiments_and_a_name_is_taken_as_given():
+    experiments = {"a.raw.s0": manifest("experiment", 0.61), "b.raw.s0": manifest("experiment", 0.66)}
+    assert submission.choose(experiments, "auto")[0] == "b.raw.s0"
+    both = {**experiments, "ensemble.mean": manifest("ensemble", 0.70)}
+    assert submission.choose(both, "a.raw.s0") == ("a.raw.s0", "chosen by name: a.raw.s0")
+    assert submission.choose(both, "mean")[0] == "ensemble.mean"
+    with pytest.raises(ValueError, match="final choice 'nope' is not among the built artifacts"):
+        submission.choose(both, "nope")

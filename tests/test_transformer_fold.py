@@ -8,7 +8,7 @@ from kit.models import FoldData, fit_predict
 from kit.models.transformer.backbone import build_scratch_backbone
 from kit.models.transformer.config import parse_config
 from kit.models.transformer.data import encode
-from kit.models.transformer.fold import load_fold_model, run_fold
+from kit.models.transformer.fold import load_fold_model, load_predictor, run_fold
 from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, predict, resolve_amp
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -104,14 +104,19 @@ def test_a_killed_run_resumes_to_the_same_logits(backbone_dir, data, tmp_path, o
 
 
 def test_a_kept_fold_model_predicts_what_the_fold_did(backbone_dir, data, tmp_path):
-    config = params(backbone_dir, head="layer_fusion", epochs=1, keep_model=True, keep_checkpoints=True)
-    result = fit_predict("transformer", config, data, seed=0, workdir=tmp_path, log=lambda line: None)
-    assert (tmp_path / CHECKPOINT).is_file()
-    model, tokenizer, loaded = load_fold_model(tmp_path / "model")
+    config = params(backbone_dir, head="layer_fusion", epochs=1, keep_checkpoints=True)
+    result = fit_predict("transformer", config, data, seed=0, workdir=tmp_path / "work", log=lambda line: None)
+    assert (tmp_path / "work" / CHECKPOINT).is_file()
+    (tmp_path / "kept").mkdir()
+    result.predictor.save(tmp_path / "kept")
+    model, tokenizer, loaded = load_fold_model(tmp_path / "kept")
     assert loaded.head.head == "layer_fusion"
     ids = encode(tokenizer, data.test_text, loaded.backbone.max_len, "test_text")
     logits = predict(model, ids, 8, tokenizer.pad_token_id, resolve_amp("off", torch.device("cpu")))
     np.testing.assert_allclose(logits, result.test_logits, atol=1e-6)
+    reloaded = load_predictor(tmp_path / "kept")
+    np.testing.assert_array_equal(reloaded.predict(data.test_text), result.test_logits)  # same batches: same sums
+    assert reloaded.predict(data.test_text[:1]).argmax(1) == result.test_logits[:1].argmax(1)
 
 
 def test_bad_inputs_fail_before_training(backbone_dir, data, tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import yaml
 from kit.artifacts import Artifact
 from tests.conftest import fit_fold_pids
 from kit.demo import NOISE, make_demo
+from kit.figures import COLOURS
 from kit.models.transformer.train import CHECKPOINT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,6 +82,107 @@ def test_scores_json_lists_every_artifact(tiny_run):
     assert rows["ensemble.avg"]["kind"] == "ensemble"
 
 
+@pytest.mark.slow
+def test_predicting_the_test_file_reproduces_the_final_submission(tiny_run):
+    """kit predict on the competition's own test file, from the models the run kept, gives subs/final.csv again."""
+    subprocess.run([sys.executable, "-m", "kit", "predict", "--input", "comp/test.csv", "--out", "predicted.csv"],
+                   cwd=tiny_run, check=True, capture_output=True)
+    predicted = pd.read_csv(tiny_run / "predicted.csv", dtype=str, keep_default_na=False)
+    final = pd.read_csv(tiny_run / "subs" / "final.csv", dtype=str, keep_default_na=False)
+    assert len(final) == 120 and predicted[["id", "y"]].equals(final)
+    kept = json.loads((tiny_run / "models" / "folds" / "char_lr.raw.s0" / "fold0" / "model.json").read_text())
+    assert kept["kind"] == "sklearn" and kept["fold"] == 0
+
+
+FIGURES = ["figures/eda/class_counts.png", "figures/eda/text_lengths.png", "figures/eda/duplicates.png",
+           "figures/experiments/char_lr.raw.s0.png", "figures/experiments/char_lr.cleaned.s0.png",
+           "figures/ensembles/avg.png", "figures/final/final.png", "figures/final/disagreements.png"]
+
+
+def report_results(html: str) -> tuple[dict, dict]:
+    """(path -> result entry, category -> subcategories) as Snakemake's HTML report embeds them."""
+    found = {name: json.loads(re.search(rf'<script id="{name}">\s*var {name} = (.*);\n', html).group(1))
+             for name in ("results", "categories")}
+    return found["results"], found["categories"]
+
+
+@pytest.fixture(scope="module")
+def report_html(tiny_run) -> Path:
+    snakemake(tiny_run, "--configfile", "tiny.yaml", "--report", "report.html")
+    return tiny_run / "report.html"
+
+
+@pytest.mark.slow
+def test_the_report_holds_every_figure_in_its_category(report_html):
+    results, categories = report_results(report_html.read_text(encoding="utf-8"))
+    assert set(categories) == {"EDA", "experiments", "ensembles", "final submission"}
+    assert set(FIGURES) <= set(results) and "figures/final/disagreements.csv" in results
+    for path in FIGURES:
+        assert results[path]["data_uri"].startswith("data:image/png") and results[path]["caption"], path
+    assert "Weibo sentiment: what the run saw" in report_html.read_text(encoding="utf-8")
+
+
+CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(name)), None)
+# Appended to a copy of the report: the browser decodes every embedded figure and writes how many it could, and the
+# report shows the final submission's figure, as a click on it would.
+SHOW_FIGURES = """<script>
+window.addEventListener("load", () => {
+  const figures = Object.values(results).filter((entry) => entry.mime_type === "image/png");
+  let decoded = 0, done = 0;
+  const note = () => {
+    const out = document.createElement("pre");
+    out.id = "kit-figures";
+    out.textContent = `decoded ${decoded} of ${figures.length}`;
+    document.body.appendChild(out);
+  };
+  for (const entry of figures) {
+    const image = new Image();
+    image.onload = () => { decoded += image.naturalWidth > 0 ? 1 : 0; if (++done === figures.length) note(); };
+    image.onerror = () => { if (++done === figures.length) note(); };
+    image.src = entry.data_uri;
+  }
+  const show = () => {  // the report's React app sets the global `app` when it first renders
+    if (typeof app === "undefined") return setTimeout(show, 50);
+    app.showCategory("CATEGORY");
+    setTimeout(() => app.setView({content: "img", contentPath: results["SHOWN"].data_uri, resultPath: "SHOWN"}), 50);
+  };
+  show();
+});
+</script>"""
+
+
+def headless(report: Path, folder: Path, action: str, shown: str = "figures/final/final.png",
+             category: str = "final submission") -> subprocess.CompletedProcess:
+    """Chromium on a copy of the report (in folder) with SHOW_FIGURES showing the figure `shown`, without network,
+    with a throwaway profile; action: --dump-dom or --screenshot=<png>."""
+    folder.mkdir(exist_ok=True)
+    script = SHOW_FIGURES.replace("SHOWN", shown).replace("CATEGORY", category)
+    page = folder / "report.shown.html"
+    head, end, tail = report.read_text(encoding="utf-8").rpartition("</body>")  # the embedded libraries hold some too
+    page.write_text(head + script + end + tail, encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={folder / 'profile'}",
+             "--window-size=1400,900", "--virtual-time-budget=15000", "--hide-scrollbars"]
+    return subprocess.run([CHROMIUM, *flags, action, page.as_uri()], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+def test_the_report_renders_its_figures_in_a_headless_browser(report_html, tmp_path):
+    from matplotlib.image import imread
+
+    dom = headless(report_html, tmp_path, "--dump-dom").stdout
+    count = re.search(r'<pre id="kit-figures">decoded (\d+) of (\d+)</pre>', dom)
+    assert count and count.group(1) == count.group(2) == str(len(FIGURES)), dom[-2000:]
+    headless(report_html, tmp_path, f"--screenshot={tmp_path / 'shot.png'}")
+    pixels = (imread(tmp_path / "shot.png")[..., :3] * 255).round().astype(int)
+    assert pixels.shape[:2] == (900, 1400) and pixels.std() > 10  # not a blank page
+    # The final figure's bars are filled with the figures' first colour: on screen, the figure was drawn.
+    bar_colour = np.array([int(COLOURS[0][i : i + 2], 16) for i in (1, 3, 5)])
+    assert (np.abs(pixels - bar_colour).max(axis=2) <= 2).sum() > 2000
+
+
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     """Snakemake's dry-run job counts by rule ({} when there is nothing to do)."""
     result = snakemake(workdir, "-n", *args)
@@ -98,7 +201,8 @@ def test_second_run_has_nothing_to_do(tiny_run):
 @pytest.mark.slow
 def test_only_what_decides_the_numbers_reruns_jobs(tiny_run):
     """The same config with its keys in another order, or other threads and GPUs, plans nothing; a new seed plans
-    its own fold jobs and what depends on them (the ensemble over all members, its submissions), nothing else."""
+    its own fold jobs and what depends on them (the ensemble over all members, its submissions, their figures),
+    nothing else."""
     config = yaml.safe_load((tiny_run / "tiny.yaml").read_text())
     reordered = {key: config[key] for key in reversed(list(config))}
     reordered["models"] = {"char_lr": {**dict(reversed(list(config["models"]["char_lr"].items()))), "threads": 2,
@@ -107,7 +211,12 @@ def test_only_what_decides_the_numbers_reruns_jobs(tiny_run):
     assert planned_jobs(tiny_run, "--configfile", "reordered.yaml") == {}
     (tiny_run / "seeds.yaml").write_text(yaml.safe_dump({**config, "seeds": [0, 1]}, allow_unicode=True))
     assert planned_jobs(tiny_run, "--configfile", "seeds.yaml") == {
-        "fit_fold": 6, "merge_folds": 2, "ensemble": 1, "submission": 1, "final_submission": 1, "all": 1}
+        "fit_fold": 6, "merge_folds": 2, "ensemble": 1, "submission": 1, "final_submission": 1, "all": 1,
+        "experiment_figure": 2, "ensemble_figure": 1, "final_figure": 1, "disagreements": 1}
+    # keep_models is a fold job's param, not part of what decides the numbers: the fold jobs run again to write (or
+    # not) their models, and what reads their files follows.
+    (tiny_run / "keep.yaml").write_text(yaml.safe_dump({**config, "keep_models": "none"}, allow_unicode=True))
+    assert planned_jobs(tiny_run, "--configfile", "keep.yaml")["fit_fold"] == 6
 
 
 @pytest.mark.parametrize(
@@ -140,7 +249,7 @@ def test_a_pseudo_variant_trains_students_on_rows_its_teacher_labelled_fold_by_f
         "pseudo": {"pl": {"teacher": "teacher", "threshold": 0.5, "balance": "none"}},
     }
     (tmp_path / "pl.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    snakemake(tmp_path, "--configfile", "pl.yaml", "-j2")
+    snakemake(tmp_path, "--configfile", "pl.yaml", "-j2", "oof/char.pl.s0/manifest.json")  # not the report's figures
     teacher = Artifact.load(tmp_path / "oof" / "ensemble.teacher")
     assert teacher.pool_logits.shape == (2, 80 - NOISE_EMPTY_TEST + 150, 3)
     student = Artifact.load(tmp_path / "oof" / "char.pl.s0")
@@ -151,6 +260,28 @@ def test_a_pseudo_variant_trains_students_on_rows_its_teacher_labelled_fold_by_f
     assert all(added) and np.array_equal(student.ids, teacher.ids)  # the OOF rows stay as they are
     assert "pseudo-labels from ensemble.teacher" in subprocess.run(
         [sys.executable, "-m", "kit", "scores"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.slow
+def test_an_augment_variant_adds_copies_of_the_training_rows_only(tmp_path):
+    files = make_demo(tmp_path / "raw", n_train=240, n_test=60, n_unlabeled=200, seed=8)
+    config = {
+        "data": {split: str(path) for split, path in files.items()}, "folds": {"k": 2, "seed": 0},
+        "variants": ["cleaned", "eda"],
+        "word_vectors": {"w2v": {"dim": 16, "min_count": 1, "epochs": 2}},
+        "augment": {"eda": {"copies": 2, "synonyms": "w2v", "min_similarity": 0.0}},
+        "models": {"char": {"kind": "sklearn", "min_df": 1}},
+    }
+    (tmp_path / "eda.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    snakemake(tmp_path, "--configfile", "eda.yaml", "-j2", "oof/char.eda.s0/manifest.json",
+              "oof/char.cleaned.s0/manifest.json")
+    augmented, plain = (Artifact.load(tmp_path / "oof" / name) for name in ("char.eda.s0", "char.cleaned.s0"))
+    assert np.array_equal(augmented.ids, plain.ids) and np.array_equal(augmented.test_ids, plain.test_ids)
+    folds = augmented.manifest["folds"]
+    train_rows = [len(plain.ids) - int((plain.fold_of == fold["fold"]).sum()) for fold in folds]
+    assert [fold["training_rows_added"]["augmented_rows"] for fold in folds] == [2 * n for n in train_rows]
+    assert folds[0]["training_rows_added"]["operations"] == ["sr", "ri", "rs", "rd"]  # synonyms from the vectors
+    assert augmented.manifest["variant"] == "eda" and augmented.manifest["text_variant"] == "cleaned"
 
 
 PLUGIN = """
@@ -200,7 +331,7 @@ def test_a_users_family_variant_and_method_plug_in_from_their_module(tmp_path):
         "ensembles": {"head": {"method": "first", "members": ["prior.shout.s0", "lr.shout.s0"]}},
     }
     (tmp_path / "plug.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    snakemake(tmp_path, "--configfile", "plug.yaml", "-j2")
+    snakemake(tmp_path, "--configfile", "plug.yaml", "-j2", "oof/ensemble.head/manifest.json")  # nor here
     prior = Artifact.load(tmp_path / "oof" / "prior.shout.s0")
     assert prior.manifest["family"] == "prior" and prior.manifest["params"] == {"smoothing": 2.0}
     assert (prior.oof_logits.argmax(1) == prior.oof_logits[0].argmax()).all()

@@ -164,6 +164,14 @@ def apply_combination(entry: EnsembleEntry, fitted: Fitted, prob_stack: np.ndarr
     return probs if fitted.class_weights is None else apply_class_weights(probs, fitted.class_weights)
 
 
+def combination_input(entry: EnsembleEntry, member_logits: Sequence[np.ndarray]) -> np.ndarray:
+    """[M x n x C]: what apply_combination reads for these members' logits: the logits as they are for a method
+    whose inputs are logits (stacking), else their probabilities."""
+    if registry.method(entry.method).inputs == "logits":
+        return np.stack(member_logits)
+    return np.stack([softmax(logits) for logits in member_logits])
+
+
 @dataclass
 class Outcome:
     """An ensemble's predictions before they become an artifact."""
@@ -175,6 +183,7 @@ class Outcome:
     class_weights: np.ndarray | None  # [C]
     details: dict  # JSON-able extras for the manifest: per-fold fits, voting rounds
     pool_probs: np.ndarray | None = None  # [K x n_pool x C]: fold k's members combined by the fit without fold k
+    fitted: Fitted | None = None  # the fit on every scored OOF row: what made test_probs, kept for `kit predict`
 
 
 def combine(entry: EnsembleEntry, names: Sequence[str], oof_stack, test_stack, y, fold_of, log,
@@ -211,7 +220,7 @@ def combine(entry: EnsembleEntry, names: Sequence[str], oof_stack, test_stack, y
     if pool_stacks is not None:
         pool_probs = np.stack([apply(fold_fits[k], pool_stacks[k]) for k in range(len(pool_stacks))])
     return Outcome(naive, honest, apply(fitted, test_stack), fitted.weights, fitted.class_weights, details,
-                   pool_probs)
+                   pool_probs, fitted)
 
 
 def _describe_fit(fitted: Fitted, names: Sequence[str]) -> dict:
@@ -323,6 +332,13 @@ def build_ensemble(
 ) -> Artifact:
     """Build, score and describe one ensemble. spec: the config entry, e.g. {'method': 'caruana', 'rounds': 25,
     'class_weights': True} (kit.config.EnsembleEntry); artifacts: the candidate members (experiments or ensembles)."""
+    return fit_ensemble(name, spec, artifacts, log)[0]
+
+
+def fit_ensemble(
+    name: str, spec: dict, artifacts: Sequence[Artifact], log: Callable[[str], None] = print
+) -> tuple[Artifact, Fitted]:
+    """build_ensemble, and the fit on every OOF row that made its test logits (kit.kept.save_combination keeps it)."""
     entry = EnsembleEntry.parse_setting(spec, f"ensembles.{name.removeprefix('ensemble.')}")
     members = select_members(name, entry, artifacts)
     refuse_incompatible(members)
@@ -356,7 +372,7 @@ def build_ensemble(
     )
     for line in describe(artifact.manifest):
         log(line)
-    return artifact.validate(f"ensemble {name}")
+    return artifact.validate(f"ensemble {name}"), outcome.fitted
 
 
 def _manifest(name, entry: EnsembleEntry, members, outcome: Outcome, member_labels, agree, member_warnings) -> dict:

@@ -131,6 +131,12 @@ def _level2_features(logit_stack):
     return features
 
 
+def _stack_types(params: StackParams) -> tuple[str, ...]:
+    """The kit's exact logistic solver, and a level-2 model named by a dotted path (the user's own class): kit
+    predict may load those back."""
+    return ("kit.ensemble.stacking.ExactLogistic",) + ((params.estimator,) if "." in params.estimator else ())
+
+
 def _fit_stack(params: StackParams, names, logit_stack, y, seed):
     """The level-2 model on the rows labelled >= 0 (a cross-fit hides the held-out fold as -1). Plain
     LogisticRegression goes to the kit's exact solver (scikit-learn's objective to its optimum): in a cross-fit the
@@ -217,10 +223,11 @@ for declaration in (
     Method("weighted", WeightedParams, True, _fit_weighted, _apply_weights, help="weights optimised on OOF rows"),
     Method("caruana", CaruanaParams, True, _fit_caruana, _apply_weights, help="greedy selection (Caruana 2004)"),
     Method("stack", StackParams, True, _fit_stack, _apply_stack, help="a level-2 classifier on the members",
-           inputs="logits"),
+           inputs="logits", fitted_types=_stack_types),
     Method("vote_hard", Settings, False, _fit_nothing, _apply_hard_vote, help="majority vote of the decisions"),
     Method("vote_soft", Settings, False, _fit_nothing, _apply_soft_vote, help="vote of the probabilities"),
     Method("vote_multiround", MultiRoundParams, True, _fit_multiround, _apply_vote_plan, min_members=3,
-           help="rounds of 3-4 diverse voters (the winners' multi-round voting)"),
+           help="rounds of 3-4 diverse voters (the winners' multi-round voting)",
+           fitted_types=("kit.ensemble.voting.VotePlan",)),
 ):
     register(declaration)

@@ -3,13 +3,16 @@
 A family declares itself once (kit.registry.Family: its kind, its typed settings, its fit_predict), beside its
 implementation; fit_predict(settings, data, seed, workdir, log) -> FoldResult. The implementation is imported only
 when a fold job runs, so that checking the config at plan time stays cheap.
+
+A family that can keep what it trained returns a Predictor in its FoldResult and declares load_predictor(folder),
+which reads back what Predictor.save(folder) wrote (kit/kept.py keeps the folders; `kit predict` loads them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,12 +36,23 @@ class FoldData:
     inputs: dict[str, Path] = field(default_factory=dict)
 
 
+class Predictor(Protocol):
+    """A fold's trained model, as a family hands it back to be kept and loads it again."""
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        """np array [len(texts) x n_classes] float32: the logits the fold job would have written for these texts."""
+
+    def save(self, folder: Path) -> None:
+        """Write what the family's load_predictor(folder) reads back; folder exists and is empty."""
+
+
 @dataclass
 class FoldResult:
     valid_logits: np.ndarray  # [n_valid x n_classes] float32
     test_logits: np.ndarray  # [n_test x n_classes] float32
     info: dict = field(default_factory=dict)  # JSON-able: epoch policy, epochs run, timings...
     pool_logits: np.ndarray | None = None  # [n_pool x n_classes] float32, when data.pool_text is not empty
+    predictor: Predictor | None = None  # the trained model, when the family can keep it (Family.load_predictor)
 
 
 def fit_predict(

@@ -13,9 +13,11 @@ TF-IDF row (whose norm is 1).
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from kit.models import FoldData, FoldResult
 from kit.registry import Family, register
@@ -23,6 +25,8 @@ from kit.settings import Settings, fail, setting
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from kit.word_vectors import KeptWords
 
 
 @dataclass
@@ -82,13 +86,20 @@ def inputs(p: SklearnParams) -> dict[str, str]:
     return fold_inputs(p.vectors) if uses_vectors(p) else {}
 
 
-def jieba_tokens(text: str) -> list[str]:
+@functools.cache
+def quiet_jieba():
+    """jieba with its dictionary banner silenced (it would fill every fold's log); set once: a logger's setLevel
+    clears logging's caches, which cost more than segmenting a short post."""
     import logging
 
     import jieba
 
-    jieba.setLogLevel(logging.WARNING)  # its dictionary banner would fill every fold's log
-    return [token for token in jieba.lcut(text) if token.strip()]
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def jieba_tokens(text: str) -> list[str]:
+    return [token for token in quiet_jieba().lcut(text) if token.strip()]
 
 
 def make_vectorizer(p: SklearnParams):
@@ -145,27 +156,35 @@ def pool_vectors(counts, matrix: np.ndarray, idf: np.ndarray | None = None) -> n
     return summed / np.maximum(totals, np.finfo(np.float64).tiny)[:, np.newaxis]
 
 
-def pooled_features(p: SklearnParams, texts: dict[str, list[str]], inputs, log) -> dict[str, np.ndarray]:
-    """split -> [len(texts[split]) x dim] float32: the pooled vectors of each split's texts, standardised with the
-    training rows' mean and deviation and scaled to a row norm of about vectors_scale. texts: 'train' first."""
-    import numpy as np
+@dataclass
+class VectorPooler:
+    """Pooled word vectors as features, fitted on a fold's training rows: each text's vectors averaged (or weighted
+    by tf x idf), standardised with the training rows' mean and deviation, scaled to a row norm of about scale x
+    sqrt(dim)."""
 
-    from kit.word_vectors import fold_vocabulary, read_fold_words
+    matrix: np.ndarray  # [V x dim] float32: the fold vocabulary's vectors (kit.word_vectors.FoldVocabulary)
+    idf: np.ndarray | None  # [V] float64 with pooling tfidf, else None
+    mean: np.ndarray  # [dim] float64
+    deviation: np.ndarray  # [dim] float64, 1 where the training rows do not vary
+    scale: float
 
-    every_text = [text for split_texts in texts.values() for text in split_texts]
-    words, vectors, meta = read_fold_words(inputs, every_text, f"sklearn features {p.features!r}")
-    vocabulary = fold_vocabulary(words, vectors)
-    log(f"pooled {p.pooling} vectors of {meta['name']!r} ({meta['algorithm']}, dim {vectors.vector_size}): "
-        f"{vocabulary.summary()}")
-    counts = word_counts([vocabulary.ids(text_words) for text_words in words], len(vocabulary.matrix))
-    idf = inverse_document_frequency(counts[: len(texts["train"])]) if p.pooling == "tfidf" else None
-    pooled = pool_vectors(counts, vocabulary.matrix, idf)
-    train = pooled[: len(texts["train"])]
-    mean, deviation = train.mean(axis=0), train.std(axis=0)
-    scale = p.vectors_scale / np.sqrt(pooled.shape[1])  # a standardised row's norm is about sqrt(dim)
-    standardised = ((pooled - mean) / np.where(deviation > 0, deviation, 1.0) * scale).astype(np.float32)
-    ends = np.cumsum([len(split_texts) for split_texts in texts.values()])
-    return dict(zip(texts, np.split(standardised, ends[:-1])))
+    @classmethod
+    def fit(cls, p: SklearnParams, train_ids: list[list[int]], matrix: np.ndarray) -> VectorPooler:
+        import numpy as np
+
+        idf = inverse_document_frequency(word_counts(train_ids, len(matrix))) if p.pooling == "tfidf" else None
+        train = pool_vectors(word_counts(train_ids, len(matrix)), matrix, idf)
+        deviation = train.std(axis=0)
+        # A standardised row's norm is about sqrt(dim): scaled, the block weighs about vectors_scale.
+        return cls(matrix, idf, train.mean(axis=0), np.where(deviation > 0, deviation, 1.0),
+                   p.vectors_scale / np.sqrt(matrix.shape[1]))
+
+    def transform(self, id_lists: list[list[int]]) -> np.ndarray:
+        """[len(id_lists) x dim] float32: the pooled, standardised, scaled vectors of each text's word rows."""
+        import numpy as np
+
+        pooled = pool_vectors(word_counts(id_lists, len(self.matrix)), self.matrix, self.idf)
+        return ((pooled - self.mean) / self.deviation * self.scale).astype(np.float32)
 
 
 def fit_tfidf(vectorizer, p: SklearnParams, train_text: list[str]):
@@ -201,35 +220,164 @@ def as_logits(scores: np.ndarray, n_classes: int) -> np.ndarray:
     return scores.astype(np.float32)
 
 
+# A kept fold model: the fitted numbers as arrays (numpy .npz, no pickled objects) and the entry that rebuilds the
+# vectorizer and classifier around them. Not skops: importing it imports every scikit-learn estimator (and torch),
+# 2.5 s of CPU in each of the many small fold jobs (measured), and it would store a vocabulary term by term.
+MODEL_ARRAYS, MODEL_PARAMS = "tfidf_model.npz", "tfidf_model.json"
+
+
+@dataclass
+class SklearnPredictor:
+    """A fold's fitted vectorizer (None for features 'vectors'), pooled vectors and their words (None without
+    vectors) and classifier: logits [n x C] for any texts."""
+
+    params: SklearnParams
+    vectorizer: Any
+    estimator: Any
+    n_classes: int
+    pooler: VectorPooler | None = None
+    words: KeptWords | None = None
+
+    def features(self, texts: list[str], word_ids: list[list[int]] | None = None):
+        """[len(texts) x n_features]: the TF-IDF rows and/or the pooled vectors. word_ids: each text's vocabulary
+        rows where the caller has them (the fold job, from the corpus), else read here from the texts."""
+        from scipy.sparse import hstack
+
+        parts = [] if self.vectorizer is None else [self.vectorizer.transform(texts)]
+        if self.pooler is not None:
+            if word_ids is None:
+                word_ids = [self.words.ids(words) for words in self.words.words_of(texts)]
+            parts.append(self.pooler.transform(word_ids))
+        return parts[0] if len(parts) == 1 else hstack(parts, format="csr")
+
+    def predict(self, texts: list[str], word_ids: list[list[int]] | None = None) -> np.ndarray:
+        return as_logits(self.estimator.decision_function(self.features(texts, word_ids)), self.n_classes)
+
+    def save(self, folder: Path) -> None:
+        from kit.artifacts import save_npz, write_json
+        from kit.settings import to_dict
+
+        arrays = {"coef": self.estimator.coef_, "intercept": self.estimator.intercept_,
+                  "classes": self.estimator.classes_}
+        for i, part in enumerate(text_vectorizers(self.vectorizer)):
+            arrays[f"terms{i}"], arrays[f"ends{i}"] = pack_terms(part.vocabulary_)
+            arrays[f"idf{i}"] = part.idf_
+        if self.pooler is not None:
+            arrays.update(pool_matrix=self.pooler.matrix, pool_mean=self.pooler.mean,
+                          pool_deviation=self.pooler.deviation)
+            if self.pooler.idf is not None:
+                arrays["pool_idf"] = self.pooler.idf
+            self.words.save(folder)
+        save_npz(Path(folder) / MODEL_ARRAYS, **arrays)
+        write_json(Path(folder) / MODEL_PARAMS, {"params": to_dict(self.params), "n_classes": self.n_classes})
+
+
+def load_predictor(folder: Path) -> SklearnPredictor:
+    """The SklearnPredictor a fold kept in folder: the entry's vectorizer and classifier, fitted numbers set."""
+    import numpy as np
+
+    from kit.artifacts import load_npz, read_json
+    from kit.settings import parse
+    from kit.word_vectors import KeptWords
+
+    folder = Path(folder)
+    saved = read_json(folder / MODEL_PARAMS)
+    params = parse(SklearnParams, saved["params"], str(folder / MODEL_PARAMS))
+    arrays = load_npz(folder / MODEL_ARRAYS)
+    vectorizer = make_vectorizer(params)
+    for i, part in enumerate(text_vectorizers(vectorizer)):
+        part.vocabulary_ = unpack_terms(arrays[f"terms{i}"], arrays[f"ends{i}"])
+        part.idf_ = arrays[f"idf{i}"]  # scikit-learn's documented way to give a TfidfVectorizer its idf
+    estimator = make_estimator(params, seed=0)
+    estimator.coef_, estimator.intercept_, estimator.classes_ = arrays["coef"], arrays["intercept"], arrays["classes"]
+    estimator.n_features_in_ = arrays["coef"].shape[1]
+    pooler = words = None
+    if uses_vectors(params):
+        matrix = arrays["pool_matrix"]
+        pooler = VectorPooler(matrix, arrays.get("pool_idf"), arrays["pool_mean"], arrays["pool_deviation"],
+                              params.vectors_scale / np.sqrt(matrix.shape[1]))
+        words = KeptWords.load(folder)
+    if "word" in params.features.split("+"):
+        quiet_jieba().initialize()  # the dictionary loads here, once, rather than inside the first post's prediction
+    return SklearnPredictor(params, vectorizer, estimator, saved["n_classes"], pooler, words)
+
+
+def text_vectorizers(vectorizer) -> list:
+    """The TfidfVectorizers in vectorizer: itself, or the parts of a char+word FeatureUnion, in order; none for
+    None (features 'vectors')."""
+    if vectorizer is None:
+        return []
+    parts = getattr(vectorizer, "transformer_list", None)
+    return [part for _, part in parts] if parts is not None else [vectorizer]
+
+
+def pack_terms(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A vocabulary (term -> column 0..n-1) as two arrays: the terms' UTF-8 bytes [total bytes] uint8 in column
+    order, and where each term ends [n] int64. One array rather than n strings: numpy would pad every term to the
+    longest."""
+    import numpy as np
+
+    terms = sorted(vocabulary, key=vocabulary.__getitem__)
+    if [vocabulary[term] for term in terms] != list(range(len(terms))):
+        raise ValueError("a TF-IDF vocabulary must map its terms to the columns 0..n-1")
+    encoded = [term.encode("utf-8") for term in terms]
+    return (np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            np.cumsum([len(term) for term in encoded], dtype=np.int64))
+
+
+def unpack_terms(term_bytes: np.ndarray, ends: np.ndarray) -> dict[str, int]:
+    """The vocabulary pack_terms packed."""
+    blob, ends = term_bytes.tobytes(), ends.tolist()
+    return {blob[start:end].decode("utf-8"): column for column, (start, end) in enumerate(zip([0, *ends[:-1]], ends))}
+
+
+def fold_word_ids(p: SklearnParams, data: FoldData, log) -> tuple[dict[str, list[list[int]]], KeptWords, np.ndarray]:
+    """(split -> each text's vocabulary rows, the fold's KeptWords, the vocabulary's vectors [V x dim]) for the
+    fold's train, valid, test and pool texts, read from the corpus (data.inputs)."""
+    from kit.word_vectors import KeptWords, fold_vocabulary, read_fold_words
+
+    texts = {"train": data.train_text, "valid": data.valid_text, "test": data.test_text, "pool": data.pool_text}
+    every_text = [text for split_texts in texts.values() for text in split_texts]
+    words, vectors, meta = read_fold_words(data.inputs, every_text, f"sklearn features {p.features!r}")
+    vocabulary = fold_vocabulary(words, vectors)
+    log(f"pooled {p.pooling} vectors of {meta['name']!r} ({meta['algorithm']}, dim {vectors.vector_size}): "
+        f"{vocabulary.summary()}")
+    ids, start = {}, 0
+    for split, split_texts in texts.items():
+        ids[split] = [vocabulary.ids(text_words) for text_words in words[start:start + len(split_texts)]]
+        start += len(split_texts)
+    return ids, KeptWords(vocabulary.index, Path(data.inputs["userdict"])), vocabulary.matrix
+
+
 def fit_predict(
     p: SklearnParams, data: FoldData, seed: int, workdir: Path, log: Callable[[str], None] = print
 ) -> FoldResult:
     from scipy.sparse import hstack
 
-    texts = {"train": data.train_text, "valid": data.valid_text, "test": data.test_text}
-    if data.pool_text:
-        texts["pool"] = data.pool_text
-    blocks: dict[str, list] = {split: [] for split in texts}
     vectorizer = make_vectorizer(p)
+    parts = []
     if vectorizer is not None:
-        blocks["train"].append(fit_tfidf(vectorizer, p, data.train_text))
-        log(f"tfidf {p.features}: {blocks['train'][0].shape[1]} features from {len(data.train_text)} posts")
-        for split in list(texts)[1:]:
-            blocks[split].append(vectorizer.transform(texts[split]))
+        parts.append(fit_tfidf(vectorizer, p, data.train_text))
+        log(f"tfidf {p.features}: {parts[0].shape[1]} features from {len(data.train_text)} posts")
+    pooler = words = None
+    ids = dict.fromkeys(("valid", "test", "pool"))
     if uses_vectors(p):
-        for split, pooled in pooled_features(p, texts, data.inputs, log).items():
-            blocks[split].append(pooled)
-    features = {split: parts[0] if len(parts) == 1 else hstack(parts, format="csr") for split, parts in blocks.items()}
+        ids, words, matrix = fold_word_ids(p, data, log)
+        pooler = VectorPooler.fit(p, ids["train"], matrix)
+        parts.append(pooler.transform(ids["train"]))
+    train_x = parts[0] if len(parts) == 1 else hstack(parts, format="csr")
     estimator = make_estimator(p, seed)
-    estimator.fit(features["train"], data.train_y)
+    estimator.fit(train_x, data.train_y)
+    predictor = SklearnPredictor(p, vectorizer, estimator, data.n_classes, pooler, words)
+    started = time.perf_counter()
+    valid_logits = predictor.predict(data.valid_text, ids["valid"])
+    test_logits = predictor.predict(data.test_text, ids["test"])
+    pool_logits = predictor.predict(data.pool_text, ids["pool"]) if data.pool_text else None
+    info = {"epoch_policy": "none (convex fit, no epochs)", "n_features": int(train_x.shape[1]),
+            "predict_seconds": round(time.perf_counter() - started, 3)}
+    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info, pool_logits=pool_logits,
+                      predictor=predictor)
 
-    def logits(split: str) -> np.ndarray:
-        return as_logits(estimator.decision_function(features[split]), data.n_classes)
 
-    info = {"epoch_policy": "none (convex fit, no epochs)", "n_features": int(features["train"].shape[1])}
-    return FoldResult(valid_logits=logits("valid"), test_logits=logits("test"), info=info,
-                      pool_logits=logits("pool") if data.pool_text else None)
-
-
-register(Family("sklearn", SklearnParams, fit_predict, inputs=inputs,
+register(Family("sklearn", SklearnParams, fit_predict, inputs=inputs, load_predictor=load_predictor,
                 help="TF-IDF n-grams and/or pooled word vectors with a linear classifier"))

@@ -23,4 +23,5 @@ from kit.models.transformer.config import TransformerConfig
 from kit.registry import Family, register
 
 register(Family("transformer", TransformerConfig, "kit.models.transformer.fold:fit_predict",
-                help="a pretrained (or scratch) encoder with a classification head, fine-tuned"))
+                help="a pretrained (or scratch) encoder with a classification head, fine-tuned",
+                load_predictor="kit.models.transformer.fold:load_predictor"))

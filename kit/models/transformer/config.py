@@ -229,7 +229,6 @@ class OutputSettings(Settings):
         10.0, "also checkpoint at the first step after this many minutes (null: not by time)", gt=0, identity=False)
     # Checkpoints are big (weights + Adam state) and only useful to resume.
     keep_checkpoints: bool = setting(False, "keep the checkpoints after the fold succeeds", identity=False)
-    keep_model: bool = setting(False, "save the fold model (save_pretrained + head) for prediction", identity=False)
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""One fold of the transformer family: load, tokenize, train under the epoch policy, predict, keep or clean up.
+"""One fold of the transformer family: load, tokenize, train under the epoch policy, predict, clean up.
 
 The held-out (OOF) fold is only predicted: the epoch is either fixed or chosen by early stopping on an inner
-split carved from the training folds, and `info` says which.
+split carved from the training folds, and `info` says which. The trained model comes back as a TransformerPredictor,
+which the fold job keeps (save_pretrained + head) when keep_models asks, and load_predictor reads back.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from kit.models.transformer.data import encode, inner_split
 from kit.models.transformer.heads import TextClassifier
 from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, predict, resolve_amp, train
 
-MODEL_DIR = "model"
 HEAD_WEIGHTS = "head.pt"
 CLASSIFIER_CONFIG = "kit_classifier.json"
 
@@ -79,6 +79,30 @@ def load_checked_backbone(source: str, max_len: int):
     return tokenizer, backbone
 
 
+@dataclass
+class TransformerPredictor:
+    """A fold's fine-tuned classifier and its tokenizer: logits [n x C] for any texts, predicted as the fold did
+    (truncated to max_len, length-sorted batches of predict_batch_size)."""
+
+    model: TextClassifier
+    tokenizer: object
+    config: TransformerConfig
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        token_ids = encode(self.tokenizer, list(texts), self.config.backbone.max_len, "texts")
+        amp = resolve_amp(self.config.schedule.amp, next(self.model.parameters()).device)
+        return predict(self.model, token_ids, self.config.schedule.predict_batch_size, self.tokenizer.pad_token_id,
+                       amp)
+
+    def save(self, folder: Path) -> None:
+        save_fold_model(self.model, self.tokenizer, self.config, folder)
+
+
+def load_predictor(folder: Path) -> TransformerPredictor:
+    """The TransformerPredictor a fold kept in folder, on the CPU."""
+    return TransformerPredictor(*load_fold_model(folder))
+
+
 def run_fold(
     config: TransformerConfig,
     data: FoldData,
@@ -110,11 +134,9 @@ def run_fold(
     pool_ids = encode(tokenizer, data.pool_text, max_len, "pool_text")
     result = train_and_predict(model, config, EncodedFold(train_ids, valid_ids, test_ids, pool_ids),
                                tokenizer.pad_token_id, data, seed, workdir, run_id, log, on_step)
-    if config.output.keep_model:
-        save_fold_model(model, tokenizer, config, workdir / MODEL_DIR)
-        log(f"fold model saved to {workdir / MODEL_DIR}")
     result.info = {"family": "transformer", "backbone": config.backbone.backbone, "head": config.head.head,
                    **result.info, "config": config_to_params(config)}
+    result.predictor = TransformerPredictor(model, tokenizer, config)
     return result
 
 

@@ -98,5 +98,3 @@ class WordvecConfig(Settings):
             if self.backbone.max_len > source.max_position():
                 raise fail(f"{path}.max_len", f"{self.backbone.max_len} exceeds the scratch backbone's "
                                               f"max_position {source.max_position()}")
-        if self.output.keep_model:
-            raise fail(f"{path}.keep_model", "kind wordvec does not keep fold models yet; leave it false")

@@ -1,0 +1,136 @@
+"""What a run keeps so that `kit predict` can classify new posts: fold models and ensemble combinations.
+
+models/folds/<exp>/fold<k>/  the fit_fold rule's second output, written by every fold job:
+    kept       model.json (the family, fold, seed, fold and data hashes, text variant, classes) and whatever the
+               family's Predictor.save wrote (scikit-learn: model.skops; transformers: save_pretrained + head.pt)
+    not kept   only not_kept.json, saying why (keep_models, or a family without load_predictor)
+oof/ensemble.<name>/combination.skops  the ensemble's fit on every OOF row (blend weights, a vote plan, a level-2
+    model) and the class weights on top: exactly what made its test logits.
+
+Nothing is pickled: models go through skops or save_pretrained, and loading refuses every type that is neither
+numpy's nor scikit-learn's nor declared by the family or method that wrote it (kit.registry).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from kit.artifacts import atomic_folder, atomic_write_bytes, read_json, write_json
+
+MODEL_JSON = "model.json"
+NOT_KEPT_JSON = "not_kept.json"
+COMBINATION = "combination.skops"
+KEEP_MODES = ("auto", "all", "none")
+
+
+def why_not_kept(mode: str) -> str:
+    """The reason a fold job of an experiment that keep_models leaves out writes into not_kept.json."""
+    if mode == "none":
+        return "keep_models: none keeps no fold model"
+    return ("keep_models: auto keeps the fold models of the experiments subs/final.csv can depend on, and this one "
+            "is not among them; set keep_models: all to keep it")
+
+
+def write_fold_model(folder: Path, predictor, meta: dict, keep: bool, why_not: str) -> bool:
+    """Write a fold's model folder: the predictor and model.json when kept, else not_kept.json; True when kept.
+
+    meta: what model.json records (kind, fold, seed, fold_hash, data_hash, variant, classes). A predictor of None
+    (a family that declares no load_predictor, or returns none) is not kept whatever `keep` says, and says so.
+    """
+    from kit import registry
+
+    if keep and (predictor is None or registry.family(meta["kind"]).load_predictor is None):
+        keep, why_not = False, (f"model kind {meta['kind']!r} cannot keep its fold models: its family declares no "
+                                "load_predictor (kit.registry.Family) or its fit_predict returns no predictor")
+    with atomic_folder(folder) as tmp:
+        if keep:
+            predictor.save(tmp)
+            write_json(tmp / MODEL_JSON, meta)
+        else:
+            write_json(tmp / NOT_KEPT_JSON, {"kept": False, "reason": why_not, **meta})
+    return keep
+
+
+def load_fold_predictor(folder: Path, manifest: dict):
+    """The predictor a fold job kept in folder, checked against the experiment's manifest (same family, fold file
+    and data), loaded by its family's load_predictor; a ValueError naming the folder when it cannot be."""
+    from kit import registry
+
+    folder = Path(folder)
+    name = manifest["name"]
+    if (folder / NOT_KEPT_JSON).is_file():
+        reason = read_json(folder / NOT_KEPT_JSON).get("reason", "")
+        raise ValueError(f"{folder}: the fold model of {name} was not kept ({reason}); set keep_models: all (or name "
+                         "this artifact in final:) and run snakemake again")
+    if not (folder / MODEL_JSON).is_file():
+        raise FileNotFoundError(f"{folder}: no kept fold model of {name} (run snakemake with this workflow version, "
+                                "which writes models/folds/, or pass --models-dir)")
+    meta = read_json(folder / MODEL_JSON)
+    for key, expected in (("kind", manifest.get("family")), ("fold_hash", manifest.get("fold_hash")),
+                          ("data_hash", manifest.get("data_hash"))):
+        if meta.get(key) != expected:
+            raise ValueError(f"{folder}: {key} {meta.get(key)!r} differs from {name}'s manifest ({expected!r}): the "
+                             f"model is from another run; run `snakemake --forcerun {folder}`")
+    family = registry.family(meta["kind"])
+    if family.load_predictor is None:
+        raise ValueError(f"{folder}: model kind {meta['kind']!r} declares no load_predictor, so {name} cannot predict")
+    try:
+        return registry.resolve(family.load_predictor)(folder)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{folder}: {Path(error.filename or '').name or error} is missing (kept by another "
+                                f"version of the kit?); run `snakemake --forcerun {folder}`") from error
+
+
+# ------------------------------------------------------------------------------------------------ skops
+
+
+def dump_skops(path: Path, obj: Any) -> None:
+    """obj (numpy arrays, scikit-learn estimators, plain containers, declared types) into path through skops."""
+    import zipfile
+
+    import skops.io
+
+    atomic_write_bytes(Path(path), skops.io.dumps(obj, compression=zipfile.ZIP_DEFLATED))
+
+
+def load_skops(path: Path, trusted: Iterable[str] = ()) -> Any:
+    """What dump_skops wrote; types beyond skops' defaults (numpy, scikit-learn) load only when named in trusted,
+    otherwise a ValueError naming the file and the types."""
+    import skops.io
+
+    payload = Path(path).read_bytes()
+    unknown = sorted(set(skops.io.get_untrusted_types(data=payload)) - set(trusted))
+    if unknown:
+        raise ValueError(f"{path}: holds types the kit does not load: {unknown}; only numpy, scikit-learn and the "
+                         "types a family or ensemble method declares are trusted")
+    return skops.io.loads(payload, trusted=sorted(trusted))
+
+
+# ------------------------------------------------------------------------------------------------ ensembles
+
+
+def fitted_types(method_name: str, params) -> tuple[str, ...]:
+    """The types a method declares for its fitted object (kit.registry.Method.fitted_types)."""
+    from kit import registry
+
+    declared = registry.method(method_name).fitted_types
+    return tuple(declared(params) if callable(declared) else declared)
+
+
+def save_combination(path: Path, fitted) -> None:
+    """An ensemble's fit on every OOF row (kit.ensemble.build.Fitted) into combination.skops."""
+    dump_skops(path, {"combination": fitted.combination, "class_weights": fitted.class_weights})
+
+
+def load_combination(path: Path, entry):
+    """The Fitted that save_combination wrote for the ensemble entry (kit.config.EnsembleEntry)."""
+    from kit.ensemble.build import Fitted
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; the ensemble was built by an older kit: run "
+                                f"`snakemake --forcerun {path.parent / 'manifest.json'}`")
+    saved = load_skops(path, fitted_types(entry.method, entry.params))
+    return Fitted(saved["combination"], saved["class_weights"])
+

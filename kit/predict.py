@@ -1,0 +1,211 @@
+"""`kit predict`: classify new posts with what a finished run kept, exactly as its artifacts were made.
+
+A source is an artifact under oof/ (by default the one behind subs/final.csv). An experiment's logits are the mean
+of its K fold models' logits (kit.experiment.mean_of_folds) on the posts in its text variant; an ensemble's are its
+members' probabilities combined by the fit on every OOF row that it kept (combination.skops), class weights
+included. Everything is read from the run folder: the manifests say which family, variant, members and method made
+each artifact, so the config is not read again. Models load once; then `predict(texts)` costs only the models.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kit.artifacts import read_json
+from kit.config import Columns
+
+PROBABILITY_PREFIX = "p_"  # the output's probability columns: p_-1, p_0, p_1
+
+
+@dataclass
+class Node:
+    """One artifact of the source's tree: an experiment (its fold predictors) or an ensemble (its members and fit)."""
+
+    name: str
+    manifest: dict
+    folds: list = field(default_factory=list)  # experiments: one predictor per fold, in the merge's fold order
+    entry: object = None  # ensembles: kit.config.EnsembleEntry
+    fitted: object = None  # ensembles: kit.ensemble.build.Fitted on every OOF row
+
+
+@dataclass
+class Source:
+    """A loaded artifact and everything under it; predict(texts) -> logits [n x C] float32."""
+
+    name: str
+    classes: list[str]
+    nodes: dict[str, Node]
+    load_seconds: float = 0.0
+
+    @property
+    def n_models(self) -> int:
+        return sum(len(node.folds) for node in self.nodes.values())
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        """np array [len(texts) x C] float32: the source's logits for raw posts, as its test_logits were made."""
+        from kit.ensemble.build import apply_combination, combination_input, to_logits
+        from kit.experiment import mean_of_folds
+        from kit.variants import apply_variant
+
+        texts = list(texts)
+        in_variant: dict[str, list[str]] = {}
+        done: dict[str, np.ndarray] = {}
+
+        def logits_of(name: str) -> np.ndarray:
+            if name in done:  # an experiment shared by two member ensembles is predicted once
+                return done[name]
+            node = self.nodes[name]
+            if node.entry is None:
+                variant = text_variant(node.manifest)
+                if variant not in in_variant:
+                    in_variant[variant] = apply_variant(texts, variant)
+                logits = mean_of_folds([predictor.predict(in_variant[variant]) for predictor in node.folds])
+            else:
+                members = combination_input(node.entry, [logits_of(member) for member in node.manifest["members"]])
+                logits = to_logits(apply_combination(node.entry, node.fitted, members))
+            done[name] = logits
+            return logits
+
+        return logits_of(self.name)
+
+
+def text_variant(manifest: dict) -> str:
+    """The text variant an experiment's models read (a pseudo or augment variant trains on its base's texts)."""
+    return manifest.get("text_variant", manifest["variant"])
+
+
+def source_name(source: str | None, final_sidecar: Path) -> str:
+    """The artifact name: given (a name, or its folder oof/<name>), or the source of subs/final.csv."""
+    if source:
+        return Path(source).name
+    if not Path(final_sidecar).is_file():
+        raise FileNotFoundError(f"{final_sidecar}: missing, so there is no final submission to predict with; run "
+                                "`snakemake -j2 subs/final.csv` or name an artifact with --source")
+    return read_json(final_sidecar)["source"]
+
+
+def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
+    """The artifact `name` under oof_dir with its fold models (models_dir/<exp>/fold<k>/) and ensemble fits."""
+    import time
+
+    from kit.config import EnsembleEntry
+    from kit.kept import load_combination, load_fold_predictor
+
+    started = time.perf_counter()
+    nodes: dict[str, Node] = {}
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in nodes:
+            continue
+        manifest_path = Path(oof_dir) / current / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{manifest_path}: missing; artifact {current!r} was not built in this run folder "
+                                    f"(artifacts here: {sorted(p.name for p in Path(oof_dir).glob('*/'))})")
+        manifest = read_json(manifest_path)
+        node = Node(current, manifest)
+        if manifest["kind"] == "ensemble":
+            node.entry = EnsembleEntry.parse_setting(manifest["spec"], f"{manifest_path} spec")
+            node.fitted = load_combination(manifest_path.parent / "combination.skops", node.entry)
+            pending += manifest["members"]
+        else:
+            node.folds = [load_fold_predictor(Path(models_dir) / current / f"fold{meta['fold']}", manifest)
+                          for meta in manifest["folds"]]
+        nodes[current] = node
+    classes = [str(label) for label in nodes[name].manifest["classes"]]
+    return Source(name, classes, nodes, load_seconds=time.perf_counter() - started)
+
+
+def limit_threads(threads: int) -> None:
+    """Torch's intra-op threads (kit.log.set_threads sets the BLAS ones before numpy loads)."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+# ------------------------------------------------------------------------------------------------ posts in and out
+
+
+def decode_lines(payload: bytes, where: str) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (the competition's encoding), decoded strictly."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return payload.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValueError(f"{where}: is neither UTF-8 nor GB18030 text; convert it to UTF-8 (iconv -t utf-8)")
+
+
+def is_competition_layout(payload: bytes, columns: Columns) -> bool:
+    """True when the first line, read as UTF-8 or GB18030, is a CSV header naming the id and text columns (the rest
+    of such a file is read by the ingest rules, undecodable bytes and all)."""
+    import csv
+
+    first = payload.split(b"\n", 1)[0]
+    for encoding in ("utf-8-sig", "gb18030"):
+        header = [name.strip() for name in next(csv.reader([first.decode(encoding, errors="replace")]), [])]
+        if columns.id in header and columns.text in header:
+            return True
+    return False
+
+
+def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=print) -> pd.DataFrame:
+    """The posts to classify: frame `id`, `text`.
+
+    texts (--text): ids 1, 2, ...; path (--input, '-' for stdin): a CSV in the competition layout (read by the
+    test file's rules, kit.data.read_posts) or one post per line (id = line number; a blank line is an empty post).
+    """
+    if texts:
+        return pd.DataFrame({"id": [str(i) for i in range(1, len(texts) + 1)], "text": list(texts)})
+    where = "stdin" if path in (None, "-") else str(path)
+    payload = sys.stdin.buffer.read() if where == "stdin" else Path(path).read_bytes()
+    if is_competition_layout(payload, columns):
+        from kit.data import read_posts
+
+        if where == "stdin":
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as folder:
+                copy = Path(folder) / "stdin.csv"
+                copy.write_bytes(payload)
+                return read_posts(copy, columns)[["id", "text"]]
+        return read_posts(path, columns)[["id", "text"]]
+    lines = decode_lines(payload, where).splitlines()
+    blank = sum(1 for line in lines if not line.strip())
+    if blank:
+        log(f"{where}: {blank} blank line(s) are predicted as empty posts (ids are line numbers)")
+    return pd.DataFrame({"id": [str(i) for i in range(1, len(lines) + 1)], "text": lines})
+
+
+def predictions(posts: pd.DataFrame, logits: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """Frame `id`, `y` (the decision, a competition label), then one probability column per class (p_<label>)."""
+    from kit.metrics import softmax
+
+    probs = softmax(logits.astype(np.float64))
+    frame = pd.DataFrame({"id": posts["id"].astype(str).to_numpy(), "y": np.asarray(classes)[logits.argmax(axis=1)]})
+    for column, label in enumerate(classes):
+        frame[f"{PROBABILITY_PREFIX}{label}"] = probs[:, column].round(6)
+    return frame
+
+
+def write_predictions(frame: pd.DataFrame, out: str | None) -> None:
+    """The predictions as CSV into out (atomically), or on stdout."""
+    from kit.artifacts import atomic_write_bytes
+
+    payload = frame.to_csv(index=False, lineterminator="\n")
+    if out:
+        atomic_write_bytes(Path(out), payload.encode("utf-8"))
+    else:
+        sys.stdout.write(payload)
+        sys.stdout.flush()
+
+
+def describe_load(source: Source) -> str:
+    """One log line: what was loaded and how long it took."""
+    experiments = sum(1 for node in source.nodes.values() if node.entry is None)
+    return (f"{source.name}: {experiments} experiment(s), {source.n_models} fold models and "
+            f"{len(source.nodes) - experiments} ensemble fit(s) loaded in {source.load_seconds:.2f}s")

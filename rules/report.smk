@@ -1,0 +1,124 @@
+rule eda_figures:
+    input:
+        report=f"{INTERIM}/report.json",
+        train=variant_split_files("train"),
+        test=variant_split_files("test"),
+    output:
+        classes=report(
+            "figures/eda/class_counts.png",
+            caption="../report/eda_classes.rst",
+            category="EDA",
+        ),
+        lengths=report(
+            "figures/eda/text_lengths.png",
+            caption="../report/eda_lengths.rst",
+            category="EDA",
+        ),
+        duplicates=report(
+            "figures/eda/duplicates.png",
+            caption="../report/eda_duplicates.rst",
+            category="EDA",
+        ),
+    log:
+        "logs/figures/eda.log",
+    conda:
+        "../env.yaml"
+    params:
+        variants=text_variants(),
+        max_lens=max_lens_json(),
+    shell:
+        "python -m kit eda-figures --report {input.report:q} --variants {params.variants}"
+        " --train-files {input.train:q} --test-files {input.test:q} --max-lens-json {params.max_lens:q}"
+        " --out-classes {output.classes:q} --out-lengths {output.lengths:q}"
+        " --out-duplicates {output.duplicates:q} --log {log:q}"
+
+
+rule experiment_figure:
+    input:
+        npz="oof/{model}.{variant}.s{seed}/oof.npz",
+        manifest="oof/{model}.{variant}.s{seed}/manifest.json",
+    output:
+        report(
+            "figures/experiments/{model}.{variant}.s{seed}.png",
+            caption="../report/experiment.rst",
+            category="experiments",
+            subcategory="{model}",
+            labels={"experiment": "{model}.{variant}.s{seed}"},
+        ),
+    log:
+        "logs/figures/{model}.{variant}.s{seed}.log",
+    conda:
+        "../env.yaml"
+    shell:
+        "python -m kit artifact-figure --npz {input.npz:q} --manifest {input.manifest:q} --out {output:q}"
+        " --log {log:q}"
+
+
+rule ensemble_figure:
+    input:
+        npz="oof/ensemble.{ensemble}/oof.npz",
+        manifest="oof/ensemble.{ensemble}/manifest.json",
+    output:
+        report(
+            "figures/ensembles/{ensemble}.png",
+            caption="../report/ensemble.rst",
+            category="ensembles",
+            labels={"ensemble": "{ensemble}"},
+        ),
+    log:
+        "logs/figures/ensemble.{ensemble}.log",
+    conda:
+        "../env.yaml"
+    shell:
+        "python -m kit artifact-figure --npz {input.npz:q} --manifest {input.manifest:q} --out {output:q}"
+        " --log {log:q}"
+
+
+rule final_figure:
+    input:
+        final="subs/final.json",
+        manifests=final_candidate_manifests,
+        report=f"{INTERIM}/report.json",
+    output:
+        report(
+            "figures/final/final.png",
+            caption="../report/final.rst",
+            category="final submission",
+        ),
+    log:
+        "logs/figures/final.log",
+    conda:
+        "../env.yaml"
+    shell:
+        "python -m kit final-figure --final {input.final:q} --manifests {input.manifests:q}"
+        " --report {input.report:q} --out {output:q} --log {log:q}"
+
+
+rule disagreements:
+    input:
+        final="subs/final.json",
+        npz=all_artifact_npz,
+        manifests=all_artifact_manifests,
+        train=f"{INTERIM}/train.parquet",
+        test=f"{INTERIM}/test.parquet",
+    output:
+        png=report(
+            "figures/final/disagreements.png",
+            caption="../report/disagreements.rst",
+            category="final submission",
+        ),
+        csv=report(
+            "figures/final/disagreements.csv",
+            caption="../report/disagreements.rst",
+            category="final submission",
+        ),
+    log:
+        "logs/figures/disagreements.log",
+    conda:
+        "../env.yaml"
+    params:
+        top=50,
+    shell:
+        "python -m kit disagreements --final {input.final:q} --npz {input.npz:q} --manifests {input.manifests:q}"
+        " --train {input.train:q} --test {input.test:q} --top {params.top} --out-csv {output.csv:q}"
+        " --out-png {output.png:q} --log {log:q}"

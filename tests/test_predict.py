@@ -1,0 +1,142 @@
+"""kit.predict: an artifact's kept models and ensemble fits give back its own test logits from the raw test posts,
+for every family and every fitted ensemble method; the input forms; the output columns."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kit import cli
+from kit.artifacts import Artifact
+from kit.config import Columns
+from kit.predict import load_source, predictions, read_input, source_name
+
+CLASSES = ["--classes", "-1", "0", "1"]
+TINY_BERT = {"kind": "transformer", "backbone": "unused", "max_len": 24, "epochs": 1, "batch_size": 16,
+             "lr": 0.003, "head": "mean", "predict_batch_size": 16}
+ENSEMBLES = {
+    "ensemble.stack": {"method": "stack"},
+    "ensemble.votes": {"method": "vote_multiround", "class_weights": True},
+    "ensemble.car": {"method": "caruana", "rounds": 5, "class_weights": True},
+}
+EXPERIMENTS = {"char.raw.s0": ("raw", {"kind": "sklearn", "min_df": 1}),
+               "word.cleaned.s0": ("cleaned", {"kind": "sklearn", "features": "word", "min_df": 1,
+                                               "estimator": "linear_svm"}),
+               "bert.cleaned.s0": ("cleaned", TINY_BERT)}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, one_torch_thread):
+    """A run folder made by the commands the rules call: three experiments (TF-IDF on raw and cleaned texts, a
+    scratch transformer) kept in models/folds/, three fitted ensembles and one of ensembles, and subs/final.json."""
+    root = tmp_path_factory.mktemp("run")
+    main = lambda *argv: cli.main([*argv, "--log", str(root / "logs" / "run.log")])  # noqa: E731
+    main("demo", "--train", f"{root}/raw/train.csv", "--test", f"{root}/raw/test.csv", "--unlabeled",
+         f"{root}/raw/u.csv", "--n-train", "160", "--n-test", "50", "--n-unlabeled", "50")
+    main("ingest", "--train", f"{root}/raw/train.csv", "--test", f"{root}/raw/test.csv", *CLASSES,
+         "--out-train", f"{root}/i/train.parquet", "--out-test", f"{root}/i/test.parquet", "--report",
+         f"{root}/i/report.json")
+    for variant in ("raw", "cleaned"):
+        main("variant", "--name", variant, "--train", f"{root}/i/train.parquet", "--test", f"{root}/i/test.parquet",
+             "--out-train", f"{root}/v/{variant}/train.parquet", "--out-test", f"{root}/v/{variant}/test.parquet",
+             "--meta", f"{root}/v/{variant}/meta.json")
+    main("folds", "--train", f"{root}/i/train.parquet", "--k", "2", "--seed", "0", "--out", f"{root}/folds.parquet")
+    main("build-backbone", "--spec-json", '{"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, '
+         '"max_position": 32}', "--texts", f"{root}/i/train.parquet", f"{root}/i/test.parquet", "--out",
+         f"{root}/backbone")
+    for name, (variant, entry) in EXPERIMENTS.items():
+        params = {key: value for key, value in entry.items() if key != "kind"}
+        files = ["--kind", entry["kind"], "--params-json", json.dumps(params), "--train",
+                 f"{root}/v/{variant}/train.parquet", "--test", f"{root}/v/{variant}/test.parquet", "--variant-meta",
+                 f"{root}/v/{variant}/meta.json", "--folds", f"{root}/folds.parquet", *CLASSES]
+        backbone = ["--backbone-dir", f"{root}/backbone"] if entry["kind"] == "transformer" else []
+        for fold in (0, 1):
+            main("fit-fold", *files, *backbone, "--fold", str(fold), "--seed", "0", "--workdir", f"{root}/ck/{fold}",
+                 "--out", f"{root}/oof/{name}/fold{fold}.npz", "--model-dir", f"{root}/models/{name}/fold{fold}",
+                 "--keep-model")
+        main("merge", *files, "--fold-files", f"{root}/oof/{name}/fold0.npz", f"{root}/oof/{name}/fold1.npz",
+             "--name", name, "--model", name.split(".")[0], "--config-hash", "c", "--out-npz",
+             f"{root}/oof/{name}/oof.npz", "--out-manifest", f"{root}/oof/{name}/manifest.json")
+    for name, spec in [*ENSEMBLES.items(), ("ensemble.top", {"method": "mean", "members": ["ensemble.stack",
+                                                                                           "ensemble.votes"]})]:
+        members = spec.get("members", list(EXPERIMENTS))
+        main("ensemble", "--name", name, "--spec-json", json.dumps(spec),
+             "--member-npz", *[f"{root}/oof/{m}/oof.npz" for m in members],
+             "--member-manifests", *[f"{root}/oof/{m}/manifest.json" for m in members],
+             "--out-npz", f"{root}/oof/{name}/oof.npz", "--out-manifest", f"{root}/oof/{name}/manifest.json",
+             "--out-combination", f"{root}/oof/{name}/combination.skops")
+    candidates = [*ENSEMBLES, "ensemble.top"]
+    main("submit", "--npz", *[f"{root}/oof/{c}/oof.npz" for c in candidates], "--manifests",
+         *[f"{root}/oof/{c}/manifest.json" for c in candidates], "--test", f"{root}/i/test.parquet", "--out",
+         f"{root}/subs/final.csv", "--sidecar", f"{root}/subs/final.json")
+    return root
+
+
+def test_every_artifact_predicts_its_own_test_logits_from_the_raw_posts(run):
+    posts = pd.read_parquet(run / "i" / "test.parquet")["text"].tolist()
+    for name in [*EXPERIMENTS, *ENSEMBLES, "ensemble.top"]:
+        source = load_source(name, run / "oof", run / "models")
+        expected = Artifact.load(run / "oof" / name).test_logits
+        logits = source.predict(posts)
+        assert logits.dtype == np.float32 and np.array_equal(logits.argmax(1), expected.argmax(1)), name
+        np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-5, err_msg=name)
+    assert load_source("ensemble.top", run / "oof", run / "models").n_models == 6  # each experiment loaded once
+
+
+def test_one_post_gets_the_label_the_batch_gave_it(run):
+    posts = pd.read_parquet(run / "i" / "test.parquet")["text"].tolist()
+    source = load_source("ensemble.car", run / "oof", run / "models")
+    batch = source.predict(posts)
+    one_by_one = np.concatenate([source.predict([post]) for post in posts[:8]])
+    assert np.array_equal(one_by_one.argmax(1), batch[:8].argmax(1))
+
+
+def test_the_default_source_is_the_final_submissions(run):
+    final = json.loads((run / "subs" / "final.json").read_text())["source"]
+    assert source_name(None, run / "subs" / "final.json") == final
+    assert source_name("oof/ensemble.stack", run / "subs" / "final.json") == "ensemble.stack"
+    with pytest.raises(FileNotFoundError, match="no final submission to predict with"):
+        source_name(None, run / "nope.json")
+
+
+def test_the_command_prints_id_y_and_probabilities(run, capsys, monkeypatch):
+    monkeypatch.chdir(run)
+    cli.main(["predict", "--text", "武汉加油！", "--text", "太难过了", "--models-dir", "models"])
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["id"] for row in rows] == ["1", "2"]
+    assert list(rows[0]) == ["id", "y", "p_-1", "p_0", "p_1"]
+    for row in rows:
+        probs = [float(row[f"p_{label}"]) for label in ("-1", "0", "1")]
+        assert row["y"] == ["-1", "0", "1"][int(np.argmax(probs))] and abs(sum(probs) - 1) < 1e-4
+
+
+def test_a_competition_csv_and_a_file_of_lines_are_both_read(run, tmp_path):
+    posts = read_input(str(run / "raw" / "test.csv"), None, Columns())
+    assert posts["id"].tolist() == pd.read_parquet(run / "i" / "test.parquet")["id"].tolist()
+    (tmp_path / "lines.txt").write_text("武汉加油\n\n今天好难过\n", encoding="utf-8")
+    notes = []
+    lines = read_input(str(tmp_path / "lines.txt"), None, Columns(), log=notes.append)
+    assert lines.to_dict("list") == {"id": ["1", "2", "3"], "text": ["武汉加油", "", "今天好难过"]}
+    assert "1 blank line(s) are predicted as empty posts" in notes[0]
+    (tmp_path / "big5.txt").write_bytes("武漢加油".encode("big5") + b"\xff\xfe")
+    with pytest.raises(ValueError, match="big5.txt: is neither UTF-8 nor GB18030"):
+        read_input(str(tmp_path / "big5.txt"), None, Columns())
+
+
+def test_predictions_are_the_argmax_and_the_softmax():
+    frame = predictions(pd.DataFrame({"id": ["7"], "text": ["x"]}), np.array([[0.0, 2.0, 0.0]], np.float32),
+                        ["-1", "0", "1"])
+    assert frame.loc[0, "y"] == "0" and frame.loc[0, "p_0"] == pytest.approx(np.exp(2) / (np.exp(2) + 2), abs=1e-6)
+
+
+def test_an_experiment_whose_models_were_not_kept_is_named(run, tmp_path):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(run / "models", models)
+    shutil.rmtree(models / "char.raw.s0" / "fold1")
+    with pytest.raises(FileNotFoundError, match=r"char.raw.s0/fold1: no kept fold model of char.raw.s0"):
+        load_source("ensemble.stack", run / "oof", models)
