@@ -6,7 +6,8 @@ Module map:
               optimizer, loss, adversarial, schedule, epoch policy and output groups
   encoder.py  encoders shaped like a Hugging Face backbone: word vectors alone, or a transformer's token states
               joined with the vector of each token's word (the hybrid); the ids they read
-  fold.py     one fold: words, vocabulary, encoder, then the transformer family's training and prediction
+  fold.py     one fold: words, vocabulary, encoder, then the transformer family's training and prediction; the
+              kept model (WordvecPredictor, load_predictor)
 
 The encoders look like an AutoModel to kit.models.transformer (a config with hidden_size and num_hidden_layers,
 get_input_embeddings, forward returning last_hidden_state), so TextClassifier, the head registry (bigru, bilstm,
@@ -29,5 +30,6 @@ def inputs(config: WordvecConfig) -> dict[str, str]:
 
 
 register(Family("wordvec", WordvecConfig, "kit.models.wordvec.fold:fit_predict", inputs=inputs,
+                load_predictor="kit.models.wordvec.fold:load_predictor",
                 help="a BiGRU, BiLSTM or TextCNN over the corpus's word vectors, or over a transformer's token "
                      "states joined with them"))

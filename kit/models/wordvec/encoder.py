@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kit.word_vectors import PAD_ID, RESERVED, UNK_ID, FoldVocabulary
+from kit.word_vectors import PAD_ID, RESERVED, UNK_ID, FoldVocabulary, KeptWords
 
 
 @dataclass
@@ -111,7 +111,7 @@ class HybridEncoder(nn.Module):
         return EncoderOutput(torch.cat([states, words], dim=-1))
 
 
-def word_ids(word_lists: list[list[str]], vocabulary: FoldVocabulary, max_words: int) -> list[list[int]]:
+def word_ids(word_lists: list[list[str]], vocabulary: FoldVocabulary | KeptWords, max_words: int) -> list[list[int]]:
     """Each text's first max_words words as vocabulary rows; an empty text is one [PAD], a zero vector, since a
     sequence head needs a position to read."""
     return [vocabulary.ids(words[:max_words]) or [PAD_ID] for words in word_lists]

@@ -4,17 +4,24 @@ family's training and prediction (kit.models.transformer.fold.train_and_predict)
 The words are the corpus's (kit.corpus.words_of: the words of the cleaned text, whatever the text variant), so a
 model reads the same words its vectors were trained on. The vocabulary holds the words of this fold's texts only:
 a word that no text of the fold has is never looked up, and the table (and every checkpoint) stays small.
+
+The trained model comes back as a WordvecPredictor, which the fold job keeps when keep_models asks (the weights,
+the vectors among them, the vocabulary's words and a copy of the corpus's user dictionary) and load_predictor
+reads back: `kit predict` segments a new text as the corpus would have, and a word the fold never saw is [UNK].
+A hybrid is not kept yet (its transformer would need saving beside the words): its fold folders say so.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from kit.artifacts import read_json, write_json
 from kit.models import FoldData, FoldResult
 from kit.models.transformer.checkpoint import fingerprint
 from kit.models.transformer.fold import (
@@ -25,11 +32,50 @@ from kit.models.transformer.fold import (
     training_settings,
 )
 from kit.models.transformer.heads import TextClassifier
-from kit.models.transformer.train import resolve_amp
+from kit.models.transformer.train import predict, resolve_amp
 from kit.models.wordvec.config import WordvecConfig
 from kit.models.wordvec.encoder import HybridEncoder, WordEmbedding, WordVectorEncoder, hybrid_ids, word_ids
-from kit.settings import to_dict
-from kit.word_vectors import PAD_ID, fold_vocabulary, read_fold_words
+from kit.settings import parse, to_dict
+from kit.word_vectors import PAD_ID, RESERVED, KeptWords, fold_vocabulary, read_fold_words
+
+MODEL_WEIGHTS, MODEL_CONFIG = "wordvec_model.pt", "wordvec_model.json"
+
+
+@dataclass
+class WordvecPredictor:
+    """A fold's trained word-vector classifier and its words: logits [n x C] for any texts, predicted as the fold
+    did (the first max_words words, length-sorted batches of predict_batch_size)."""
+
+    model: TextClassifier
+    config: WordvecConfig
+    words: KeptWords
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        ids = word_ids(self.words.words_of(texts), self.words, self.config.embedding.max_words)
+        amp = resolve_amp(self.config.schedule.amp, next(self.model.parameters()).device)
+        return predict(self.model, ids, self.config.schedule.predict_batch_size, PAD_ID, amp)
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        torch.save(self.model.state_dict(), folder / MODEL_WEIGHTS)
+        embedding = self.model.backbone.get_input_embeddings()
+        write_json(folder / MODEL_CONFIG, {"params": to_dict(self.config), "n_classes": self.model.classifier.out_features,
+                                          "dim": embedding.weight.shape[1]})
+        self.words.save(folder)
+
+
+def load_predictor(folder: Path) -> WordvecPredictor:
+    """The WordvecPredictor a fold kept in folder, on the CPU in eval mode."""
+    folder = Path(folder)
+    saved = read_json(folder / MODEL_CONFIG)
+    config = parse(WordvecConfig, saved["params"], str(folder / MODEL_CONFIG))
+    words = KeptWords.load(folder)
+    # The shapes only: every number, the vectors included, comes from the saved weights.
+    shape = np.zeros((len(RESERVED) + len(words.index), saved["dim"]), dtype=np.float32)
+    encoder = WordVectorEncoder(WordEmbedding(shape, config.embedding.freeze), config.embedding.embedding_dropout)
+    model = TextClassifier(encoder, config.head, saved["n_classes"])
+    model.load_state_dict(torch.load(folder / MODEL_WEIGHTS, map_location="cpu", weights_only=True))
+    return WordvecPredictor(model.eval(), config, words)
 
 
 def run_fold(
@@ -81,6 +127,8 @@ def run_fold(
     settings = {**training_settings(config, data.n_classes), "vectors_config_hash": meta["config_hash"]}
     run_id = fingerprint(settings, seed, data.train_text, data.train_y)
     result = train_and_predict(model, config, encoded, pad_id, data, seed, workdir, run_id, log, on_step)
+    if not hybrid:
+        result.predictor = WordvecPredictor(model, config, KeptWords(vocabulary.index, Path(data.inputs["userdict"])))
     result.info = {
         "family": "wordvec",
         "vectors": embedding.vectors,
