@@ -59,7 +59,8 @@ class WordvecPredictor:
         folder = Path(folder)
         torch.save(self.model.state_dict(), folder / MODEL_WEIGHTS)
         embedding = self.model.backbone.get_input_embeddings()
-        write_json(folder / MODEL_CONFIG, {"params": to_dict(self.config), "n_classes": self.model.classifier.out_features,
+        write_json(folder / MODEL_CONFIG, {"params": to_dict(self.config),
+                                          "n_classes": self.model.classifier.out_features,
                                           "dim": embedding.weight.shape[1]})
         self.words.save(folder)
 
