@@ -8,7 +8,7 @@ from kit.metrics import macro_f1
 from kit.models import FoldData, fit_predict
 from kit.models.transformer.backbone import build_scratch_backbone
 from kit.models.transformer.train import CHECKPOINT
-from kit.models.wordvec.fold import MODEL_CONFIG, MODEL_WEIGHTS, load_predictor, run_fold
+from kit.models.wordvec.fold import BACKBONE_DIR, MODEL_CONFIG, MODEL_WEIGHTS, load_predictor, run_fold
 from kit.models.wordvec.config import WordvecConfig
 from kit.settings import parse
 from kit.word_vectors import USERDICT_FILE, VOCABULARY_FILE
@@ -57,21 +57,24 @@ def test_the_hybrid_joins_a_scratch_berts_states_with_the_word_vectors(data, toy
                          workdir=tmp_path / "fold", log=lambda line: None)
     assert macro_f1(data.valid_y, result.valid_logits.argmax(1), 3) > 0.9
     assert result.info["backbone"] == str(backbone) and result.info["optimizer_steps"] == 3 * 12
-    assert result.predictor is None  # not kept yet: kit.kept writes not_kept.json saying so
 
 
-@pytest.mark.parametrize("freeze", [True, False])
-def test_a_kept_model_predicts_the_logits_the_fold_job_wrote(data, word_inputs, tmp_path, freeze):
+@pytest.mark.parametrize("model", ["frozen", "fine-tuned", "hybrid"])
+def test_a_kept_model_predicts_the_logits_the_fold_job_wrote(data, toy, word_inputs, tmp_path, model):
     # The corpus segmented by jieba, as the corpus rule does: a kept model segments a new text the same way.
     inputs = word_inputs(tmp_path / "words", data.train_text + data.valid_text + data.test_text, segmented=True)
     fold = FoldData(data.train_text, data.train_y, data.valid_text, data.valid_y, data.test_text, n_classes=3,
                     inputs=inputs)
-    result = fit_predict("wordvec", params(freeze=freeze, head="textcnn", epochs=1), fold, seed=0,
-                         workdir=tmp_path / "fold", log=lambda line: None)
+    settings = params(freeze=model == "frozen", head="textcnn", epochs=1)
+    if model == "hybrid":
+        settings.update(backbone=str(build_scratch_backbone(tmp_path / "bert", [toy.vocab], layers=1, hidden=16,
+                                                            heads=2, max_position=64)), max_len=24)
+    result = fit_predict("wordvec", settings, fold, seed=0, workdir=tmp_path / "fold", log=lambda line: None)
     kept = tmp_path / "kept"
     kept.mkdir()
     result.predictor.save(kept)
-    assert {path.name for path in kept.iterdir()} == {MODEL_WEIGHTS, MODEL_CONFIG, VOCABULARY_FILE, USERDICT_FILE}
+    assert {path.name for path in kept.iterdir()} == {MODEL_WEIGHTS, MODEL_CONFIG, VOCABULARY_FILE, USERDICT_FILE,
+                                                      *([BACKBONE_DIR] if model == "hybrid" else [])}
     loaded = load_predictor(kept)
     assert np.array_equal(loaded.predict(fold.test_text), result.test_logits)
     assert np.array_equal(loaded.predict(fold.valid_text), result.valid_logits)

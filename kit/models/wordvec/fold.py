@@ -8,7 +8,7 @@ a word that no text of the fold has is never looked up, and the table (and every
 The trained model comes back as a WordvecPredictor, which the fold job keeps when keep_models asks (the weights,
 the vectors among them, the vocabulary's words and a copy of the corpus's user dictionary) and load_predictor
 reads back: `kit predict` segments a new text as the corpus would have, and a word the fold never saw is [UNK].
-A hybrid is not kept yet (its transformer would need saving beside the words): its fold folders say so.
+A hybrid also keeps its transformer's config and tokenizer (its weights are among the model's).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from kit.settings import parse, to_dict
 from kit.word_vectors import PAD_ID, RESERVED, KeptWords, fold_vocabulary, read_fold_words
 
 MODEL_WEIGHTS, MODEL_CONFIG = "wordvec_model.pt", "wordvec_model.json"
+BACKBONE_DIR = "backbone"  # a hybrid's transformer config and tokenizer, in a kept model's folder
 
 
 @dataclass
@@ -49,20 +50,33 @@ class WordvecPredictor:
     model: TextClassifier
     config: WordvecConfig
     words: KeptWords
+    tokenizer: object | None = None  # a hybrid's transformer tokenizer
 
     def predict(self, texts: list[str]) -> np.ndarray:
-        ids = word_ids(self.words.words_of(texts), self.words, self.config.embedding.max_words)
+        words = self.words.words_of(texts)
+        if self.tokenizer is None:
+            ids, pad_id = word_ids(words, self.words, self.config.embedding.max_words), PAD_ID
+        else:
+            from kit.cleaning import clean_text
+
+            ids = hybrid_ids(self.tokenizer, [clean_text(text) for text in texts], words, self.words,
+                             self.config.backbone.max_len, "texts")
+            pad_id = self.tokenizer.pad_token_id
         amp = resolve_amp(self.config.schedule.amp, next(self.model.parameters()).device)
-        return predict(self.model, ids, self.config.schedule.predict_batch_size, PAD_ID, amp)
+        return predict(self.model, ids, self.config.schedule.predict_batch_size, pad_id, amp)
 
     def save(self, folder: Path) -> None:
         folder = Path(folder)
         torch.save(self.model.state_dict(), folder / MODEL_WEIGHTS)
-        embedding = self.model.backbone.get_input_embeddings()
+        encoder = self.model.backbone
+        embedding = encoder.word_vectors if isinstance(encoder, HybridEncoder) else encoder.embeddings
         write_json(folder / MODEL_CONFIG, {"params": to_dict(self.config),
                                           "n_classes": self.model.classifier.out_features,
                                           "dim": embedding.weight.shape[1]})
         self.words.save(folder)
+        if self.tokenizer is not None:
+            encoder.transformer.config.save_pretrained(folder / BACKBONE_DIR)
+            self.tokenizer.save_pretrained(folder / BACKBONE_DIR)
 
 
 def load_predictor(folder: Path) -> WordvecPredictor:
@@ -73,10 +87,19 @@ def load_predictor(folder: Path) -> WordvecPredictor:
     words = KeptWords.load(folder)
     # The shapes only: every number, the vectors included, comes from the saved weights.
     shape = np.zeros((len(RESERVED) + len(words.index), saved["dim"]), dtype=np.float32)
-    encoder = WordVectorEncoder(WordEmbedding(shape, config.embedding.freeze), config.embedding.embedding_dropout)
+    embedding, dropout = WordEmbedding(shape, config.embedding.freeze), config.embedding.embedding_dropout
+    tokenizer = None
+    if config.backbone.backbone is None:
+        encoder = WordVectorEncoder(embedding, dropout)
+    else:
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(folder / BACKBONE_DIR))
+        transformer = AutoModel.from_config(AutoConfig.from_pretrained(str(folder / BACKBONE_DIR)))
+        encoder = HybridEncoder(transformer, len(tokenizer), embedding, dropout)
     model = TextClassifier(encoder, config.head, saved["n_classes"])
     model.load_state_dict(torch.load(folder / MODEL_WEIGHTS, map_location="cpu", weights_only=True))
-    return WordvecPredictor(model.eval(), config, words)
+    return WordvecPredictor(model.eval(), config, words, tokenizer)
 
 
 def run_fold(
@@ -128,8 +151,8 @@ def run_fold(
     settings = {**training_settings(config, data.n_classes), "vectors_config_hash": meta["config_hash"]}
     run_id = fingerprint(settings, seed, data.train_text, data.train_y)
     result = train_and_predict(model, config, encoded, pad_id, data, seed, workdir, run_id, log, on_step)
-    if not hybrid:
-        result.predictor = WordvecPredictor(model, config, KeptWords(vocabulary.index, Path(data.inputs["userdict"])))
+    result.predictor = WordvecPredictor(model, config, KeptWords(vocabulary.index, Path(data.inputs["userdict"])),
+                                        tokenizer if hybrid else None)
     result.info = {
         "family": "wordvec",
         "vectors": embedding.vectors,
