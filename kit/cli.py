@@ -198,7 +198,7 @@ def cmd_fit_fold(args, log) -> None:
     # The lease sets CUDA_VISIBLE_DEVICES, so it must come before anything imports torch.
     with gpu_lease(args.gpus) as devices:
         log(f"devices: {'cuda ' + ','.join(devices) if devices else 'cpu'}; threads {args.threads}")
-        if args.kind == "transformer":
+        if args.kind in ("transformer", "wordvec"):
             import torch
 
             torch.set_num_threads(args.threads)
@@ -209,10 +209,21 @@ def cmd_fit_fold(args, log) -> None:
         run_fold(
             kind=args.kind, params=params, variant=variant_files(args), folds_path=Path(args.folds), fold=args.fold,
             seed=args.seed, classes=args.classes, out=Path(args.out), workdir=Path(args.workdir), log=log,
-            pool=Path(args.pool) if args.pool else None, additions=additions,
+            pool=Path(args.pool) if args.pool else None, additions=additions, inputs=family_inputs(args.inputs),
             model_dir=Path(args.model_dir) if args.model_dir else None, keep_model=args.keep_model,
             why_not_kept=why_not_kept(keep_models),
         )
+
+
+def family_inputs(pairs: list[str]) -> dict[str, Path]:
+    """--inputs role=path ... as {role: path}."""
+    inputs = {}
+    for pair in pairs:
+        role, sep, path = pair.partition("=")
+        if not sep or not role.isidentifier() or not path:
+            raise ValueError(f"fit-fold --inputs: {pair!r} is not role=path (e.g. vectors=models/word_vectors/w2v)")
+        inputs[role] = Path(path)
+    return inputs
 
 
 def cmd_merge(args, log) -> None:
@@ -526,6 +537,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", help="with --augment-json: the corpus parquet (the texts' words)")
     p.add_argument("--userdict", help="with --augment-json: the corpus's jieba dictionary")
     p.add_argument("--synonyms", help="with --augment-json: the word-vectors folder the synonyms come from")
+    p.add_argument("--inputs", nargs="+", default=[], metavar="ROLE=PATH",
+                   help="workflow files the model family reads (its declared inputs), e.g. "
+                        "vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet")
     p.add_argument("--out", required=True, help="the fold file (npz) to write")
     p.add_argument("--model-dir", help="the fold's model folder to write: the model, or not_kept.json saying why")
     p.add_argument("--keep-model", action="store_true", help="keep this fold's model in --model-dir")

@@ -23,7 +23,7 @@ from kit import registry
 from kit.augment import AugmentSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
-from kit.settings import Settings, SettingsError, coerce, fail, identity, parse, setting, to_dict
+from kit.settings import Settings, SettingsError, coerce, fail, identity, parse, references, setting, to_dict
 
 # The competition's own layout: file names as shipped, and where the demo writes its copies.
 COMPETITION_FILES = {
@@ -340,6 +340,7 @@ class Config(Settings):
         if self.data.unlabeled == DEMO_FILES["unlabeled"] and self.data.train != DEMO_FILES["train"]:
             self.data.unlabeled = None
         self._check_variants()
+        self._check_references()
         experiments = {exp.name for exp in matrix(self)}
         for name in self.ensembles:
             self._check_ensemble(name, experiments)
@@ -377,6 +378,15 @@ class Config(Settings):
             for variant in variants or ():
                 if variant not in known:
                     raise fail(key, f"unknown variant {variant!r}; {_near(variant, known)}")
+
+    def _check_references(self) -> None:
+        """A model key that names an entry of another block (`vectors: w2v`) must name one that exists."""
+        for model, entry in self.models.items():
+            for key, block, name in references(entry.params, f"models.{model}"):
+                known = getattr(self, block)
+                if name not in known:
+                    raise fail(key, f"names no {block} entry {name!r}; "
+                                    + (_near(name, known) if known else f"add one under {block}:"))
 
     def _check_ensemble(self, name: str, experiments: set[str]) -> None:
         entry, path = self.ensembles[name], f"ensembles.{name}"
@@ -567,6 +577,14 @@ def model_params_json(config: Config, model: str) -> str:
     return canonical_json(model_params(config, model))
 
 
+def model_inputs(config: Config, model: str) -> dict[str, str]:
+    """role -> path of the workflow files a fold job of the model reads beyond its text variant's (the family's
+    declared inputs, kit.registry.Family)."""
+    entry = config.models[model]
+    declared = registry.family(entry.kind)
+    return dict(registry.resolve(declared.inputs)(entry.params)) if declared.inputs is not None else {}
+
+
 def ensemble_spec(config: Config, name: str) -> dict:
     return config.ensembles[name].to_setting()
 
@@ -577,13 +595,18 @@ def ensemble_spec_json(config: Config, name: str) -> str:
 
 def experiment_identity(config: Config, exp: Experiment) -> dict:
     """What decides an experiment's numbers: its family and settings (not threads, GPUs, checkpoint cadence...),
-    its variant (with a pseudo or augment variant's settings) and seed, the classes and the fold settings. The data
-    itself, and a pseudo variant's rows, are hashed into the artifact."""
+    the entries its settings name (a word_vectors entry), its variant (with a pseudo or augment variant's settings)
+    and seed, the classes and the fold settings. The data itself, and a pseudo variant's rows, are hashed into the
+    artifact."""
     entry = config.models[exp.model]
     kind = variant_kind(config, exp.variant)
+    # An entry named by a key (word vectors) decides the numbers as much as the key itself.
+    named = {key: identity(getattr(config, block)[name])
+             for key, block, name in references(entry.params, "")}
     return {
         "kind": entry.kind,
         "params": identity(entry.params),
+        **({"named_entries": named} if named else {}),
         "variant": exp.variant,
         **({"variant_settings": identity(getattr(config, kind)[exp.variant])} if kind != "text" else {}),
         "seed": exp.seed,

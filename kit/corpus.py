@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from kit.config import CorpusSettings
     from kit.newwords import NewWord
 
+FOLDER = "data/corpus"  # where the workflow writes the corpus's files (rules/corpus.smk)
 SOURCES = ("train", "test", "unlabeled")
 COLUMNS = ("text", "words", "source")
 NEW_WORD_COLUMNS = ("word", "count", "kind", "pmi", "left_entropy", "right_entropy")
@@ -200,6 +201,8 @@ def words_of(texts: Sequence[str], corpus: Path, userdict: Path, workers: int = 
     cleaned = [clean_text(text) for text in texts]
     stored = read_corpus(corpus, ("text", "words"))
     words_by_text = dict(zip(stored["text"], stored["words"]))
+    # A text that cleans to nothing (the corpus keeps none) has no words: no need to load jieba for it.
+    words_by_text[""] = ""
     missing = list(dict.fromkeys(text for text in cleaned if text not in words_by_text))
     if missing:
         words_by_text.update(zip(missing, segment_texts(Segmenter.from_userdict(userdict), missing, workers)))

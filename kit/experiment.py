@@ -106,6 +106,7 @@ def run_fold(
     log: Callable[[str], None] = print,
     pool: Path | None = None,
     additions: TrainingRows | None = None,
+    inputs: dict[str, Path] | None = None,
     model_dir: Path | None = None,
     keep_model: bool = False,
     why_not_kept: str = "",
@@ -113,7 +114,8 @@ def run_fold(
     """Train on every fold but `fold`, predict it and the test set, write the fold file `out`. Returns its meta.
 
     pool: the variant's pseudo-label pool (id, text), also predicted when this experiment teaches a pseudo variant;
-    additions: training-only rows of a pseudo or augment variant, added to this fold's training rows;
+    additions: training-only rows of a pseudo or augment variant, added to this fold's training rows; inputs: the
+    workflow files the model family declared it reads (kit.registry.Family.inputs), by role;
     model_dir: the fold's model folder, holding the model when keep_model, else not_kept.json with why_not_kept.
     """
     train, test, variant_meta = variant.read()
@@ -139,6 +141,7 @@ def run_fold(
         test_text=test["text"].astype(str).tolist(),
         n_classes=len(classes),
         pool_text=[] if pool_frame is None else pool_frame["text"].astype(str).tolist(),
+        inputs=dict(inputs or {}),
     )
     log(f"fold {fold}: {len(data.train_text)} train, {len(data.valid_text)} held out, {len(data.test_text)} test"
         + (f", {len(data.pool_text)} pool rows to label" if data.pool_text else ""))

@@ -24,6 +24,7 @@ from typing import Callable, Literal
 BUILTIN_MODULES = (
     "kit.models.sklearn_family",
     "kit.models.transformer",
+    "kit.models.wordvec",
     "kit.ensemble.methods",
     "kit.variants",
 )
@@ -34,6 +35,11 @@ class Family:
     """A model family: `kind: <kind>` in a model entry; one fold job calls fit_predict(params, data, seed, workdir,
     log) -> kit.models.FoldResult, where params is an instance of `params`.
 
+    inputs(params) -> {role: path}: the workflow files a fold job reads beyond its text variant's (the corpus, a
+    word_vectors folder), as the rules name them; the rules make them the job's inputs and pass them as
+    `--inputs role=path`, and fit_predict finds them in FoldData.inputs. None: no such files. Called at plan time,
+    so it must not import numpy, pandas or torch.
+
     load_predictor(folder) -> an object with predict(texts) -> logits [n x C] float32 reads back what the fold's
     FoldResult.predictor saved into folder; a family without one cannot keep its fold models for `kit predict`.
     """
@@ -42,6 +48,7 @@ class Family:
     params: type
     fit_predict: Callable | str
     help: str = ""
+    inputs: Callable | str | None = None
     load_predictor: Callable | str | None = None
 
 
@@ -111,9 +118,12 @@ def register(declaration: Family | Method | Variant) -> None:
                          "of file names, wildcards and config keys)")
     if name in registry.entries and registry.entries[name] != declaration:
         raise ValueError(f"{registry.what} {name!r} is already registered")
-    for attribute in ("fit_predict", "fit", "apply", "transform", "load_predictor"):
+    implementations = ("fit_predict", "fit", "apply", "transform", "load_predictor")
+    if isinstance(declaration, Family):  # a Method's `inputs` is what it reads, not a function
+        implementations += ("inputs",)
+    for attribute in implementations:
         target = getattr(declaration, attribute, None)
-        optional = attribute == "load_predictor" and target is None
+        optional = attribute in ("load_predictor", "inputs") and target is None
         if attribute in type(declaration).__dataclass_fields__ and not optional and not (
                 callable(target) or (isinstance(target, str) and ":" in target)):
             raise ValueError(f"{registry.what} {name!r}: {attribute} must be a callable or 'module:function', "

@@ -8,6 +8,8 @@ One definition, many views, so that nothing is typed twice:
 - `add_arguments(parser, cls)` / `from_arguments(cls, args)`: CLI flags with the same help and defaults;
 - `to_dict(obj)` / `identity(obj)`: the entry as plain JSON, whole, or only the fields that decide the numbers
   (what config hashes and Snakemake's rerun checks are computed over).
+- `references(obj, path)`: the fields whose value names an entry of another block of the config (a model's
+  `vectors: w2v` names `word_vectors.w2v`), which kit.config checks and hashes.
 
 A field is declared with `setting(default, "help", ge=..., ...)`. Types: bool, int, float, str, Literal[...],
 Optional and other unions, tuple[X, ...], fixed-length tuples, dict[str, X], Any, nested Settings (written as a
@@ -56,6 +58,7 @@ def setting(
     min_items: int | None = None,
     flatten: bool = False,
     identity: bool = True,
+    names: str | None = None,
 ):
     """A dataclass field with the metadata every view reads.
 
@@ -63,10 +66,11 @@ def setting(
     tuple); pattern: a regex every string (or each string, or each mapping key) must match in full; min_items: the
     least length of a tuple or mapping; flatten: a nested Settings whose keys sit at this level; identity: False
     for fields that do not change the numbers a run produces (threads, checkpoint cadence...), which config hashes
-    leave out.
+    leave out; names: the value (a string, or null) is the name of an entry of the config's top-level block of that
+    name (`word_vectors`), which kit.config checks exists and hashes into the experiment's identity.
     """
     metadata = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt, "pattern": pattern, "min_items": min_items,
-                "flatten": flatten, "identity": identity}
+                "flatten": flatten, "identity": identity, "names": names}
     if isinstance(default, (dict, list, set)) or dataclasses.is_dataclass(default):
         frozen = default
         return dataclasses.field(default_factory=lambda: copy.deepcopy(frozen), metadata=metadata)
@@ -310,6 +314,21 @@ def to_dict(obj, *, only_identity: bool = False) -> dict:
         else:
             out[f.name] = plain(value, only_identity)
     return out
+
+
+def references(obj, path: str) -> list[tuple[str, str, str]]:
+    """(key, block, name) of each field of obj, nested settings included, that names an entry of a top-level block
+    (`setting(names=block)`) and is set: key is its dotted path under `path`."""
+    found = []
+    for f in _fields(type(obj)):
+        value = getattr(obj, f.name)
+        if _flattened(f):
+            found += references(value, path)
+        elif isinstance(value, Settings):
+            found += references(value, _join(path, f.name))
+        elif f.metadata.get("names") and value is not None:
+            found.append((_join(path, f.name), f.metadata["names"], value))
+    return found
 
 
 def identity(obj) -> dict:

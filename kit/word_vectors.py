@@ -11,6 +11,14 @@ Each entry of the config's `word_vectors:` is one folder, models/word_vectors/<n
 posts add can be measured with everything else equal. Its words are still the corpus's, segmented with the user
 dictionary found over the whole corpus.
 
+A fold job of a model that reads vectors (Family.inputs: `fold_inputs`) gets the vectors' folder and the corpus
+files, reads each text's words as the vectors know them (`read_fold_words`, through kit.corpus.words_of) and looks
+them up in a `FoldVocabulary`: the distinct words of the fold's texts, each with its vector (fastText's subword
+vector for a word it never saw), and two reserved rows, [PAD] and [UNK], for padding and the words without one.
+A kept fold model (kit/kept.py) saves its vocabulary and a copy of the corpus's user dictionary (`KeptWords`), so
+that `kit predict` reads a new text's words as the fold job read its texts, with no corpus at hand;
+a word the fold's texts did not have is [UNK] there.
+
 Determinism: with one worker and a seed, two runs give identical vectors, in one process or two. gensim 4 draws the
 initial vectors from numpy generators seeded with `seed` (not from Python's `hash`, which is randomised per process
 and which older gensim used) and its samples from a RandomState seeded with it; tests/test_word_vectors.py trains in
@@ -23,11 +31,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kit.corpus import FOLDER as CORPUS_FOLDER
+
 if TYPE_CHECKING:
+    import numpy as np
     from gensim.models import KeyedVectors
 
     from kit.config import WordVectorSettings
@@ -35,6 +47,11 @@ if TYPE_CHECKING:
 VECTORS_FILE = "vectors.kv"
 META_FILE = "meta.json"
 NEIGHBOURS = 8  # nearest neighbours shown per probe word
+FOLDER = "models/word_vectors"  # the workflow writes each word_vectors entry to FOLDER/<name>/
+FOLD_INPUTS = ("vectors", "corpus", "userdict")
+VOCABULARY_FILE, USERDICT_FILE = "vocabulary.json", "userdict.txt"  # in a kept model's folder
+RESERVED = ("[PAD]", "[UNK]")  # the first rows of every FoldVocabulary
+PAD_ID, UNK_ID = 0, 1
 
 
 def sentences_of(words_column: Sequence[str]) -> list[list[str]]:
@@ -141,3 +158,111 @@ def load_vectors(folder: Path) -> tuple[KeyedVectors, dict]:
         if not (folder / part).is_file():
             raise FileNotFoundError(f"{folder}: {part} is missing; rebuild it with `snakemake --forcerun {folder}`")
     return KeyedVectors.load(str(folder / VECTORS_FILE)), read_json(folder / META_FILE)
+
+
+def fold_inputs(name: str) -> dict[str, str]:
+    """role -> workflow path of what a fold job reading the word_vectors entry `name` needs (a family's inputs,
+    kit.registry.Family): the vectors' folder, and the corpus and user dictionary kit.corpus.words_of reads."""
+    return {"vectors": f"{FOLDER}/{name}", "corpus": f"{CORPUS_FOLDER}/corpus.parquet",
+            "userdict": f"{CORPUS_FOLDER}/userdict.txt"}
+
+
+def read_fold_words(inputs: Mapping[str, Path], texts: Sequence[str], who: str
+                    ) -> tuple[list[list[str]], KeyedVectors, dict]:
+    """(words of each text [len(texts)], vectors, their meta) from a fold job's inputs (FoldData.inputs, roles of
+    fold_inputs); who names the model in the error when the inputs are missing."""
+    from kit.corpus import words_of
+
+    missing = [role for role in FOLD_INPUTS if role not in inputs]
+    if missing:
+        raise ValueError(f"{who}: the fold job lacks its inputs {missing} (the workflow passes them as --inputs "
+                         f"vectors={FOLDER}/<name> corpus={CORPUS_FOLDER}/corpus.parquet "
+                         f"userdict={CORPUS_FOLDER}/userdict.txt)")
+    vectors, meta = load_vectors(inputs["vectors"])
+    return words_of(texts, Path(inputs["corpus"]), Path(inputs["userdict"])), vectors, meta
+
+
+@dataclass
+class FoldVocabulary:
+    """The distinct words of a fold's texts that have a vector: what a word model looks up, in a table no larger
+    than the fold needs."""
+
+    index: dict[str, int]  # word -> its row of matrix (the rows after RESERVED)
+    matrix: np.ndarray  # [len(RESERVED) + len(index) x dim] float32; the reserved rows are zeros
+    subword_words: int  # words of index without a vector of their own, built by fastText from character n-grams
+    unknown_words: int  # distinct words without any vector: their id is UNK_ID
+
+    def ids(self, words: Sequence[str]) -> list[int]:
+        """The row of each word, UNK_ID for a word without a vector."""
+        return [self.index.get(word, UNK_ID) for word in words]
+
+    def summary(self) -> str:
+        own = len(self.index) - self.subword_words
+        return (f"{len(self.index)} words with a vector ({own} their own, {self.subword_words} from fastText "
+                f"subwords), {self.unknown_words} without one ([UNK])")
+
+
+def fold_vocabulary(word_lists: Iterable[Sequence[str]], vectors: KeyedVectors) -> FoldVocabulary:
+    """The FoldVocabulary of the words in word_lists: the vectors' own words first, then (fastText) the words it
+    builds from their character n-grams, each group in first-seen order."""
+    import numpy as np
+    from gensim.models.fasttext import FastTextKeyedVectors
+
+    distinct = dict.fromkeys(word for words in word_lists for word in words)
+    own = [word for word in distinct if vectors.has_index_for(word)]
+    subword, vectors_of_subword = [], []
+    if isinstance(vectors, FastTextKeyedVectors):
+        for word in distinct:
+            if not vectors.has_index_for(word):
+                try:
+                    vectors_of_subword.append(vectors.get_vector(word))
+                except KeyError:  # none of its n-grams was seen either
+                    continue
+                subword.append(word)
+    dim = vectors.vector_size
+    rows = [np.zeros((len(RESERVED), dim), dtype=np.float32),
+            vectors.vectors[[vectors.get_index(word) for word in own]].reshape(-1, dim)]
+    if subword:
+        rows.append(np.stack(vectors_of_subword))
+    matrix = np.concatenate(rows).astype(np.float32)
+    index = {word: row for row, word in enumerate(own + subword, start=len(RESERVED))}
+    return FoldVocabulary(index, matrix, len(subword), len(distinct) - len(index))
+
+
+
+@dataclass
+class KeptWords:
+    """A kept fold model's words: each new text cleaned and segmented with the corpus's user dictionary (as
+    kit.corpus.words_of segments a text the corpus lacks, so a text the corpus has gets the same words), then
+    looked up in the fold's vocabulary. save/load: the vocabulary's words and a copy of the user dictionary; the
+    vectors are the model's to save."""
+
+    index: dict[str, int]  # word -> its row, as in the fold's FoldVocabulary
+    userdict: Path
+
+    def save(self, folder: Path) -> None:
+        import shutil
+
+        from kit.artifacts import write_json
+
+        write_json(Path(folder) / VOCABULARY_FILE, sorted(self.index, key=self.index.__getitem__))
+        shutil.copyfile(self.userdict, Path(folder) / USERDICT_FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeptWords:
+        from kit.artifacts import read_json
+
+        words = read_json(Path(folder) / VOCABULARY_FILE)
+        return cls({word: row for row, word in enumerate(words, start=len(RESERVED))}, Path(folder) / USERDICT_FILE)
+
+    def words_of(self, texts: Sequence[str]) -> list[list[str]]:
+        """list [len(texts)] of each text's words."""
+        from kit.cleaning import clean_text
+        from kit.segment import Segmenter, segment_texts
+
+        joined = segment_texts(Segmenter.from_userdict(self.userdict), [clean_text(text) for text in texts])
+        return [words.split(" ") if words else [] for words in joined]
+
+    def ids(self, words: Sequence[str]) -> list[int]:
+        """The row of each word, UNK_ID for a word the fold's texts did not have."""
+        return [self.index.get(word, UNK_ID) for word in words]

@@ -2,6 +2,7 @@
 import sys
 
 from kit import config as kit_config
+from kit import corpus as kit_corpus
 from kit.hashing import canonical_json
 from kit.models.transformer.config import BackboneSource
 from kit.settings import to_dict
@@ -180,6 +181,23 @@ def experiment_files(wildcards):
         if synonyms:
             files["synonyms"] = f"models/word_vectors/{synonyms}"
     return files
+
+
+def family_inputs(wildcards):
+    """The workflow files the model's family reads beyond the variant's (kit.registry.Family.inputs: the corpus and
+    a word_vectors folder, say), named family_<role>."""
+    return {
+        f"family_{role}": path
+        for role, path in kit_config.model_inputs(CONFIG, wildcards.model).items()
+    }
+
+
+def family_inputs_arg(wildcards, input):
+    roles = kit_config.model_inputs(CONFIG, wildcards.model)
+    pairs = [
+        shell_quote(f"{role}={getattr(input, 'family_' + role)}") for role in roles
+    ]
+    return f"--inputs {' '.join(pairs)}" if pairs else ""
 
 
 def fold_extra_args(wildcards, input):
@@ -368,7 +386,7 @@ def final_candidate_manifests(wildcards):
 
 # ------------------------------------------------------------------------------- the corpus and word vectors
 
-CORPUS = "data/corpus"
+CORPUS = kit_corpus.FOLDER
 
 
 def corpus_inputs(wildcards):

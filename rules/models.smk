@@ -41,6 +41,7 @@ rule post_train:
 rule fit_fold:
     input:
         unpack(experiment_files),
+        unpack(family_inputs),
         folds="data/folds.parquet",
         backbone=backbone_input,
     output:
@@ -57,6 +58,7 @@ rule fit_fold:
         kind=model_kind,
         model=model_params_json,
         backbone=backbone_arg,
+        inputs=family_inputs_arg,
         classes=classes_arg(),
         plugins=plugins_arg(),
         extra=fold_extra_args,
@@ -64,7 +66,7 @@ rule fit_fold:
         keep=keep_model_arg,
         keep_models=CONFIG.keep_models,
     shell:
-        "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q} {params.backbone}"
+        "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q} {params.backbone} {params.inputs}"
         " --train {input.train:q} --test {input.test:q} --variant-meta {input.meta:q} --folds {input.folds:q}"
         " --fold {wildcards.fold} --seed {wildcards.seed} --classes {params.classes} --gpus {resources.gpu}"
         " --threads {threads} --workdir {params.workdir:q} {params.extra} --out {output.npz:q}"

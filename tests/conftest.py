@@ -68,3 +68,39 @@ def fit_fold_pids(workdir: Path) -> list[int]:
         except OSError:  # the process ended while we looked
             continue
     return pids
+
+
+def write_word_inputs(folder: Path, texts, algorithm: str = "word2vec", dim: int = 8,
+                      segmented: bool = False) -> dict[str, Path]:
+    """A fold job's word-model inputs (kit.word_vectors.fold_inputs roles) in folder: a corpus of the texts, cleaned,
+    each character a word, or segmented by jieba as the corpus rule does (what a kept model does to a new text);
+    an empty user dictionary; tiny vectors trained on the corpus, every word kept."""
+    import json
+
+    import pandas as pd
+
+    from kit.cleaning import clean_text
+    from kit.config import WordVectorSettings
+    from kit.segment import Segmenter, segment_texts
+    from kit.word_vectors import build_word_vectors
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cleaned = [text for text in dict.fromkeys(map(clean_text, texts)) if text]
+    (folder / "userdict.txt").write_text("", encoding="utf-8")
+    if segmented:
+        words = segment_texts(Segmenter.from_userdict(folder / "userdict.txt"), cleaned)
+    else:
+        words = [" ".join(char for char in text if not char.isspace()) for text in cleaned]
+    pd.DataFrame({"text": cleaned, "words": words, "source": "train"}).to_parquet(folder / "corpus.parquet")
+    (folder / "meta.json").write_text(json.dumps({"corpus_hash": "0" * 64}), encoding="utf-8")
+    settings = WordVectorSettings(algorithm=algorithm, dim=dim, window=2, min_count=1, epochs=5, sample=0)
+    build_word_vectors(algorithm, settings, folder / "corpus.parquet", folder / "meta.json", folder / algorithm,
+                       log=lambda line: None)
+    return {"vectors": folder / algorithm, "corpus": folder / "corpus.parquet", "userdict": folder / "userdict.txt"}
+
+
+@pytest.fixture(scope="session")
+def word_inputs():
+    """write_word_inputs(folder, texts, algorithm, dim, segmented): a corpus and tiny word vectors for word-model
+    tests."""
+    return write_word_inputs

@@ -78,6 +78,12 @@ PLAN_STOPPERS = [
     (_set(["ensembles", "e"], {"method": "mean", "members": ["nope.raw.s0"]}), r"'ensembles\.e\.members': 'nope\.raw\.s0'"),
     (_set(["ensembles", "e"], {"method": "caruana", "estimator": "SVC"}), r"'ensembles\.e\.estimator': is not a key"),
     (_set(["final"], "missing"), r"'final': 'missing' is not 'auto'"),
+    (_set(["models", "w2v_lr", "vectors"], "w2v_big"),
+     r"'models\.w2v_lr\.vectors': names no word_vectors entry 'w2v_big'; did you mean 'w2v'"),
+    (_set(["models", "tfidf_char_lr", "vectors"], "w2v"),
+     r"'models\.tfidf_char_lr\.vectors': applies to features with 'vectors' only"),
+    (_set(["models", "w2v_lr"], {"kind": "wordvec", "vectors": "w2v", "adversarial": "fgm"}),
+     r"'models\.w2v_lr\.adversarial': perturbs the word vectors, which freeze: true keeps fixed"),
     (_set(["ensemble"], {}), r"'ensemble': is not a key here; did you mean 'ensembles'"),
 ]
 
@@ -138,11 +144,11 @@ def test_pseudo_mistakes_name_their_key(default_config, teacher, change, message
 
 def test_an_augment_variant_needs_the_word_vectors_it_names(default_config):
     config = copy.deepcopy(default_config)
-    config["augment"] = {"eda": {"synonyms": "w2v"}}
+    config["augment"] = {"eda": {"synonyms": "w2v_corpus"}}
     config["models"]["tfidf_char_lr"]["variants"] = ["cleaned", "eda"]
-    with pytest.raises(SettingsError, match=r"'augment\.eda\.synonyms': 'w2v' is not a word_vectors entry"):
+    with pytest.raises(SettingsError, match=r"'augment\.eda\.synonyms': 'w2v_corpus' is not a word_vectors entry"):
         kit_config.load(copy.deepcopy(config))
-    config["word_vectors"] = {"w2v": {}}
+    config["word_vectors"]["w2v_corpus"] = {}
     loaded = kit_config.load(config)
     assert kit_config.variant_kind(loaded, "eda") == "augment" and kit_config.text_variant(loaded, "eda") == "cleaned"
 
@@ -193,6 +199,22 @@ def test_the_hash_covers_what_decides_the_numbers_and_nothing_else(default_confi
     changed["models"]["tfidf_char_lr"]["C"] = 2.0
     assert kit_config.experiment_config_hash(kit_config.load(changed), exp) != base
     assert kit_config.experiment_config_hash(config, kit_config.Experiment(exp.model, exp.variant, 1)) != base
+
+
+def test_a_model_hashes_the_word_vectors_entry_it_names(default_config):
+    config = kit_config.load(copy.deepcopy(default_config))
+    pooled = next(exp for exp in kit_config.matrix(config) if exp.model == "w2v_lr")
+    assert kit_config.model_inputs(config, "w2v_lr") == {
+        "vectors": "models/word_vectors/w2v", "corpus": "data/corpus/corpus.parquet",
+        "userdict": "data/corpus/userdict.txt"}
+    assert kit_config.model_inputs(config, "tfidf_char_lr") == {}
+    changed = copy.deepcopy(default_config)
+    changed["word_vectors"]["w2v"]["dim"] = 32
+    changed_config = kit_config.load(changed)
+    tfidf = next(exp for exp in kit_config.matrix(config) if exp.model == "tfidf_char_lr")
+    for exp, changes in ((pooled, True), (tfidf, False)):
+        assert (kit_config.experiment_config_hash(changed_config, exp)
+                != kit_config.experiment_config_hash(config, exp)) == changes
 
 
 def test_params_json_is_the_same_for_the_same_entry_in_another_key_order(default_config):

@@ -53,6 +53,7 @@ def test_register_refuses_a_second_meaning_and_accepts_the_same_one_again(scratc
         (Family("toy", ToyParams, "no_colon"), "fit_predict must be a callable or 'module:function'"),
         (Method("toy", ToyParams, True, "m:fit", 3), "apply must be a callable"),
         (Family("toy", ToyParams, "m:f", load_predictor="no_colon"), "load_predictor must be a callable"),
+        (Family("toy", ToyParams, "m:f", inputs="no_colon"), "inputs must be a callable"),
         (Family("to y", ToyParams, "m:f"), "must match"),
         (Variant("Toy", str.upper), "must match"),
     ],

@@ -1,13 +1,16 @@
-"""kind: sklearn: every feature and estimator learns the toy task; settings are checked with their key named."""
+"""kind: sklearn: every feature and estimator learns the toy task, pooled word vectors included; a kept model
+predicts what the fold did; settings are checked with their key named."""
 
 import numpy as np
 import pytest
 
 from kit.metrics import macro_f1
 from kit.models import FoldData, fit_predict
-from kit.models.sklearn_family import (MODEL_ARRAYS, MODEL_PARAMS, SklearnParams, as_logits, load_predictor,
-                                      pack_terms, unpack_terms)
+from kit.models.sklearn_family import (MODEL_ARRAYS, MODEL_PARAMS, SklearnParams, as_logits,
+                                      inverse_document_frequency, load_predictor, pack_terms, pool_vectors,
+                                      unpack_terms, word_counts)
 from kit.settings import parse
+from kit.word_vectors import USERDICT_FILE, VOCABULARY_FILE
 
 POSTS = {
     0: ["武汉今日新增确诊病例通报", "国家卫健委发布最新疫情数据", "市场监管局通知口罩价格"],
@@ -47,7 +50,9 @@ def test_same_seed_same_logits(tmp_path):
     "params, field",
     [({"features": "bpe"}, "features"), ({"estimator": "xgb"}, "estimator"), ({"char_ngram": [3, 1]}, "char_ngram"),
      ({"alpha": 1}, "alpha"), ({"C": "high"}, "C"), ({"char_ngram": "1-3"}, "char_ngram"),
-     ({"max_features": "lots"}, "max_features"), ({"solver": "sag4"}, "solver")],
+     ({"max_features": "lots"}, "max_features"), ({"solver": "sag4"}, "solver"),
+     ({"features": "char+vectors"}, "vectors"), ({"vectors": "w2v"}, "vectors"),
+     ({"features": "word", "pooling": "tfidf"}, "pooling")],
 )
 def test_bad_params_name_the_field(params, field):
     with pytest.raises(ValueError, match=rf"'models\.m\.{field}'"):
@@ -86,3 +91,37 @@ def test_a_vocabulary_packs_into_two_arrays_and_back():
     assert unpack_terms(term_bytes, ends) == vocabulary
     with pytest.raises(ValueError, match="columns 0..n-1"):
         pack_terms({"a": 0, "b": 2})
+
+
+def test_pooling_averages_or_weights_by_tf_idf_by_hand():
+    # Rows 0, 1 reserved; words 2 = [1, 0], 3 = [0, 1], 4 = [3, 3]. Text a: word 2 twice, word 3 once; text b: word
+    # 3 and an unknown word (id 1, which pools nothing); text c: only padding.
+    matrix = np.array([[0, 0], [0, 0], [1, 0], [0, 1], [3, 3]], dtype=np.float32)
+    counts = word_counts([[2, 2, 3], [3, 1], [0]], len(matrix))
+    assert counts.toarray().tolist() == [[0, 0, 2, 1, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 0]]
+    assert pool_vectors(counts, matrix).tolist() == [[2 / 3, 1 / 3], [0, 1], [0, 0]]
+    idf = inverse_document_frequency(counts)
+    # smooth idf over 3 texts: word 2 in 1 of them -> ln(4 / 2) + 1, word 3 in 2 -> ln(4 / 3) + 1
+    assert np.allclose(idf[2:4], [np.log(2) + 1, np.log(4 / 3) + 1])
+    weight_2, weight_3 = 2 * idf[2], idf[3]
+    assert np.allclose(pool_vectors(counts, matrix, idf)[0], [weight_2 / (weight_2 + weight_3),
+                                                              weight_3 / (weight_2 + weight_3)])
+
+
+@pytest.mark.parametrize(("features", "pooling"), [("vectors", "mean"), ("char+vectors", "tfidf")])
+def test_pooled_vectors_learn_and_a_kept_model_predicts_what_the_fold_did(tmp_path, word_inputs, features, pooling):
+    data = toy_fold()
+    # Segmented by jieba as the corpus rule does: the kept model segments a text the same way.
+    data.inputs = word_inputs(tmp_path / "words", data.train_text + data.test_text, segmented=True)
+    lines = []
+    result = fit_predict("sklearn", {"features": features, "vectors": "w2v", "pooling": pooling, "min_df": 1}, data,
+                         0, tmp_path, lines.append)
+    assert macro_f1(data.valid_y, result.valid_logits.argmax(1), 3) == 1.0
+    assert any(f"pooled {pooling} vectors of 'word2vec'" in line for line in lines)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    result.predictor.save(kept)
+    assert {p.name for p in kept.iterdir()} == {MODEL_ARRAYS, MODEL_PARAMS, VOCABULARY_FILE, USERDICT_FILE}
+    loaded = load_predictor(kept)
+    assert np.array_equal(loaded.predict(data.test_text), result.test_logits)
+    assert np.array_equal(loaded.predict(data.valid_text), result.valid_logits)

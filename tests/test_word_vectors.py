@@ -15,7 +15,8 @@ import pytest
 from kit import config as kit_config
 from kit.config import WordVectorSettings
 from kit.settings import SettingsError, parse
-from kit.word_vectors import build_word_vectors, config_hash, load_vectors, nearest, sentences_of, train_vectors
+from kit.word_vectors import (PAD_ID, UNK_ID, build_word_vectors, config_hash, fold_vocabulary, load_vectors,
+                              nearest, sentences_of, train_vectors)
 
 # Each pair shares every context, so each word's nearest neighbour is its partner.
 PAIRS = ((("今天", "戴", None, "出门"), ("口罩", "面罩")), (("我们", "为", None, "加油"), ("武汉", "湖北")),
@@ -62,6 +63,20 @@ for algorithm in ("word2vec", "fasttext"):
     arrays[algorithm + "_words"] = np.array(vectors.index_to_key)
 np.savez({out!r}, **arrays)
 """
+
+
+@pytest.mark.parametrize("algorithm", ["word2vec", "fasttext"])
+def test_a_fold_vocabulary_holds_the_fold_s_words_and_fasttext_s_subword_vectors(algorithm):
+    vectors = train_vectors(tiny_corpus(), WordVectorSettings(algorithm=algorithm, **TINY))
+    vocabulary = fold_vocabulary([["武汉", "防护服", "口罩"], ["武汉"], []], vectors)
+    subword = algorithm == "fasttext"
+    assert list(vocabulary.index) == ["武汉", "口罩"] + (["防护服"] if subword else [])
+    assert (vocabulary.subword_words, vocabulary.unknown_words) == ((1, 0) if subword else (0, 1))
+    assert vocabulary.matrix.shape == (2 + len(vocabulary.index), 16) and not vocabulary.matrix[PAD_ID].any()
+    assert np.array_equal(vocabulary.matrix[vocabulary.index["口罩"]], vectors["口罩"])
+    if subword:
+        assert np.array_equal(vocabulary.matrix[vocabulary.index["防护服"]], vectors.get_vector("防护服"))
+    assert vocabulary.ids(["口罩", "防护服"]) == [3, 4 if subword else UNK_ID]
 
 
 def test_one_worker_and_a_seed_give_identical_vectors_in_two_processes(tmp_path):

@@ -31,6 +31,9 @@ class FoldData:
     # The pseudo-label pool (test texts and sampled unlabelled posts), predicted only when this experiment teaches
     # a pseudo variant: this fold's model labels it for this fold's students.
     pool_text: list[str] = field(default_factory=list)
+    # The workflow files the family declared it reads (kit.registry.Family.inputs), by role: e.g. 'vectors' (a
+    # word_vectors folder), 'corpus' and 'userdict' (the corpus's words of each text).
+    inputs: dict[str, Path] = field(default_factory=dict)
 
 
 class Predictor(Protocol):

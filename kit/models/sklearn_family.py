@@ -1,8 +1,14 @@
-"""`kind: sklearn`: TF-IDF over character n-grams and/or jieba words, with a linear classifier.
+"""`kind: sklearn`: TF-IDF over character n-grams and/or jieba words, and/or pooled word vectors, with a linear
+classifier.
 
 The fast classical family: the whole pipeline runs on CPU in minutes with it, and it is the baseline every
 transformer must beat. Scores come out as logits: decision_function of the classifier, whose softmax is
 predict_proba for logistic regression and a calibrated-enough ranking for a linear SVM.
+
+Pooled word vectors (`features: vectors`, `char+vectors`, `word+vectors`) bring what the corpus's word vectors
+learnt from the unlabelled posts: each text's words (the corpus's, kit.corpus.words_of) averaged, or weighted by
+TF-IDF, then standardised on the training rows and scaled so that the block weighs about `vectors_scale` beside a
+TF-IDF row (whose norm is 1).
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ from kit.settings import Settings, fail, setting
 if TYPE_CHECKING:
     import numpy as np
 
+    from kit.word_vectors import KeptWords
+
 
 @dataclass
 class SklearnParams(Settings):
     # Character n-grams need no segmenter and were the strongest classical features here.
-    features: Literal["char", "word", "char+word"] = setting("char", "character n-grams, jieba words, or both")
+    features: Literal["char", "word", "char+word", "vectors", "char+vectors", "word+vectors"] = setting(
+        "char", "character n-grams, jieba words, or both; or pooled word vectors, alone or beside one of them")
     # 1-3 characters catch most Chinese words and emoticon tokens like [哈哈].
     char_ngram: tuple[int, int] = setting((1, 3), "[shortest, longest] character n-gram", ge=1)
     word_ngram: tuple[int, int] = setting((1, 2), "[shortest, longest] word n-gram", ge=1)
@@ -42,12 +51,39 @@ class SklearnParams(Settings):
     solver: Literal["saga", "sag", "lbfgs", "liblinear", "newton-cg", "newton-cholesky"] = setting(
         "saga", "logreg's solver")
     max_iter: int = setting(1000, "solver iterations", ge=1)
+    vectors: str | None = setting(None, "the word_vectors entry pooled into features (features with 'vectors')",
+                                  names="word_vectors")
+    # The mean is the strong simple baseline (SWEM); TF-IDF weights let rare, telling words outweigh particles.
+    pooling: Literal["mean", "tfidf"] = setting("mean", "each text's word vectors averaged, or weighted by tf x idf "
+                                                        "(idf from the training rows)")
+    # 1: the pooled block weighs as much as a TF-IDF row; more lets the regulariser spare the vectors more.
+    vectors_scale: float = setting(1.0, "about the norm of a text's pooled-vector block beside its TF-IDF row "
+                                        "(norm 1)", gt=0)
 
     def check(self, path: str) -> None:
         for name in ("char_ngram", "word_ngram"):
             low, high = getattr(self, name)
             if low > high:
                 raise fail(f"{path}.{name}", f"must be [low, high] with low <= high, got [{low}, {high}]")
+        if uses_vectors(self) and self.vectors is None:
+            raise fail(f"{path}.vectors", f"is required by features {self.features!r}: name a word_vectors entry")
+        if not uses_vectors(self):
+            defaults = SklearnParams()
+            for name in ("vectors", "pooling", "vectors_scale"):
+                if getattr(self, name) != getattr(defaults, name):
+                    raise fail(f"{path}.{name}", f"applies to features with 'vectors' only (features is "
+                                                 f"{self.features!r}: use e.g. 'char+vectors')")
+
+
+def uses_vectors(p: SklearnParams) -> bool:
+    return "vectors" in p.features.split("+")
+
+
+def inputs(p: SklearnParams) -> dict[str, str]:
+    """The family's workflow inputs (kit.registry.Family.inputs): the vectors and the corpus, when pooled."""
+    from kit.word_vectors import fold_inputs
+
+    return fold_inputs(p.vectors) if uses_vectors(p) else {}
 
 
 @functools.cache
@@ -67,6 +103,7 @@ def jieba_tokens(text: str) -> list[str]:
 
 
 def make_vectorizer(p: SklearnParams):
+    """The TF-IDF vectorizer of the features' n-gram parts, or None for features 'vectors'."""
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
@@ -76,11 +113,89 @@ def make_vectorizer(p: SklearnParams):
     word = TfidfVectorizer(
         analyzer="word", tokenizer=jieba_tokens, token_pattern=None, lowercase=False, ngram_range=p.word_ngram, **shared
     )
-    if p.features == "char":
-        return char
-    if p.features == "word":
-        return word
-    return FeatureUnion([("char", char), ("word", word)])
+    parts = [(name, {"char": char, "word": word}[name]) for name in p.features.split("+") if name != "vectors"]
+    if len(parts) > 1:
+        return FeatureUnion(parts)
+    return parts[0][1] if parts else None
+
+
+def word_counts(id_lists: list[list[int]], n_rows: int):
+    """csr [len(id_lists) x n_rows] float64: how often each vocabulary row occurs in each text, [PAD] and [UNK]
+    left out (a word without a vector adds nothing to a pooled vector)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    from kit.word_vectors import RESERVED
+
+    lengths = [len(ids) for ids in id_lists]
+    columns = np.fromiter((i for ids in id_lists for i in ids), dtype=np.int64, count=sum(lengths))
+    rows = np.repeat(np.arange(len(id_lists)), lengths)
+    kept = columns >= len(RESERVED)
+    counts = csr_matrix((np.ones(kept.sum()), (rows[kept], columns[kept])), shape=(len(id_lists), n_rows))
+    counts.sum_duplicates()
+    return counts
+
+
+def inverse_document_frequency(train_counts) -> np.ndarray:
+    """[n_rows] float64: scikit-learn's smooth idf, ln((1 + n) / (1 + df)) + 1, over the training texts' counts
+    (word_counts); a word no training text has gets the largest, as an unseen n-gram would."""
+    import numpy as np
+
+    document_frequency = np.asarray((train_counts > 0).sum(axis=0)).ravel()
+    return np.log((1 + train_counts.shape[0]) / (1 + document_frequency)) + 1
+
+
+def pool_vectors(counts, matrix: np.ndarray, idf: np.ndarray | None = None) -> np.ndarray:
+    """[n_texts x dim] float64: each text's word vectors averaged over its words (counts from word_counts), or with
+    idf [n_rows] weighted by tf x idf; a text without a word that has a vector pools to zeros."""
+    import numpy as np
+
+    weights = counts if idf is None else counts.multiply(idf[np.newaxis, :]).tocsr()
+    totals = np.asarray(weights.sum(axis=1)).ravel()
+    summed = np.asarray(weights @ matrix.astype(np.float64))
+    return summed / np.maximum(totals, np.finfo(np.float64).tiny)[:, np.newaxis]
+
+
+@dataclass
+class VectorPooler:
+    """Pooled word vectors as features, fitted on a fold's training rows: each text's vectors averaged (or weighted
+    by tf x idf), standardised with the training rows' mean and deviation, scaled to a row norm of about scale x
+    sqrt(dim)."""
+
+    matrix: np.ndarray  # [V x dim] float32: the fold vocabulary's vectors (kit.word_vectors.FoldVocabulary)
+    idf: np.ndarray | None  # [V] float64 with pooling tfidf, else None
+    mean: np.ndarray  # [dim] float64
+    deviation: np.ndarray  # [dim] float64, 1 where the training rows do not vary
+    scale: float
+
+    @classmethod
+    def fit(cls, p: SklearnParams, train_ids: list[list[int]], matrix: np.ndarray) -> VectorPooler:
+        import numpy as np
+
+        idf = inverse_document_frequency(word_counts(train_ids, len(matrix))) if p.pooling == "tfidf" else None
+        train = pool_vectors(word_counts(train_ids, len(matrix)), matrix, idf)
+        deviation = train.std(axis=0)
+        # A standardised row's norm is about sqrt(dim): scaled, the block weighs about vectors_scale.
+        return cls(matrix, idf, train.mean(axis=0), np.where(deviation > 0, deviation, 1.0),
+                   p.vectors_scale / np.sqrt(matrix.shape[1]))
+
+    def transform(self, id_lists: list[list[int]]) -> np.ndarray:
+        """[len(id_lists) x dim] float32: the pooled, standardised, scaled vectors of each text's word rows."""
+        import numpy as np
+
+        pooled = pool_vectors(word_counts(id_lists, len(self.matrix)), self.matrix, self.idf)
+        return ((pooled - self.mean) / self.deviation * self.scale).astype(np.float32)
+
+
+def fit_tfidf(vectorizer, p: SklearnParams, train_text: list[str]):
+    """The fitted vectorizer's training matrix; a ValueError that names the entry's keys when it cannot be fitted."""
+    try:
+        return vectorizer.fit_transform(train_text)
+    except ValueError as error:  # e.g. min_df above the number of posts: scikit-learn names neither model nor key
+        n_posts = len(train_text)
+        fix = f"; lower the model entry's min_df (an n-gram must occur in {p.min_df} of {n_posts} posts)"
+        raise ValueError(f"TF-IDF on {n_posts} training posts (features {p.features!r}, min_df {p.min_df}, "
+                         f"max_features {p.max_features}): {error}{fix if p.min_df > 1 else ''}") from None
 
 
 def make_estimator(p: SklearnParams, seed: int):
@@ -113,15 +228,30 @@ MODEL_ARRAYS, MODEL_PARAMS = "tfidf_model.npz", "tfidf_model.json"
 
 @dataclass
 class SklearnPredictor:
-    """A fold's fitted vectorizer and classifier: logits [n x C] for any texts."""
+    """A fold's fitted vectorizer (None for features 'vectors'), pooled vectors and their words (None without
+    vectors) and classifier: logits [n x C] for any texts."""
 
     params: SklearnParams
     vectorizer: Any
     estimator: Any
     n_classes: int
+    pooler: VectorPooler | None = None
+    words: KeptWords | None = None
 
-    def predict(self, texts: list[str]) -> np.ndarray:
-        return as_logits(self.estimator.decision_function(self.vectorizer.transform(texts)), self.n_classes)
+    def features(self, texts: list[str], word_ids: list[list[int]] | None = None):
+        """[len(texts) x n_features]: the TF-IDF rows and/or the pooled vectors. word_ids: each text's vocabulary
+        rows where the caller has them (the fold job, from the corpus), else read here from the texts."""
+        from scipy.sparse import hstack
+
+        parts = [] if self.vectorizer is None else [self.vectorizer.transform(texts)]
+        if self.pooler is not None:
+            if word_ids is None:
+                word_ids = [self.words.ids(words) for words in self.words.words_of(texts)]
+            parts.append(self.pooler.transform(word_ids))
+        return parts[0] if len(parts) == 1 else hstack(parts, format="csr")
+
+    def predict(self, texts: list[str], word_ids: list[list[int]] | None = None) -> np.ndarray:
+        return as_logits(self.estimator.decision_function(self.features(texts, word_ids)), self.n_classes)
 
     def save(self, folder: Path) -> None:
         from kit.artifacts import save_npz, write_json
@@ -132,14 +262,23 @@ class SklearnPredictor:
         for i, part in enumerate(text_vectorizers(self.vectorizer)):
             arrays[f"terms{i}"], arrays[f"ends{i}"] = pack_terms(part.vocabulary_)
             arrays[f"idf{i}"] = part.idf_
+        if self.pooler is not None:
+            arrays.update(pool_matrix=self.pooler.matrix, pool_mean=self.pooler.mean,
+                          pool_deviation=self.pooler.deviation)
+            if self.pooler.idf is not None:
+                arrays["pool_idf"] = self.pooler.idf
+            self.words.save(folder)
         save_npz(Path(folder) / MODEL_ARRAYS, **arrays)
         write_json(Path(folder) / MODEL_PARAMS, {"params": to_dict(self.params), "n_classes": self.n_classes})
 
 
 def load_predictor(folder: Path) -> SklearnPredictor:
     """The SklearnPredictor a fold kept in folder: the entry's vectorizer and classifier, fitted numbers set."""
+    import numpy as np
+
     from kit.artifacts import load_npz, read_json
     from kit.settings import parse
+    from kit.word_vectors import KeptWords
 
     folder = Path(folder)
     saved = read_json(folder / MODEL_PARAMS)
@@ -152,13 +291,22 @@ def load_predictor(folder: Path) -> SklearnPredictor:
     estimator = make_estimator(params, seed=0)
     estimator.coef_, estimator.intercept_, estimator.classes_ = arrays["coef"], arrays["intercept"], arrays["classes"]
     estimator.n_features_in_ = arrays["coef"].shape[1]
-    if params.features != "char":
+    pooler = words = None
+    if uses_vectors(params):
+        matrix = arrays["pool_matrix"]
+        pooler = VectorPooler(matrix, arrays.get("pool_idf"), arrays["pool_mean"], arrays["pool_deviation"],
+                              params.vectors_scale / np.sqrt(matrix.shape[1]))
+        words = KeptWords.load(folder)
+    if "word" in params.features.split("+"):
         quiet_jieba().initialize()  # the dictionary loads here, once, rather than inside the first post's prediction
-    return SklearnPredictor(params, vectorizer, estimator, saved["n_classes"])
+    return SklearnPredictor(params, vectorizer, estimator, saved["n_classes"], pooler, words)
 
 
 def text_vectorizers(vectorizer) -> list:
-    """The TfidfVectorizers in vectorizer: itself, or the parts of a char+word FeatureUnion, in order."""
+    """The TfidfVectorizers in vectorizer: itself, or the parts of a char+word FeatureUnion, in order; none for
+    None (features 'vectors')."""
+    if vectorizer is None:
+        return []
     parts = getattr(vectorizer, "transformer_list", None)
     return [part for _, part in parts] if parts is not None else [vectorizer]
 
@@ -183,29 +331,53 @@ def unpack_terms(term_bytes: np.ndarray, ends: np.ndarray) -> dict[str, int]:
     return {blob[start:end].decode("utf-8"): column for column, (start, end) in enumerate(zip([0, *ends[:-1]], ends))}
 
 
+def fold_word_ids(p: SklearnParams, data: FoldData, log) -> tuple[dict[str, list[list[int]]], KeptWords, np.ndarray]:
+    """(split -> each text's vocabulary rows, the fold's KeptWords, the vocabulary's vectors [V x dim]) for the
+    fold's train, valid, test and pool texts, read from the corpus (data.inputs)."""
+    from kit.word_vectors import KeptWords, fold_vocabulary, read_fold_words
+
+    texts = {"train": data.train_text, "valid": data.valid_text, "test": data.test_text, "pool": data.pool_text}
+    every_text = [text for split_texts in texts.values() for text in split_texts]
+    words, vectors, meta = read_fold_words(data.inputs, every_text, f"sklearn features {p.features!r}")
+    vocabulary = fold_vocabulary(words, vectors)
+    log(f"pooled {p.pooling} vectors of {meta['name']!r} ({meta['algorithm']}, dim {vectors.vector_size}): "
+        f"{vocabulary.summary()}")
+    ids, start = {}, 0
+    for split, split_texts in texts.items():
+        ids[split] = [vocabulary.ids(text_words) for text_words in words[start:start + len(split_texts)]]
+        start += len(split_texts)
+    return ids, KeptWords(vocabulary.index, Path(data.inputs["userdict"])), vocabulary.matrix
+
+
 def fit_predict(
     p: SklearnParams, data: FoldData, seed: int, workdir: Path, log: Callable[[str], None] = print
 ) -> FoldResult:
+    from scipy.sparse import hstack
+
     vectorizer = make_vectorizer(p)
-    try:
-        train_x = vectorizer.fit_transform(data.train_text)
-    except ValueError as error:  # e.g. min_df above the number of posts: scikit-learn names neither model nor key
-        n_posts = len(data.train_text)
-        fix = f"; lower the model entry's min_df (an n-gram must occur in {p.min_df} of {n_posts} posts)"
-        raise ValueError(f"TF-IDF on {n_posts} training posts (features {p.features!r}, min_df {p.min_df}, "
-                         f"max_features {p.max_features}): {error}{fix if p.min_df > 1 else ''}") from None
-    log(f"tfidf {p.features}: {train_x.shape[1]} features from {train_x.shape[0]} posts")
+    parts = []
+    if vectorizer is not None:
+        parts.append(fit_tfidf(vectorizer, p, data.train_text))
+        log(f"tfidf {p.features}: {parts[0].shape[1]} features from {len(data.train_text)} posts")
+    pooler = words = None
+    ids = dict.fromkeys(("valid", "test", "pool"))
+    if uses_vectors(p):
+        ids, words, matrix = fold_word_ids(p, data, log)
+        pooler = VectorPooler.fit(p, ids["train"], matrix)
+        parts.append(pooler.transform(ids["train"]))
+    train_x = parts[0] if len(parts) == 1 else hstack(parts, format="csr")
     estimator = make_estimator(p, seed)
     estimator.fit(train_x, data.train_y)
-    predictor = SklearnPredictor(p, vectorizer, estimator, data.n_classes)
+    predictor = SklearnPredictor(p, vectorizer, estimator, data.n_classes, pooler, words)
     started = time.perf_counter()
-    valid_logits, test_logits = predictor.predict(data.valid_text), predictor.predict(data.test_text)
-    pool_logits = predictor.predict(data.pool_text) if data.pool_text else None
+    valid_logits = predictor.predict(data.valid_text, ids["valid"])
+    test_logits = predictor.predict(data.test_text, ids["test"])
+    pool_logits = predictor.predict(data.pool_text, ids["pool"]) if data.pool_text else None
     info = {"epoch_policy": "none (convex fit, no epochs)", "n_features": int(train_x.shape[1]),
             "predict_seconds": round(time.perf_counter() - started, 3)}
     return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info, pool_logits=pool_logits,
                       predictor=predictor)
 
 
-register(Family("sklearn", SklearnParams, fit_predict, help="TF-IDF n-grams with a linear classifier",
-                load_predictor=load_predictor))
+register(Family("sklearn", SklearnParams, fit_predict, inputs=inputs, load_predictor=load_predictor,
+                help="TF-IDF n-grams and/or pooled word vectors with a linear classifier"))

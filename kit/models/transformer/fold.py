@@ -66,6 +66,19 @@ def load_fold_model(model_dir: Path):
     return model.eval(), tokenizer, config
 
 
+def load_checked_backbone(source: str, max_len: int):
+    """(tokenizer, backbone) of a hub name or folder; a ValueError when max_len exceeds the backbone's positions or
+    its tokenizer cannot pad."""
+    tokenizer, backbone = load_backbone(source)
+    max_positions = getattr(backbone.config, "max_position_embeddings", None)
+    if max_positions is not None and max_len > max_positions:
+        raise ValueError(f"transformer config: 'max_len' {max_len} exceeds the backbone's {max_positions} positions "
+                         f"({source})")
+    if tokenizer.pad_token_id is None:
+        raise ValueError(f"backbone {source!r}: its tokenizer has no padding token")
+    return tokenizer, backbone
+
+
 @dataclass
 class TransformerPredictor:
     """A fold's fine-tuned classifier and its tokenizer: logits [n x C] for any texts, predicted as the fold did
@@ -106,13 +119,7 @@ def run_fold(
     amp = resolve_amp(config.schedule.amp, device)
     torch.manual_seed(seed)  # the head's initial weights, and the dropout stream after them
 
-    tokenizer, backbone = load_backbone(config.backbone.backbone)
-    max_positions = getattr(backbone.config, "max_position_embeddings", None)
-    if max_positions is not None and config.backbone.max_len > max_positions:
-        raise ValueError(f"transformer config: 'max_len' {config.backbone.max_len} exceeds the backbone's "
-                         f"{max_positions} positions ({config.backbone.backbone})")
-    if tokenizer.pad_token_id is None:
-        raise ValueError(f"backbone {config.backbone.backbone!r}: its tokenizer has no padding token")
+    tokenizer, backbone = load_checked_backbone(config.backbone.backbone, config.backbone.max_len)
     model = TextClassifier(backbone, config.head, data.n_classes).to(device)
 
     started = time.perf_counter()
@@ -123,29 +130,52 @@ def run_fold(
     log(f"tokenized {len(train_ids)} train, {len(valid_ids)} valid, {len(test_ids)} test texts "
         f"in {time.perf_counter() - started:.1f}s; device {device}, amp {amp.name}")
 
+    run_id = fingerprint(training_settings(config, data.n_classes), seed, data.train_text, data.train_y)
+    pool_ids = encode(tokenizer, data.pool_text, max_len, "pool_text")
+    result = train_and_predict(model, config, EncodedFold(train_ids, valid_ids, test_ids, pool_ids),
+                               tokenizer.pad_token_id, data, seed, workdir, run_id, log, on_step)
+    result.info = {"family": "transformer", "backbone": config.backbone.backbone, "head": config.head.head,
+                   **result.info, "config": config_to_params(config)}
+    result.predictor = TransformerPredictor(model, tokenizer, config)
+    return result
+
+
+@dataclass
+class EncodedFold:
+    """A fold's texts as token ids, one list [L_i] per text, unpadded: what train() and predict() read."""
+
+    train: list
+    valid: list
+    test: list
+    pool: list  # empty unless the fold labels the pseudo-label pool
+
+
+def train_and_predict(model, config, encoded: EncodedFold, pad_id: int, data: FoldData, seed: int, workdir: Path,
+                      run_id: str, log: Callable[[str], None], on_step: Callable[[int], None] | None = None
+                      ) -> FoldResult:
+    """Train a TextClassifier under the epoch policy (the one loop), predict the held-out fold, the test set and
+    the pool, remove the checkpoints unless kept. config: a TransformerConfig or a family's settings with the same
+    groups; run_id: the fingerprint a checkpoint must carry to be resumed. info: the epoch policy and timings."""
+    device = next(model.parameters()).device
+    amp = resolve_amp(config.schedule.amp, device)
     early_stopping = config.epoch_policy.epoch_policy == "inner_early_stopping"
     if early_stopping:
         fit_rows, inner_rows = inner_split(data.train_y, config.epoch_policy.inner_fraction, seed)
-        inner = InnerSet([train_ids[r] for r in inner_rows], data.train_y[inner_rows])
+        inner = InnerSet([encoded.train[r] for r in inner_rows], data.train_y[inner_rows])
     else:
-        fit_rows, inner = np.arange(len(train_ids)), None
-    run_id = fingerprint(training_settings(config, data.n_classes), seed, data.train_text, data.train_y)
-    outcome = train(model, config, [train_ids[r] for r in fit_rows], data.train_y[fit_rows],
-                    tokenizer.pad_token_id, seed, workdir, run_id, log, inner, on_step)
+        fit_rows, inner = np.arange(len(encoded.train)), None
+    outcome = train(model, config, [encoded.train[r] for r in fit_rows], data.train_y[fit_rows], pad_id, seed,
+                    workdir, run_id, log, inner, on_step)
 
     started = time.perf_counter()
     batch_size = config.schedule.predict_batch_size
-    valid_logits = predict(model, valid_ids, batch_size, tokenizer.pad_token_id, amp)
-    test_logits = predict(model, test_ids, batch_size, tokenizer.pad_token_id, amp)
-    pool_logits = None
-    if data.pool_text:
-        pool_ids = encode(tokenizer, data.pool_text, max_len, "pool_text")
-        pool_logits = predict(model, pool_ids, batch_size, tokenizer.pad_token_id, amp)
+    valid_logits = predict(model, encoded.valid, batch_size, pad_id, amp)
+    test_logits = predict(model, encoded.test, batch_size, pad_id, amp)
+    pool_logits = predict(model, encoded.pool, batch_size, pad_id, amp) if encoded.pool else None
     predict_seconds = time.perf_counter() - started
-    if len(data.valid_y) == len(valid_ids) and len(valid_ids):
+    if len(data.valid_y) == len(encoded.valid) and len(encoded.valid):
         log(f"held-out fold macro-F1 {macro_f1(data.valid_y, valid_logits.argmax(1), data.n_classes):.4f} "
             f"(logged only: nothing was chosen on it)")
-
     if not config.output.keep_checkpoints:
         for name in (CHECKPOINT, BEST_WEIGHTS):
             (workdir / name).unlink(missing_ok=True)
@@ -160,9 +190,6 @@ def run_fold(
     else:
         policy.update(chosen_epoch=config.schedule.epochs)
     info = {
-        "family": "transformer",
-        "backbone": config.backbone.backbone,
-        "head": config.head.head,
         **policy,
         "history": state.history,
         "train_rows": len(fit_rows),
@@ -173,10 +200,8 @@ def run_fold(
         "train_seconds": round(outcome.seconds, 2),
         "train_samples_per_s": round(outcome.samples / max(outcome.seconds, 1e-9), 2),
         "predict_seconds": round(predict_seconds, 2),
-        "config": config_to_params(config),
     }
-    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info, pool_logits=pool_logits,
-                      predictor=TransformerPredictor(model, tokenizer, config))
+    return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info, pool_logits=pool_logits)
 
 
 def fit_predict(config: TransformerConfig, data: FoldData, seed: int, workdir: Path,
