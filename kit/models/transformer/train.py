@@ -70,8 +70,6 @@ def autocast(device: torch.device, amp: AmpPlan):
     return torch.autocast(device.type, dtype=amp.dtype) if amp.dtype is not None else nullcontext()
 
 
-
-
 @contextmanager
 def training_attention(backbone, amp: AmpPlan):
     """Train a bf16 model on the CPU with the backbone's (a transformers model's) eager attention, and put back its
@@ -81,7 +79,7 @@ def training_attention(backbone, amp: AmpPlan):
     eager attention's bf16 matmuls train faster (bench/bench_transformer.py). Prediction has no dropout and keeps
     sdpa's bf16 flash kernel; on CUDA sdpa has fused kernels with dropout, so nothing changes there.
     """
-    own = backbone.config._attn_implementation
+    own = getattr(backbone.config, "_attn_implementation", None)  # None: not a transformers model (word vectors)
     device = next(backbone.parameters()).device
     if device.type != "cpu" or amp.dtype != torch.bfloat16 or own != "sdpa":
         yield
@@ -97,7 +95,6 @@ def pad_multiple(device: torch.device, amp: AmpPlan) -> int:
     """Batch widths are rounded up to a multiple of this: 8 for CUDA's tensor cores, and for bf16 on the CPU, whose
     oneDNN matmuls cache a compiled kernel per shape (fewer widths: about 100 MB less, same speed); else 1."""
     return 8 if device.type == "cuda" or amp.dtype is not None else 1
-
 
 
 def batch_tensors(token_ids: list[list[int]], rows: np.ndarray, pad_id: int, device: torch.device, amp: AmpPlan):
@@ -119,8 +116,6 @@ def predict(model, token_ids: list[list[int]], batch_size: int, pad_id: int, amp
             logits[rows] = model(input_ids, attention_mask)[0].float().cpu().numpy()
     model.train(was_training)
     return logits
-
-
 
 
 @dataclass
