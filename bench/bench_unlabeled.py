@@ -17,7 +17,7 @@ LogisticRegression fitted on train.csv alone gives the reference held-out figure
 runs what is new (the workflow's hashes). Takes about an hour on two idle cores.
 
     python bench/bench_unlabeled.py [--workdir /tmp/kit-unlabeled] [--jobs 2] [--limit N] [--folds 5]
-                                    [--rerun-triggers mtime]
+                                    [--rerun-triggers mtime input]
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="use only this many labeled rows (quick look)")
     parser.add_argument("--max-texts", type=int, default=None, help="unlabelled posts the corpus and pool take")
     parser.add_argument("--rerun-triggers", nargs="+", default=None,
-                        help="Snakemake's rerun triggers: `mtime` adds new levers to a finished workdir without "
+                        help="Snakemake's rerun triggers: `mtime input` adds new levers to a finished workdir without "
                              "re-running what the kit's code changes since would otherwise re-run")
     args = parser.parse_args()
     source, unlabeled = SHARED_DATA / DEV_TXT, SHARED_DATA / UNLABELED
