@@ -36,7 +36,7 @@ def all_targets():
     targets = [f"oof/{name}/manifest.json" for name in EXPERIMENTS]
     targets += [f"oof/ensemble.{name}/manifest.json" for name in CONFIG.ensembles]
     targets += [f"subs/ensemble.{name}.csv" for name in CONFIG.ensembles]
-    return targets + ["subs/final.csv"] + figure_targets()
+    return [*targets, "subs/final.csv", *figure_targets()]
 
 
 def figure_targets():
@@ -47,7 +47,7 @@ def figure_targets():
     ]
     targets += [f"figures/experiments/{name}.png" for name in EXPERIMENTS]
     targets += [f"figures/ensembles/{name}.png" for name in CONFIG.ensembles]
-    return targets + ["figures/final/final.png", "figures/final/disagreements.png"]
+    return [*targets, "figures/final/final.png", "figures/final/disagreements.png"]
 
 
 def text_variants():
@@ -195,7 +195,7 @@ def family_inputs(wildcards):
 def family_inputs_arg(wildcards, input):
     roles = kit_config.model_inputs(CONFIG, wildcards.model)
     pairs = [
-        shell_quote(f"{role}={getattr(input, 'family_' + role)}") for role in roles
+        shell_quote(f"{role}={getattr(input, f'family_{role}')}") for role in roles
     ]
     return f"--inputs {' '.join(pairs)}" if pairs else ""
 
@@ -205,8 +205,12 @@ def fold_extra_args(wildcards, input):
     if "pseudo_rows" in input.keys():
         args.append(f"--pseudo-rows {shell_quote(input.pseudo_rows)}")
     if kit_config.variant_kind(CONFIG, wildcards.variant) == "augment":
-        args.append(f"--augment-json {shell_quote(settings_json(CONFIG.augment[wildcards.variant]))}")
-        args.append(f"--corpus {shell_quote(input.corpus)} --userdict {shell_quote(input.userdict)}")
+        args.append(
+            f"--augment-json {shell_quote(settings_json(CONFIG.augment[wildcards.variant]))}"
+        )
+        args.append(
+            f"--corpus {shell_quote(input.corpus)} --userdict {shell_quote(input.userdict)}"
+        )
         if "synonyms" in input.keys():
             args.append(f"--synonyms {shell_quote(input.synonyms)}")
     return " ".join(arg for arg in args if arg)
