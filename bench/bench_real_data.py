@@ -20,28 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from shared_data import DEV_TXT, REPO, SHARED_DATA, read_processed_dev  # bench/ is on the path
+# bench/ is on the path
+from shared_data import LABELS, REPO, held_out_split, plain_baseline_f1, write_competition_files
 
 sys.path.insert(0, str(REPO))
 
 from kit.artifacts import read_json  # noqa: E402
-from kit.demo import HEADER, LABEL_COLUMN, write_competition_csv  # noqa: E402
-
-
-def competition_frame(frame: pd.DataFrame, first_id: int, with_label: bool) -> pd.DataFrame:
-    out = pd.DataFrame(
-        {
-            HEADER[0]: [str(first_id + i) for i in range(len(frame))],
-            HEADER[1]: "02月01日 12:00",
-            HEADER[2]: "bench",
-            HEADER[3]: frame["text"].to_numpy(),
-            HEADER[4]: "[]",
-            HEADER[5]: "[]",
-        }
-    )
-    if with_label:
-        out[LABEL_COLUMN] = frame["label"].to_numpy()
-    return out
+from kit.demo import HEADER  # noqa: E402
+from kit.metrics import macro_f1  # noqa: E402
 
 
 def main() -> None:
@@ -50,39 +36,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="use only this many labeled rows (quick look)")
     args = parser.parse_args()
-    source = SHARED_DATA / DEV_TXT
-    if not source.is_file():
-        sys.exit(f"real data not found at {source} (set KIT_SHARED_DATA to the shared/data folder)")
-
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-
-    from kit.metrics import macro_f1
-
-    texts, labels = read_processed_dev(source)
-    labeled = pd.DataFrame({"label": labels, "text": texts})
-    labeled = labeled[labeled["text"] != ""].reset_index(drop=True)
-    if args.limit:
-        labeled = labeled.sample(n=args.limit, random_state=0).reset_index(drop=True)
-    train, test = train_test_split(labeled, test_size=0.2, stratify=labeled["label"], random_state=2020)
+    train, test = held_out_split(args.limit)
     workdir = Path(args.workdir)
-    (workdir / "comp").mkdir(parents=True, exist_ok=True)
-    train_csv = competition_frame(train, 4400000000000000, with_label=True)
-    test_csv = competition_frame(test, 4500000000000000, with_label=False)
-    write_competition_csv(train_csv, workdir / "comp" / "train.csv")
-    write_competition_csv(test_csv, workdir / "comp" / "test.csv")
+    _, test_csv = write_competition_files(train, test, workdir / "comp")
     (workdir / "data_only.yaml").write_text("data:\n  train: comp/train.csv\n  test: comp/test.csv\n", encoding="utf-8")
     print(f"train {len(train)} rows, held-out test {len(test)} rows, labels {train['label'].value_counts().to_dict()}")
 
-    classes = ["-1", "0", "1"]
-    y_test = test["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
     started = time.perf_counter()
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
-    baseline = LogisticRegression(max_iter=1000).fit(vectorizer.fit_transform(train["text"]), train["label"])
-    baseline_pred = baseline.predict(vectorizer.transform(test["text"]))
-    baseline_f1 = macro_f1(y_test, pd.Series(baseline_pred).map({c: i for i, c in enumerate(classes)}).to_numpy(), 3)
-    print(f"plain TF-IDF(char 1-3) + LogisticRegression: held-out macro-F1 {baseline_f1:.4f} ({time.perf_counter() - started:.0f}s)")
+    baseline_f1 = plain_baseline_f1(train, test)
+    print(f"plain TF-IDF(char 1-3) + LogisticRegression: held-out macro-F1 {baseline_f1:.4f} "
+          f"({time.perf_counter() - started:.0f}s)")
 
     started = time.perf_counter()
     command = [sys.executable, "-m", "snakemake", "subs/final.csv", "-s", str(REPO / "Snakefile"), f"-j{args.jobs}",
@@ -90,8 +53,9 @@ def main() -> None:
     subprocess.run(command, cwd=workdir, check=True)
     kit_seconds = time.perf_counter() - started
     submission = pd.read_csv(workdir / "subs" / "final.csv", dtype=str).set_index("id")
-    kit_pred = submission.loc[test_csv[HEADER[0]], "y"].map({c: i for i, c in enumerate(classes)}).to_numpy()
-    kit_f1 = macro_f1(y_test, kit_pred, 3)
+    index = {label: i for i, label in enumerate(LABELS)}
+    kit_predicted = submission.loc[test_csv[HEADER[0]], "y"].map(index).to_numpy()
+    kit_f1 = macro_f1(test["label"].map(index).to_numpy(), kit_predicted, len(LABELS))
     subprocess.run([sys.executable, "-m", "kit", "scores"], cwd=workdir, check=True)
     print(f"kit subs/final.csv: held-out macro-F1 {kit_f1:.4f} (workflow {kit_seconds:.0f}s)")
     print(f"difference kit - plain: {kit_f1 - baseline_f1:+.4f}")

@@ -8,7 +8,8 @@ the 20% its test.csv, whose labels only this script reads. The 100k real unlabel
 - TF-IDF + LR on the cleaned texts (the baseline experiment), and the same on a pseudo-labelled variant (pool rows
   labelled fold by fold by a Caruana ensemble of the baseline members) and on an EDA-augmented variant;
 - the scratch transformer without and with domain post-training on the corpus (same fine-tuning settings);
-- word-vector models with vectors from the corpus and from the train texts only (when the wordvec family exists);
+- word-vector models (a BiGRU over the vectors; char TF-IDF beside pooled vectors) with vectors from the corpus and
+  from the train texts only;
 - the final ensemble (Caruana with class weights) over the baseline members, and over every member.
 
 For each: honest OOF macro-F1 with its fold standard deviation, held-out macro-F1 (the test logits' argmax against
@@ -32,15 +33,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from bench_real_data import competition_frame  # bench/ is on the path
-from shared_data import DEV_TXT, REPO, SHARED_DATA, read_processed_dev
+# bench/ is on the path
+from shared_data import REPO, SHARED_DATA, held_out_split, plain_baseline_f1, write_competition_files
 
 sys.path.insert(0, str(REPO))
 
 from kit.artifacts import Artifact, read_json  # noqa: E402
-from kit.demo import HEADER, write_competition_csv  # noqa: E402
+from kit.demo import HEADER  # noqa: E402
 from kit.metrics import macro_f1  # noqa: E402
-from kit.registry import FAMILIES, names  # noqa: E402
 
 UNLABELED = "covid_weibo_unlabeled/covid_weibo_unlabeled_100k.csv"
 CLASSES = ["-1", "0", "1"]
@@ -49,7 +49,7 @@ TINY_BERT = {"kind": "transformer", "threads": 1, "head": "bigru", "max_len": 96
              "batch_size": 32, "variants": ["cleaned"]}
 
 
-def config(unlabeled: Path, folds: int, with_wordvec: bool, max_texts: int | None) -> dict:
+def config(unlabeled: Path, folds: int, max_texts: int | None) -> dict:
     """The benchmark's workflow config: every lever on one fold file and one corpus."""
     models = {
         "tfidf_char_lr": {"kind": "sklearn", "features": "char", "variants": ["cleaned", "pl", "eda"]},
@@ -58,12 +58,11 @@ def config(unlabeled: Path, folds: int, with_wordvec: bool, max_texts: int | Non
         "tiny_bert_post": {**TINY_BERT, "backbone": {"post_train": {"base": {"scratch": SCRATCH}, "epochs": 1,
                                                                     "max_len": 96, "lr": 0.001}}},
     }
-    if with_wordvec:
-        for vectors in ("w2v", "w2v_train"):
-            models[f"wv_bigru_{vectors}"] = {"kind": "wordvec", "vectors": vectors, "head": "bigru", "threads": 1,
+    for vectors in ("w2v", "w2v_train"):
+        models[f"wv_bigru_{vectors}"] = {"kind": "wordvec", "vectors": vectors, "head": "bigru", "threads": 1,
+                                         "variants": ["cleaned"]}
+        models[f"tfidf_vec_lr_{vectors}"] = {"kind": "sklearn", "features": "char+vectors", "vectors": vectors,
                                              "variants": ["cleaned"]}
-            models[f"tfidf_vec_lr_{vectors}"] = {"kind": "sklearn", "features": "char+vectors", "vectors": vectors,
-                                                 "variants": ["cleaned"]}
     baseline = ["tfidf_char_lr.cleaned.s0", "tfidf_word_lr.cleaned.s0", "tiny_bert.cleaned.s0"]
     return {
         "data": {"train": "comp/train.csv", "test": "comp/test.csv", "unlabeled": str(unlabeled)},
@@ -82,17 +81,6 @@ def config(unlabeled: Path, folds: int, with_wordvec: bool, max_texts: int | Non
         },
         "final": "everything",
     }
-
-
-def write_unless_same(frame: pd.DataFrame, path: Path) -> None:
-    """Write the competition CSV only when its bytes change, so a rerun in a finished workdir keeps its mtime and
-    Snakemake runs only the levers that are new."""
-    fresh = path.with_name(f".{path.name}.new")
-    write_competition_csv(frame, fresh)
-    if path.is_file() and path.read_bytes() == fresh.read_bytes():
-        fresh.unlink()
-    else:
-        fresh.replace(path)
 
 
 def held_out_f1(artifact: Artifact, truth: pd.Series) -> float:
@@ -118,39 +106,18 @@ def main() -> None:
                         help="Snakemake's rerun triggers: `mtime input` adds new levers to a finished workdir without "
                              "re-running what the kit's code changes since would otherwise re-run")
     args = parser.parse_args()
-    source, unlabeled = SHARED_DATA / DEV_TXT, SHARED_DATA / UNLABELED
-    for path in (source, unlabeled):
-        if not path.is_file():
-            sys.exit(f"real data not found at {path} (set KIT_SHARED_DATA to the shared/data folder)")
-
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-
-    texts, labels = read_processed_dev(source)
-    labeled = pd.DataFrame({"label": labels, "text": texts})
-    labeled = labeled[labeled["text"] != ""].reset_index(drop=True)
-    if args.limit:
-        labeled = labeled.sample(n=args.limit, random_state=0).reset_index(drop=True)
-    train, test = train_test_split(labeled, test_size=0.2, stratify=labeled["label"], random_state=2020)
+    unlabeled = SHARED_DATA / UNLABELED
+    if not unlabeled.is_file():
+        sys.exit(f"real data not found at {unlabeled} (set KIT_SHARED_DATA to the shared/data folder)")
+    train, test = held_out_split(args.limit)
     workdir = Path(args.workdir)
-    (workdir / "comp").mkdir(parents=True, exist_ok=True)
-    train_csv = competition_frame(train, 4400000000000000, with_label=True)
-    test_csv = competition_frame(test, 4500000000000000, with_label=False)
-    for frame, name in ((train_csv, "train.csv"), (test_csv, "test.csv")):
-        write_unless_same(frame, workdir / "comp" / name)
+    _, test_csv = write_competition_files(train, test, workdir / "comp")
     truth = pd.Series(test["label"].to_numpy(), index=test_csv[HEADER[0]].to_numpy())
-    with_wordvec = "wordvec" in names(FAMILIES)
-    (workdir / "bench.yaml").write_text(yaml.safe_dump(config(unlabeled, args.folds, with_wordvec, args.max_texts),
+    (workdir / "bench.yaml").write_text(yaml.safe_dump(config(unlabeled, args.folds, args.max_texts),
                                                        allow_unicode=True, sort_keys=False), encoding="utf-8")
-    print(f"train {len(train)} rows, held-out {len(test)} rows; unlabelled {unlabeled.name}; folds {args.folds}"
-          + ("" if with_wordvec else "; no wordvec family here: word-vector models left out"))
+    print(f"train {len(train)} rows, held-out {len(test)} rows; unlabelled {unlabeled.name}; folds {args.folds}")
 
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
-    plain = LogisticRegression(max_iter=1000).fit(vectorizer.fit_transform(train["text"]), train["label"])
-    plain_predicted = pd.Series(plain.predict(vectorizer.transform(test["text"])))
-    y_test = test["label"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
-    plain_f1 = macro_f1(y_test, plain_predicted.map({c: i for i, c in enumerate(CLASSES)}).to_numpy(), 3)
+    plain_f1 = plain_baseline_f1(train, test)
 
     started = time.perf_counter()
     command = [sys.executable, "-m", "snakemake", "subs/final.csv", "-s", str(REPO / "Snakefile"), f"-j{args.jobs}",
