@@ -98,6 +98,17 @@ def main() -> None:
         print(f"{label:{width}}  {baseline:11.1f}  {measured:11.1f}  {measured / baseline:6.2f}")
     print("fold jobs' source rows: the sum over its fold models of the time each fold job took per post; "
           "ratio = kit predict / fold jobs (for ms, above 1 is slower)")
+    from results import save
+
+    median = statistics.median(single)
+    save("predict", command="python bench/bench_predict.py --run RUN", rows=[
+        {"figure": label, "fold jobs": round(baseline, 1), "kit predict": round(measured, 1),
+         "ratio": round(measured / baseline, 2)} for label, baseline, measured in rows],
+         compares=f"kit predict with {name}'s kept models ({source.n_models} fold models, one thread) vs the fold "
+                  "jobs' own prediction of the same posts",
+         summary=f"one post: median {median:.1f} ms, max {max(single):.1f} ms (target 100 ms: "
+                 f"{'met' if max(single) <= 100 else 'NOT met'}); models loaded in {load_seconds:.1f} s",
+         notes=f"run folder: {run.name}; {len(single)} test posts one at a time, then all {len(posts)} at once")
 
 
 if __name__ == "__main__":

@@ -66,12 +66,22 @@ class Source:
                     in_variant[variant] = apply_variant(texts, variant)
                 logits = mean_of_folds([predictor.predict(in_variant[variant]) for predictor in node.folds])
             else:
-                members = combination_input(node.entry, [logits_of(member) for member in node.manifest["members"]])
+                # A member the fit gave no weight is never read by the blend: it is not loaded or predicted.
+                used, nothing = set(used_members(node)), np.zeros((len(texts), len(self.classes)), np.float32)
+                members = combination_input(node.entry, [logits_of(member) if member in used else nothing
+                                                         for member in node.manifest["members"]])
                 logits = to_logits(apply_combination(node.entry, node.fitted, members))
             done[name] = logits
             return logits
 
         return logits_of(self.name)
+
+
+def used_members(node: Node) -> list[str]:
+    """The members an ensemble's kept fit reads: for a blend (mean, fixed, weighted, Caruana) those with a weight
+    above 0 (a Caruana fit usually leaves most at 0), else every member."""
+    members, weights = node.manifest["members"], node.fitted.weights
+    return list(members) if weights is None else [name for name, weight in zip(members, weights) if weight > 0]
 
 
 def text_variant(manifest: dict) -> str:
@@ -112,7 +122,7 @@ def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
         if manifest["kind"] == "ensemble":
             node.entry = EnsembleEntry.parse_setting(manifest["spec"], f"{manifest_path} spec")
             node.fitted = load_combination(manifest_path.parent / "combination.skops", node.entry)
-            pending += manifest["members"]
+            pending += used_members(node)
         else:
             node.folds = [load_fold_predictor(Path(models_dir) / current / f"fold{meta['fold']}", manifest)
                           for meta in manifest["folds"]]

@@ -140,3 +140,24 @@ def test_an_experiment_whose_models_were_not_kept_is_named(run, tmp_path):
     shutil.rmtree(models / "char.raw.s0" / "fold1")
     with pytest.raises(FileNotFoundError, match=r"char.raw.s0/fold1: no kept fold model of char.raw.s0"):
         load_source("ensemble.stack", run / "oof", models)
+
+
+def test_a_blend_member_without_weight_is_neither_loaded_nor_predicted(run, tmp_path):
+    import shutil
+
+    weights = {"char.raw.s0": 0.7, "word.cleaned.s0": 0.0, "bert.cleaned.s0": 0.3}
+    folder = run / "oof" / "ensemble.fixed"
+    spec = json.dumps({"method": "fixed", "weights": weights})
+    cli.main(["ensemble", "--name", "ensemble.fixed", "--spec-json", spec,
+              "--member-npz", *[f"{run}/oof/{m}/oof.npz" for m in weights],
+              "--member-manifests", *[f"{run}/oof/{m}/manifest.json" for m in weights],
+              "--out-npz", f"{folder}/oof.npz", "--out-manifest", f"{folder}/manifest.json",
+              "--out-combination", f"{folder}/combination.skops", "--log", f"{tmp_path}/log"])
+    models = tmp_path / "models"
+    shutil.copytree(run / "models", models)
+    shutil.rmtree(models / "word.cleaned.s0")
+    source = load_source("ensemble.fixed", run / "oof", models)
+    assert source.n_models == 4 and "word.cleaned.s0" not in source.nodes
+    posts = pd.read_parquet(run / "i" / "test.parquet")["text"].tolist()
+    np.testing.assert_allclose(source.predict(posts), Artifact.load(folder).test_logits, rtol=0, atol=1e-5)
+    shutil.rmtree(folder)  # the module's other tests list the run's artifacts
