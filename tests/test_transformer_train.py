@@ -15,6 +15,7 @@ from kit.models.transformer.train import (
     InnerSet,
     pad_multiple,
     predict,
+    prediction_amp,
     resolve_amp,
     train,
 )
@@ -50,6 +51,9 @@ def test_amp_plans(monkeypatch, native_bf16, cpu_auto):
     assert resolve_amp("fp16", cuda).loss_scaling
     with pytest.raises(ValueError, match="fp16 needs a CUDA"):
         resolve_amp("fp16", cpu)
+    # A kept model trained in fp16 on a GPU still predicts on a CPU (as 'auto' would there); other settings hold.
+    assert prediction_amp("fp16", cpu) == resolve_amp("auto", cpu) and prediction_amp("fp16", cuda).loss_scaling
+    assert prediction_amp("off", cpu).dtype is None
     off, bf16 = resolve_amp("off", cpu), resolve_amp("bf16", cpu)
     assert (pad_multiple(cpu, off), pad_multiple(cpu, bf16), pad_multiple(cuda, off)) == (1, 8, 8)
 

@@ -103,6 +103,22 @@ def test_a_killed_run_resumes_to_the_same_logits(data, tmp_path):
     assert resumed.info["history"] == straight.info["history"]
 
 
+def test_a_checkpoint_of_another_fold_vocabulary_is_not_resumed(data, word_inputs, tmp_path):
+    # The same training rows beside test posts with words of their own make a larger fold vocabulary, so other
+    # embedding rows: the first run's checkpoint must not be loaded into the second.
+    extra = ["甲乙丙 天地玄黄"] * 5
+    inputs = word_inputs(tmp_path / "words", data.train_text + data.valid_text + data.test_text + extra)
+    config = params(epochs=1, keep_checkpoints=True)
+    runs = []
+    for test_text in (data.test_text + extra, data.test_text):
+        fold = FoldData(data.train_text, data.train_y, data.valid_text, data.valid_y, test_text, n_classes=3,
+                        inputs=inputs)
+        runs.append(fit_predict("wordvec", config, fold, seed=0, workdir=tmp_path / "fold", log=lambda line: None))
+        assert (tmp_path / "fold" / CHECKPOINT).exists()
+    assert runs[0].info["vocabulary"]["words"] > runs[1].info["vocabulary"]["words"]
+    assert runs[1].info["resumed_from"] is None
+
+
 def test_a_fold_without_its_inputs_names_them(data, tmp_path):
     bare = FoldData(data.train_text, data.train_y, data.valid_text, data.valid_y, data.test_text, n_classes=3)
     with pytest.raises(ValueError, match=r"vectors 'w2v'.*lacks its inputs \['vectors', 'corpus', 'userdict'\]"):

@@ -24,7 +24,7 @@ from kit.models.transformer.config import TransformerConfig, config_to_params, p
 from kit.settings import identity
 from kit.models.transformer.data import encode, inner_split
 from kit.models.transformer.heads import TextClassifier
-from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, predict, resolve_amp, train
+from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, prediction_amp, predict, resolve_amp, train
 
 HEAD_WEIGHTS = "head.pt"
 CLASSIFIER_CONFIG = "kit_classifier.json"
@@ -90,7 +90,7 @@ class TransformerPredictor:
 
     def predict(self, texts: list[str]) -> np.ndarray:
         token_ids = encode(self.tokenizer, list(texts), self.config.backbone.max_len, "texts")
-        amp = resolve_amp(self.config.schedule.amp, next(self.model.parameters()).device)
+        amp = prediction_amp(self.config.schedule.amp, next(self.model.parameters()).device)
         return predict(self.model, token_ids, self.config.schedule.predict_batch_size, self.tokenizer.pad_token_id,
                        amp)
 

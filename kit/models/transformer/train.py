@@ -66,6 +66,12 @@ def resolve_amp(setting: str, device: torch.device) -> AmpPlan:
     return AmpPlan(torch.bfloat16 if setting == "bf16" else torch.float16, setting == "fp16")
 
 
+def prediction_amp(setting: str, device: torch.device) -> AmpPlan:
+    """The amp a kept fold model predicts with on `device`: its training setting, except that fp16 (CUDA only) falls
+    back to 'auto' on a machine without CUDA, so a model trained on a GPU still predicts on a CPU."""
+    return resolve_amp("auto" if setting == "fp16" and device.type != "cuda" else setting, device)
+
+
 def autocast(device: torch.device, amp: AmpPlan):
     return torch.autocast(device.type, dtype=amp.dtype) if amp.dtype is not None else nullcontext()
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from kit.artifacts import read_json, write_json
+from kit.hashing import sha256_json
 from kit.models import FoldData, FoldResult
 from kit.models.transformer.checkpoint import fingerprint
 from kit.models.transformer.fold import (
@@ -32,7 +33,7 @@ from kit.models.transformer.fold import (
     training_settings,
 )
 from kit.models.transformer.heads import TextClassifier
-from kit.models.transformer.train import predict, resolve_amp
+from kit.models.transformer.train import prediction_amp, predict, resolve_amp
 from kit.models.wordvec.config import WordvecConfig
 from kit.models.wordvec.encoder import HybridEncoder, WordEmbedding, WordVectorEncoder, hybrid_ids, word_ids
 from kit.settings import parse, to_dict
@@ -62,7 +63,7 @@ class WordvecPredictor:
             ids = hybrid_ids(self.tokenizer, [clean_text(text) for text in texts], words, self.words,
                              self.config.backbone.max_len, "texts")
             pad_id = self.tokenizer.pad_token_id
-        amp = resolve_amp(self.config.schedule.amp, next(self.model.parameters()).device)
+        amp = prediction_amp(self.config.schedule.amp, next(self.model.parameters()).device)
         return predict(self.model, ids, self.config.schedule.predict_batch_size, pad_id, amp)
 
     def save(self, folder: Path) -> None:
@@ -147,8 +148,10 @@ def run_fold(
         f"{', frozen' if embedding.freeze else ''}): {vocabulary.summary()}; {len(texts)} texts read in "
         f"{time.perf_counter() - started:.1f}s; device {device}, amp {resolve_amp(config.schedule.amp, device).name}")
 
-    # Other vectors under the same entry name (retrained on a changed corpus) make another run.
-    settings = {**training_settings(config, data.n_classes), "vectors_config_hash": meta["config_hash"]}
+    # Other vectors under the same entry name (retrained on a changed corpus) make another run, and so does another
+    # fold vocabulary (it holds the held-out, test and pool texts' words too): the embedding rows follow it.
+    settings = {**training_settings(config, data.n_classes), "vectors_config_hash": meta["config_hash"],
+                "vocabulary": sha256_json(list(vocabulary.index))}
     run_id = fingerprint(settings, seed, data.train_text, data.train_y)
     result = train_and_predict(model, config, encoded, pad_id, data, seed, workdir, run_id, log, on_step)
     result.predictor = WordvecPredictor(model, config, KeptWords(vocabulary.index, Path(data.inputs["userdict"])),
