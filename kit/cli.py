@@ -340,6 +340,9 @@ def cmd_disagreements(args, log) -> None:
     from kit.artifacts import discover
     from kit.disagreements import write_disagreements
 
+    if not Path(args.final).is_file():
+        raise FileNotFoundError(f"{args.final}: missing, so there is no final submission whose members could "
+                                "disagree; run `snakemake -j2 subs/final.csv` first, or pass --final")
     if args.npz or args.manifests:
         if len(args.npz) != len(args.manifests):
             raise ValueError(f"disagreements: {len(args.npz)} --npz files but {len(args.manifests)} --manifests")

@@ -97,14 +97,28 @@ def dump_skops(path: Path, obj: Any) -> None:
 def load_skops(path: Path, trusted: Iterable[str] = ()) -> Any:
     """What dump_skops wrote; types beyond skops' defaults (numpy, scikit-learn) load only when named in trusted,
     otherwise a ValueError naming the file and the types."""
+    import json
+    import zipfile
+    import zlib
+
     import skops.io
 
+    from kit.artifacts import _damaged
+
     payload = Path(path).read_bytes()
-    unknown = sorted(set(skops.io.get_untrusted_types(data=payload)) - set(trusted))
+    # What a truncated or overwritten zip raises inside skops: a missing part, bad compression, an unreadable schema.
+    damage = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, json.JSONDecodeError)
+    try:
+        unknown = sorted(set(skops.io.get_untrusted_types(data=payload)) - set(trusted))
+    except damage as error:
+        raise _damaged(Path(path), error) from error
     if unknown:
         raise ValueError(f"{path}: holds types the kit does not load: {unknown}; only numpy, scikit-learn and the "
                          "types a family or ensemble method declares are trusted")
-    return skops.io.loads(payload, trusted=sorted(trusted))
+    try:
+        return skops.io.loads(payload, trusted=sorted(trusted))
+    except damage as error:
+        raise _damaged(Path(path), error) from error
 
 
 # ------------------------------------------------------------------------------------------------ ensembles

@@ -141,13 +141,17 @@ def limit_threads(threads: int) -> None:
 
 
 def decode_lines(payload: bytes, where: str) -> str:
-    """UTF-8 (with or without BOM), else GB18030 (the competition's encoding), decoded strictly."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return payload.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ValueError(f"{where}: is neither UTF-8 nor GB18030 text; convert it to UTF-8 (iconv -t utf-8)")
+    """The text of a one-post-per-line file, its encoding detected as ingest detects it (UTF-8 with or without BOM,
+    else GB18030; UTF-16, Big5 and binary files refused); any undecodable byte is refused, since a post must not
+    change silently."""
+    from kit.data import _UNDECODABLE, _decode
+
+    text, _, n_undecodable = _decode(Path(where), payload, "auto")
+    if n_undecodable:
+        line = text[: text.index(_UNDECODABLE)].count("\n") + 1
+        raise ValueError(f"{where}: line {line}: {n_undecodable} byte sequence(s) are neither UTF-8 nor GB18030; "
+                         "convert the file to UTF-8 (iconv -f <its encoding> -t utf-8)")
+    return text
 
 
 def is_competition_layout(payload: bytes, columns: Columns) -> bool:
@@ -157,7 +161,10 @@ def is_competition_layout(payload: bytes, columns: Columns) -> bool:
 
     first = payload.split(b"\n", 1)[0]
     for encoding in ("utf-8-sig", "gb18030"):
-        header = [name.strip() for name in next(csv.reader([first.decode(encoding, errors="replace")]), [])]
+        try:
+            header = [name.strip() for name in next(csv.reader([first.decode(encoding, errors="replace")]), [])]
+        except csv.Error:  # a lone carriage return or a NUL: not a CSV header, whatever else the file is
+            return False
         if columns.id in header and columns.text in header:
             return True
     return False
@@ -172,7 +179,7 @@ def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=
     if texts:
         return pd.DataFrame({"id": [str(i) for i in range(1, len(texts) + 1)], "text": list(texts)})
     where = "stdin" if path in (None, "-") else str(path)
-    payload = sys.stdin.buffer.read() if where == "stdin" else Path(path).read_bytes()
+    payload = sys.stdin.buffer.read() if where == "stdin" else read_posts_file(Path(path))
     if is_competition_layout(payload, columns):
         from kit.data import read_posts
 
@@ -185,10 +192,22 @@ def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=
                 return read_posts(copy, columns)[["id", "text"]]
         return read_posts(path, columns)[["id", "text"]]
     lines = decode_lines(payload, where).splitlines()
+    if not any(line.strip() for line in lines):
+        raise ValueError(f"{where}: holds no posts; give one post per line, a CSV in the competition layout, or "
+                         "--text")
     blank = sum(1 for line in lines if not line.strip())
     if blank:
         log(f"{where}: {blank} blank line(s) are predicted as empty posts (ids are line numbers)")
     return pd.DataFrame({"id": [str(i) for i in range(1, len(lines) + 1)], "text": lines})
+
+
+def read_posts_file(path: Path) -> bytes:
+    """The bytes of --input; a missing file or a folder is a ValueError naming it."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file; --input takes a file of posts ('-' reads stdin)")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; --input takes a file of posts ('-' reads stdin)")
+    return path.read_bytes()
 
 
 def predictions(posts: pd.DataFrame, logits: np.ndarray, classes: list[str]) -> pd.DataFrame:

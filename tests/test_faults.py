@@ -13,7 +13,7 @@ Entry points:
   CASES (the library-level table) runs here too, beside the cases below;
 - "config": `python -m kit config --show` on the config files: the whole config parsed as the Snakefile parses it;
 - "plan": `snakemake -n --configfile ...` (2 s each: a representative few);
-- "command": one `python -m kit <command>` in a copy of a finished tiny run (data/, oof/), damaged or added to as
+- "command": one `python -m kit <command>` in a copy of a finished tiny run (data/, oof/, models/, subs/), damaged or added to as
   the case says;
 - "workflow": the steps of one Snakemake scenario (run_scenario): a run, a second run at once in the same folder, a
   SIGKILLed fold job and the rerun, on files whose paths and column names hold quotes and `$(...)`.
@@ -428,6 +428,24 @@ CONFIG_FAULTS = [
           error=config_key("ingest.conflicting_text") + "must be one of 'keep', 'majority', 'drop'"),
     Fault("a final choice that does not exist", "config", overlay({"final": "best"}),
           error=config_key("final") + "'best' is not 'auto', an ensemble or an experiment"),
+    Fault("a wordvec model naming no word_vectors entry", "config",
+          overlay({"models": {"wv": {"kind": "wordvec", "vectors": "glove"}}}),
+          error=config_key("models.wv.vectors") + r"names no word_vectors entry 'glove'; known: \['w2v'\]"),
+    Fault("features: char+vectors without vectors", "config",
+          overlay({"models": {"cv": {"kind": "sklearn", "features": "char+vectors"}}}),
+          error=config_key("models.cv.vectors") + r"is required by features 'char\+vectors': name a word_vectors entry"),
+    Fault("vectors on features that use none", "config",
+          overlay({"models": {"cv": {"kind": "sklearn", "features": "char", "vectors": "w2v"}}}),
+          error=config_key("models.cv.vectors") + r"applies to features with 'vectors' only \(features is 'char'"),
+    Fault("pooling: bogus", "config", overlay({"models": {"w2v_lr": {"pooling": "bogus"}}}),
+          error=config_key("models.w2v_lr.pooling") + r"must be one of 'mean', 'tfidf' \(got 'bogus'\)"),
+    Fault("word vectors of dim: 0", "config", overlay({"word_vectors": {"w2v": {"dim": 0}}}),
+          error=config_key("word_vectors.w2v.dim") + r"must be at least 1 \(got 0\)"),
+    Fault("keep_models: maybe", "config", overlay({"keep_models": "maybe"}),
+          error=config_key("keep_models") + r"must be one of 'auto', 'all', 'none' \(got 'maybe'\)"),
+    Fault("a pseudo teacher that does not exist", "config", overlay({"pseudo": {"pl": {"teacher": "teachr"}}}),
+          error=config_key("pseudo.pl.teacher") + r"'teachr' is neither an experiment nor an ensemble; did you mean "
+                                                  r"'teacher'"),
     Fault("a tab in the YAML indentation", "config", config_text("data:\n\ttrain: a.csv\n"),
           error=r"^broken\.yaml: line 2, column 1: is not valid YAML \(found character '\\t'"),
     Fault("the plan refuses a crafted class label and runs nothing", "plan", overlay(CRAFTED_CLASSES),
@@ -436,6 +454,85 @@ CONFIG_FAULTS = [
           error=config_key("models.tfidf_char_lr.C") + r"must be a number \(got '4'\)"),
     Fault("the plan stops at an ensemble cycle", "plan", overlay(CYCLE),
           error=config_key("ensembles.mean.members") + "makes a cycle: ensemble.mean -> ensemble.caruana -> ensemble.mean"),
+]
+
+KEPT_FOLD = f"models/folds/{EXPERIMENT.removeprefix('oof/')}/fold0"
+PREDICT = ["predict", "--out", "out/predictions.csv"]
+STDIN_FROM_POSTS = ("sh", "-c", 'exec "$@" < posts.txt', "sh")  # the command reads posts.txt on its stdin
+
+
+def posts_file(payload: bytes, name: str = "posts.txt", args: tuple = ("--input", "posts.txt")) -> Callable:
+    """build: posts written as name, then kit predict reading them (args: --input posts.txt, or stdin)."""
+    def build(folder: Path) -> list:
+        (folder / name).write_bytes(payload)
+        return [*PREDICT, *args]
+
+    return build
+
+
+def empty_fold_folder(folder: Path) -> None:
+    """A kept fold folder emptied: model files and not_kept.json gone, as a careless clean-up leaves it."""
+    shutil.rmtree(folder / KEPT_FOLD)
+    (folder / KEPT_FOLD).mkdir()
+
+
+def not_kept_fold(folder: Path) -> None:
+    """The fold folder a keep_models: none run writes: not_kept.json alone."""
+    shutil.rmtree(folder / KEPT_FOLD)
+    (folder / KEPT_FOLD).mkdir()
+    (folder / KEPT_FOLD / "not_kept.json").write_text(json.dumps({"kept": False, "reason": "keep_models: none"}))
+
+
+TEXTS = "武汉加油\n口罩到了\n".encode()
+PREDICT_FAULTS = [
+    Fault("kit predict on an empty file", "command", posts_file(b""),
+          error=r"^posts\.txt: holds no posts; give one post per line, a CSV in the competition layout, or --text$"),
+    Fault("kit predict on blank lines only, from stdin", "command", posts_file(b"\n \r\n", args=("--input", "-")),
+          prefix=STDIN_FROM_POSTS, error=r"^stdin: holds no posts"),
+    Fault("kit predict on a binary file", "command", posts_file(bytes(range(256)) * 4),
+          error=r"^posts\.txt: .*(neither UTF-8 nor GB18030|does not read as Chinese text).*convert (the file|it) "
+                r"to UTF-8"),
+    Fault("kit predict on posts in Big5", "command", posts_file(((TRADITIONAL + "\n") * 3).encode("big5")),
+          error=r"^posts\.txt: does not read as Chinese text in GB18030: .*it reads as Big5"),
+    Fault("kit predict on UTF-16 posts from stdin", "command", posts_file(TEXTS.decode().encode("utf-16"), args=()),
+          prefix=STDIN_FROM_POSTS, error=r"^stdin: is UTF-16 \(it starts with a UTF-16 byte-order mark\)"),
+    Fault("kit predict on posts with a UTF-8 BOM: one post per line", "command",
+          posts_file(b"\xef\xbb\xbf" + TEXTS), kept={"out/predictions.csv": ["1", "2"]}),
+    Fault("kit predict on a post holding a NUL byte: still one post per line", "command",
+          posts_file("武汉\x00加油\n口罩\n".encode()), kept={"out/predictions.csv": ["1", "2"]}),
+    Fault("kit predict on a competition CSV: its ids", "command", posts_file(unlabeled_bytes(TEST), "posts.csv",
+                                                                          ("--input", "posts.csv")),
+          kept={"out/predictions.csv": ids(900, 901, 902)}),
+    Fault("kit predict on a competition CSV with only a header", "command",
+          posts_file(unlabeled_bytes([]), "posts.csv", ("--input", "posts.csv")),
+          error=r"^posts\.csv: has a header but no rows"),
+    Fault("kit predict --input naming a folder", "command", then(nothing, [*PREDICT, "--input", "oof"]),
+          error=r"^oof: is a folder; --input takes a file of posts"),
+    Fault("kit predict --input naming no file", "command", then(nothing, [*PREDICT, "--input", "posts.txt"]),
+          error=r"^posts\.txt: no such file; --input takes a file of posts"),
+    Fault("kit predict --source that is not an artifact", "command", then(nothing, [*PREDICT, "--text", "口罩",
+                                                                                 "--source", "data"]),
+          error=r"^oof/data/manifest\.json: missing; artifact 'data' was not built in this run folder \(artifacts "
+                r"here: \['ensemble\.avg', 'lr\.raw\.s0'"),
+    Fault("kit predict with a deleted fold model", "command",
+          then(lambda folder: shutil.rmtree(folder / KEPT_FOLD), [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: no kept fold model of lr\.raw\.s0"),
+    Fault("kit predict with an emptied fold folder (no model, no not_kept.json)", "command",
+          then(empty_fold_folder, [*PREDICT, "--text", "口罩"]), error=rf"^{KEPT_FOLD}: no kept fold model"),
+    Fault("kit predict with a fold model that was not kept", "command", then(not_kept_fold, [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: the fold model of lr\.raw\.s0 was not kept \(keep_models: none\); set keep_models"),
+    Fault("kit predict with a truncated fold model", "command",
+          damaged_run(f"{KEPT_FOLD}/tfidf_model.npz", [*PREDICT, "--text", "口罩"]),
+          error=damaged(f"{KEPT_FOLD}/tfidf_model.npz")),
+    Fault("kit predict with a truncated combination.skops", "command",
+          damaged_run(f"{ENSEMBLE}/combination.skops", [*PREDICT, "--text", "口罩"]),
+          error=damaged(f"{ENSEMBLE}/combination.skops")),
+    Fault("kit predict without a final submission or --source", "command",
+          then(lambda folder: shutil.rmtree(folder / "subs"), [*PREDICT, "--text", "口罩"]),
+          error=r"^subs/final\.json: missing, so there is no final submission to predict with"),
+    Fault("kit disagreements without a final submission", "command",
+          then(lambda folder: shutil.rmtree(folder / "subs"), ["disagreements", "--out-csv", "out/d.csv"]),
+          error=r"^subs/final\.json: missing, so there is no final submission whose members could disagree"),
 ]
 
 COMMAND_FAULTS = [
@@ -626,7 +723,7 @@ WORKFLOW_FAULTS = [
                    "cross_split.test_ids_in_train.rows": 1}),
 ]
 
-FAULTS = [*FILE_FAULTS, *CONFIG_FAULTS, *COMMAND_FAULTS, *WORKFLOW_FAULTS]
+FAULTS = [*FILE_FAULTS, *CONFIG_FAULTS, *COMMAND_FAULTS, *PREDICT_FAULTS, *WORKFLOW_FAULTS]
 
 
 # ---------------------------------------------------------------------------------------------------- running
@@ -678,7 +775,7 @@ def run_fault(fault: Fault, folder: Path, finished_run: Path, wait: Callable | N
     the finished run)."""
     if fault.entry == "command":
         wait()
-        for part in ("data", "oof"):
+        for part in ("data", "oof", "models", "subs"):
             shutil.copytree(finished_run / part, folder / part)
     args = fault.build(folder)
     if fault.entry == "config":

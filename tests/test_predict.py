@@ -122,7 +122,7 @@ def test_a_competition_csv_and_a_file_of_lines_are_both_read(run, tmp_path):
     assert lines.to_dict("list") == {"id": ["1", "2", "3"], "text": ["武汉加油", "", "今天好难过"]}
     assert "1 blank line(s) are predicted as empty posts" in notes[0]
     (tmp_path / "big5.txt").write_bytes("武漢加油".encode("big5") + b"\xff\xfe")
-    with pytest.raises(ValueError, match="big5.txt: is neither UTF-8 nor GB18030"):
+    with pytest.raises(ValueError, match=r"big5.txt: line 1: 2 byte sequence\(s\) are neither UTF-8 nor GB18030"):
         read_input(str(tmp_path / "big5.txt"), None, Columns())
 
 
