@@ -175,7 +175,7 @@ def write_parquet(frame, path: Path) -> None:
     atomic_write(path, lambda handle: frame.to_parquet(handle, index=False))
 
 
-def _damaged(path: Path, error: Exception) -> ArtifactError:
+def damaged_error(path: Path, error: Exception) -> ArtifactError:
     return ArtifactError(
         f"{path}: is truncated or damaged ({type(error).__name__}: {str(error).strip()}); delete it and re-run "
         f"snakemake, or run `snakemake --forcerun {path}`"
@@ -187,7 +187,7 @@ def read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise _damaged(path, error) from error
+        raise damaged_error(path, error) from error
 
 
 def read_parquet(path: Path, columns: list[str] | None = None):
@@ -202,7 +202,7 @@ def read_parquet(path: Path, columns: list[str] | None = None):
         if getattr(error, "errno", None):  # the system's refusal (a missing file, no permission): not damage
             raise
         # pyarrow reports damage as ArrowInvalid or as an OSError without errno, naming neither rule nor fix.
-        raise _damaged(path, error) from error
+        raise damaged_error(path, error) from error
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -216,7 +216,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as handle:
             return {key: handle[key] for key in handle.files}
     except (zipfile.BadZipFile, EOFError, zlib.error, ValueError) as error:
-        raise _damaged(path, error) from error
+        raise damaged_error(path, error) from error
 
 
 def git_commit(cwd: Path | None = None) -> str | None:

@@ -88,9 +88,9 @@ N_EXAMPLES = 5  # example ids per rule in the report: enough to look rows up, sh
 # holding them can be found after parsing; then undecodable bytes become U+FFFD and NULs are removed. Decoding
 # straight to U+FFFD would confuse them with U+FFFD characters that the source really contains (the 100k unlabeled
 # stand-in has a few), and the CSV parser must never see a NUL.
-_UNDECODABLE = "\ufdd0"
+UNDECODABLE = "\ufdd0"
 _NUL = "\ufdd1"
-codecs.register_error("kit.data.mark_undecodable", lambda error: (_UNDECODABLE, error.end))
+codecs.register_error("kit.data.mark_undecodable", lambda error: (UNDECODABLE, error.end))
 # The real test file has 2 undecodable bytes in 3.6M characters; a file with far more undecodable bytes or NULs is
 # in another encoding (UTF-16, Big5...) or not text, and reading on would only produce garbage.
 MAX_DAMAGED_FRACTION = 1e-3
@@ -338,8 +338,8 @@ def _refuse_foreign(path: Path, payload: bytes, n_han: int, n_common: int) -> No
     )
 
 
-def _decode(path: Path, payload: bytes, encoding: str) -> tuple[str, str, int]:
-    """(text, the encoding it was read as, number of undecodable byte sequences, marked with _UNDECODABLE)."""
+def decode_payload(path: Path, payload: bytes, encoding: str) -> tuple[str, str, int]:
+    """(text, the encoding it was read as, number of undecodable byte sequences, marked with UNDECODABLE)."""
     if encoding != "auto":
         return _decode_strictly(path, payload, encoding), encoding, 0
     _refuse_utf16(path, payload)
@@ -347,12 +347,12 @@ def _decode(path: Path, payload: bytes, encoding: str) -> tuple[str, str, int]:
         return payload.decode("utf-8-sig"), "utf-8-sig" if payload.startswith(codecs.BOM_UTF8) else "utf-8", 0
     except UnicodeDecodeError as error:
         not_utf8_at = error.start
-    if _UNDECODABLE.encode("gb18030") in payload:
+    if UNDECODABLE.encode("gb18030") in payload:
         raise DataError(f"{path}: holds the noncharacter U+FDD0 that ingest uses to mark undecodable bytes")
     text = payload.decode("gb18030", errors="kit.data.mark_undecodable")
     han, common = _han_per_line(text, _COMMON_SIMPLIFIED)
     _refuse_mixed(path, payload, han, common, not_utf8_at)
-    n_undecodable = text.count(_UNDECODABLE)
+    n_undecodable = text.count(UNDECODABLE)
     if n_undecodable >= MIN_DAMAGED_TO_REFUSE and n_undecodable > MAX_DAMAGED_FRACTION * len(text):
         raise DataError(
             f"{path}: {n_undecodable} undecodable byte sequences in {len(text)} characters: the file is neither "
@@ -450,15 +450,15 @@ def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "a
         raise DataError(f"{path}: cannot be read ({error.strerror or error})") from error
     if not payload.strip(b" \t\r\n" + codecs.BOM_UTF8):
         raise DataError(f"{path}: is empty")
-    text, encoding, n_undecodable = _decode(path, payload, encoding)
+    text, encoding, n_undecodable = decode_payload(path, payload, encoding)
     text, n_nul = _mark_nuls(path, text)
     table = _parse_csv(path, text)
-    header = [str(name).strip().replace(_UNDECODABLE, "\ufffd").replace(_NUL, "") for name in table.iloc[0]]
+    header = [str(name).strip().replace(UNDECODABLE, "\ufffd").replace(_NUL, "") for name in table.iloc[0]]
     _check_header(path, header, role, columns, encoding)
     frame = table.iloc[1:].set_axis(header, axis=1).reset_index(drop=True)
     if frame.empty:
         raise DataError(f"{path}: has a header but no rows")
-    undecodable_rows = _unmark(frame, _UNDECODABLE, "\ufffd") if n_undecodable else []
+    undecodable_rows = _unmark(frame, UNDECODABLE, "\ufffd") if n_undecodable else []
     nul_rows = _unmark(frame, _NUL, "") if n_nul else []
     frame.attrs = {
         "encoding": encoding,

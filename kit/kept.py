@@ -103,7 +103,7 @@ def load_skops(path: Path, trusted: Iterable[str] = ()) -> Any:
 
     import skops.io
 
-    from kit.artifacts import _damaged
+    from kit.artifacts import damaged_error
 
     payload = Path(path).read_bytes()
     # What a truncated or overwritten zip raises inside skops: a missing part, bad compression, an unreadable schema.
@@ -111,14 +111,14 @@ def load_skops(path: Path, trusted: Iterable[str] = ()) -> Any:
     try:
         unknown = sorted(set(skops.io.get_untrusted_types(data=payload)) - set(trusted))
     except damage as error:
-        raise _damaged(Path(path), error) from error
+        raise damaged_error(Path(path), error) from error
     if unknown:
         raise ValueError(f"{path}: holds types the kit does not load: {unknown}; only numpy, scikit-learn and the "
                          "types a family or ensemble method declares are trusted")
     try:
         return skops.io.loads(payload, trusted=sorted(trusted))
     except damage as error:
-        raise _damaged(Path(path), error) from error
+        raise damaged_error(Path(path), error) from error
 
 
 # ------------------------------------------------------------------------------------------------ ensembles

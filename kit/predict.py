@@ -144,11 +144,11 @@ def decode_lines(payload: bytes, where: str) -> str:
     """The text of a one-post-per-line file, its encoding detected as ingest detects it (UTF-8 with or without BOM,
     else GB18030; UTF-16, Big5 and binary files refused); any undecodable byte is refused, since a post must not
     change silently."""
-    from kit.data import _UNDECODABLE, _decode
+    from kit.data import UNDECODABLE, decode_payload
 
-    text, _, n_undecodable = _decode(Path(where), payload, "auto")
+    text, _, n_undecodable = decode_payload(Path(where), payload, "auto")
     if n_undecodable:
-        line = text[: text.index(_UNDECODABLE)].count("\n") + 1
+        line = text[: text.index(UNDECODABLE)].count("\n") + 1
         raise ValueError(f"{where}: line {line}: {n_undecodable} byte sequence(s) are neither UTF-8 nor GB18030; "
                          "convert the file to UTF-8 (iconv -f <its encoding> -t utf-8)")
     return text
