@@ -63,7 +63,12 @@ class OutputError(ValueError):
 
 
 class ArtifactError(ValueError):
-    """A stored output cannot be read back; the message names the file and how to rebuild it."""
+    """A stored output cannot be read back; the message names the file and how to rebuild it, `detail` the damage
+    alone (for a caller that names the output to rebuild itself)."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail or message
 
 
 def _refuse_unwritable(path: Path, error: OSError) -> None:
@@ -176,10 +181,9 @@ def write_parquet(frame, path: Path) -> None:
 
 
 def damaged_error(path: Path, error: Exception) -> ArtifactError:
-    return ArtifactError(
-        f"{path}: is truncated or damaged ({type(error).__name__}: {str(error).strip()}); delete it and re-run "
-        f"snakemake, or run `snakemake --forcerun {path}`"
-    )
+    detail = f"{type(error).__name__}: {str(error).strip()}"
+    return ArtifactError(f"{path}: is truncated or damaged ({detail}); delete it and re-run snakemake, or run "
+                         f"`snakemake --forcerun {path}`", detail=f"{Path(path).name}: {detail}")
 
 
 def read_json(path: Path):

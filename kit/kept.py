@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from kit.artifacts import atomic_folder, atomic_write_bytes, read_json, write_json
+from kit.artifacts import ArtifactError, atomic_folder, atomic_write_bytes, read_json, write_json
 
 MODEL_JSON = "model.json"
 NOT_KEPT_JSON = "not_kept.json"
@@ -80,6 +80,9 @@ def load_fold_predictor(folder: Path, manifest: dict):
     except FileNotFoundError as error:
         raise FileNotFoundError(f"{folder}: {Path(error.filename or '').name or error} is missing (kept by another "
                                 f"version of the kit?); run `snakemake --forcerun {folder}`") from error
+    except ArtifactError as error:  # a damaged file inside the folder: the folder is what the rule rebuilds
+        raise ArtifactError(f"{folder}: a file of the kept fold model is truncated or damaged ({error.detail}); run "
+                            f"`snakemake --forcerun {folder}`") from error
 
 
 # ------------------------------------------------------------------------------------------------ skops

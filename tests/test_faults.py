@@ -523,7 +523,8 @@ PREDICT_FAULTS = [
           error=rf"^{KEPT_FOLD}: the fold model of lr\.raw\.s0 was not kept \(keep_models: none\); set keep_models"),
     Fault("kit predict with a truncated fold model", "command",
           damaged_run(f"{KEPT_FOLD}/tfidf_model.npz", [*PREDICT, "--text", "口罩"]),
-          error=damaged(f"{KEPT_FOLD}/tfidf_model.npz")),
+          error=rf"^{KEPT_FOLD}: a file of the kept fold model is truncated or damaged \(tfidf_model\.npz: .+\); run "
+                rf"`snakemake --forcerun {KEPT_FOLD}`$"),
     Fault("kit predict with a truncated combination.skops", "command",
           damaged_run(f"{ENSEMBLE}/combination.skops", [*PREDICT, "--text", "口罩"]),
           error=damaged(f"{ENSEMBLE}/combination.skops")),
