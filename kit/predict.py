@@ -20,6 +20,7 @@ from kit.artifacts import read_json
 from kit.config import Columns
 
 PROBABILITY_PREFIX = "p_"  # the output's probability columns: p_-1, p_0, p_1
+NUL = "\x00"
 
 
 @dataclass
@@ -191,7 +192,11 @@ def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=
                 copy.write_bytes(payload)
                 return read_posts(copy, columns)[["id", "text"]]
         return read_posts(path, columns)[["id", "text"]]
-    lines = decode_lines(payload, where).splitlines()
+    text = decode_lines(payload, where)
+    if NUL in text:  # as ingest does: a NUL byte is no part of a post
+        log(f"{where}: {text.count(NUL)} NUL byte(s) removed")
+        text = text.replace(NUL, "")
+    lines = text.splitlines()
     if not any(line.strip() for line in lines):
         raise ValueError(f"{where}: holds no posts; give one post per line, a CSV in the competition layout, or "
                          "--text")

@@ -121,6 +121,11 @@ def test_a_competition_csv_and_a_file_of_lines_are_both_read(run, tmp_path):
     lines = read_input(str(tmp_path / "lines.txt"), None, Columns(), log=notes.append)
     assert lines.to_dict("list") == {"id": ["1", "2", "3"], "text": ["武汉加油", "", "今天好难过"]}
     assert "1 blank line(s) are predicted as empty posts" in notes[0]
+    (tmp_path / "nul.txt").write_bytes("口罩\x00都\n武汉".encode("utf-8"))
+    notes = []
+    posts = read_input(str(tmp_path / "nul.txt"), None, Columns(), log=notes.append)
+    assert posts["text"].tolist() == ["口罩都", "武汉"]
+    assert notes == [f"{tmp_path / 'nul.txt'}: 1 NUL byte(s) removed"]
     (tmp_path / "big5.txt").write_bytes("武漢加油".encode("big5") + b"\xff\xfe")
     with pytest.raises(ValueError, match=r"big5.txt: line 1: 2 byte sequence\(s\) are neither UTF-8 nor GB18030"):
         read_input(str(tmp_path / "big5.txt"), None, Columns())
