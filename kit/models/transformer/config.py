@@ -136,6 +136,15 @@ class BackboneSettings(Settings):
     # attention cost grows with its square, so longer buys nothing here.
     max_len: int = setting(192, "tokens per text, [CLS] and [SEP] included; longer texts are truncated", ge=8)
 
+    def check(self, path: str) -> None:
+        check_max_len(self.backbone, self.max_len, path)
+
+
+def check_max_len(source, max_len: int, path: str) -> None:
+    """A scratch backbone (or one post-trained from scratch) has no position beyond its max_position."""
+    if isinstance(source, BackboneSource) and source.max_position() is not None and max_len > source.max_position():
+        raise fail(f"{path}.max_len", f"{max_len} exceeds the scratch backbone's max_position {source.max_position()}")
+
 
 @dataclass
 class HeadSettings(Settings):
@@ -181,6 +190,10 @@ class LossSettings(Settings):
         None, "null, 'balanced' (n / (C x count) from the training folds) or one weight per class", gt=0)
     # Lin et al. (2017) found gamma = 2 best.
     focal_gamma: float = setting(2.0, "focal loss focusing parameter", ge=0)
+
+    def check(self, path: str) -> None:
+        if self.loss == "focal" and self.label_smoothing > 0:
+            raise fail(f"{path}.label_smoothing", "applies to loss 'ce' only, not 'focal'")
 
 
 @dataclass
@@ -244,14 +257,6 @@ class TransformerConfig(Settings):
     epoch_policy: EpochPolicySettings = group(EpochPolicySettings, "epoch policy")
     output: OutputSettings = group(OutputSettings, "output")
 
-    def check(self, path: str) -> None:
-        if self.loss.loss == "focal" and self.loss.label_smoothing > 0:
-            raise fail(f"{path}.label_smoothing", "applies to loss 'ce' only, not 'focal'")
-        source = self.backbone.backbone
-        if isinstance(source, BackboneSource) and source.max_position() is not None:
-            if self.backbone.max_len > source.max_position():
-                raise fail(f"{path}.max_len", f"{self.backbone.max_len} exceeds the scratch backbone's "
-                                              f"max_position {source.max_position()}")
 
 
 def parse_config(params: Mapping, path: str = "transformer") -> TransformerConfig:

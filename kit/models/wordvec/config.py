@@ -21,6 +21,7 @@ from kit.models.transformer.config import (
     OptimizerSettings,
     OutputSettings,
     ScheduleSettings,
+    check_max_len,
 )
 from kit.settings import Settings, fail, group, setting
 
@@ -46,6 +47,9 @@ class HybridSettings(Settings):
               "joined with the vector of the word each token lies in (the B-board #1 hybrid); null: word vectors "
               "alone")
     max_len: int = setting(192, "the backbone's tokens per text, [CLS] and [SEP] included (with a backbone)", ge=8)
+
+    def check(self, path: str) -> None:
+        check_max_len(self.backbone, self.max_len, path)
 
 
 WordvecHead = Literal["bigru", "bilstm", "textcnn"]
@@ -81,8 +85,6 @@ class WordvecConfig(Settings):
 
     def check(self, path: str) -> None:
         hybrid = self.backbone.backbone is not None
-        if self.loss.loss == "focal" and self.loss.label_smoothing > 0:
-            raise fail(f"{path}.label_smoothing", "applies to loss 'ce' only, not 'focal'")
         if not hybrid and self.adversarial.adversarial is not None and self.embedding.freeze:
             raise fail(f"{path}.adversarial", "perturbs the word vectors, which freeze: true keeps fixed; set "
                                               "freeze: false, or name a backbone (whose embeddings it perturbs)")
@@ -93,8 +95,3 @@ class WordvecConfig(Settings):
                                         ("gradual_unfreeze", self.optimizer.gradual_unfreeze, 0)):
                 if value != default:
                     raise fail(f"{path}.{key}", "applies with a backbone only (the hybrid)")
-        source = self.backbone.backbone
-        if isinstance(source, BackboneSource) and source.max_position() is not None:
-            if self.backbone.max_len > source.max_position():
-                raise fail(f"{path}.max_len", f"{self.backbone.max_len} exceeds the scratch backbone's "
-                                              f"max_position {source.max_position()}")
