@@ -177,7 +177,7 @@ def variant_files(args):
 def cmd_fit_fold(args, log) -> None:
     """Train one model on every fold but one; write the held-out and test logits.
 
-    Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz --model-dir models/folds/m.raw.s0/fold0 --keep-model
+    Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz --model-dir models/folds/m.raw.s0/fold0 --config-hash abc
     """
     from kit.gpu import gpu_lease
 
@@ -203,16 +203,25 @@ def cmd_fit_fold(args, log) -> None:
 
             torch.set_num_threads(args.threads)
         from kit.experiment import run_fold
-        from kit.kept import why_not_kept
 
-        keep_models = argument_values(Config, args, only=("keep_models",)).get("keep_models", "auto")
         run_fold(
             kind=args.kind, params=params, variant=variant_files(args), folds_path=Path(args.folds), fold=args.fold,
             seed=args.seed, classes=args.classes, out=Path(args.out), workdir=Path(args.workdir), log=log,
             pool=Path(args.pool) if args.pool else None, additions=additions, inputs=family_inputs(args.inputs),
-            model_dir=Path(args.model_dir) if args.model_dir else None, keep_model=args.keep_model,
-            why_not_kept=why_not_kept(keep_models),
+            model_dir=Path(args.model_dir) if args.model_dir else None, config_hash=args.config_hash,
         )
+
+
+def cmd_keep_models(args, log) -> None:
+    """Keep or prune an experiment's fold models for `kit predict` (keep_models), without training anything.
+
+    Example: python -m kit keep-models --model-dirs models/folds/m.raw.s0/fold0 models/folds/m.raw.s0/fold1 --keep-models auto --kept --out models/folds/m.raw.s0/retention.json
+    """
+    from kit.artifacts import write_json
+    from kit.kept import retain_fold_models, why_not_kept
+
+    status = retain_fold_models([Path(p) for p in args.model_dirs], args.kept, why_not_kept(args.keep_models), log)
+    write_json(Path(args.out), {"keep_models": args.keep_models, "kept": args.kept, "folds": status})
 
 
 def family_inputs(pairs: list[str]) -> dict[str, Path]:
@@ -408,6 +417,7 @@ OUTPUTS = {
     "corpus": ("out_corpus", "out_userdict", "out_new_words", "out_meta"),
     "post-train": ("out",),
     "fit-fold": ("out", "model_dir"),
+    "keep-models": ("out",),
     "merge": ("out_npz", "out_manifest"),
     "ensemble": ("out_npz", "out_manifest", "out_combination"),
     "submit": ("out", "sidecar"),
@@ -545,8 +555,13 @@ def parser() -> argparse.ArgumentParser:
                         "vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet")
     p.add_argument("--out", required=True, help="the fold file (npz) to write")
     p.add_argument("--model-dir", help="the fold's model folder to write: the model, or not_kept.json saying why")
-    p.add_argument("--keep-model", action="store_true", help="keep this fold's model in --model-dir")
+    p.add_argument("--config-hash", default="", help="the experiment's identity hash, recorded beside the model")
+
+    p = command("keep-models", cmd_keep_models, "keep or prune an experiment's fold models (keep_models)")
+    p.add_argument("--model-dirs", nargs="+", required=True, help="the experiment's fold model folders")
+    p.add_argument("--kept", action="store_true", help="keep them (else prune them to not_kept.json)")
     add_arguments(p, Config, only=("keep_models",))
+    p.add_argument("--out", required=True, help="retention.json to write: what was kept and pruned")
 
     p = command("merge", cmd_merge, "merge fold files into an experiment artifact")
     experiment_args(p)

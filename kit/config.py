@@ -603,8 +603,10 @@ def experiment_identity(config: Config, exp: Experiment) -> dict:
     # An entry named by a key (word vectors) decides the numbers as much as the key itself.
     named = {key: identity(getattr(config, block)[name])
              for key, block, name in references(entry.params, "")}
+    code = code_identity(registry.FAMILIES, entry.kind)
     return {
         "kind": entry.kind,
+        **({"code": code} if code else {}),
         "params": identity(entry.params),
         **({"named_entries": named} if named else {}),
         "variant": exp.variant,
@@ -617,6 +619,30 @@ def experiment_identity(config: Config, exp: Experiment) -> dict:
 
 def experiment_config_hash(config: Config, exp: Experiment) -> str:
     return sha256_json(experiment_identity(config, exp))
+
+
+def ensemble_identity_hash(config: Config, name: str) -> str:
+    """What decides an ensemble's numbers beyond its members' files: its entry and, for a plugin's method, the
+    plugin's code."""
+    entry = config.ensembles[name]
+    return sha256_json({"spec": ensemble_spec(config, name), "code": code_identity(registry.METHODS, entry.method)})
+
+
+def code_identity(declarations: registry.Registry, name: str) -> dict[str, str]:
+    """{module: sha256 of its source} when a plugin module registered `name`, so that editing the plugin re-runs
+    what it computes (and adding an unrelated plugin re-runs nothing); {} for the kit's own declarations, whose code
+    changes only with the kit itself."""
+    import hashlib
+    import sys
+
+    registry.lookup(declarations, name)
+    module = declarations.origin.get(name, "")
+    if not module or module == "kit" or module.startswith("kit."):
+        return {}
+    source = getattr(sys.modules.get(module), "__file__", None)
+    if not source:
+        return {module: "no source file"}
+    return {module: hashlib.sha256(Path(source).read_bytes()).hexdigest()}
 
 
 def config_schema() -> dict:

@@ -125,7 +125,8 @@ def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
             node.fitted = load_combination(manifest_path.parent / "combination.skops", node.entry)
             pending += used_members(node)
         else:
-            node.folds = [load_fold_predictor(Path(models_dir) / current / f"fold{meta['fold']}", manifest)
+            node.folds = [load_fold_predictor(Path(models_dir) / current / f"fold{meta['fold']}", manifest,
+                                               meta["fold"])
                           for meta in manifest["folds"]]
         nodes[current] = node
     classes = [str(label) for label in nodes[name].manifest["classes"]]

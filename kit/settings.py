@@ -38,6 +38,43 @@ from typing import Any, Literal, Union
 _EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
+class CommandLineText(str):
+    """A value typed on Snakemake's command line (`--config 'seeds=[0, 1]'`), which Snakemake hands over as text
+    (YAML's BaseLoader: every scalar a string). coerce() reads it as YAML when its field takes another type, so
+    `seeds=[0, 1]` is two ints and `C=2.0` a float, while a string field keeps the text as typed. Values from config
+    files are never re-read: `C: "4"` in a file stays a refused string."""
+
+
+def from_command_line(value, overrides):
+    """value (the merged config) with every string that `--config` set (overrides: Snakemake's parsed `--config`
+    mapping) marked as CommandLineText, at any depth; the rest as it is."""
+    if isinstance(value, Mapping) and isinstance(overrides, Mapping):
+        return {key: from_command_line(item, overrides[key]) if key in overrides else item
+                for key, item in value.items()}
+    if isinstance(value, list) and isinstance(overrides, list) and len(value) == len(overrides):
+        return [from_command_line(item, override) for item, override in zip(value, overrides)]
+    if isinstance(value, str) and isinstance(overrides, str) and value == overrides:
+        return CommandLineText(value)
+    return value
+
+
+def _read_command_line(value: CommandLineText, hint):
+    """The YAML reading of a command-line text where its field takes what it reads as (a number, a bool, null, a
+    list; anything for a free-form field), else the text itself."""
+    import yaml
+
+    try:
+        parsed = yaml.safe_load(str(value))
+    except yaml.YAMLError:
+        return str(value)
+    if hint is Any:
+        return parsed
+    arms = typing.get_args(hint) if _is_union(hint) else (hint,)
+    if not isinstance(parsed, str) and any(_matches(parsed, arm) for arm in arms):
+        return parsed
+    return str(value)
+
+
 class SettingsError(ValueError):
     """A config value that is wrong; the message names its key as a dotted path and says what it must be."""
 
@@ -269,6 +306,8 @@ def _matches(value, hint) -> bool:
 def coerce(value, hint, path: str):
     """value as the type hint says (YAML's types are loose: ints for floats, lists for tuples); SettingsError."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if isinstance(value, CommandLineText):
+        value = _read_command_line(value, hint)
     if hint is Any:
         return value
     if _is_union(hint):

@@ -205,6 +205,11 @@ def config_text(text: str) -> Callable[[Path], list]:
     return build
 
 
+def with_config_option(build: Callable[[Path], list], *settings: str) -> Callable[[Path], list]:
+    """build's config files, then `--config` with settings, as a person types them."""
+    return lambda folder: [*build(folder), "--config", *settings]
+
+
 def config_key(key: str) -> str:
     return rf"config key '{re.escape(key)}': "
 
@@ -452,6 +457,11 @@ CONFIG_FAULTS = [
           absent=(MARKER,), error=config_key("classes") + r"label .*touch pwned.* may hold only"),
     Fault('the plan stops at C: "4"', "plan", overlay(C_AS_TEXT),
           error=config_key("models.tfidf_char_lr.C") + r"must be a number \(got '4'\)"),
+    Fault("the plan reads --config seeds=[0, x] by the field's type and stops at x", "plan",
+          with_config_option(overlay({}), "seeds=[0, x]"), error=config_key("seeds[1]") + r"must be an integer \(got 'x'\)"),
+    Fault("the plan stops at a --config override of C that is not a number", "plan",
+          with_config_option(overlay({}), "models={tfidf_char_lr: {C: high}}"),
+          error=config_key("models.tfidf_char_lr.C") + r"must be a number \(got 'high'\)"),
     Fault("the plan stops at an ensemble cycle", "plan", overlay(CYCLE),
           error=config_key("ensembles.mean.members") + "makes a cycle: ensemble.mean -> ensemble.caruana -> ensemble.mean"),
 ]
@@ -483,8 +493,43 @@ def not_kept_fold(folder: Path) -> None:
     (folder / KEPT_FOLD / "not_kept.json").write_text(json.dumps({"kept": False, "reason": "keep_models: none"}))
 
 
+def model_json_says(key: str, value) -> Callable[[Path], None]:
+    """The kept fold model's model.json edited: what a model written by another run would say."""
+    def change(folder: Path) -> None:
+        path = folder / KEPT_FOLD / "model.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), key: value}))
+
+    return change
+
+
+def fold_copied_over(folder: Path) -> None:
+    """Fold 1's kept folder copied over fold 0's, as a hand-made merge of two runs could leave it."""
+    shutil.rmtree(folder / KEPT_FOLD)
+    shutil.copytree(folder / KEPT_FOLD.replace("fold0", "fold1"), folder / KEPT_FOLD)
+
+
+def pruned(folder: Path) -> None:
+    """The experiment's fold models pruned by the keep_models rule (keep_models: none)."""
+    outcome = run_kit(folder, ["keep-models", "--model-dirs", KEPT_FOLD, "--keep-models", "none", "--out",
+                               "retention.json"])
+    assert outcome.returncode == 0, outcome.output
+
+
 TEXTS = "武汉加油\n口罩到了\n".encode()
 PREDICT_FAULTS = [
+    Fault("kit predict with a kept model written by a run with another config", "command",
+          then(model_json_says("config_hash", "0" * 64), [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: its identity hash \(another config made it\) '0+' differs from lr\.raw\.s0's "
+                r"manifest .*: the model does not belong to this artifact; run `snakemake --forcerun"),
+    Fault("kit predict with another fold's kept folder in the place of fold 0's", "command",
+          then(fold_copied_over, [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: its fold \(a copy of another fold's folder\?\) 1 differs from lr\.raw\.s0's"),
+    Fault("kit predict with a kept model made on another fold file", "command",
+          then(model_json_says("fold_hash", "f" * 64), [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: its fold hash \(another fold file\) 'f+' differs"),
+    Fault("kit predict with a fold model that keep_models pruned", "command", then(pruned, [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: the fold model of lr\.raw\.s0 was not kept \(keep_models: none keeps no fold model\);"
+                rf" it was pruned, so train it again: `snakemake --forcerun {KEPT_FOLD}`"),
     Fault("kit predict on an empty file", "command", posts_file(b""),
           error=r"^posts\.txt: holds no posts; give one post per line, a CSV in the competition layout, or --text$"),
     Fault("kit predict on blank lines only, from stdin", "command", posts_file(b"\n \r\n", args=("--input", "-")),
