@@ -10,7 +10,7 @@ from kit.settings import to_dict
 # The whole config parsed and checked before any job is planned; a mistake stops here with its key named, in one
 # line rather than Snakemake's listing of frames.
 try:
-    CONFIG = kit_config.load(config)
+    CONFIG = kit_config.load(config, files=workflow.configfiles)
 except ValueError as error:
     sys.exit(f"error: {error}")
 
