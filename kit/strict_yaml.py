@@ -159,12 +159,12 @@ def _check_size(root, children: Children, refuse: Callable[[list[str], str], Exc
         raise refuse(over.keys, over.problem) from None
     if total <= MAX_VALUES:
         return
-    # Name the innermost key whose value alone is over the bound: the alias bomb, not the whole config (a merge
-    # key's value is part of its mapping, which is named).
+    # Name the innermost key whose value alone is over the bound: the alias bomb, not the whole config. A list's
+    # items and a merge key's value are parts of the key that holds them.
     keys, value = [], root
     while True:
         over = [(key, child) for key, child in kids.get(id(value), [])
-                if sizes[id(child)] > MAX_VALUES and key != MERGE_KEY]
+                if sizes[id(child)] > MAX_VALUES and key != MERGE_KEY and not key.startswith("[")]
         if not over:
             break
         key, value = over[0]
