@@ -3,7 +3,10 @@
 `load(mapping)` turns the YAML config into a `Config`: every key typed, defaulted and range-checked, every model
 entry parsed by its family's settings and every ensemble entry by its method's (kit.registry), and the rules a
 single entry cannot check: variants that exist, ensemble members that exist and are enough for the method, no
-ensemble cycle, a final choice that exists. A mistake stops `snakemake -n` with its key named.
+ensemble cycle, a final choice that exists, data paths that are files (kit.input_files). A mistake stops
+`snakemake -n` with its key named. Given the config files Snakemake read, it reads them again strictly first
+(kit.strict_yaml): Snakemake's plain YAML takes a key given twice and keeps aliases unexpanded, to be expanded by
+whatever walks the config.
 
 The Snakefile calls these helpers (through rules/common.smk) to expand (model x seed x variant x fold); they are
 plain functions of the typed config, tested without Snakemake. Nothing here imports numpy, pandas or torch.
@@ -464,11 +467,9 @@ def _dependencies(config: Config, node: str) -> list[str]:
 
 def load_yaml(path: str | Path) -> dict:
     """The YAML file's mapping, read strictly (kit.strict_yaml: no key twice in a mapping, aliases expanded to a
-    bounded size); a SettingsError naming the file, its line and the key otherwise."""
-    try:
-        input_files.check(path)
-    except input_files.InputFileError as error:
-        raise SettingsError(str(error)) from None
+    bounded size) from a file that is one (kit.input_files); a ValueError naming the file, its line and the key
+    otherwise."""
+    input_files.check(path)
     return strict_yaml.load_yaml(path)
 
 

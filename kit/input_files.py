@@ -4,8 +4,8 @@ A data path in the config may name anything the file system holds. Read as a fil
 held 3 GiB when memory ran out), a named pipe (FIFO) blocks the opening until some other program writes into it, a
 socket cannot be opened at all, and a symbolic link that loops or leads nowhere ends in Snakemake's "Missing input
 files" without a word about the link. `problem(path)` says what is wrong with a path from os.stat alone, which
-never opens it (so never blocks); `read_bytes(path)` reads a file that passed, at most the bound, and checks again
-on the opened file, so a path swapped for a pipe after the check is still refused without blocking.
+never opens it (so never blocks); `read_bytes(path)` reads a file that passed, checks again on the opened file (a
+path swapped for a pipe after the check is still refused without blocking) and reads no more than its size.
 
 The bound: ingest holds a whole file in memory, decoded and parsed, several times its size; the competition's
 largest file (900k unlabelled posts) is some hundreds of MiB. MAX_BYTES is 2 GiB; the KIT_MAX_INPUT_GIB environment
@@ -100,12 +100,13 @@ def read_bytes(path: str | Path) -> bytes:
     check(path)
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(descriptor, "rb") as handle:
-        found = _problem_of(os.fstat(descriptor))
+        status = os.fstat(descriptor)
+        found = _problem_of(status)
         if found:
             raise InputFileError(f"{path}: {found}")
         os.set_blocking(descriptor, True)
-        payload = handle.read(max_bytes() + 1)
-    if len(payload) > max_bytes():
-        raise InputFileError(f"{path}: grew past {_size(max_bytes())} while being read; set {MAX_BYTES_VARIABLE} "
-                             "to raise the bound")
+        payload = handle.read(status.st_size + 1)  # one byte more than it holds: a file still being written shows
+    if len(payload) > status.st_size:
+        raise InputFileError(f"{path}: grew while being read (is something still writing it?); read it once it is "
+                             "complete")
     return payload

@@ -11,12 +11,15 @@ would take it silently or expand it without bound.
   deep; an alias that holds itself (a loop) is refused too. All measured without expanding anything: each shared
   part is counted once and its count reused.
 
+A JSON config (which Snakemake also reads) is read as YAML, or as JSON when tabs indent it.
+
 `measure` applies the same bounds to a mapping already loaded (Snakemake's merged config, `--config` values
 included), naming the config key. Nothing here imports more than PyYAML.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -33,7 +36,7 @@ MERGE_KEY = "<<"
 Children = Callable[[object, list[str]], Iterable[tuple[str, object]]]
 
 
-class Oversized(Exception):
+class _OverBound(Exception):
     """A value over a bound, at `keys` (the config key as a list of steps), for the caller to name."""
 
     def __init__(self, keys: list[str], problem: str):
@@ -49,6 +52,13 @@ def load_yaml(path: str | Path) -> dict:
     """The YAML (or JSON) file's mapping, checked as the module docstring says; a SettingsError naming the file, the
     line and the key otherwise. The caller has made sure path is a file of bounded size (kit.input_files)."""
     text = Path(path).read_text(encoding="utf-8")
+    try:
+        return _load_yaml(path, text)
+    except RecursionError:  # the YAML and JSON parsers recurse once per level, before any check can count them
+        raise SettingsError(f"{path}: nests values too deeply to be read (the kit allows {MAX_DEPTH} levels)") from None
+
+
+def _load_yaml(path, text: str) -> dict:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -58,16 +68,37 @@ def load_yaml(path: str | Path) -> dict:
         _check_size(node, where.children, where.error)
         return loader.construct_document(node) or {}
     except yaml.YAMLError as error:
+        data = _load_json(path, text)  # JSON indented with tabs, which Snakemake reads and YAML does not
+        if data is not None:
+            return data
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise SettingsError(
             f"{path}: {where}is not valid YAML ({problem}); fix that line (YAML indents with spaces, not tabs)"
         ) from None
-    except RecursionError:
-        raise SettingsError(f"{path}: nests values too deeply to be read (the kit allows {MAX_DEPTH} levels)") from None
     finally:
         loader.dispose()
+
+
+def _load_json(path, text: str) -> dict | None:
+    """The JSON file's object, checked like YAML (without lines: a JSON reader keeps none); None when the text is
+    not JSON."""
+    def refuse_twice(pairs: list[tuple[str, object]]) -> dict:
+        keys = [key for key, _ in pairs]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise SettingsError(f"{path}: key {key!r} is given twice in one object; a JSON reader would keep the "
+                                    "later value without a word: keep one of them")
+        return dict(pairs)
+
+    try:
+        data = json.loads(text, object_pairs_hook=refuse_twice)
+    except json.JSONDecodeError:
+        return None
+    _check_size(data, _object_children, lambda keys, problem: SettingsError(
+        f"{path}: config key {dotted(keys) or '(the whole file)'!r}: {problem}"))
+    return data
 
 
 def measure(mapping: Mapping) -> None:
@@ -143,10 +174,10 @@ def _check_size(root, children: Children, refuse: Callable[[list[str], str], Exc
         if id(value) in sizes:
             return sizes[id(value)]
         if id(value) in inside:
-            raise Oversized(keys, "holds itself (an alias inside the value its anchor names): a loop no program "
+            raise _OverBound(keys, "holds itself (an alias inside the value its anchor names): a loop no program "
                                   "can write out; write the value out")
         if len(keys) > MAX_DEPTH:
-            raise Oversized(keys[:MAX_DEPTH + 1], f"nests deeper than {MAX_DEPTH} levels; a config needs a few")
+            raise _OverBound(keys[:MAX_DEPTH + 1], f"nests deeper than {MAX_DEPTH} levels; a config needs a few")
         inside.add(id(value))
         kids[id(value)] = list(children(value, keys))
         sizes[id(value)] = 1 + sum(size(child, [*keys, key]) for key, child in kids[id(value)])
@@ -155,7 +186,7 @@ def _check_size(root, children: Children, refuse: Callable[[list[str], str], Exc
 
     try:
         total = size(root, [])
-    except Oversized as over:
+    except _OverBound as over:
         raise refuse(over.keys, over.problem) from None
     if total <= MAX_VALUES:
         return

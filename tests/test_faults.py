@@ -456,7 +456,7 @@ def special_file_faults(entry: str) -> list[Fault]:
     if entry == "ingest":
         return [Fault(f"ingest of {case.name}", "ingest", special_input(case.role, case.make),
                       error=rf"^{re.escape(case.shown)}: {case.problem}") for case in SPECIAL_FILES]
-    return [Fault(f"data.{case.role}: {case.name}", "config", special_data_path(case.role, case.make),
+    return [Fault(f"config check of {case.name}", "config", special_data_path(case.role, case.make),
                   error=config_key(f"data.{case.role}") + rf"'{re.escape(case.shown)}' {case.problem}")
             for case in SPECIAL_FILES]
 
@@ -498,6 +498,12 @@ def alias_bomb(levels: int = 8, mappings: bool = False) -> str:
 
 STACK_PARAMS = "ensembles:\n  st:\n    method: stack\n    params:\n"
 BOMB_IN_PARAMS = STACK_PARAMS + alias_bomb()
+def given_twice(key: str, first: int, second: int) -> str:
+    """The regex of kit.strict_yaml's message for a key given twice in broken.yaml."""
+    return (rf"^broken\.yaml: line {second}: config key {re.escape(repr(key))} is given twice in one mapping "
+            rf"\(lines {first} and {second}\)")
+
+
 TOO_MANY = r"expands to [\d.e+]+ values, more than the 100,000 a config may hold: YAML aliases \(\*name\) repeat"
 
 
@@ -582,25 +588,31 @@ CONFIG_FAULTS = [
           error=r"^broken\.yaml: line 2, column 1: is not valid YAML \(found character '\\t'"),
     Fault("a key given twice in a nested mapping", "config",
           config_text("data:\n  train: a.csv\n  test: b.csv\n  train: c.csv\n"),
-          error=r"^broken\.yaml: line 4: config key 'data\.train' is given twice in one mapping \(lines 2 and 4\); "
-                r"YAML would keep the later value without a word: keep one of them$"),
+          error=given_twice("data.train", 2, 4) + r"; YAML would keep the later value without a word: keep one of "
+                                                   r"them$"),
     Fault("a top-level key given twice, lines apart", "config",
           config_text("folds:\n  k: 3\n# the matrix\nvariants: [raw]\nfolds: {k: 5}\n"),
-          error=r"^broken\.yaml: line 5: config key 'folds' is given twice in one mapping \(lines 1 and 5\)"),
+          error=given_twice("folds", 1, 5)),
     Fault("a key given twice in a flow mapping of a model entry", "config",
           config_text("models:\n  lr: {kind: sklearn, C: 1.0, min_df: 1, C: 4.0}\n"),
-          error=r"^broken\.yaml: line 2: config key 'models\.lr\.C' is given twice in one mapping \(lines 2 and 2\)"),
+          error=given_twice("models.lr.C", 2, 2)),
     Fault("a key given twice inside a stacking estimator's free-form params", "config",
           config_text(STACK_PARAMS + "      C: 1.0\n      max_iter: 100\n      C: 2.0\n"),
-          error=r"^broken\.yaml: line 7: config key 'ensembles\.st\.params\.C' is given twice"),
+          error=given_twice("ensembles.st.params.C", 5, 7)),
     Fault("two merge keys in one mapping", "config",
           config_text("models:\n  a: &a {kind: sklearn}\n  b: &b {min_df: 1}\n  c:\n    <<: *a\n    <<: *b\n"),
-          error=r"^broken\.yaml: line 6: config key 'models\.c\.<<' is given twice in one mapping \(lines 5 and 6\); "
-                r"a mapping takes one merge key: merge several mappings with `<<: \[\*a, \*b\]`"),
+          error=given_twice("models.c.<<", 5, 6) + r"; a mapping takes one merge key: merge several mappings with "
+                                                    r"`<<: \[\*a, \*b\]`"),
     Fault("a merge key with a key beside it overriding the merged one is YAML's sharing, accepted", "config",
           config_text("data: {train: a.csv, test: b.csv}\nmodels:\n  a: &a {kind: sklearn, min_df: 2, C: 1.0}\n"
                       "  b: {<<: *a, C: 4.0}\n"),
           said=r"\n  b:\n    kind: sklearn\n(    .*\n)*?    min_df: 2\n(    .*\n)*?    C: 4\.0\n"),
+    Fault("a JSON config indented with tabs (Snakemake reads it; YAML does not) is read as JSON", "config",
+          config_text('{\n\t"data": {"train": "a.csv", "test": "b.csv"},\n\t"folds": {"k": 3}\n}\n'),
+          said=r"\nfolds:\n  k: 3\n"),
+    Fault("a key given twice in a JSON config indented with tabs", "config",
+          config_text('{\n\t"folds": {"k": 3},\n\t"folds": {"k": 4}\n}\n'),
+          error=r"^broken\.yaml: key 'folds' is given twice in one object; a JSON reader would keep the later value"),
     Fault("an alias bomb in a stacking estimator's params", "config", config_text(BOMB_IN_PARAMS),
           error=r"^broken\.yaml: line 9: config key 'ensembles\.st\.params\.l4': " + TOO_MANY),
     Fault("an alias bomb of mappings through merge keys", "config",
@@ -628,7 +640,7 @@ CONFIG_FAULTS = [
                                              + TOO_MANY),
     Fault("the plan stops at a key given twice", "plan",
           config_text("data:\n  train: a.csv\n  test: b.csv\n  train: c.csv\n"),
-          error=r"error: \S*broken\.yaml: line 4: config key 'data\.train' is given twice in one mapping"),
+          error=r"error: \S*" + given_twice("data.train", 2, 4).removeprefix("^")),
     Fault("the plan stops at a named pipe as data.train", "plan", special_data_path("train", make_fifo),
           error=config_key("data.train") + r"'special\.csv' is a named pipe \(FIFO\), not a file"),
     Fault("the plan refuses a crafted class label and runs nothing", "plan", overlay(CRAFTED_CLASSES),
