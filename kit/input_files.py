@@ -61,18 +61,23 @@ def problem(path: str | Path) -> str | None:
     """Why path cannot be read as an input file, or None when it can, or does not exist (the caller says what a
     missing file means: a demo file is still to be written, an input is missing). Never opens path."""
     path = Path(path)
-    through = f" (a link to {os.path.realpath(path)})" if path.is_symlink() else ""
     try:
         status = path.stat()
+    except ValueError as error:  # a NUL byte in the path
+        return f"is not a path ({error})"
     except OSError as error:
         if error.errno == errno.ELOOP:
-            return f"is a symbolic link that loops (it leads back to itself through {os.readlink(path)!r})"
-        if error.errno == errno.ENOENT and path.is_symlink():
-            return f"is a symbolic link to {os.readlink(path)!r}, which does not exist"
+            try:
+                return f"is a symbolic link that loops (it leads back to itself through {os.readlink(path)!r})"
+            except OSError:
+                return "goes through a symbolic link that loops"
         if error.errno == errno.ENOENT:
-            return None
+            try:
+                return f"is a symbolic link to {os.readlink(path)!r}, which does not exist"
+            except OSError:
+                return None
         return f"cannot be examined ({error.strerror or error})"
-    return _problem_of(status, through)
+    return _problem_of(status, f" (a link to {os.path.realpath(path)})" if path.is_symlink() else "")
 
 
 def _problem_of(status: os.stat_result, through: str = "") -> str | None:
