@@ -498,6 +498,7 @@ def alias_bomb(levels: int = 8, mappings: bool = False) -> str:
 
 STACK_PARAMS = "ensembles:\n  st:\n    method: stack\n    params:\n"
 BOMB_IN_PARAMS = STACK_PARAMS + alias_bomb()
+LOOP_IN_PARAMS = STACK_PARAMS + "      loop: &self [1, *self]\n"
 def given_twice(key: str, first: int, second: int) -> str:
     """The regex of kit.strict_yaml's message for a key given twice in broken.yaml."""
     return (rf"^broken\.yaml: line {second}: config key {re.escape(repr(key))} is given twice in one mapping "
@@ -624,7 +625,7 @@ CONFIG_FAULTS = [
           config_text("ensembles:\n  fx:\n    method: fixed\n    weights:\n" + alias_bomb(6)),
           error=r"^broken\.yaml: line 9: config key 'ensembles\.fx\.weights\.l4': " + TOO_MANY),
     Fault("an alias inside the value its anchor names (a loop)", "config",
-          config_text(STACK_PARAMS + "      loop: &self [1, *self]\n"),
+          config_text(LOOP_IN_PARAMS),
           error=r"^broken\.yaml: line 5: config key 'ensembles\.st\.params\.loop\[1\]': holds itself"),
     Fault("params nested 40 levels deep", "config", config_text(STACK_PARAMS + "      deep: " + "[" * 40 + "]" * 40 + "\n"),
           error=r"^broken\.yaml: line 5: config key 'ensembles\.st\.params\.deep(\[0\]){29}': nests deeper than 32 "
@@ -641,6 +642,9 @@ CONFIG_FAULTS = [
     Fault("the plan stops at a key given twice", "plan",
           config_text("data:\n  train: a.csv\n  test: b.csv\n  train: c.csv\n"),
           error=r"error: \S*" + given_twice("data.train", 2, 4).removeprefix("^")),
+    Fault("the plan stops at an alias that holds itself (the rules' params traced back on it)", "plan",
+          config_text(LOOP_IN_PARAMS),
+          error=r"error: \S*broken\.yaml: line 5: config key 'ensembles\.st\.params\.loop\[1\]': holds itself"),
     Fault("the plan stops at a named pipe as data.train", "plan", special_data_path("train", make_fifo),
           error=config_key("data.train") + r"'special\.csv' is a named pipe \(FIFO\), not a file"),
     Fault("the plan refuses a crafted class label and runs nothing", "plan", overlay(CRAFTED_CLASSES),
