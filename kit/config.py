@@ -3,7 +3,10 @@
 `load(mapping)` turns the YAML config into a `Config`: every key typed, defaulted and range-checked, every model
 entry parsed by its family's settings and every ensemble entry by its method's (kit.registry), and the rules a
 single entry cannot check: variants that exist, ensemble members that exist and are enough for the method, no
-ensemble cycle, a final choice that exists. A mistake stops `snakemake -n` with its key named.
+ensemble cycle, a final choice that exists, data paths that are files (kit.input_files). A mistake stops
+`snakemake -n` with its key named. Given the config files Snakemake read, it reads them again strictly first
+(kit.strict_yaml): Snakemake's plain YAML takes a key given twice and keeps aliases unexpanded, to be expanded by
+whatever walks the config.
 
 The Snakefile calls these helpers (through rules/common.smk) to expand (model x seed x variant x fold); they are
 plain functions of the typed config, tested without Snakemake. Nothing here imports numpy, pandas or torch.
@@ -12,14 +15,12 @@ plain functions of the typed config, tested without Snakemake. Nothing here impo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-import yaml
-
-from kit import registry
+from kit import input_files, registry, strict_yaml
 from kit.augment import AugmentSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
@@ -75,6 +76,10 @@ class DataSettings(Settings):
         for name in ("train", "test", "unlabeled"):
             value = getattr(self, name)
             refuse_option_like(f"{path}.{name}", value, f"write it as './{value}'")
+            # A device, a pipe or a looping link is refused here, at plan time, not when ingest would hang on it.
+            problem = input_files.problem(value) if value else None
+            if problem:
+                raise fail(f"{path}.{name}", f"{value!r} {problem}")
         if self.encoding != "auto":
             try:
                 "".encode(self.encoding)
@@ -461,24 +466,25 @@ def _dependencies(config: Config, node: str) -> list[str]:
 
 
 def load_yaml(path: str | Path) -> dict:
-    """The YAML file's mapping; a file that is not YAML is a SettingsError naming its line."""
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return yaml.safe_load(handle) or {}
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise SettingsError(
-                f"{path}: {where}is not valid YAML ({problem}); fix that line (YAML indents with spaces, not tabs)"
-            ) from None
+    """The YAML file's mapping, read strictly (kit.strict_yaml: no key twice in a mapping, aliases expanded to a
+    bounded size) from a file that is one (kit.input_files); a ValueError naming the file, its line and the key
+    otherwise."""
+    input_files.check(path)
+    return strict_yaml.load_yaml(path)
 
 
-def load(mapping: Mapping) -> Config:
+def load(mapping: Mapping, files: Iterable[str | Path] = ()) -> Config:
     """The whole config parsed and checked; SettingsError (a ValueError) naming the key at fault.
 
+    files: the config files the mapping was loaded from (Snakemake's `workflow.configfiles`). Snakemake reads them
+    with plain YAML, which takes a key given twice silently and keeps aliases unexpanded until something walks the
+    config (its own json.dumps of it, before any job); each is read again strictly here, and the mapping itself
+    (with any `--config` values) is measured the same way, before anything walks it.
     The plugin modules are imported first, so that their families, methods and variants are known to the parse.
     """
+    for path in files:
+        load_yaml(path)
+    strict_yaml.measure(mapping)
     plugins = coerce(mapping.get("plugins", ()), tuple[str, ...], "plugins") if isinstance(mapping, Mapping) else ()
     registry.load_plugins(plugins)
     return parse(Config, mapping, "")

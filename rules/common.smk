@@ -12,7 +12,8 @@ from kit.settings import from_command_line, identity, to_dict
 # `--config` values arrive as text (`seeds=[0, 1]` is ['0', '1']): each is read by its field's type.
 try:
     CONFIG = kit_config.load(
-        from_command_line(config, dict(workflow.config_settings.config))
+        from_command_line(config, dict(workflow.config_settings.config)),
+        files=workflow.configfiles,
     )
 except ValueError as error:
     sys.exit(f"error: {error}")
