@@ -66,7 +66,9 @@ def text_variants():
     """The text variants the experiments read (a pseudo or augment variant reads its base's files), in the
     registry's order, so that the order of the config's keys changes no param."""
     order = kit_config.registry.names(kit_config.registry.VARIANTS)
-    used = {kit_config.text_variant(CONFIG, exp.variant) for exp in EXPERIMENTS.values()}
+    used = {
+        kit_config.text_variant(CONFIG, exp.variant) for exp in EXPERIMENTS.values()
+    }
     return [variant for variant in order if variant in used]
 
 
@@ -132,7 +134,8 @@ def run_only(value_of):
     """A params function for what reaches a command but decides none of its numbers (a checkpoint cadence, the
     prediction batch size, the list of plugin modules to import). Snakemake re-runs a job whose params changed, but
     leaves out the params derived from its threads, resources, input or output; asking for `threads` marks this one
-    so. What decides the numbers travels as a rule's `identity` param instead (kit.config's identity hashes)."""
+    so. What decides the numbers travels as a rule's `identity` param instead (kit.config's identity hashes).
+    """
 
     def param(wildcards, threads):
         return value_of(wildcards)
