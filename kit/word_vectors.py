@@ -136,6 +136,9 @@ def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, co
         "gensim_version": gensim.__version__,
         **provenance(),
     }
+    # gensim pickles a log of "lifecycle events" (each save's time, path and platform) with the vectors; without it
+    # the file is a function of the vectors alone, the same bytes on a rerun.
+    vectors.lifecycle_events = None
     with atomic_folder(Path(out_dir)) as staging:
         vectors.save(str(staging / VECTORS_FILE))
         write_json(staging / META_FILE, meta)
