@@ -51,6 +51,9 @@ def scores_table(rows: list[dict], final: dict | None = None):
     table.add_column("acc", justify="right")
     table.add_column("K", justify="right")
     table.add_column("members / weights / teacher")
+    with_lb = any(row.get("lb_score") is not None for row in rows)
+    if with_lb:
+        table.add_column("LB", justify="right")  # the latest leaderboard score of its submission (kit lb)
     chosen = (final or {}).get("source")
     for row in rows:
         weights = row["weights"]
@@ -71,6 +74,7 @@ def scores_table(rows: list[dict], final: dict | None = None):
             fmt(row["accuracy"]),
             str(row["n_folds"] if row["n_folds"] is not None else ""),
             members,
+            *([fmt(row.get("lb_score"))] if with_lb else []),
         )
     return table
 
@@ -84,14 +88,19 @@ def read_final(subs_dir: Path) -> dict | None:
     return read_json(sidecar) if sidecar.is_file() else None
 
 
-def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement: bool = False) -> None:
-    """The scores of every artifact under oof_dir on stdout: a rich table (the final one marked), or JSON."""
+def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement: bool = False,
+                 lb_log: Path | None = None) -> None:
+    """The scores of every artifact under oof_dir on stdout: a rich table (the final one marked, with the
+    leaderboard scores of lb_log beside the OOF ones), or JSON."""
     import json
     import sys
 
     from rich.console import Console
 
-    rows = score_rows(oof_dir)
+    from kit import lb
+
+    lb_rows = lb.read_log(lb_log) if lb_log else []
+    rows = lb.with_lb_scores(score_rows(oof_dir), lb_rows)
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -101,6 +110,8 @@ def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement
         console.print(f"no artifacts under {oof_dir}/ yet: run `snakemake -j2` first")
         return
     console.print(scores_table(rows, read_final(subs_dir)))
+    if lb.verdict(lb_rows):
+        console.print(lb.verdict(lb_rows))
     if agreement:
         from kit.artifacts import Artifact
         from kit.ensemble.build import agreement_matrix
