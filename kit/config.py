@@ -325,6 +325,12 @@ class Config(Settings):
                                                        "when something needs it)")
     word_vectors: dict[str, WordVectorSettings] = setting({}, "named word-vector entries, trained on the corpus",
                                                           pattern=NAME)
+    # Logged after the run by its own rule (rules/tracking.smk), so switching it re-runs no fold job.
+    tracking: Literal["none", "mlflow"] = setting(
+        "none", "mlflow: log every experiment and ensemble (settings, identity hash, scores, figures) to MLflow "
+                "(pip install -e '.[tracking]'); none: off", identity=False)
+    tracking_uri: str | None = setting(None, "the MLflow tracking URI; null: a SQLite store under mlruns/ in the "
+                                             "run folder", identity=False)
 
     def check(self, path: str) -> None:
         self.classes = tuple(str(label) for label in self.classes)
