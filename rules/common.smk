@@ -448,9 +448,11 @@ def leaderboard_log_arg(wildcards, input):
 def all_artifact_figures(wildcards):
     """Each artifact's figure, in the order of all_artifacts()."""
     return [
-        f"figures/ensembles/{name.removeprefix('ensemble.')}.png"
-        if name.startswith("ensemble.")
-        else f"figures/experiments/{name}.png"
+        (
+            f"figures/ensembles/{name.removeprefix('ensemble.')}.png"
+            if name.startswith("ensemble.")
+            else f"figures/experiments/{name}.png"
+        )
         for name in all_artifacts()
     ]
 
