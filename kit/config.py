@@ -24,6 +24,7 @@ from kit.augment import AugmentSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
 from kit.settings import Settings, SettingsError, coerce, fail, identity, parse, references, setting, to_dict
+from kit.sweeps import expand_sweeps
 
 # The competition's own layout: file names as shipped, and where the demo writes its copies.
 COMPETITION_FILES = {
@@ -487,6 +488,8 @@ def load(mapping: Mapping) -> Config:
     """
     plugins = coerce(mapping.get("plugins", ()), tuple[str, ...], "plugins") if isinstance(mapping, Mapping) else ()
     registry.load_plugins(plugins)
+    if isinstance(mapping, Mapping) and isinstance(mapping.get("models"), Mapping):
+        mapping = {**mapping, "models": expand_sweeps(mapping["models"])}  # a sweep: is one entry per point
     return parse(Config, mapping, "")
 
 
