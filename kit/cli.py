@@ -303,8 +303,9 @@ def cmd_lb(args, log) -> None:
         if args.submission is None or args.score is None:
             raise ValueError("lb add: give the submission and its score, e.g. `kit lb add subs/final.csv 0.7312`")
         row = lb.add(Path(args.log_file), Path(args.submission), args.score, args.note)
+        honest = "unknown" if row["honest_oof_f1"] is None else f"{row['honest_oof_f1']:.4f}"
         log(f"{args.log_file}: {row['submission']} ({row['source']}, sha256 {row['sha256'][:8]}) scored "
-            f"{row['lb_score']:.4f} on the leaderboard; honest OOF {row['honest_oof_f1']}")
+            f"{row['lb_score']:.4f} on the leaderboard; honest OOF {honest}")
         return
     if args.submission is not None:
         raise ValueError(f"lb: unexpected {args.submission!r}; `kit lb` lists, `kit lb add FILE SCORE` records")

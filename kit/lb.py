@@ -166,17 +166,20 @@ def verdict(rows: list[dict]) -> str | None:
 
 
 def log_table(rows: list[dict]):
-    """A rich Table of the log, oldest first, 80 columns wide."""
+    """A rich Table of the log, oldest first, that fits 80 columns."""
     from rich.table import Table
 
-    table = Table(title="Leaderboard log (lb.csv)")
-    for column, justify in (("recorded", "left"), ("submission", "left"), ("source", "left"), ("OOF", "right"),
-                            ("LB", "right"), ("note", "left")):
+    from rich import box
+
+    table = Table(title="Leaderboard log (lb.csv), oldest first", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column, justify in (("submission", "left"), ("source", "left"),
+                            ("OOF", "right"), ("LB", "right"), ("note", "left")):
         table.add_column(column, justify=justify, overflow="fold")
-    for row in rows:  # the hashes stay in the CSV: a table of 64-digit hashes does not fit 80 columns
+    for row in rows:  # the dates, hashes and folders stay in the CSV: they do not fit 80 columns
         oof = "" if row["honest_oof_f1"] is None else f"{row['honest_oof_f1']:.4f}"
-        table.add_row(row["recorded_at"][:10], row["submission"], row["source"], oof, f"{row['lb_score']:.4f}",
-                      row["note"])
+        name = Path(row["submission"]).stem  # subs/<artifact>.csv: its source is its name
+        table.add_row(name, "" if row["source"] == name else row["source"], oof,
+                      f"{row['lb_score']:.4f}", row["note"])
     return table
 
 
@@ -199,13 +202,13 @@ def cv_vs_lb_figure(rows: list[dict]):
     ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", linestyle=":", label="LB = CV")
     rho = rank_correlation(cv, lb)
     rho_text = "n/a" if rho is None else f"{rho:.2f}"
-    ax.set_title(f"CV vs leaderboard: Spearman ρ = {rho_text} over {len(cv)} submission(s)", fontsize=10)
+    title = f"CV vs leaderboard: Spearman ρ = {rho_text} over {len(cv)} submission(s)"
+    if verdict(rows) and "disagree" in verdict(rows):
+        title += f"\nthe CV and the leaderboard disagree (ρ < {DISAGREE_BELOW})"
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel("honest OOF macro-F1")
     ax.set_ylabel("public leaderboard score")
     ax.legend(loc="lower right", fontsize=8)
-    line = verdict(rows)
-    if line:
-        figure.text(0.01, -0.02, line, fontsize=7, wrap=True)
     return figure
 
 
