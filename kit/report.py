@@ -45,15 +45,15 @@ def scores_table(rows: list[dict], final: dict | None = None):
     table.add_column("kind")
     table.add_column("OOF F1", justify="right")
     table.add_column("honest", justify="right")
+    with_lb = any(row.get("lb_score") is not None for row in rows)
+    if with_lb:
+        table.add_column("LB", justify="right")  # the latest leaderboard score of its submission (kit lb)
     table.add_column("folds μ ± σ", justify="right")
     for label in classes:
         table.add_column(f"F1[{label}]", justify="right")
     table.add_column("acc", justify="right")
     table.add_column("K", justify="right")
     table.add_column("members / weights / teacher")
-    with_lb = any(row.get("lb_score") is not None for row in rows)
-    if with_lb:
-        table.add_column("LB", justify="right")  # the latest leaderboard score of its submission (kit lb)
     chosen = (final or {}).get("source")
     for row in rows:
         weights = row["weights"]
@@ -69,12 +69,12 @@ def scores_table(rows: list[dict], final: dict | None = None):
             row["kind"] if row["kind"] == "experiment" else row["method"],
             fmt(row["oof_macro_f1"]),
             fmt(row["honest_macro_f1"]),
+            *([fmt(row.get("lb_score"))] if with_lb else []),
             f"{fmt(row['fold_f1_mean'])} ± {fmt(row['fold_f1_std'])}",
             *[fmt(row["per_class_f1"].get(label)) for label in classes],
             fmt(row["accuracy"]),
             str(row["n_folds"] if row["n_folds"] is not None else ""),
             members,
-            *([fmt(row.get("lb_score"))] if with_lb else []),
         )
     return table
 
