@@ -19,8 +19,8 @@ Each point becomes one model entry, the base entry with the point's values, name
 (`tfidf_char_lr--C1--char_ngram1-4`: model and experiment names are folder names and wildcards, so only letters,
 digits, `_` and `-`; a decimal point is written `p`, a minus sign `m`). Each is then an ordinary experiment: its own
 fold jobs, hash and artifact, scored like any other. Honest use: the best point's OOF score was chosen on the same
-rows it is scored on, so compare points through an ensemble (whose honest score is cross-fitted) rather than by
-picking the table's top row.
+rows it is scored on, so it flatters; an ensemble `{method: caruana, rounds: 1}` over the points picks one, and its
+honest score (each fold's pick made without that fold) is what the sweep is worth.
 
 `expand_sweeps(models)` is a pure function of the `models:` mapping; kit.config.load calls it before parsing.
 """

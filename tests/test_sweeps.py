@@ -46,10 +46,13 @@ def test_a_bad_sweep_names_its_key(sweep, words):
 
 
 def test_the_config_expands_a_sweep_into_experiments_with_their_own_hashes():
+    picker = {"method": "caruana", "rounds": 1, "members": ["lr--C1.raw.s0", "lr--C4.raw.s0"]}
     config = kit_config.load({"data": {"train": "t.csv", "test": "s.csv"}, "variants": ["raw"],
-                              "models": {"lr": {**BASE, "sweep": {"C": [1.0, 4.0]}}}})
+                              "models": {"lr": {**BASE, "sweep": {"C": [1.0, 4.0]}}},
+                              "ensembles": {"best_lr": picker}})
     experiments = kit_config.matrix(config)
     assert [exp.name for exp in experiments] == ["lr--C1.raw.s0", "lr--C4.raw.s0"]
     hashes = {kit_config.experiment_config_hash(config, exp) for exp in experiments}
     assert len(hashes) == 2
     assert config.models["lr--C4"].params.C == 4.0
+    assert kit_config.ensemble_members(config, "best_lr") == ["lr--C1.raw.s0", "lr--C4.raw.s0"]  # the honest pick
