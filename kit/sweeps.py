@@ -127,3 +127,19 @@ def expand_sweeps(models: Mapping) -> dict:
                                                      "same values twice, or an entry has that name); change seed")
             expanded[name] = {**base, **point}
     return expanded
+
+
+def with_sweep_key(schema: dict) -> dict:
+    """The config's JSON schema (kit.docs) with `sweep:` allowed in every model entry, so editors accept it: the
+    entries are parsed after expansion, so the families' settings never see the key."""
+    value = {"anyOf": [{"type": "array", "minItems": 1},
+                       {"type": "object", "minProperties": 1, "maxProperties": 1,
+                        "propertyNames": {"enum": list(DISTRIBUTIONS)}}]}
+    sweep = {"type": "object", "minProperties": 1,
+             "description": "expands this entry into one entry per point (kit/sweeps.py): lists give a grid; "
+                            "distributions give `count` draws from `seed`",
+             "properties": {"count": {"type": "integer", "minimum": 1}, "seed": {"type": "integer", "minimum": 0}},
+             "additionalProperties": value}
+    for alternative in schema["properties"]["models"]["additionalProperties"]["oneOf"]:
+        alternative["properties"]["sweep"] = sweep
+    return schema

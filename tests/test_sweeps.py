@@ -56,3 +56,16 @@ def test_the_config_expands_a_sweep_into_experiments_with_their_own_hashes():
     assert len(hashes) == 2
     assert config.models["lr--C4"].params.C == 4.0
     assert kit_config.ensemble_members(config, "best_lr") == ["lr--C1.raw.s0", "lr--C4.raw.s0"]  # the honest pick
+
+
+def test_the_editors_schema_accepts_a_sweep_and_refuses_an_unknown_distribution():
+    jsonschema = pytest.importorskip("jsonschema", reason="the dev extra: pip install -e '.[dev]'")
+    from kit import docs
+
+    config = {"data": {"train": "t.csv", "test": "s.csv"},
+              "models": {"lr": {**BASE, "sweep": {"C": {"log_uniform": [0.1, 10.0]}, "count": 3, "seed": 1}},
+                         "svm": {**BASE, "sweep": {"C": [0.1, 1.0]}}}}
+    jsonschema.validate(config, docs.schema())
+    config["models"]["lr"]["sweep"] = {"C": {"normal": [0, 1]}, "count": 3}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(config, docs.schema())
