@@ -58,15 +58,19 @@ def read_log(path: Path) -> list[dict]:
         raise ValueError(f"{path}: line 1: the header must be {','.join(COLUMNS)}, got {','.join(header)}; "
                          "restore it from git or move it aside")
     rows = []
-    for line, values in enumerate(reader, start=2):
-        if not values:
-            continue
-        if len(values) != len(COLUMNS):
-            raise ValueError(f"{path}: line {line}: {len(values)} fields, expected {len(COLUMNS)}")
-        row = dict(zip(COLUMNS, values))
-        row["lb_score"] = parse_score(row["lb_score"], f"{path}: line {line}")
-        row["honest_oof_f1"] = float(row["honest_oof_f1"]) if row["honest_oof_f1"] else None
-        rows.append(row)
+    try:
+        for values in reader:
+            where = f"{path}: line {reader.line_num}"  # the file's line, also after a hand-written multi-line note
+            if not values:
+                continue
+            if len(values) != len(COLUMNS):
+                raise ValueError(f"{where}: {len(values)} fields, expected {len(COLUMNS)}")
+            row = dict(zip(COLUMNS, values), line=reader.line_num)
+            row["lb_score"] = parse_score(row["lb_score"], where)
+            row["honest_oof_f1"] = parse_score(row["honest_oof_f1"], where) if row["honest_oof_f1"] else None
+            rows.append(row)
+    except csv.Error as error:
+        raise ValueError(f"{path}: line {reader.line_num}: {error}; restore it from git or move it aside") from None
     return rows
 
 
@@ -112,10 +116,10 @@ def add(log_path: Path, submission: Path, score: str, note: str = "") -> dict:
     lb_score = parse_score(score, where)
     rows = read_log(log_path)
     sidecar = checked_submission(submission)
-    for line, row in enumerate(rows, start=2):
+    for row in rows:
         if row["sha256"] == sidecar["sha256"]:
-            raise ValueError(f"{submission}: already recorded in {log_path} line {line} (as {row['submission']}, "
-                             f"score {row['lb_score']}); edit that line to correct it")
+            raise ValueError(f"{submission}: already recorded in {log_path} line {row['line']} (as "
+                             f"{row['submission']}, score {row['lb_score']}); edit that line to correct it")
     row = {
         "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "submission": str(submission),

@@ -101,6 +101,10 @@ def test_the_same_file_is_recorded_once(run, capsys):
     ("when,what\n", "lb.csv: line 1: the header must be"),
     (",".join(lb.COLUMNS) + "\n2026-12-07,subs/a.csv,abc,a,0.6,high,\n", "lb.csv: line 2: score 'high'"),
     (",".join(lb.COLUMNS) + "\n2026-12-07,subs/a.csv\n", "lb.csv: line 2: 2 fields, expected 7"),
+    (",".join(lb.COLUMNS) + "\n2026-12-07,subs/a.csv,abc,a,,0.7,\n2026-12-07,subs/b.csv,abd,b,x,0.7,\n",
+     "lb.csv: line 3: score 'x' is not a number"),
+    (",".join(lb.COLUMNS) + '\n2026-12-07,subs/a.csv,abc,a,,0.7,"two\nlines"\n2026-12-07,subs/b.csv,abd,b,,2,\n',
+     "lb.csv: line 4: score '2' is outside [0, 1]"),
 ])
 def test_a_damaged_log_is_one_error_naming_it(run, capsys, text, words):
     (run / "lb.csv").write_text(text)
