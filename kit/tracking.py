@@ -27,6 +27,9 @@ EXPERIMENT = "kit"
 STORE_DIR = "mlruns"
 MANIFEST_TAG = "kit.manifest_sha256"
 IDENTITY_TAG = "kit.identity"
+# A tracking server takes at most 100 params in one batch (MLflow's REST limit; the local SQLite store takes more),
+# and a transformer entry can have more settings than that once flattened.
+PARAMS_PER_BATCH = 100
 
 
 def default_uri(run_dir: Path = Path(".")) -> str:
@@ -110,8 +113,10 @@ def log_artifacts(manifests: list[Path], figures: list[Path | None], uri: str | 
         run = client.create_run(experiment_id, run_name=manifest["name"],
                                 tags={**record["tags"], MANIFEST_TAG: manifest_sha})
         run_id, now = run.info.run_id, int(time.time() * 1000)
-        client.log_batch(run_id, params=[mlflow.entities.Param(k, v) for k, v in record["params"].items()],
-                         metrics=[mlflow.entities.Metric(k, v, now, 0) for k, v in record["metrics"].items()])
+        params = [mlflow.entities.Param(k, v) for k, v in record["params"].items()]
+        for start in range(0, len(params), PARAMS_PER_BATCH):
+            client.log_batch(run_id, params=params[start:start + PARAMS_PER_BATCH])
+        client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, now, 0) for k, v in record["metrics"].items()])
         client.log_artifact(run_id, str(manifest_path))
         if figure is not None and Path(figure).is_file():
             client.log_artifact(run_id, str(figure))

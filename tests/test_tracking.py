@@ -82,3 +82,15 @@ def test_every_artifact_is_one_run_read_back_through_mlflow(small_run, monkeypat
     assert {entry["status"] for entry in again.values()} == {"already logged"}
     assert {name: entry["run_id"] for name, entry in again.items()} == {
         name: run.info.run_id for name, run in runs.items()}
+
+
+def test_an_entry_with_more_settings_than_a_servers_batch_keeps_them_all(small_run, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    manifest = json.loads((small_run / "oof/lr.raw.s0/manifest.json").read_text())
+    manifest["params"] = {"layers": {f"layer{i}": {"lr": i, "dropout": 0.1} for i in range(80)}}  # 160 settings
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    cli.main(["track", "--manifests", str(path), "--out", "tracking/mlflow.json"])
+    run_id = json.loads((tmp_path / "tracking" / "mlflow.json").read_text())["runs"]["lr.raw.s0"]["run_id"]
+    params = mlflow.tracking.MlflowClient(tracking_uri=default_uri()).get_run(run_id).data.params
+    assert sum(key.startswith("params.layers.") for key in params) == 160
