@@ -296,7 +296,79 @@ def cmd_scores(args, log) -> None:
     """
     from kit.report import print_scores
 
-    print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement)
+    print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement,
+                 lb_log=Path(args.lb))
+
+
+def cmd_lb(args, log) -> None:
+    """Record a submission's public leaderboard score (`add`), or list the recorded ones. Only a submission the kit
+    wrote, unchanged since (its sidecar's sha256), is accepted; the log is a plain CSV (lb.csv) to keep in git.
+
+    Example: python -m kit lb add subs/final.csv 0.7312 --note "first try"
+    """
+    from kit import lb
+
+    if args.action == "add":
+        if args.submission is None or args.score is None:
+            raise ValueError("lb add: give the submission and its score, e.g. `kit lb add subs/final.csv 0.7312`")
+        row = lb.add(Path(args.log_file), Path(args.submission), args.score, args.note)
+        honest = "unknown" if row["honest_oof_f1"] is None else f"{row['honest_oof_f1']:.4f}"
+        log(f"{args.log_file}: {row['submission']} ({row['source']}, sha256 {row['sha256'][:8]}) scored "
+            f"{row['lb_score']:.4f} on the leaderboard; honest OOF {honest}")
+        return
+    if args.submission is not None:
+        raise ValueError(f"lb: unexpected {args.submission!r}; `kit lb` lists, `kit lb add FILE SCORE` records")
+    from rich.console import Console
+
+    rows = lb.read_log(Path(args.log_file))
+    console = Console()
+    if not rows:
+        console.print(f"{args.log_file}: no leaderboard scores recorded yet; `python -m kit lb add subs/final.csv "
+                      "0.7312` records one")
+        return
+    console.print(lb.log_table(rows))
+    line = lb.verdict(rows)
+    if line:
+        console.print(line)
+
+
+def cmd_lb_figure(args, log) -> None:
+    """Draw the CV-vs-LB figure: each recorded submission's honest OOF macro-F1 against its leaderboard score, with
+    the rank correlation (a note when nothing is recorded yet).
+
+    Example: python -m kit lb-figure --lb lb.csv --out figures/final/cv_vs_lb.png
+    """
+    from kit.lb import write_cv_vs_lb_figure
+
+    write_cv_vs_lb_figure(Path(args.lb) if args.lb else None, Path(args.out), log)
+
+
+def cmd_adversarial(args, log) -> None:
+    """Adversarial validation of one text variant: how well char TF-IDF + LR tells its train posts from its test
+    posts (OOF AUC in folds, with the fold std and a bootstrap interval), the n-grams and lengths that separate
+    them, and every train row's probability of being a test post.
+
+    Example: python -m kit adversarial --variant raw --train data/variants/raw/train.parquet --test data/variants/raw/test.parquet --out-png figures/adversarial/raw.png --out-json figures/adversarial/raw.json --out-csv figures/adversarial/raw.test_like.csv
+    """
+    from kit.adversarial import AdversarialSettings, write_adversarial
+
+    settings = AdversarialSettings(k=args.k, seed=args.seed)
+    write_adversarial(args.variant, Path(args.train), Path(args.test), settings, Path(args.out_png),
+                      Path(args.out_json), Path(args.out_csv), log)
+
+
+def cmd_track(args, log) -> None:
+    """Log every given artifact (manifest, scores, settings, identity hash, figure) as an MLflow run; artifacts whose
+    manifest is logged already are skipped.
+
+    Example: python -m kit track --manifests oof/a/manifest.json --figures figures/experiments/a.png --out tracking/mlflow.json
+    """
+    from kit.tracking import log_artifacts
+
+    if args.figures and len(args.figures) != len(args.manifests):
+        raise ValueError(f"track: {len(args.manifests)} --manifests but {len(args.figures)} --figures")
+    figures = [Path(p) for p in args.figures] if args.figures else [None] * len(args.manifests)
+    log_artifacts([Path(p) for p in args.manifests], figures, args.uri, Path(args.out), log)
 
 
 def cmd_eda_figures(args, log) -> None:
@@ -426,6 +498,9 @@ OUTPUTS = {
     "final-figure": ("out",),
     "disagreements": ("out_csv", "out_png"),
     "predict": ("out",),
+    "lb-figure": ("out",),
+    "adversarial": ("out_png", "out_json", "out_csv"),
+    "track": ("out",),
 }
 
 
@@ -596,6 +671,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--subs-dir", default="subs")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--agreement", action="store_true", help="also print the agreement matrix of the artifacts")
+    p.add_argument("--lb", default="lb.csv", help="the leaderboard log whose scores join the table (kit lb)")
+
+    p = command("lb", cmd_lb, "record or list public leaderboard scores (lb.csv)")
+    p.add_argument("action", nargs="?", choices=["add"], help="add: record SUBMISSION's SCORE; none: list")
+    p.add_argument("submission", nargs="?", help="with add: a submission CSV the kit wrote (subs/<name>.csv)")
+    p.add_argument("score", nargs="?", help="with add: its public leaderboard score, in [0, 1]")
+    p.add_argument("--note", default="", help="with add: a note kept beside the score")
+    p.add_argument("--lb", dest="log_file", default="lb.csv", help="the leaderboard log (CSV)")
+
+    p = command("lb-figure", cmd_lb_figure, "draw the CV-vs-LB figure of the leaderboard log")
+    p.add_argument("--lb", help="the leaderboard log (CSV); left out: none recorded yet")
+    p.add_argument("--out", required=True, help="the figure (PNG) to write")
+
+    p = command("adversarial", cmd_adversarial, "adversarial validation: train vs test posts of one variant")
+    p.add_argument("--variant", required=True, help="the text variant's name (for the titles)")
+    p.add_argument("--train", required=True, help="the variant's train parquet")
+    p.add_argument("--test", required=True, help="the variant's test parquet")
+    p.add_argument("--k", type=int, default=5, help="folds of the train-vs-test classifier")
+    p.add_argument("--seed", type=int, default=0, help="seed of its folds and of the bootstrap")
+    p.add_argument("--out-png", required=True, help="the figure to write")
+    p.add_argument("--out-json", required=True, help="the AUC, its intervals, n-grams and lengths (JSON) to write")
+    p.add_argument("--out-csv", required=True, help="every train row's p(test), most test-like first (CSV)")
+
+    p = command("track", cmd_track, "log artifacts to MLflow (tracking: mlflow)")
+    p.add_argument("--manifests", nargs="+", required=True, help="manifest.json of each artifact")
+    p.add_argument("--figures", nargs="*", default=[], help="each artifact's figure, in the order of --manifests")
+    p.add_argument("--uri", help="the MLflow tracking URI (default: a SQLite store under mlruns/)")
+    p.add_argument("--out", required=True, help="the JSON of artifact -> MLflow run id to write")
 
     p = command("eda-figures", cmd_eda_figures, "draw the EDA figures of the report")
     p.add_argument("--report", required=True, help="the ingest report (data/interim/report.json)")

@@ -25,6 +25,7 @@ from kit.augment import AugmentSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
 from kit.settings import Settings, SettingsError, coerce, fail, identity, parse, references, setting, to_dict
+from kit.sweeps import expand_sweeps
 
 # The competition's own layout: file names as shipped, and where the demo writes its copies.
 COMPETITION_FILES = {
@@ -330,6 +331,12 @@ class Config(Settings):
                                                        "when something needs it)")
     word_vectors: dict[str, WordVectorSettings] = setting({}, "named word-vector entries, trained on the corpus",
                                                           pattern=NAME)
+    # Logged after the run by its own rule (rules/tracking.smk), so switching it re-runs no fold job.
+    tracking: Literal["none", "mlflow"] = setting(
+        "none", "mlflow: log every experiment and ensemble (settings, identity hash, scores, figures) to MLflow "
+                "(pip install -e '.[tracking]'); none: off", identity=False)
+    tracking_uri: str | None = setting(None, "the MLflow tracking URI; null: a SQLite store under mlruns/ in the "
+                                             "run folder", identity=False)
 
     def check(self, path: str) -> None:
         self.classes = tuple(str(label) for label in self.classes)
@@ -487,6 +494,8 @@ def load(mapping: Mapping, files: Iterable[str | Path] = ()) -> Config:
     strict_yaml.measure(mapping)
     plugins = coerce(mapping.get("plugins", ()), tuple[str, ...], "plugins") if isinstance(mapping, Mapping) else ()
     registry.load_plugins(plugins)
+    if isinstance(mapping, Mapping) and isinstance(mapping.get("models"), Mapping):
+        mapping = {**mapping, "models": expand_sweeps(mapping["models"])}  # a sweep: is one entry per point
     return parse(Config, mapping, "")
 
 

@@ -22,7 +22,9 @@ REFERENCE_END = "<!-- /config-reference -->"
 
 
 def schema() -> dict:
-    return kit_config.config_schema()
+    from kit.sweeps import with_sweep_key
+
+    return with_sweep_key(kit_config.config_schema())
 
 
 def _table(docs: list[FieldDoc], prefix: str = "", with_group: bool = False) -> list[str]:

@@ -45,6 +45,9 @@ def scores_table(rows: list[dict], final: dict | None = None):
     table.add_column("kind")
     table.add_column("OOF F1", justify="right")
     table.add_column("honest", justify="right")
+    with_lb = any(row.get("lb_score") is not None for row in rows)
+    if with_lb:
+        table.add_column("LB", justify="right")  # the latest leaderboard score of its submission (kit lb)
     table.add_column("folds μ ± σ", justify="right")
     for label in classes:
         table.add_column(f"F1[{label}]", justify="right")
@@ -66,6 +69,7 @@ def scores_table(rows: list[dict], final: dict | None = None):
             row["kind"] if row["kind"] == "experiment" else row["method"],
             fmt(row["oof_macro_f1"]),
             fmt(row["honest_macro_f1"]),
+            *([fmt(row.get("lb_score"))] if with_lb else []),
             f"{fmt(row['fold_f1_mean'])} ± {fmt(row['fold_f1_std'])}",
             *[fmt(row["per_class_f1"].get(label)) for label in classes],
             fmt(row["accuracy"]),
@@ -84,14 +88,19 @@ def read_final(subs_dir: Path) -> dict | None:
     return read_json(sidecar) if sidecar.is_file() else None
 
 
-def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement: bool = False) -> None:
-    """The scores of every artifact under oof_dir on stdout: a rich table (the final one marked), or JSON."""
+def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement: bool = False,
+                 lb_log: Path | None = None) -> None:
+    """The scores of every artifact under oof_dir on stdout: a rich table (the final one marked, with the
+    leaderboard scores of lb_log beside the OOF ones), or JSON."""
     import json
     import sys
 
     from rich.console import Console
 
-    rows = score_rows(oof_dir)
+    from kit import lb
+
+    lb_rows = lb.read_log(lb_log) if lb_log else []
+    rows = lb.with_lb_scores(score_rows(oof_dir), lb_rows)
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -101,6 +110,8 @@ def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement
         console.print(f"no artifacts under {oof_dir}/ yet: run `snakemake -j2` first")
         return
     console.print(scores_table(rows, read_final(subs_dir)))
+    if lb.verdict(lb_rows):
+        console.print(lb.verdict(lb_rows))
     if agreement:
         from kit.artifacts import Artifact
         from kit.ensemble.build import agreement_matrix

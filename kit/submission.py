@@ -14,6 +14,7 @@ import pandas as pd
 
 from kit.artifacts import Artifact, atomic_write_bytes, read_parquet
 from kit.data import find_id_problems
+from kit.hashing import file_sha256
 
 
 class SubmissionError(ValueError):
@@ -120,6 +121,7 @@ def submit(candidates: list[tuple[Path, Path]], choice: str, test: Path, out: Pa
         "fold_hash": manifest.get("fold_hash"),
         "member_hashes": manifest.get("member_hashes", {manifest["name"]: manifest.get("config_hash")}),
         "predicted_distribution": frame["y"].value_counts().sort_index().to_dict(),
+        "sha256": file_sha256(out),  # `kit lb add` refuses the CSV once it no longer matches
         "kit_version": __version__,
     })
     return f"{out}: {len(frame)} rows from {manifest['name']} ({reason})"

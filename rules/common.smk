@@ -1,4 +1,5 @@
 # Helpers that expand the (model x seed x variant x fold) matrix; rules only wire files.
+import os
 import sys
 
 from kit import config as kit_config
@@ -41,7 +42,7 @@ def all_targets():
     targets += [f"models/folds/{name}/retention.json" for name in EXPERIMENTS]
     targets += [f"oof/ensemble.{name}/manifest.json" for name in CONFIG.ensembles]
     targets += [f"subs/ensemble.{name}.csv" for name in CONFIG.ensembles]
-    return [*targets, "subs/final.csv", *figure_targets()]
+    return [*targets, "subs/final.csv", *figure_targets(), *tracking_targets()]
 
 
 def set_aside_earlier_runs():
@@ -59,7 +60,13 @@ def figure_targets():
     ]
     targets += [f"figures/experiments/{name}.png" for name in EXPERIMENTS]
     targets += [f"figures/ensembles/{name}.png" for name in CONFIG.ensembles]
-    return [*targets, "figures/final/final.png", "figures/final/disagreements.png"]
+    targets += [f"figures/adversarial/{variant}.png" for variant in text_variants()]
+    return [
+        *targets,
+        "figures/final/final.png",
+        "figures/final/disagreements.png",
+        "figures/final/cv_vs_lb.png",
+    ]
 
 
 def text_variants():
@@ -480,3 +487,38 @@ def word_vectors_json(wildcards):
 def word_vectors_identity(wildcards):
     """What decides the vectors (not the probe words the log shows)."""
     return canonical_json(identity(word_vectors_entry(wildcards)))
+
+
+# The leaderboard log (kit lb), adversarial validation and experiment tracking.
+LEADERBOARD_LOG = "lb.csv"
+
+
+def leaderboard_log(wildcards):
+    """lb.csv once a score is recorded (a person writes it, no rule does); the figure notes its absence."""
+    return [LEADERBOARD_LOG] if os.path.exists(LEADERBOARD_LOG) else []
+
+
+def leaderboard_log_arg(wildcards, input):
+    return f"--lb {shell_quote(input[0])}" if len(input) else ""
+
+
+def all_artifact_figures(wildcards):
+    """Each artifact's figure, in the order of all_artifacts()."""
+    return [
+        (
+            f"figures/ensembles/{name.removeprefix('ensemble.')}.png"
+            if name.startswith("ensemble.")
+            else f"figures/experiments/{name}.png"
+        )
+        for name in all_artifacts()
+    ]
+
+
+def tracking_targets():
+    """The MLflow log of every artifact, with tracking: mlflow (a separate rule: no fold job depends on it)."""
+    return ["tracking/mlflow.json"] if CONFIG.tracking == "mlflow" else []
+
+
+def tracking_uri_arg():
+    uri = CONFIG.tracking_uri
+    return f"--uri {shell_quote(uri)}" if uri else ""

@@ -11,7 +11,7 @@ from kit.artifacts import Artifact
 
 COMMANDS = {"demo", "ingest", "variant", "pool", "pseudo-rows", "corpus", "word-vectors", "folds", "build-backbone",
             "post-train", "fit-fold", "keep-models", "merge", "ensemble", "submit", "scores", "config", "eda-figures",
-            "artifact-figure", "final-figure", "disagreements", "predict"}
+            "artifact-figure", "final-figure", "disagreements", "predict", "lb", "lb-figure", "adversarial", "track"}
 
 
 def test_every_command_has_a_log_option_and_an_example():

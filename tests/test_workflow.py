@@ -96,7 +96,8 @@ def test_predicting_the_test_file_reproduces_the_final_submission(tiny_run):
 
 FIGURES = ["figures/eda/class_counts.png", "figures/eda/text_lengths.png", "figures/eda/duplicates.png",
            "figures/experiments/char_lr.raw.s0.png", "figures/experiments/char_lr.cleaned.s0.png",
-           "figures/ensembles/avg.png", "figures/final/final.png", "figures/final/disagreements.png"]
+           "figures/ensembles/avg.png", "figures/final/final.png", "figures/final/disagreements.png",
+           "figures/final/cv_vs_lb.png", "figures/adversarial/raw.png", "figures/adversarial/cleaned.png"]
 
 
 def report_results(html: str) -> tuple[dict, dict]:
@@ -115,7 +116,7 @@ def report_html(tiny_run) -> Path:
 @pytest.mark.slow
 def test_the_report_holds_every_figure_in_its_category(report_html):
     results, categories = report_results(report_html.read_text(encoding="utf-8"))
-    assert set(categories) == {"EDA", "experiments", "ensembles", "final submission"}
+    assert set(categories) == {"EDA", "experiments", "ensembles", "final submission", "adversarial validation"}
     assert set(FIGURES) <= set(results) and "figures/final/disagreements.csv" in results
     for path in FIGURES:
         assert results[path]["data_uri"].startswith("data:image/png") and results[path]["caption"], path
@@ -216,6 +217,9 @@ def test_only_what_decides_the_numbers_reruns_jobs(tiny_run):
     # keep_models decides no number: only its own cheap step runs again, to prune the fold models.
     (tiny_run / "keep.yaml").write_text(yaml.safe_dump({**config, "keep_models": "none"}, allow_unicode=True))
     assert planned_jobs(tiny_run, "--configfile", "keep.yaml") == {"keep_models": 1, "all": 1}
+    # Tracking logs finished artifacts in a rule of its own: switching it on plans that rule and nothing else.
+    (tiny_run / "tracking.yaml").write_text(yaml.safe_dump({**config, "tracking": "mlflow"}, allow_unicode=True))
+    assert planned_jobs(tiny_run, "--configfile", "tracking.yaml") == {"track": 1, "all": 1}
 
 
 @pytest.mark.parametrize(
