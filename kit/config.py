@@ -25,7 +25,7 @@ from kit.augment import AugmentSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
 from kit.settings import Settings, SettingsError, coerce, fail, identity, parse, references, setting, to_dict
-from kit.sweeps import expand_sweeps
+from kit.sweeps import best_of_sweep_spec, expand_sweeps, swept_models
 
 # The competition's own layout: file names as shipped, and where the demo writes its copies.
 COMPETITION_FILES = {
@@ -494,9 +494,17 @@ def load(mapping: Mapping, files: Iterable[str | Path] = ()) -> Config:
     strict_yaml.measure(mapping)
     plugins = coerce(mapping.get("plugins", ()), tuple[str, ...], "plugins") if isinstance(mapping, Mapping) else ()
     registry.load_plugins(plugins)
+    swept = {}
     if isinstance(mapping, Mapping) and isinstance(mapping.get("models"), Mapping):
+        swept = swept_models(mapping["models"])
         mapping = {**mapping, "models": expand_sweeps(mapping["models"])}  # a sweep: is one entry per point
-    return parse(Config, mapping, "")
+    config = parse(Config, mapping, "")
+    for model, points in swept.items():
+        name = f"best_of_{model}"
+        if name not in config.ensembles:
+            experiments = [exp.name for exp in matrix(config) if exp.model in points]
+            config.ensembles[name] = EnsembleEntry.parse_setting(best_of_sweep_spec(experiments), f"ensembles.{name}")
+    return config
 
 
 def matrix(config: Config) -> list[Experiment]:

@@ -18,9 +18,10 @@
 Each point becomes one model entry, the base entry with the point's values, named after them
 (`tfidf_char_lr--C1--char_ngram1-4`: model and experiment names are folder names and wildcards, so only letters,
 digits, `_` and `-`; a decimal point is written `p`, a minus sign `m`). Each is then an ordinary experiment: its own
-fold jobs, hash and artifact, scored like any other. Honest use: the best point's OOF score was chosen on the same
-rows it is scored on, so it flatters; an ensemble `{method: caruana, rounds: 1}` over the points picks one, and its
-honest score (each fold's pick made without that fold) is what the sweep is worth.
+fold jobs, hash and artifact, scored like any other. The best point's OOF score was chosen on the same rows it is
+scored on, so it flatters: each sweep also adds the ensemble `best_of_<model>` (best_of_sweep_spec: Caruana with one
+pick over the points), whose honest score, each fold's pick made without that fold, is what the sweep is worth. An
+ensemble of that name in the config is kept as written.
 
 `expand_sweeps(models)` is a pure function of the `models:` mapping; kit.config.load calls it before parsing.
 """
@@ -127,6 +128,19 @@ def expand_sweeps(models: Mapping) -> dict:
                                                      "same values twice, or an entry has that name); change seed")
             expanded[name] = {**base, **point}
     return expanded
+
+
+def swept_models(models: Mapping) -> dict[str, list[str]]:
+    """{model with a sweep: the names of its points' entries}, for the best-of-sweep ensembles (kit.config)."""
+    return {model: [point_name(model, point) for point in sweep_points(entry["sweep"], f"models.{model}.sweep")]
+            for model, entry in models.items() if isinstance(entry, Mapping) and "sweep" in entry}
+
+
+def best_of_sweep_spec(experiments: list[str]) -> dict:
+    """The ensemble entry that picks a sweep's best point by OOF macro-F1: Caruana's first greedy pick is the
+    single best member, and as a fitted method it is cross-fitted, so its honest score is the pick made without
+    each fold (naive beside it: the flattering best-of-sweep score)."""
+    return {"method": "caruana", "rounds": 1, "objective": "f1", "members": list(experiments)}
 
 
 def with_sweep_key(schema: dict) -> dict:

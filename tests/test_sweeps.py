@@ -69,3 +69,22 @@ def test_the_editors_schema_accepts_a_sweep_and_refuses_an_unknown_distribution(
     config["models"]["lr"]["sweep"] = {"C": {"normal": [0, 1]}, "count": 3}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(config, docs.schema())
+
+
+def test_a_sweep_of_four_values_is_four_experiments_and_an_honest_best_of_sweep_row():
+    config = kit_config.load({"data": {"train": "t.csv", "test": "s.csv"}, "variants": ["raw"],
+                              "models": {"tfidf_char_lr": {**BASE, "sweep": {"C": [0.5, 1.0, 4.0, 16.0]}}}})
+    points = [exp.name for exp in kit_config.matrix(config)]
+    assert points == [f"tfidf_char_lr--C{c}.raw.s0" for c in ("0p5", "1", "4", "16")]
+    pick = config.ensembles["best_of_tfidf_char_lr"]
+    assert pick.method == "caruana" and pick.params.rounds == 1 and pick.params.objective == "f1"
+    assert kit_config.ensemble_members(config, "best_of_tfidf_char_lr") == points
+    # The pick is fitted on OOF rows, so it is cross-fitted: its honest score beside the naive best-of-sweep one.
+    from kit.ensemble.build import build_ensemble
+    from tests.test_ensemble_build import experiments
+
+    members = experiments(strengths=(0.6, 1.0, 1.4, 1.8))
+    spec = {**pick.to_setting(), "members": [member.name for member in members]}
+    manifest = build_ensemble("ensemble.best_of_tfidf_char_lr", spec, members, log=lambda line: None).manifest
+    assert "cross_fit" in manifest and manifest["honest_macro_f1"] <= manifest["scores"]["oof_macro_f1"] + 1e-9
+    assert max(manifest["weights"].values()) == 1.0  # one pick: the single best point
