@@ -6,7 +6,8 @@ One definition, many views, so that nothing is typed twice:
 - `json_schema(cls)`: the schema editors complete and check against (kit/schema/config.schema.json);
 - `field_docs(cls)`: the rows of the README's config tables (kit/docs.py renders them, a test keeps them in step);
 - `add_arguments(parser, cls)` / `from_arguments(cls, args)`: CLI flags with the same help and defaults;
-- `to_dict(obj)` / `identity(obj)`: the entry as plain JSON, whole, or only the fields that decide the numbers
+- `to_dict(obj)` / `identity(obj)`: the entry as plain JSON, whole, or only the fields that decide the numbers (and
+  differ from their defaults)
   (what config hashes and Snakemake's rerun checks are computed over).
 - `references(obj, path)`: the fields whose value names an entry of another block of the config (a model's
   `vectors: w2v` names `word_vectors.w2v`), which kit.config checks and hashes.
@@ -169,6 +170,11 @@ def _is_custom(hint) -> bool:
 
 def _is_union(hint) -> bool:
     return typing.get_origin(hint) in (Union, types.UnionType)
+
+
+def _at_default(f: dataclasses.Field, value) -> bool:
+    default = _default(f)
+    return default is not MISSING and type(value) is type(default) and value == default
 
 
 def _default(f: dataclasses.Field):
@@ -342,12 +348,18 @@ def coerce(value, hint, path: str):
 
 
 def to_dict(obj, *, only_identity: bool = False) -> dict:
-    """The entry as the flat YAML mapping it was parsed from, with every default filled in (JSON-able)."""
+    """The entry as the flat YAML mapping it was parsed from, with every default filled in (JSON-able).
+
+    only_identity: without the fields marked identity=False, and without those left at their default, so that a
+    kit release that adds a setting whose default keeps today's behaviour changes no experiment's hash and re-runs
+    nothing (a changed default is a change of the kit, like a change of its code)."""
     out = {}
     for f in _fields(type(obj)):
         if only_identity and not f.metadata.get("identity", True):
             continue
         value = getattr(obj, f.name)
+        if only_identity and not _flattened(f) and _at_default(f, value):
+            continue
         if _flattened(f):
             out.update(to_dict(value, only_identity=only_identity))
         else:

@@ -114,6 +114,16 @@ def test_to_dict_round_trips_and_identity_leaves_out_what_does_not_decide_number
     assert flat["lr"] == 1e-3 and flat["name"] == "abc" and flat["sizes"] == [1, 2] and flat["threads"] == 4
     assert parse(Example, flat, "m") == parsed
     assert "threads" not in identity(parsed) and identity(parsed)["weights"] == {"a": 1.0}
+    # Fields at their default are left out, so a release that adds a setting with a default re-runs nothing.
+    assert identity(parsed) == {"name": "abc", "weights": {"a": 1.0}}
+    assert identity(parse(Example, {"name": "abc", "weights": {"a": 1}, "lr": 1e-3}, "m")) == identity(parsed)
+    assert identity(parse(Example, {"name": "abc", "weights": {"a": 1}, "lr": 2e-3}, "m"))["lr"] == 2e-3
+
+    @dataclass
+    class Extended(Example):
+        new_option: bool = setting(False, "a release's new option, off by default")
+
+    assert identity(parse(Extended, {"name": "abc", "weights": {"a": 1}}, "m")) == identity(parsed)
 
 
 def test_schema_docs_and_flags_come_from_the_same_fields():
