@@ -13,16 +13,10 @@ import json
 from pathlib import Path
 
 from kit import __version__
-from kit.config import (
-    DEFAULT_CLASSES,
-    Columns,
-    Config,
-    CorpusSettings,
-    DataSettings,
-    FoldSettings,
-    IngestSettings,
-    WordVectorSettings,
-)
+from kit.config import DEFAULT_CLASSES, Config, FoldSettings
+from kit.corpus import CorpusSettings
+from kit.data_settings import Columns, DataSettings, IngestSettings
+from kit.word_vectors import WordVectorSettings
 from kit.pseudo import PoolSettings
 from kit.log import running
 from kit.settings import add_arguments, argument_values, from_arguments, parse

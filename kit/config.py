@@ -22,10 +22,14 @@ from typing import ClassVar, Literal
 
 from kit import input_files, registry, strict_yaml
 from kit.augment import AugmentSettings
+from kit.corpus import CorpusSettings
+from kit.data_settings import Columns, DataSettings, IngestSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
-from kit.settings import Settings, SettingsError, coerce, fail, identity, parse, references, setting, to_dict
+from kit.settings import (Settings, coerce, fail, identity, parse, references, refuse_option_like,
+                          setting, to_dict)
 from kit.sweeps import best_of_sweep_spec, expand_sweeps, swept_models
+from kit.word_vectors import WordVectorSettings
 
 # The competition's own layout: file names as shipped, and where the demo writes its copies.
 COMPETITION_FILES = {
@@ -58,140 +62,10 @@ WILDCARD_PATTERNS = {
 }
 
 
-def refuse_option_like(key: str, value: str | None, fix: str) -> None:
-    """Raise SettingsError when value starts with '-': the rules pass it as a flag's value, and argparse would take
-    it for an option and stop the job with a usage message that names neither the key nor the fix."""
-    if value is not None and value.startswith("-"):
-        raise fail(key, f"{value!r} starts with '-', which a command line reads as an option; {fix}")
-
-
-@dataclass
-class DataSettings(Settings):
-    train: str = setting(help="labelled training CSV (relative to the working directory, or absolute)")
-    test: str = setting(help="test CSV: every id in it gets a prediction")
-    unlabeled: str | None = setting(None, "optional unlabelled CSV in the test file's layout")
-    encoding: str = setting("auto", "auto: UTF-8, else GB18030 when it reads as plausible Chinese; or a Python codec "
-                                    "name (big5, utf-16...), then used strictly")
-
-    def check(self, path: str) -> None:
-        for name in ("train", "test", "unlabeled"):
-            value = getattr(self, name)
-            refuse_option_like(f"{path}.{name}", value, f"write it as './{value}'")
-            # A device, a pipe or a looping link is refused here, at plan time, not when ingest would hang on it.
-            problem = input_files.problem(value) if value else None
-            if problem:
-                raise fail(f"{path}.{name}", f"{value!r} {problem}")
-        if self.encoding != "auto":
-            try:
-                "".encode(self.encoding)
-            except LookupError:
-                raise fail(f"{path}.encoding", f"{self.encoding!r} is not a Python codec name (e.g. gb18030, big5, "
-                                               "utf-8) nor 'auto'") from None
-
-
-@dataclass
-class Columns(Settings):
-    """The competition's column names; another competition in the same layout may rename them. The other columns
-    (time, user, images, videos) are carried through untouched when present."""
-
-    id: str = setting("微博id", "id column of every file")
-    text: str = setting("微博中文内容", "text column of every file")
-    label: str = setting("情感倾向", "label column of the training file")
-    # The competition's ids are digits: a pattern stops a header line, an Excel-mangled number or a shifted column
-    # from being read as an id.
-    id_pattern: str | None = setting(r"\d+", "every id must match this regular expression in full; null accepts any "
-                                             "printable id")
-
-    def check(self, path: str) -> None:
-        for name in ("id", "text", "label"):
-            refuse_option_like(f"{path}.{name}", getattr(self, name), "rename the column in the files")
-        refuse_option_like(f"{path}.id_pattern", self.id_pattern, f"write it as '(?:{self.id_pattern})'")
-        if self.id_pattern is not None:
-            try:
-                re.compile(self.id_pattern)
-            except re.error as error:
-                raise fail(f"{path}.id_pattern", f"{self.id_pattern!r} is not a regular expression: {error}") from None
-
-    def required(self, role: str) -> tuple[str, ...]:
-        return (self.id, self.text, self.label) if role == "train" else (self.id, self.text)
-
-
-@dataclass
-class IngestSettings(Settings):
-    conflicting_text: Literal["keep", "majority", "drop"] = setting(
-        "keep", "identical train texts with different labels: keep all, keep the strict majority, or drop all")
-
-
 @dataclass
 class FoldSettings(Settings):
     k: int = setting(5, "folds: every model is trained k times, each time predicting one fold", ge=2, le=127)
     seed: int = setting(42, "seed of the fold assignment (stratified by label, duplicates kept together)", ge=0)
-
-
-@dataclass
-class NewWordSettings(Settings):
-    """How the corpus finds its own words for jieba's dictionary (kit/newwords.py defines each test)."""
-
-    # Read off 126k real posts (shared/data's 20k labelled and 10k test posts, 100k unlabelled ones): below 10
-    # occurrences a string's neighbours are too few for their entropy to mean anything; PMI 6.5 keeps 新冠肺炎 (6.7)
-    # and drops collocations like 一定要 or 真的很; entropy 2 drops the pieces of longer words; a piece entropy of 3
-    # drops phrases like 戴口罩, 钟南山称 or 口罩都卖 and keeps 新冠肺炎. A corpus ten times larger may raise min_count.
-    min_count: int = setting(10, "a new word is seen at least this many times in the corpus", ge=1)
-    # Four characters cover the new names of this epidemic (新冠肺炎, 瑞德西韦); longer phrases come as hashtags.
-    max_len: int = setting(4, "longest new word, in Chinese characters", ge=2, le=4)
-    min_pmi: float = setting(6.5, "least pointwise mutual information (bits) at a new word's weakest split")
-    min_entropy: float = setting(2.0, "least entropy (bits) of the character before and of the one after", ge=0)
-    max_piece_entropy: float = setting(3.0, "most entropy (bits) of the character after a piece that starts a new word "
-                                            "(before one that ends it): a freer piece is a word of its own", ge=0)
-    hashtag_min_count: int = setting(3, "a #hashtag# seen this many times becomes one word", ge=1)
-    emoticon_min_count: int = setting(3, "an emoticon word like [哈哈] seen this many times becomes one word", ge=1)
-
-
-@dataclass
-class CorpusSettings(Settings):
-    """The text corpus that representations learn from: train + test + unlabelled texts, cleaned and deduplicated
-    (label-free, so using the test texts is legitimate), segmented once with its own words (kit/corpus.py)."""
-
-    max_texts: int | None = setting(None, "most unlabelled texts kept, spread evenly over the file (train and test "
-                                          "texts are always in); null keeps all", ge=1)
-    new_words: NewWordSettings = setting(NewWordSettings(), "the corpus's own words added to jieba's dictionary")
-
-
-@dataclass
-class WordVectorSettings(Settings):
-    """One `word_vectors:` entry: gensim vectors trained on the corpus's words (kit/word_vectors.py)."""
-
-    algorithm: Literal["word2vec", "fasttext"] = setting(
-        "word2vec", "skip-gram word2vec, or fastText (skip-gram with character n-grams: vectors for unseen words)")
-    source: Literal["corpus", "train"] = setting(
-        "corpus", "the texts it learns from: the whole corpus, or the train texts only (to measure what the "
-                  "unlabelled posts add)")
-    dim: int = setting(100, "vector size", ge=1)
-    window: int = setting(5, "words on each side that count as context", ge=1)
-    min_count: int = setting(2, "words seen fewer times get no vector of their own", ge=1)
-    epochs: int = setting(5, "passes over the texts", ge=1)
-    negative: int = setting(5, "negative samples per positive one", ge=1)
-    # word2vec's default; 0 suits a tiny corpus, in which every word counts as frequent.
-    sample: float = setting(1e-3, "frequent words are downsampled above this share of the words (0: off)", ge=0)
-    # Chinese words are one to four characters: their character 1-3-grams are the subwords worth sharing.
-    subwords: tuple[int, int] = setting((1, 3), "fasttext only: [shortest, longest] character n-gram of a word",
-                                        ge=1)
-    # gensim's default of 2M buckets costs 800 MB at dim 100; the corpus's character 1-3-grams number far fewer.
-    buckets: int = setting(200_000, "fasttext only: hash buckets of the character n-gram vectors", ge=1)
-    seed: int = setting(0, "seed of the initial vectors and the sampling (identical vectors with one thread)",
-                        ge=0)
-    probes: tuple[str, ...] = setting(("口罩", "武汉", "加油", "谣言"), "words whose nearest neighbours the log shows",
-                                      identity=False)
-
-    def check(self, path: str) -> None:
-        low, high = self.subwords
-        if low > high:
-            raise fail(f"{path}.subwords", f"must be [low, high] with low <= high, got [{low}, {high}]")
-        if self.algorithm == "word2vec":
-            defaults = WordVectorSettings()
-            for name in ("subwords", "buckets"):
-                if getattr(self, name) != getattr(defaults, name):
-                    raise fail(f"{path}.{name}", "applies to algorithm 'fasttext' only")
 
 
 @dataclass

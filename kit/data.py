@@ -82,7 +82,7 @@ import pandas as pd
 
 from kit import input_files
 from kit.artifacts import read_parquet, sha256_strings, write_json, write_parquet
-from kit.config import Columns
+from kit.data_settings import Columns
 
 ROLES = ("train", "test", "unlabeled")
 CONFLICTING_TEXT_POLICIES = ("keep", "majority", "drop")

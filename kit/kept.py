@@ -177,13 +177,13 @@ def fitted_types(method_name: str, params) -> tuple[str, ...]:
 
 
 def save_combination(path: Path, fitted) -> None:
-    """An ensemble's fit on every OOF row (kit.ensemble.build.Fitted) into combination.skops."""
+    """An ensemble's fit on every OOF row (kit.ensemble.fitted.Fitted) into combination.skops."""
     dump_skops(path, {"combination": fitted.combination, "class_weights": fitted.class_weights})
 
 
 def load_combination(path: Path, entry):
     """The Fitted that save_combination wrote for the ensemble entry (kit.config.EnsembleEntry)."""
-    from kit.ensemble.build import Fitted
+    from kit.ensemble.fitted import Fitted
 
     path = Path(path)
     if not path.is_file():

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kit.artifacts import read_json
-from kit.config import Columns
+from kit.data_settings import Columns
 
 PROBABILITY_PREFIX = "p_"  # the output's probability columns: p_-1, p_0, p_1
 NUL = "\x00"
@@ -31,7 +31,7 @@ class Node:
     manifest: dict
     folds: list = field(default_factory=list)  # experiments: one predictor per fold, in the merge's fold order
     entry: object = None  # ensembles: kit.config.EnsembleEntry
-    fitted: object = None  # ensembles: kit.ensemble.build.Fitted on every OOF row
+    fitted: object = None  # ensembles: kit.ensemble.fitted.Fitted on every OOF row
 
 
 @dataclass

@@ -84,6 +84,13 @@ def fail(path: str, problem: str) -> SettingsError:
     return SettingsError(f"config key {path!r}: {problem}")
 
 
+def refuse_option_like(key: str, value: str | None, fix: str) -> None:
+    """Raise SettingsError when value starts with '-': the rules pass it as a flag's value, and argparse would take
+    it for an option and stop the job with a usage message that names neither the key nor the fix."""
+    if value is not None and value.startswith("-"):
+        raise fail(key, f"{value!r} starts with '-', which a command line reads as an option; {fix}")
+
+
 def setting(
     default=MISSING,
     help: str = "",

@@ -46,7 +46,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from kit.config import DEFAULT_CLASSES, Columns
+from kit.config import DEFAULT_CLASSES
+from kit.data_settings import Columns
 from kit.demo import FILES, NOISE, make_demo
 from tests.test_data import (
     CASES,

@@ -103,7 +103,7 @@ def test_skops_loads_only_declared_types(tmp_path):
 
 def test_a_combination_round_trips_with_the_types_its_method_declares(tmp_path):
     from kit.config import EnsembleEntry
-    from kit.ensemble.build import Fitted
+    from kit.ensemble.fitted import Fitted
 
     entry = EnsembleEntry.parse_setting({"method": "vote_multiround", "class_weights": True}, "ensembles.v")
     fitted = Fitted(VotePlan(voters=[(0, 1, 2)], log=[]), np.array([1.2, 0.9, 0.8]))

@@ -11,7 +11,7 @@ import pytest
 
 from kit import cli
 from kit.artifacts import Artifact
-from kit.config import Columns
+from kit.data_settings import Columns
 from kit.predict import load_source, predictions, read_input, source_name
 
 CLASSES = ["--classes", "-1", "0", "1"]

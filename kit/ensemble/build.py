@@ -14,7 +14,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from kit import registry
 from kit.artifacts import Artifact, provenance, sha256_json
 from kit.config import EnsembleEntry
 from kit.ensemble.blend import shared_rounds
+from kit.ensemble.fitted import Fitted
 from kit.ensemble.honest import cross_fit, cross_fit_scope, hide_labels
 from kit.ensemble.voting import VotePlan, agreement
 from kit.ensemble.weights import TINY, apply_class_weights, class_weight_search
@@ -129,21 +130,6 @@ def agreement_matrix(artifacts: Sequence[Artifact]):
 
 
 # ---------------------------------------------------------------------------------------------- methods
-
-
-@dataclass
-class Fitted:
-    """What a method fitted on some OOF rows (its own object: weights, a vote plan, a level-2 model), and the class
-    weights searched on top; replayed on held-out rows and on the test rows."""
-
-    combination: Any = None
-    class_weights: np.ndarray | None = None  # [C] when the entry asks for a class-weight search on top
-
-    @property
-    def weights(self) -> np.ndarray | None:
-        """[M] blend weights summing to 1, for the methods whose fit is a weight per member."""
-        is_weights = isinstance(self.combination, np.ndarray) and self.combination.ndim == 1
-        return self.combination if is_weights else None
 
 
 def fit_combination(entry: EnsembleEntry, names: Sequence[str], prob_stack: np.ndarray, y: np.ndarray) -> Fitted:
