@@ -185,13 +185,13 @@ class Config(Settings):
     seeds: tuple[int, ...] = setting((0,), "seeds every model runs with unless its entry narrows them", ge=0,
                                      min_items=1)
     ensembles: dict[str, EnsembleEntry] = setting({}, "named ensemble entries", pattern=NAME)
-    final: str = setting("auto", "subs/final.csv: an ensemble or experiment name, or auto = the best honest OOF "
-                                 "macro-F1 (ensembles first)")
+    final: str = setting("auto", "subs/final.csv: an ensemble or experiment name, or auto = the ensemble or "
+                                 "experiment with the best honest OOF macro-F1 (an ensemble on a tie)")
     # What `kit predict` needs is kept by default because it is cheap: on the default demo run 12.9 MB beside the
     # 18 MB of oof/, and 2.2 s of writing in all 40 fold jobs together.
     keep_models: Literal["auto", "all", "none"] = setting(
-        "auto", "fold models kept in models/folds/ for `kit predict`: auto = those subs/final.csv can depend on (the "
-                "final candidates and their members), all, or none", identity=False)
+        "auto", "fold models kept in models/folds/ for `kit predict`: auto = the members of the ensembles "
+                "subs/final.csv chooses from (every experiment when there is none), all, or none", identity=False)
     plugins: tuple[str, ...] = setting((), "Python modules imported first, which may register model families, "
                                            "ensemble methods and text variants (kit/registry.py)")
     pool: PoolSettings = setting(PoolSettings(), "the rows teachers label for pseudo variants")
@@ -419,23 +419,26 @@ def member_closure(config: Config, artifacts: list[str]) -> set[str]:
 
 
 def final_candidates(config: Config) -> list[str]:
-    """The artifacts subs/final.csv chooses from: with final: auto every ensemble (every experiment if there is
-    none); else the named one."""
+    """The artifacts subs/final.csv chooses from: with final: auto every ensemble and every experiment (an
+    experiment that beats every ensemble honestly is the final); else the named one."""
     if config.final != "auto":
         return [f"ensemble.{config.final}" if config.final in config.ensembles else config.final]
-    if config.ensembles:
-        return [f"ensemble.{name}" for name in config.ensembles]
-    return [exp.name for exp in matrix(config)]
+    return [f"ensemble.{name}" for name in config.ensembles] + [exp.name for exp in matrix(config)]
 
 
 def kept_experiments(config: Config) -> set[str]:
-    """The experiments whose fold jobs keep their models (keep_models): all, none, or with auto every experiment
-    subs/final.csv can depend on (the member closure of the final candidates)."""
+    """The experiments whose fold jobs keep their models (keep_models): all, none, or with auto the member closure
+    of the ensembles final: auto chooses from (every experiment when there is no ensemble; the named final's when
+    it names one). An experiment outside every ensemble can still win final: auto; its models are then not kept,
+    and kit predict says to set keep_models: all, rather than every transformer's fold models filling the disk."""
     if config.keep_models == "all":
         return {exp.name for exp in matrix(config)}
     if config.keep_models == "none":
         return set()
-    return member_closure(config, final_candidates(config))
+    roots = final_candidates(config)
+    if config.final == "auto" and config.ensembles:
+        roots = [f"ensemble.{name}" for name in config.ensembles]
+    return member_closure(config, roots)
 
 
 def variant_kind(config: Config, variant: str) -> str:

@@ -181,6 +181,9 @@ def test_kept_experiments_are_those_the_final_submission_can_depend_on():
     for extra, kept in cases:
         config = kit_config.load(minimal(models=models, ensembles=ensembles, **extra))
         assert kit_config.kept_experiments(config) == kept, extra
+    with_ensembles = kit_config.load(minimal(models=models, ensembles=ensembles))
+    assert kit_config.final_candidates(with_ensembles) == ["ensemble.a", "ensemble.b", "lr.raw.s0", "lr.cleaned.s0",
+                                                           "svm.raw.s0"]
     no_ensembles = kit_config.load(minimal(models=models))
     assert kit_config.final_candidates(no_ensembles) == ["lr.raw.s0", "lr.cleaned.s0", "svm.raw.s0"]
     assert kit_config.kept_experiments(no_ensembles) == everything
