@@ -19,6 +19,7 @@ from kit.data_settings import Columns, DataSettings, IngestSettings
 from kit.word_vectors import WordVectorSettings
 from kit.pseudo import PoolSettings
 from kit.log import running
+from kit.runtime import set_threads
 from kit.settings import add_arguments, argument_values, from_arguments, parse
 
 
@@ -145,17 +146,12 @@ def cmd_post_train(args, log) -> None:
 
     Example: python -m kit post-train --spec-json '{"base": "hfl/chinese-roberta-wwm-ext", "epochs": 2}' --corpus data/corpus/corpus.parquet --corpus-meta data/corpus/meta.json --gpus 1 --threads 4 --workdir checkpoints/backbones/post-abc --out models/backbones/post-abc
     """
-    from kit.gpu import gpu_lease
     from kit.models.transformer.config import PostTrainSpec
+    from kit.runtime import compute
     from kit.settings import parse
 
     spec = parse(PostTrainSpec, json.loads(args.spec_json), "post_train")
-    # The lease sets CUDA_VISIBLE_DEVICES, so it must come before anything imports torch.
-    with gpu_lease(args.gpus) as devices:
-        log(f"devices: {'cuda ' + ','.join(devices) if devices else 'cpu'}; threads {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    with compute(args.gpus, args.threads, log):
         from kit.models.transformer.post_train import run_post_train
 
         run_post_train(spec, Path(args.base_dir) if args.base_dir else None, Path(args.corpus), Path(args.corpus_meta),
@@ -173,7 +169,7 @@ def cmd_fit_fold(args, log) -> None:
 
     Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz --model-dir models/folds/m.raw.s0/fold0 --config-hash abc
     """
-    from kit.gpu import gpu_lease
+    from kit.runtime import compute
 
     additions = None
     if args.pseudo_rows:
@@ -189,13 +185,7 @@ def cmd_fit_fold(args, log) -> None:
     params = json.loads(args.params_json)
     if args.backbone_dir:
         params["backbone"] = args.backbone_dir
-    # The lease sets CUDA_VISIBLE_DEVICES, so it must come before anything imports torch.
-    with gpu_lease(args.gpus) as devices:
-        log(f"devices: {'cuda ' + ','.join(devices) if devices else 'cpu'}; threads {args.threads}")
-        if args.kind in ("transformer", "wordvec"):
-            import torch
-
-            torch.set_num_threads(args.threads)
+    with compute(args.gpus, args.threads, log, torch=args.kind in ("transformer", "wordvec")):
         from kit.experiment import run_fold
 
         run_fold(
@@ -747,7 +737,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    with running(args.log, getattr(args, "threads", 1)) as log:
+    set_threads(getattr(args, "threads", 1))
+    with running(args.log) as log:
         from kit.artifacts import remove_stale_temps
         from kit.registry import load_plugins
 

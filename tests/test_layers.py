@@ -14,7 +14,7 @@ KIT = Path(__file__).resolve().parents[1] / "kit"
 FOUNDATION = {"kit", "kit.settings", "kit.registry", "kit.hashing", "kit.metrics", "kit.log", "kit.input_files",
               "kit.strict_yaml", "kit.artifacts", "kit.ensemble.objectives"}
 COMPOSITION = {"kit.config"}  # composes the settings of the features below it
-ABOVE_CONFIG = {"kit.docs", "kit.demo", "kit.predict", "kit.ensemble.build", "kit.report", "kit.results",
+ABOVE_CONFIG = {"kit.runtime", "kit.docs", "kit.demo", "kit.predict", "kit.ensemble.build", "kit.report", "kit.results",
                 "kit.figures", "kit.disagreements", "kit.lb", "kit.adversarial", "kit.tracking", "kit.stale"}
 ENTRY = {"kit.cli", "kit.__main__"}
 
