@@ -314,6 +314,13 @@ def other_fold_file(folder: Path) -> None:
         assert outcome.returncode == 0, outcome.output
 
 
+def second_seed_copy(folder: Path) -> None:
+    """oof/lr.raw.s1: what a second seed of a deterministic model gives, the first seed's artifact under its name."""
+    shutil.copytree(folder / EXPERIMENT, folder / "oof" / "lr.raw.s1")
+    manifest = folder / "oof" / "lr.raw.s1" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "name": "lr.raw.s1", "seed": 1}))
+
+
 # The competition's header in traditional characters, as a Big5 export writes it.
 BIG5_HEADER = ["微博id", "微博發布時間", "發布人賬號", "微博中文內容", "微博圖片", "微博視頻", "情感傾向"]
 MISSING_LOOKING = ["NaN", "nan", "NULL", "None", "N/A", "#N/A"]
@@ -811,6 +818,10 @@ COMMAND_FAULTS = [
     Fault("a missing member of kit ensemble", "command",
           then(lambda folder: (folder / EXPERIMENT / "oof.npz").unlink(), ensemble_args(EXPERIMENT, ENSEMBLE)),
           error=rf"^artifact {EXPERIMENT}: oof\.npz is missing$"),
+    Fault("a stacker over a second seed that is an exact copy of the first: the copy is dropped, no LinAlgError",
+          "command", then(second_seed_copy, [*ensemble_args(EXPERIMENT, "oof/lr.raw.s1"), "--spec-json",
+                                              '{"method": "stack"}']),
+          said=r"lr\.raw\.s1 is an exact duplicate of lr\.raw\.s0: dropped"),
     Fault("an ensemble over a member made with another fold file", "command",
           then(other_fold_file, ensemble_args(EXPERIMENT, "oof/lr_other.raw.s0")),
           error=r"cannot combine these artifacts: lr_other\.raw\.s0 vs lr\.raw\.s0: fold_hash differs .*: made with "
