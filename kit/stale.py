@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 STALE = "stale"
+FINAL_FIGURES = ("final", "disagreements")  # figures/final/<name>.png drawn from subs/final.json
 
 
 def current_fold_hash(root: Path) -> str | None:
@@ -72,8 +73,9 @@ def stale_files(root: Path) -> dict[Path, str]:
         kind, name = figure.parent.name, figure.stem
         source = {"experiments": root / "oof" / name / "manifest.json",
                   "ensembles": root / "oof" / f"ensemble.{name}" / "manifest.json",
-                  "eda": root / "data" / "interim" / "report.json",
-                  "final": root / "subs" / "final.json"}.get(kind)
+                  "eda": root / "data" / "interim" / "report.json"}.get(kind)
+        if kind == "final" and name in FINAL_FIGURES:  # not cv_vs_lb, drawn from lb.csv and every artifact
+            source = root / "subs" / "final.json"
         if source is None:
             continue
         if not source.is_file() or source.relative_to(root) in found:

@@ -59,6 +59,20 @@ def test_another_fold_files_artifacts_and_older_figures_go_to_stale_with_why(tmp
     assert set_aside(tmp_path, lines.append) is None and stale_files(tmp_path) == {}  # nothing left to move
 
 
+def test_figures_of_the_final_submission_follow_it_and_the_leaderboard_figure_its_own_rule(tmp_path):
+    current = write_run(tmp_path, [0, 1, 0, 1, 0, 1])
+    artifact(tmp_path, "ensemble.avg", current)
+    (tmp_path / "subs" / "final.json").write_text(json.dumps({"source": "ensemble.avg", "fold_hash": current}))
+    (tmp_path / "subs" / "final.csv").write_text("id,y\n")
+    final = tmp_path / "figures" / "final"
+    final.mkdir(parents=True)
+    for name in ("final.png", "cv_vs_lb.png"):  # both drawn before subs/final.json was written anew
+        (final / name).write_bytes(b"png")
+        stamp = (tmp_path / "subs" / "final.json").stat().st_mtime - 60
+        os.utime(final / name, (stamp, stamp))
+    assert set(stale_files(tmp_path)) == {Path("figures/final/final.png")}
+
+
 def test_a_submission_whose_artifact_is_gone_goes_too(tmp_path):
     current = write_run(tmp_path, [0, 1, 0, 1, 0, 1])
     artifact(tmp_path, "lr.raw.s0", current)
