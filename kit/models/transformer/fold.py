@@ -169,9 +169,11 @@ def train_and_predict(model, config, encoded: EncodedFold, pad_id: int, data: Fo
 
     started = time.perf_counter()
     batch_size = config.schedule.predict_batch_size
-    valid_logits = predict(model, encoded.valid, batch_size, pad_id, amp)
-    test_logits = predict(model, encoded.test, batch_size, pad_id, amp)
-    pool_logits = predict(model, encoded.pool, batch_size, pad_id, amp) if encoded.pool else None
+    valid_logits = predict(model, encoded.valid, batch_size, pad_id, amp, log, "predicting valid")
+    test_logits = predict(model, encoded.test, batch_size, pad_id, amp, log, "predicting test")
+    pool_logits = None
+    if encoded.pool:
+        pool_logits = predict(model, encoded.pool, batch_size, pad_id, amp, log, "predicting pool")
     predict_seconds = time.perf_counter() - started
     if len(data.valid_y) == len(encoded.valid) and len(encoded.valid):
         log(f"held-out fold macro-F1 {macro_f1(data.valid_y, valid_logits.argmax(1), data.n_classes):.4f} "
