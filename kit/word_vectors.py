@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -96,9 +96,25 @@ def sentences_of(words_column: Sequence[str]) -> list[list[str]]:
     return [words.split(" ") for words in words_column if words]
 
 
-def train_vectors(sentences: list[list[str]], settings: WordVectorSettings, workers: int = 1) -> KeyedVectors:
-    """The vectors (KeyedVectors, FastTextKeyedVectors for fastText) of every word seen min_count times."""
+def train_vectors(sentences: list[list[str]], settings: WordVectorSettings, workers: int = 1,
+                  log: Callable[[str], None] | None = None) -> KeyedVectors:
+    """The vectors (KeyedVectors, FastTextKeyedVectors for fastText) of every word seen min_count times. With log,
+    a progress line (kit/progress.py) after each epoch: a million posts take minutes per epoch."""
     from gensim.models import FastText, Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    from kit.progress import Progress
+
+    class EpochLines(CallbackAny2Vec):
+        def __init__(self):
+            self.progress = None
+
+        def on_train_begin(self, model) -> None:  # after the vocabulary is built, so the estimate counts epochs only
+            self.progress = Progress(log, f"{settings.algorithm} on {len(sentences)} texts", settings.epochs,
+                                     "epochs")
+
+        def on_epoch_end(self, model) -> None:
+            self.progress.advance()
 
     counts = Counter(word for sentence in sentences for word in sentence)
     if not any(count >= settings.min_count for count in counts.values()):
@@ -106,7 +122,8 @@ def train_vectors(sentences: list[list[str]], settings: WordVectorSettings, work
                          f"{settings.min_count} times; lower min_count or learn from more texts")
     shared = dict(sentences=sentences, vector_size=settings.dim, window=settings.window, sg=1,
                   min_count=settings.min_count, epochs=settings.epochs, negative=settings.negative,
-                  sample=settings.sample, seed=settings.seed, workers=workers)
+                  sample=settings.sample, seed=settings.seed, workers=workers,
+                  callbacks=[EpochLines()] if log is not None else ())
     if settings.algorithm == "fasttext":
         low, high = settings.subwords
         return FastText(**shared, min_n=low, max_n=high, bucket=settings.buckets).wv
@@ -154,7 +171,7 @@ def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, co
         rows = rows[rows["source"] == "train"]
     sentences = sentences_of(rows["words"].tolist())
     corpus_hash = read_json(corpus_meta)["corpus_hash"]
-    vectors = train_vectors(sentences, settings, workers)
+    vectors = train_vectors(sentences, settings, workers, log)
     seconds = time.perf_counter() - started
     neighbours = nearest(vectors, settings.probes)
     meta = {

@@ -141,6 +141,7 @@ def test_build_word_vectors_writes_gensim_s_files_and_their_meta(tmp_path, corpu
     assert (meta["texts"], meta["words"], meta["vocabulary"]) == (300, 1200, len(vectors.index_to_key))
     assert meta["neighbours"]["口罩"][0][0] == "面罩" and meta["neighbours"]["疫情"] == []
     assert any(line.startswith("  口罩: 面罩 ") for line in lines) and "  疫情: (not in the vocabulary)" in lines
+    assert any(line.startswith("word2vec on 300 texts: 20/20 (100%)") for line in lines)  # progress per epoch
     train_only = build_word_vectors("train", WordVectorSettings(source="train", **TINY), *corpus_files,
                                     tmp_path / "models" / "train", log=lines.append)
     assert train_only["texts"] == 100
