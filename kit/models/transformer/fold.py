@@ -21,6 +21,7 @@ from kit.models import FoldData, FoldResult
 from kit.models.transformer.backbone import load_backbone
 from kit.models.transformer.checkpoint import fingerprint
 from kit.models.transformer.config import TransformerConfig, config_to_params, parse_config
+from kit.progress import stage
 from kit.settings import identity
 from kit.models.transformer.data import encode, inner_split
 from kit.models.transformer.heads import TextClassifier
@@ -124,9 +125,10 @@ def run_fold(
 
     started = time.perf_counter()
     max_len = config.backbone.max_len
-    train_ids = encode(tokenizer, data.train_text, max_len, "train_text")
-    valid_ids = encode(tokenizer, data.valid_text, max_len, "valid_text")
-    test_ids = encode(tokenizer, data.test_text, max_len, "test_text")
+    with stage(log, "tokenizing the fold's texts"):
+        train_ids = encode(tokenizer, data.train_text, max_len, "train_text")
+        valid_ids = encode(tokenizer, data.valid_text, max_len, "valid_text")
+        test_ids = encode(tokenizer, data.test_text, max_len, "test_text")
     log(f"tokenized {len(train_ids)} train, {len(valid_ids)} valid, {len(test_ids)} test texts "
         f"in {time.perf_counter() - started:.1f}s; device {device}, amp {amp.name}")
 
