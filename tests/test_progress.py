@@ -3,16 +3,8 @@
 from kit.progress import Progress, duration, stage, tracked
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_lines_come_at_most_every_10_s_and_always_first_and_last():
-    clock, lines = Clock(), []
+def test_lines_come_at_most_every_10_s_and_always_first_and_last(clock):
+    lines = []
     progress = Progress(lines.append, "corpus clean", total=1000, unit="texts", clock=clock)
     for done in range(1, 1001):
         clock.now = done * 0.1  # 10 texts/s: 100 s in all
@@ -23,22 +15,22 @@ def test_lines_come_at_most_every_10_s_and_always_first_and_last():
     assert lines[-1] == "corpus clean: 1,000/1,000 (100%), 10 texts/s, done in 1 min 40 s"
 
 
-def test_a_resumed_count_rates_only_the_work_of_this_run_and_notes_follow_the_estimate():
-    clock, lines = Clock(), []
+def test_a_resumed_count_rates_only_the_work_of_this_run_and_notes_follow_the_estimate(clock):
+    lines = []
     progress = Progress(lines.append, "epoch 2/2", total=100, start=60, clock=clock)
     clock.now = 20.0
     progress.advance(20, note="loss 0.5")
     assert lines == ["epoch 2/2: 80/100 (80%), 1/s, about 20 s left; loss 0.5"]
 
 
-def test_tracked_yields_every_item_and_ends_on_the_last_line():
-    clock, lines = Clock(), []
+def test_tracked_yields_every_item_and_ends_on_the_last_line(clock):
+    lines = []
     assert list(tracked(iter("abc"), lines.append, "rows", total=3, clock=clock)) == ["a", "b", "c"]
     assert len(lines) == 2 and lines[-1].startswith("rows: 3/3 (100%)")
 
 
-def test_stage_logs_its_start_and_elapsed_time():
-    clock, lines = Clock(), []
+def test_stage_logs_its_start_and_elapsed_time(clock):
+    lines = []
     with stage(lines.append, "fold 0 fit", clock=clock):
         clock.now = 125.0
     assert lines == ["fold 0 fit ...", "fold 0 fit: done in 2 min 05 s"]

@@ -4,16 +4,8 @@ terminal (an injected clock, no sleeping)."""
 from kit.models.transformer.progress import EpochProgress
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_log_lines_come_at_most_every_10_s_with_the_time_left_and_at_the_epoch_end():
-    clock, lines = Clock(), []
+def test_log_lines_come_at_most_every_10_s_with_the_time_left_and_at_the_epoch_end(clock):
+    lines = []
     with EpochProgress(lines.append, epoch=0, epochs=2, total_batches=25, show_bar=False, clock=clock) as progress:
         for batch in range(1, 26):
             clock.now = 3.0 * batch  # a batch every 3 s: 75 s in all
@@ -24,8 +16,8 @@ def test_log_lines_come_at_most_every_10_s_with_the_time_left_and_at_the_epoch_e
     assert "lr 2e-05" in lines[-1] and "loss 0.0400" in lines[-1] and "2.7 samples/s" in lines[-1]
 
 
-def test_a_resumed_epoch_logs_from_where_it_starts_and_rates_only_its_own_batches():
-    clock, lines = Clock(), []
+def test_a_resumed_epoch_logs_from_where_it_starts_and_rates_only_its_own_batches(clock):
+    lines = []
     with EpochProgress(lines.append, epoch=1, epochs=2, total_batches=10, start_batch=7, show_bar=False,
                        clock=clock) as progress:
         for batch in range(8, 11):
