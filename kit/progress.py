@@ -2,8 +2,9 @@
 
 At full size (100k labelled + 900k unlabelled posts) a corpus, word-vector or training job runs for minutes; its
 log (logs/..., and Snakemake's output through stderr) must say where it stands. `Progress` writes through the
-command's `log` callable (kit/log.py) at most once per `every` seconds of a monotonic clock, always on the first
-update and on the last (done == total), so calling it per item costs one comparison and one clock read.
+command's `log` callable (kit/log.py) at most once per `every` seconds of a monotonic clock: a first line when it
+starts (no estimate yet: one item's rate says nothing), then the done count with its rate and time left, and always
+a last line (done == total) with the elapsed time. Calling it per item costs a comparison and a clock read.
 `stage` times a step that cannot report inside itself (one scikit-learn fit, one numpy pass): a line when it starts
 and one with its elapsed time when it ends.
 """
@@ -20,8 +21,10 @@ EVERY_S = 10.0  # issue 24: a long job says where it stands, yet a log of a ten-
 
 
 def duration(seconds: float) -> str:
-    """'7 s', '3 min 05 s', '2 h 04 min': coarse enough to read at a glance."""
-    seconds = max(0, round(seconds))
+    """'0.4 s', '7 s', '3 min 05 s', '2 h 04 min': coarse enough to read at a glance."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
@@ -45,8 +48,9 @@ class Progress:
         self.log, self.stage, self.total, self.unit = log, stage, max(0, int(total)), unit
         self.start = self.done = start
         self.every, self.clock = every, clock
-        self.started = clock()
-        self.last_line: float | None = None
+        self.started = self.last_line = clock()
+        pct = 100.0 * start / self.total if self.total else 100.0
+        log(f"{stage}: {start:,}/{self.total:,} ({pct:.0f}%), starting")
 
     def line(self, now: float) -> str:
         elapsed = now - self.started
@@ -64,7 +68,7 @@ class Progress:
     def update(self, done: int, note: str = "") -> None:
         self.done = done
         now = self.clock()
-        if self.last_line is None or done >= self.total or now - self.last_line >= self.every:
+        if done >= self.total or now - self.last_line >= self.every:
             self.last_line = now
             self.log(self.line(now) + (f"; {note}" if note else ""))
 

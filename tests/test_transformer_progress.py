@@ -10,8 +10,9 @@ def test_log_lines_come_at_most_every_10_s_with_the_time_left_and_at_the_epoch_e
         for batch in range(1, 26):
             clock.now = 3.0 * batch  # a batch every 3 s: 75 s in all
             progress.update(batch, samples=8, mean_loss=1.0 / batch, lr=2e-5)
-    assert len(lines) == 7  # the first, then one per 10 s (every 4th batch), the last among them
-    assert lines[0].startswith("epoch 1/2: 1/25 (4%), 0.333 batches/s, about 1 min 12 s left; loss 1.0000")
+    assert len(lines) == 8  # the start, one per 10 s (every 4th batch) after it, and the last
+    assert lines[0] == "epoch 1/2: 0/25 (0%), starting"
+    assert lines[1].startswith("epoch 1/2: 4/25 (16%), 0.333 batches/s, about 1 min 03 s left; loss 0.2500")
     assert lines[-1].startswith("epoch 1/2: 25/25 (100%)") and "done in 1 min 15 s" in lines[-1]
     assert "lr 2e-05" in lines[-1] and "loss 0.0400" in lines[-1] and "2.7 samples/s" in lines[-1]
 
@@ -24,6 +25,7 @@ def test_a_resumed_epoch_logs_from_where_it_starts_and_rates_only_its_own_batche
             clock.now = 10.0 * (batch - 7)
             progress.update(batch, samples=4, mean_loss=0.5, lr=1e-3)
     assert [line.split(";")[0] for line in lines] == [
+        "epoch 2/2: 7/10 (70%), starting",
         "epoch 2/2: 8/10 (80%), 0.1 batches/s, about 20 s left",
         "epoch 2/2: 9/10 (90%), 0.1 batches/s, about 10 s left",
         "epoch 2/2: 10/10 (100%), 0.1 batches/s, done in 30 s"]
