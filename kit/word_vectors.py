@@ -99,31 +99,40 @@ def sentences_of(words_column: Sequence[str]) -> list[list[str]]:
 def train_vectors(sentences: list[list[str]], settings: WordVectorSettings, workers: int = 1,
                   log: Callable[[str], None] | None = None) -> KeyedVectors:
     """The vectors (KeyedVectors, FastTextKeyedVectors for fastText) of every word seen min_count times. With log,
-    a progress line (kit/progress.py) after each epoch: a million posts take minutes per epoch."""
+    progress lines (kit/progress.py) over every epoch's texts: a million posts take minutes per epoch."""
     from gensim.models import FastText, Word2Vec
     from gensim.models.callbacks import CallbackAny2Vec
 
     from kit.progress import Progress
 
-    class EpochLines(CallbackAny2Vec):
+    class Counted(CallbackAny2Vec):
+        """The texts as a restartable iterable (gensim reads it once for the vocabulary, then once per epoch in
+        one job-producer thread), counted once training begins. The producer runs at most a few jobs of 10,000
+        words ahead of the workers, so what it has read is what has been trained, near enough; the texts come in
+        the same order as from the list, so the vectors are the same (tests/test_word_vectors.py)."""
+
         def __init__(self):
             self.progress = None
 
-        def on_train_begin(self, model) -> None:  # after the vocabulary is built, so the estimate counts epochs only
-            self.progress = Progress(log, f"{settings.algorithm} on {len(sentences)} texts", settings.epochs,
-                                     "epochs")
+        def __iter__(self):
+            for sentence in sentences:
+                yield sentence
+                if self.progress is not None:
+                    self.progress.advance()
 
-        def on_epoch_end(self, model) -> None:
-            self.progress.advance()
+        def on_train_begin(self, model) -> None:
+            self.progress = Progress(log, f"{settings.algorithm}, {settings.epochs} epochs", settings.epochs *
+                                     len(sentences), "texts")
 
+    counted = Counted() if log is not None else None
     counts = Counter(word for sentence in sentences for word in sentence)
     if not any(count >= settings.min_count for count in counts.values()):
         raise ValueError(f"word vectors: no word of the {len(sentences)} texts is seen min_count="
                          f"{settings.min_count} times; lower min_count or learn from more texts")
-    shared = dict(sentences=sentences, vector_size=settings.dim, window=settings.window, sg=1,
+    shared = dict(sentences=sentences if counted is None else counted, vector_size=settings.dim, window=settings.window, sg=1,
                   min_count=settings.min_count, epochs=settings.epochs, negative=settings.negative,
                   sample=settings.sample, seed=settings.seed, workers=workers,
-                  callbacks=[EpochLines()] if log is not None else ())
+                  callbacks=() if counted is None else [counted])
     if settings.algorithm == "fasttext":
         low, high = settings.subwords
         return FastText(**shared, min_n=low, max_n=high, bucket=settings.buckets).wv
