@@ -95,9 +95,15 @@ def _model(settings: AdversarialSettings):
     return make_pipeline(vectorizer, classifier)
 
 
-def adversarial(train_texts, test_texts, settings: AdversarialSettings = AdversarialSettings()) -> AdversarialResult:
-    """Train-vs-test separability of two lists of texts, in settings.k stratified folds."""
+def adversarial(train_texts, test_texts, settings: AdversarialSettings = AdversarialSettings(),
+                log: Callable[[str], None] | None = None) -> AdversarialResult:
+    """Train-vs-test separability of two lists of texts, in settings.k stratified folds; with log, a progress line
+    per fit (kit/progress.py: one TF-IDF fit cannot report inside, and k + 1 of them take minutes at 110k texts)."""
     from sklearn.model_selection import StratifiedKFold
+
+    from kit.progress import Progress
+
+    progress = Progress(log, "adversarial fits", settings.k + 1, "fits") if log is not None else None
 
     texts = np.asarray([str(t) for t in train_texts] + [str(t) for t in test_texts], dtype=object)
     is_test = np.r_[np.zeros(len(train_texts), dtype=int), np.ones(len(test_texts), dtype=int)]
@@ -108,7 +114,11 @@ def adversarial(train_texts, test_texts, settings: AdversarialSettings = Adversa
         model = _model(settings).fit(texts[fit_rows], is_test[fit_rows])
         oof[held_rows] = model.predict_proba(texts[held_rows])[:, 1]
         fold_auc.append(auc(is_test[held_rows], oof[held_rows]))
+        if progress is not None:
+            progress.advance()
     full = _model(settings).fit(texts, is_test)
+    if progress is not None:
+        progress.advance()
     vectorizer, classifier = full.steps[0][1], full.steps[1][1]
     names, weights = vectorizer.get_feature_names_out(), classifier.coef_[0]
     order = np.argsort(weights)
@@ -180,7 +190,7 @@ def write_adversarial(variant: str, train_path: Path, test_path: Path, settings:
     from kit.results import prepare_font, write_png
 
     train, test = read_parquet(train_path, columns=["id", "text"]), read_parquet(test_path, columns=["id", "text"])
-    result = adversarial(train["text"].tolist(), test["text"].tolist(), settings)
+    result = adversarial(train["text"].tolist(), test["text"].tolist(), settings, log)
     rows = test_like_rows(train, result.p_test)
     summary = {"variant": variant, "settings": {**settings.__dict__, "char_ngram": list(settings.char_ngram)},
                **result.summary(), "test_like_train_rows": rows.head(settings.top).to_dict(orient="records")}

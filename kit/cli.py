@@ -47,7 +47,7 @@ def cmd_ingest(args, log) -> None:
     encoding = argument_values(DataSettings, args, only=("encoding",)).get("encoding", "auto")
     ingested = data.ingest(
         args.train, args.test, args.unlabeled, classes=classes, columns=from_arguments(Columns, args, "column-"),
-        conflicting_text=from_arguments(IngestSettings, args).conflicting_text, encoding=encoding,
+        conflicting_text=from_arguments(IngestSettings, args).conflicting_text, encoding=encoding, log=log,
     )
     outputs = {"train": args.out_train, "test": args.out_test, "unlabeled": args.out_unlabeled}
     data.write_ingested(ingested, {split: path for split, path in outputs.items() if path}, args.report)

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kit.hashing import sha256_strings
 from kit.newwords import NewWordSettings
+from kit.progress import tracked
 from kit.settings import Settings, setting
 
 if TYPE_CHECKING:
@@ -72,10 +73,12 @@ def spread(items: Sequence, most: int) -> list:
     return [items[i * len(items) // most] for i in range(most)]
 
 
-def corpus_texts(texts_by_source: Mapping[str, Sequence[str]], max_texts: int | None) -> tuple[pd.DataFrame, dict]:
+def corpus_texts(texts_by_source: Mapping[str, Sequence[str]], max_texts: int | None,
+                 log: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, dict]:
     """(frame [n_texts x 2] of text and source, rows per source): the distinct cleaned texts of steps 1 and 2 (module
     docstring). texts_by_source: 'train' and 'test', optionally 'unlabeled', each a sequence of ingested texts.
-    rows: per source, how many were read, empty once cleaned, copies of a text seen before, over max_texts, kept."""
+    rows: per source, how many were read, empty once cleaned, copies of a text seen before, over max_texts, kept.
+    With log, progress lines per source (kit/progress.py)."""
     import pandas as pd
 
     from kit.cleaning import clean_text
@@ -91,7 +94,10 @@ def corpus_texts(texts_by_source: Mapping[str, Sequence[str]], max_texts: int | 
             continue
         counts = {"read": len(texts_by_source[source]), "empty": 0, "duplicate": 0, "over_max_texts": 0}
         kept = []
-        for text in map(clean_text, texts_by_source[source]):
+        cleaned = map(clean_text, texts_by_source[source])
+        if log is not None:
+            cleaned = tracked(cleaned, log, f"cleaning {source}", counts["read"], "texts")
+        for text in cleaned:
             if not text:
                 counts["empty"] += 1
             elif text in seen:
@@ -136,17 +142,21 @@ def build_corpus(inputs: Mapping[str, Path], settings: CorpusSettings, outputs: 
     from kit.artifacts import atomic_write_bytes, provenance, write_json, write_parquet
     from kit.data import read_texts
     from kit.newwords import KINDS, find_new_words
+    from kit.progress import stage
     from kit.segment import Segmenter, base_tokenizer, known_words, segment_texts, userdict_lines
     from kit.settings import to_dict
 
     seconds = {}
     started = time.perf_counter()
-    frame, rows = corpus_texts({source: read_texts([path]) for source, path in inputs.items()}, settings.max_texts)
+    frame, rows = corpus_texts({source: read_texts([path]) for source, path in inputs.items()}, settings.max_texts,
+                               log)
     seconds["clean"] = time.perf_counter() - started
 
     started = time.perf_counter()
     tokenizer = base_tokenizer()
-    new_words = find_new_words(frame["text"].tolist(), known_words(tokenizer), settings.new_words)
+    # n-gram statistics are whole-array numpy passes that cannot report inside: the stage's start and end only.
+    with stage(log, f"finding new words in {len(frame)} texts"):
+        new_words = find_new_words(frame["text"].tolist(), known_words(tokenizer), settings.new_words)
     lines = userdict_lines(new_words, tokenizer)
     atomic_write_bytes(outputs.userdict, "".join(line + "\n" for line in lines).encode("utf-8"))
     atomic_write_bytes(outputs.new_words, new_words_table(new_words).encode("utf-8"))
@@ -157,7 +167,7 @@ def build_corpus(inputs: Mapping[str, Path], settings: CorpusSettings, outputs: 
 
     started = time.perf_counter()
     segmenter = Segmenter.from_userdict(outputs.userdict)
-    frame["words"] = segment_texts(segmenter, frame["text"].tolist(), workers)
+    frame["words"] = segment_texts(segmenter, frame["text"].tolist(), workers, log)
     frame = frame[list(COLUMNS)]
     seconds["segment"] = time.perf_counter() - started
     write_parquet(frame, outputs.corpus)

@@ -73,6 +73,7 @@ import difflib
 import io
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -83,10 +84,15 @@ import pandas as pd
 from kit import input_files
 from kit.artifacts import read_parquet, sha256_strings, write_json, write_parquet
 from kit.data_settings import Columns
+from kit.progress import stage
 
 ROLES = ("train", "test", "unlabeled")
 CONFLICTING_TEXT_POLICIES = ("keep", "majority", "drop")
 N_EXAMPLES = 5  # example ids per rule in the report: enough to look rows up, short enough to read in a log
+
+
+def _quiet(message: str) -> None:
+    """The log of a caller that wants no stage lines (`kit predict` reading new posts)."""
 
 # Undecodable bytes and NULs are first turned into these noncharacters (never found in real text) so that the rows
 # holding them can be found after parsing; then undecodable bytes become U+FFFD and NULs are removed. Decoding
@@ -646,10 +652,18 @@ def _check_classes(split: _Split, class_counts: dict[str, int]) -> None:
     )
 
 
-def _ingest_split(path, role: str, columns: Columns, classes: tuple[str, ...], policy: str, encoding: str):
-    """(kept frame with a fresh index, the split's report)."""
+def _ingest_split(path, role: str, columns: Columns, classes: tuple[str, ...], policy: str, encoding: str,
+                  log: Callable[[str], None] = _quiet):
+    """(kept frame with a fresh index, the split's report). log: each stage's start and elapsed time (reading and
+    checking the 900k unlabelled posts takes a while, in whole-column passes that cannot report inside)."""
     path = Path(path)
-    raw = read_table(path, role, columns, encoding)
+    with stage(log, f"ingest {role}: reading {path}"):
+        raw = read_table(path, role, columns, encoding)
+    with stage(log, f"ingest {role}: checking {len(raw)} rows"):
+        return _check_split(path, raw, role, columns, classes, policy)
+
+
+def _check_split(path: Path, raw: pd.DataFrame, role: str, columns: Columns, classes: tuple[str, ...], policy: str):
     split = _Split(path=path, role=role, columns=columns, raw=raw, rules={})
     frame = _standardise(path, raw, role, columns)
     for rule, key in (("undecodable_bytes", "undecodable"), ("nul_bytes", "nul")):
@@ -706,10 +720,11 @@ def ingest(
     columns: Columns = Columns(),
     conflicting_text: str = "keep",
     encoding: str = "auto",
+    log: Callable[[str], None] = _quiet,
 ) -> Ingested:
     """Read and check the competition's files by the rules of the module docstring; raise DataError on bad input.
 
-    encoding: "auto" or a Python codec name for every file (see read_table).
+    encoding: "auto" or a Python codec name for every file (see read_table). log: each split's stages, timed.
     """
     check_encoding(encoding)
     if conflicting_text not in CONFLICTING_TEXT_POLICIES:
@@ -721,7 +736,7 @@ def ingest(
     frames, splits = {}, {}
     for role, path in paths.items():
         if path is not None:
-            frames[role], splits[role] = _ingest_split(path, role, columns, classes, conflicting_text, encoding)
+            frames[role], splits[role] = _ingest_split(path, role, columns, classes, conflicting_text, encoding, log)
     train, test = frames["train"], frames["test"]
     report = {
         "classes": list(classes),

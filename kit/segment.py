@@ -20,11 +20,12 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kit.newwords import EMOTICON, HASHTAG
+from kit.progress import tracked
 
 if TYPE_CHECKING:
     import jieba
@@ -130,14 +131,20 @@ def _joined_words(text: str) -> str:
     return " ".join(_worker_segmenter.words(text))
 
 
-def segment_texts(segmenter: Segmenter, texts: Sequence[str], workers: int = 1) -> list[str]:
+def segment_texts(segmenter: Segmenter, texts: Sequence[str], workers: int = 1,
+                  log: Callable[[str], None] | None = None) -> list[str]:
     """list [len(texts)] of str: each text's words joined by single spaces, in order; the same for any workers.
 
     Several workers are forked processes that inherit the loaded segmenter (no second dictionary load, nothing
     pickled but the texts); where fork is not available (Windows) the texts are segmented in this process.
+    With log, progress lines (kit/progress.py) as the texts come back: a million posts take minutes.
     """
+    def counted(joined: Iterable[str]) -> list[str]:
+        return list(joined if log is None else tracked(joined, log, "segmenting", len(texts), "texts"))
+
     if workers <= 1 or len(texts) < _PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
-        return [" ".join(segmenter.words(text)) for text in texts]
+        return counted(" ".join(segmenter.words(text)) for text in texts)
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=_adopt, initargs=(segmenter,)) as pool:
-        return pool.map(_joined_words, texts, chunksize=max(1, len(texts) // (workers * 8)))
+        # imap, not map: the texts come back in order as chunks finish, so progress can be counted.
+        return counted(pool.imap(_joined_words, texts, chunksize=max(1, min(1000, len(texts) // (workers * 8)))))

@@ -7,17 +7,19 @@ data/variants/<name>/{train,test}.parquet and meta.json, whose data_hash every e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from kit.progress import tracked
 from kit.registry import Variant, register, resolve, variant
 
 register(Variant("raw", "kit.cleaning:raw_text", help="the text exactly as ingested"))
 register(Variant("cleaned", "kit.cleaning:clean_text", help="cleaned like the winning solutions (kit/cleaning.py)"))
 
 
-def apply_variant(texts: Sequence[str], name: str) -> list[str]:
-    """list [len(texts)] of str: each text through the variant's transform, in the same order.
+def apply_variant(texts: Sequence[str], name: str, log: Callable[[str], None] | None = None) -> list[str]:
+    """list [len(texts)] of str: each text through the variant's transform, in the same order; with log, progress
+    lines (kit/progress.py): the pool of unlabelled posts is long.
 
     A missing value (None, NaN, pandas NA) is an error naming its row, not an empty string: deciding what an
     empty post means belongs to ingest, where the file and row are known. texts: any sequence, or a pandas
@@ -33,6 +35,8 @@ def apply_variant(texts: Sequence[str], name: str) -> list[str]:
         raise ValueError(
             f"text variant {name!r}: {len(not_text)} value(s) are not strings; first at row {row!r}: {values[first]!r}"
         )
+    if log is not None:
+        values = tracked(values, log, f"variant {name}", len(values), "texts")
     return [transform(text) for text in values]
 
 
@@ -52,7 +56,7 @@ def write_variant(name: str, train_in: Path, test_in: Path, train_out: Path, tes
     for split, source, target in splits:
         frame = read_split(source)
         frame = frame[["id", "text"] + {"train": ["label"], "test": [], "pool": ["source"]}[split]].copy()
-        frame["text"] = apply_variant(frame["text"].tolist(), name)
+        frame["text"] = apply_variant(frame["text"].tolist(), name, log)
         frames[split] = frame
         write_parquet(frame, Path(target))
         log(f"variant {name}: {split} {len(frame)} rows")

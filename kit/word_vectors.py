@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -96,17 +96,43 @@ def sentences_of(words_column: Sequence[str]) -> list[list[str]]:
     return [words.split(" ") for words in words_column if words]
 
 
-def train_vectors(sentences: list[list[str]], settings: WordVectorSettings, workers: int = 1) -> KeyedVectors:
-    """The vectors (KeyedVectors, FastTextKeyedVectors for fastText) of every word seen min_count times."""
+def train_vectors(sentences: list[list[str]], settings: WordVectorSettings, workers: int = 1,
+                  log: Callable[[str], None] | None = None) -> KeyedVectors:
+    """The vectors (KeyedVectors, FastTextKeyedVectors for fastText) of every word seen min_count times. With log,
+    progress lines (kit/progress.py) over every epoch's texts: a million posts take minutes per epoch."""
     from gensim.models import FastText, Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
 
+    from kit.progress import Progress
+
+    class Counted(CallbackAny2Vec):
+        """The texts as a restartable iterable (gensim reads it once for the vocabulary, then once per epoch in
+        one job-producer thread), counted once training begins. The producer runs at most a few jobs of 10,000
+        words ahead of the workers, so what it has read is what has been trained, near enough; the texts come in
+        the same order as from the list, so the vectors are the same (tests/test_word_vectors.py)."""
+
+        def __init__(self):
+            self.progress = None
+
+        def __iter__(self):
+            for sentence in sentences:
+                yield sentence
+                if self.progress is not None:
+                    self.progress.advance()
+
+        def on_train_begin(self, model) -> None:
+            self.progress = Progress(log, f"{settings.algorithm}, {settings.epochs} epochs", settings.epochs *
+                                     len(sentences), "texts")
+
+    counted = Counted() if log is not None else None
     counts = Counter(word for sentence in sentences for word in sentence)
     if not any(count >= settings.min_count for count in counts.values()):
         raise ValueError(f"word vectors: no word of the {len(sentences)} texts is seen min_count="
                          f"{settings.min_count} times; lower min_count or learn from more texts")
-    shared = dict(sentences=sentences, vector_size=settings.dim, window=settings.window, sg=1,
+    shared = dict(sentences=sentences if counted is None else counted, vector_size=settings.dim, window=settings.window, sg=1,
                   min_count=settings.min_count, epochs=settings.epochs, negative=settings.negative,
-                  sample=settings.sample, seed=settings.seed, workers=workers)
+                  sample=settings.sample, seed=settings.seed, workers=workers,
+                  callbacks=() if counted is None else [counted])
     if settings.algorithm == "fasttext":
         low, high = settings.subwords
         return FastText(**shared, min_n=low, max_n=high, bucket=settings.buckets).wv
@@ -154,7 +180,7 @@ def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, co
         rows = rows[rows["source"] == "train"]
     sentences = sentences_of(rows["words"].tolist())
     corpus_hash = read_json(corpus_meta)["corpus_hash"]
-    vectors = train_vectors(sentences, settings, workers)
+    vectors = train_vectors(sentences, settings, workers, log)
     seconds = time.perf_counter() - started
     neighbours = nearest(vectors, settings.probes)
     meta = {

@@ -104,3 +104,18 @@ def word_inputs():
     """write_word_inputs(folder, texts, algorithm, dim, segmented): a corpus and tiny word vectors for word-model
     tests."""
     return write_word_inputs
+
+
+class FakeClock:
+    """A monotonic clock a test sets by hand (`clock.now = 12.5`), so throttled progress lines need no sleeping."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

@@ -33,7 +33,9 @@ def test_a_drifted_test_set_is_found_with_its_marker():
 
 
 def test_an_undrifted_test_set_is_indistinguishable():
-    result = adversarial(posts(300, 0), posts(100, 1), FAST)
+    lines = []
+    result = adversarial(posts(300, 0), posts(100, 1), FAST, lines.append)
+    assert lines[-1].startswith(f"adversarial fits: {FAST.k + 1}/{FAST.k + 1} (100%)")  # the folds, then the full fit
     low, high = result.bootstrap_interval
     assert low < 0.5 < high
     assert abs(np.mean(result.fold_auc) - 0.5) < 0.1

@@ -121,6 +121,10 @@ def test_build_corpus_writes_the_corpus_its_dictionary_its_words_and_its_meta(bu
         "new_word": 1, "hashtag": 1, "emoticon": 1}
     assert meta["settings"]["new_words"]["min_pmi"] == 2.5 and set(meta["seconds"]) == {"clean", "new_words", "segment"}
     assert any("the most frequent new words: 云监工 20" in line for line in lines)
+    # Each long stage says where it stands: the cleaning per source, the new words, the segmentation.
+    assert any(line.startswith("cleaning unlabeled: ") and "(100%)" in line for line in lines)
+    assert any(line.startswith("finding new words in 24 texts: done in ") for line in lines)
+    assert any(line.startswith("segmenting: 24/24 (100%)") for line in lines)
 
 
 def test_words_of_takes_the_corpus_s_words_and_segments_the_rest_with_its_dictionary(built):

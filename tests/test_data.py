@@ -389,7 +389,11 @@ def test_clean_files_come_through_unchanged(tmp_path):
     rows[1] = with_text(rows[1], '带逗号,引号"和\r\n换行的微博')
     (tmp_path / "train.csv").write_bytes(csv_bytes(rows))
     (tmp_path / "test.csv").write_bytes(unlabeled_bytes(TEST))
-    result = ingest(tmp_path / "train.csv", tmp_path / "test.csv")
+    lines = []
+    result = ingest(tmp_path / "train.csv", tmp_path / "test.csv", log=lines.append)
+    assert [line.split(":")[0] for line in lines if ": done in " in line] == [
+        "ingest train", "ingest train", "ingest test", "ingest test"]  # reading, then checking, each timed
+    assert "ingest train: checking 4 rows ..." in lines
     train = result.train
     assert list(train.columns) == ["id", "text", "label", *HEADER[1:3], *HEADER[4:]]
     assert train.values.tolist() == [[r[0], r[3], r[6], r[1], r[2], r[4], r[5]] for r in rows]

@@ -97,7 +97,11 @@ def test_class_weights_are_folded_into_the_logits():
 
 
 def test_fitting_on_noise_flatters_the_naive_score_but_not_the_honest_one():
-    ensemble = build_ensemble("noise", {"method": "caruana", "class_weights": True}, noise_members(), log=quiet)
+    lines = []
+    ensemble = build_ensemble("noise", {"method": "caruana", "class_weights": True}, noise_members(),
+                              log=lines.append)
+    assert any(line.startswith("caruana: the fit on ") and ": done in " in line for line in lines)
+    assert any(line.startswith("caruana: cross-fitting: 5/5 (100%)") for line in lines)  # a line per fold at most
     naive, honest = ensemble.manifest["scores"]["oof_macro_f1"], ensemble.manifest["honest_macro_f1"]
     assert naive > honest + 0.05 and honest < 0.37
     assert ensemble.manifest["gain_over_best_member"]["honest"] < ensemble.manifest["gain_over_best_member"]["naive"]

@@ -76,4 +76,6 @@ def test_segment_texts_gives_the_same_words_in_parallel():
     texts = [f"#武汉加油#第{i}天，大家都在家里" for i in range(2500)]
     serial = segment_texts(segmenter, texts, workers=1)
     assert serial[7] == "#武汉加油# 第 7 天 ， 大家 都 在 家里"
-    assert segment_texts(segmenter, texts, workers=2) == serial
+    lines = []
+    assert segment_texts(segmenter, texts, workers=2, log=lines.append) == serial
+    assert lines[-1].startswith("segmenting: 2,500/2,500 (100%)")  # progress as the workers' chunks come back

@@ -150,6 +150,9 @@ def test_nb_features_learn_the_toy_task_with_one_logit_per_class(tmp_path, estim
     assert macro_f1(data.valid_y, result.valid_logits.argmax(1), 3) == 1.0
     assert result.test_logits.argmax(1).tolist() == [0, 1, 2]
     assert any(f"nb: 3 one-vs-rest {estimator}" in line for line in lines)
+    # Each stage a fit cannot report inside says when it is done and how long it took.
+    done = [line.split(":")[0] for line in lines if ": done in " in line]
+    assert [stage.split(" ")[0] for stage in done] == ["vectorising", "fitting", "predicting"]
 
 
 def test_nb_features_use_the_training_rows_labels_only(tmp_path):

@@ -50,6 +50,7 @@ def test_fit_predict_end_to_end_through_the_family_registry(backbone_dir, data, 
     assert [record["epoch"] for record in info["history"]] == [1, 2]
     assert info["config"]["head"] == "bigru"
     assert any("held-out fold macro-F1" in line for line in lines)
+    assert any(line.startswith("predicting test: 16/16 (100%)") for line in lines)
     assert not (tmp_path / CHECKPOINT).exists()  # checkpoints go after success
     again = fit_predict("transformer", params(backbone_dir, head="bigru"), data, seed=0, workdir=tmp_path / "again",
                         log=lambda line: None)

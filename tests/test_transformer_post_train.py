@@ -236,6 +236,8 @@ def test_post_training_lowers_the_held_out_loss_and_writes_a_backbone_the_fold_j
     assert json.loads((out / META).read_text()) == meta
     assert not (out.parent / "work" / CHECKPOINT).exists()  # removed once the folder is written
     assert any(line.startswith("epoch 2/2 done: train MLM loss") and "perplexity" in line for line in lines)
+    assert any(line.startswith("held-out MLM loss over ") and ": done in " in line for line in lines)
+    assert any(line.startswith("epoch 2/2: ") and "(100%)" in line for line in lines)  # kit.progress lines
     _, backbone = load_backbone(out)
     _, base = load_backbone(base_dir)
     assert type(backbone).__name__ == "BertModel"

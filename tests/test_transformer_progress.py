@@ -1,25 +1,34 @@
-"""kit.models.transformer.progress: plain log lines about every tenth of an epoch, the bar only on a terminal."""
+"""kit.models.transformer.progress: plain log lines at most every 10 s with the time left, the bar only on a
+terminal (an injected clock, no sleeping)."""
 
 from kit.models.transformer.progress import EpochProgress
 
 
-def test_log_lines_come_every_tenth_of_the_epoch_and_at_its_end():
+def test_log_lines_come_at_most_every_10_s_with_the_time_left_and_at_the_epoch_end(clock):
     lines = []
-    with EpochProgress(lines.append, epoch=0, epochs=2, total_batches=25, show_bar=False) as progress:
+    with EpochProgress(lines.append, epoch=0, epochs=2, total_batches=25, show_bar=False, clock=clock) as progress:
         for batch in range(1, 26):
+            clock.now = 3.0 * batch  # a batch every 3 s: 75 s in all
             progress.update(batch, samples=8, mean_loss=1.0 / batch, lr=2e-5)
-    assert len(lines) == 13  # every 2 of 25 batches, and the last one
-    assert lines[-1].startswith("epoch 1/2 batch 25/25") and "samples/s" in lines[-1] and "lr 2e-05" in lines[-1]
-    assert "loss 0.0400" in lines[-1]
+    assert len(lines) == 8  # the start, one per 10 s (every 4th batch) after it, and the last
+    assert lines[0] == "epoch 1/2: 0/25 (0%), starting"
+    assert lines[1].startswith("epoch 1/2: 4/25 (16%), 0.333 batches/s, about 1 min 03 s left; loss 0.2500")
+    assert lines[-1].startswith("epoch 1/2: 25/25 (100%)") and "done in 1 min 15 s" in lines[-1]
+    assert "lr 2e-05" in lines[-1] and "loss 0.0400" in lines[-1] and "2.7 samples/s" in lines[-1]
 
 
-def test_a_resumed_epoch_logs_from_where_it_starts():
+def test_a_resumed_epoch_logs_from_where_it_starts_and_rates_only_its_own_batches(clock):
     lines = []
-    with EpochProgress(lines.append, epoch=1, epochs=2, total_batches=10, start_batch=7, show_bar=False) as progress:
+    with EpochProgress(lines.append, epoch=1, epochs=2, total_batches=10, start_batch=7, show_bar=False,
+                       clock=clock) as progress:
         for batch in range(8, 11):
+            clock.now = 10.0 * (batch - 7)
             progress.update(batch, samples=4, mean_loss=0.5, lr=1e-3)
-    assert [line.split("  ")[0] for line in lines] == ["epoch 2/2 batch 8/10", "epoch 2/2 batch 9/10",
-                                                       "epoch 2/2 batch 10/10"]
+    assert [line.split(";")[0] for line in lines] == [
+        "epoch 2/2: 7/10 (70%), starting",
+        "epoch 2/2: 8/10 (80%), 0.1 batches/s, about 20 s left",
+        "epoch 2/2: 9/10 (90%), 0.1 batches/s, about 10 s left",
+        "epoch 2/2: 10/10 (100%), 0.1 batches/s, done in 30 s"]
 
 
 def test_no_bar_is_drawn_when_stderr_is_not_a_terminal(capsys):

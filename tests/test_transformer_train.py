@@ -78,7 +78,7 @@ def test_training_learns_with_accumulation_and_counts_steps(backbone_dir, tmp_pa
     assert outcome.state.step == 3 * 4  # 10 batches per epoch in groups of 3 -> 4 optimizer steps
     losses = [record["train_loss"] for record in outcome.state.history]
     assert losses[-1] < losses[0]
-    assert any(line.startswith("epoch 3/3 batch 10/10") for line in lines)
+    assert any(line.startswith("epoch 3/3: 10/10 (100%)") for line in lines)
     assert (tmp_path / CHECKPOINT).is_file()
 
 

@@ -76,8 +76,10 @@ def test_write_variant_writes_the_declared_files_and_hashes_the_texts(tmp_path):
     train.to_parquet(tmp_path / "train.parquet")
     test.to_parquet(tmp_path / "test.parquet")
     out = tmp_path / "v"
+    lines = []
     meta = write_variant("cleaned", tmp_path / "train.parquet", tmp_path / "test.parquet", out / "a.parquet",
-                         out / "b.parquet", out / "m.json", log=lambda line: None)
+                         out / "b.parquet", out / "m.json", log=lines.append)
+    assert [line.split(":")[0] for line in lines if "(100%)" in line] == ["variant cleaned"] * 2  # train, test
     assert pd.read_parquet(out / "a.parquet").to_dict("list") == {
         "id": ["1", "2"], "text": ["医护人员", "加油！"], "label": ["1", "0"]}
     assert pd.read_parquet(out / "b.parquet")["text"].tolist() == ["武汉"]

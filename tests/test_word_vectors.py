@@ -98,6 +98,15 @@ def test_the_seed_decides_the_vectors():
     assert not np.array_equal(vectors[0].vectors, vectors[2].vectors)
 
 
+@pytest.mark.parametrize("algorithm", ["word2vec", "fasttext"])
+def test_progress_lines_count_every_epoch_s_texts_and_change_no_vector(algorithm):
+    settings, lines = WordVectorSettings(algorithm=algorithm, **TINY), []
+    counted = train_vectors(tiny_corpus(), settings, log=lines.append)
+    assert np.array_equal(counted.vectors, train_vectors(tiny_corpus(), settings).vectors)
+    assert lines[0] == f"{algorithm}, 20 epochs: 0/6,000 (0%), starting"  # 300 texts x 20 epochs
+    assert lines[-1].startswith(f"{algorithm}, 20 epochs: 6,000/6,000 (100%)")
+
+
 def test_the_entry_s_settings_are_typed_and_checked():
     config = kit_config.load({"data": {"train": "t.csv", "test": "s.csv"}, "models": {"m": {"kind": "sklearn"}},
                               "word_vectors": {"ft": {"algorithm": "fasttext", "subwords": [1, 2]}}})
@@ -141,6 +150,7 @@ def test_build_word_vectors_writes_gensim_s_files_and_their_meta(tmp_path, corpu
     assert (meta["texts"], meta["words"], meta["vocabulary"]) == (300, 1200, len(vectors.index_to_key))
     assert meta["neighbours"]["口罩"][0][0] == "面罩" and meta["neighbours"]["疫情"] == []
     assert any(line.startswith("  口罩: 面罩 ") for line in lines) and "  疫情: (not in the vocabulary)" in lines
+    assert any(line.startswith("word2vec, 20 epochs: 6,000/6,000 (100%)") for line in lines)
     train_only = build_word_vectors("train", WordVectorSettings(source="train", **TINY), *corpus_files,
                                     tmp_path / "models" / "train", log=lines.append)
     assert train_only["texts"] == 100

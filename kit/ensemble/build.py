@@ -27,6 +27,7 @@ from kit.ensemble.honest import cross_fit, cross_fit_scope, hide_labels
 from kit.ensemble.voting import VotePlan, agreement
 from kit.ensemble.weights import TINY, apply_class_weights, class_weight_search
 from kit.metrics import macro_f1, row_argmax, score_summary, softmax
+from kit.progress import Progress, stage
 from kit.registry import resolve
 
 NEAR_IDENTICAL = 0.995  # share of OOF rows with the same argmax above which two members are warned about
@@ -186,7 +187,8 @@ def combine(entry: EnsembleEntry, names: Sequence[str], oof_stack, test_stack, y
     apply = partial(apply_combination, entry)
     # The fit on every fold first: the fold fits reuse its Caruana rounds, its level-2 features and curvature.
     with shared_rounds(oof_stack, fold_of), cross_fit_scope(oof_stack, fold_of):
-        fitted = fit(oof_stack, hide_labels(y, scored))
+        with stage(log, f"{entry.method}: the fit on {int(scored.sum())} scored OOF rows"):
+            fitted = fit(oof_stack, hide_labels(y, scored))
         naive = apply(fitted, oof_stack)
         details = {}
         plan = fitted.combination
@@ -196,7 +198,14 @@ def combine(entry: EnsembleEntry, names: Sequence[str], oof_stack, test_stack, y
                 log(f"  round {round_entry['round']}: " + _describe_round(round_entry))
         fold_fits = {int(k): fitted for k in np.unique(fold_of[scored])}  # unfitted methods: the same everywhere
         if registry.method(entry.method).fitted or entry.common.class_weights:
-            folds = cross_fit(oof_stack, y, fold_of, fit, apply)
+            progress = Progress(log, f"{entry.method}: cross-fitting", len(np.unique(fold_of[scored])), "folds")
+
+            def fit_one_fold(inputs, y_train):  # a stacker or weight search can take minutes per fold at 100k rows
+                params = fit(inputs, y_train)
+                progress.advance()
+                return params
+
+            folds = cross_fit(oof_stack, y, fold_of, fit_one_fold, apply)
             honest = folds.probs
             fold_fits = folds.fold_params
             details["cross_fit"] = {str(k): _describe_fit(f, names) for k, f in folds.fold_params.items()}

@@ -415,28 +415,37 @@ def fit_predict(
 ) -> FoldResult:
     from scipy.sparse import hstack
 
+    from kit.progress import stage
+
+    # One scikit-learn fit or transform cannot report progress from inside, so each stage logs its start and its
+    # elapsed time: at full size (80k training posts) the log still shows which stage a long fold job is in.
     vectorizer = make_vectorizer(p)
     parts = []
     if vectorizer is not None:
-        parts.append(fit_tfidf(vectorizer, p, data.train_text))
+        with stage(log, f"vectorising {len(data.train_text)} training posts ({p.features} tf-idf)"):
+            parts.append(fit_tfidf(vectorizer, p, data.train_text))
         log(f"tfidf {p.features}: {parts[0].shape[1]} features from {len(data.train_text)} posts")
     pooler = words = None
     ids = dict.fromkeys(("valid", "test", "pool"))
     if uses_vectors(p):
-        ids, words, matrix = fold_word_ids(p, data, log)
-        pooler = VectorPooler.fit(p, ids["train"], matrix)
-        parts.append(pooler.transform(ids["train"]))
+        with stage(log, "pooling word vectors"):
+            ids, words, matrix = fold_word_ids(p, data, log)
+            pooler = VectorPooler.fit(p, ids["train"], matrix)
+            parts.append(pooler.transform(ids["train"]))
     train_x = parts[0] if len(parts) == 1 else hstack(parts, format="csr")
-    if p.nb:
-        estimator = fit_nb_one_vs_rest(p, train_x, data.train_y, data.n_classes, seed)
-        log(f"nb: {data.n_classes} one-vs-rest {p.estimator} on log-count-ratio features (alpha {p.nb_alpha})")
-    else:
-        estimator = make_estimator(p, seed).fit(train_x, data.train_y)
+    with stage(log, f"fitting {p.estimator} on {train_x.shape[0]} x {train_x.shape[1]}"):
+        if p.nb:
+            estimator = fit_nb_one_vs_rest(p, train_x, data.train_y, data.n_classes, seed)
+            log(f"nb: {data.n_classes} one-vs-rest {p.estimator} on log-count-ratio features (alpha {p.nb_alpha})")
+        else:
+            estimator = make_estimator(p, seed).fit(train_x, data.train_y)
     predictor = SklearnPredictor(p, vectorizer, estimator, data.n_classes, pooler, words)
     started = time.perf_counter()
-    valid_logits = predictor.predict(data.valid_text, ids["valid"])
-    test_logits = predictor.predict(data.test_text, ids["test"])
-    pool_logits = predictor.predict(data.pool_text, ids["pool"]) if data.pool_text else None
+    with stage(log, f"predicting {len(data.valid_text)} valid, {len(data.test_text)} test and {len(data.pool_text)} "
+                    "pool posts"):
+        valid_logits = predictor.predict(data.valid_text, ids["valid"])
+        test_logits = predictor.predict(data.test_text, ids["test"])
+        pool_logits = predictor.predict(data.pool_text, ids["pool"]) if data.pool_text else None
     info = {"epoch_policy": "none (convex fit, no epochs)", "n_features": int(train_x.shape[1]),
             "predict_seconds": round(time.perf_counter() - started, 3)}
     return FoldResult(valid_logits=valid_logits, test_logits=test_logits, info=info, pool_logits=pool_logits,

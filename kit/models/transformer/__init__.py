@@ -9,7 +9,7 @@ Module map:
   optim.py        layer-wise LR decay groups, warmup + linear decay, gradual unfreezing
   adversarial.py  FGM and PGD on the word embeddings
   checkpoint.py   atomic checkpoints, RNG state, run fingerprints
-  progress.py     transient rich bar + plain log lines
+  progress.py     transient rich bar + kit.progress lines (time left in the epoch, at most one per 10 s)
   train.py        the training loop with resume, and length-sorted prediction
   fold.py         one fold: the epoch policy, predictions, fold models, `fit_predict`
   post_train.py   domain post-training (MLM) on the corpus: whole-word masks, held-out perplexity, resume

@@ -21,6 +21,7 @@ from kit.models import FoldData, FoldResult
 from kit.models.transformer.backbone import load_backbone
 from kit.models.transformer.checkpoint import fingerprint
 from kit.models.transformer.config import TransformerConfig, config_to_params, parse_config
+from kit.progress import stage
 from kit.settings import identity
 from kit.models.transformer.data import encode, inner_split
 from kit.models.transformer.heads import TextClassifier
@@ -124,9 +125,10 @@ def run_fold(
 
     started = time.perf_counter()
     max_len = config.backbone.max_len
-    train_ids = encode(tokenizer, data.train_text, max_len, "train_text")
-    valid_ids = encode(tokenizer, data.valid_text, max_len, "valid_text")
-    test_ids = encode(tokenizer, data.test_text, max_len, "test_text")
+    with stage(log, "tokenizing the fold's texts"):
+        train_ids = encode(tokenizer, data.train_text, max_len, "train_text")
+        valid_ids = encode(tokenizer, data.valid_text, max_len, "valid_text")
+        test_ids = encode(tokenizer, data.test_text, max_len, "test_text")
     log(f"tokenized {len(train_ids)} train, {len(valid_ids)} valid, {len(test_ids)} test texts "
         f"in {time.perf_counter() - started:.1f}s; device {device}, amp {amp.name}")
 
@@ -169,9 +171,11 @@ def train_and_predict(model, config, encoded: EncodedFold, pad_id: int, data: Fo
 
     started = time.perf_counter()
     batch_size = config.schedule.predict_batch_size
-    valid_logits = predict(model, encoded.valid, batch_size, pad_id, amp)
-    test_logits = predict(model, encoded.test, batch_size, pad_id, amp)
-    pool_logits = predict(model, encoded.pool, batch_size, pad_id, amp) if encoded.pool else None
+    valid_logits = predict(model, encoded.valid, batch_size, pad_id, amp, log, "predicting valid")
+    test_logits = predict(model, encoded.test, batch_size, pad_id, amp, log, "predicting test")
+    pool_logits = None
+    if encoded.pool:
+        pool_logits = predict(model, encoded.pool, batch_size, pad_id, amp, log, "predicting pool")
     predict_seconds = time.perf_counter() - started
     if len(data.valid_y) == len(encoded.valid) and len(encoded.valid):
         log(f"held-out fold macro-F1 {macro_f1(data.valid_y, valid_logits.argmax(1), data.n_classes):.4f} "

@@ -50,6 +50,7 @@ from kit.models.transformer.train import (
     pad_multiple,
     resolve_amp,
 )
+from kit.progress import stage
 from kit.settings import identity, to_dict
 
 META = "meta.json"
@@ -306,7 +307,8 @@ class PostTrainer(TrainingLoop):
                                 seconds=time.perf_counter() - started, samples=samples)
 
     def heldout_loss(self) -> float:
-        return heldout_loss(self.model, self.head, self.masker, self.heldout, self.eval_batch_size, self.amp)
+        with stage(self.log, f"held-out MLM loss over {self.heldout_texts} texts"):
+            return heldout_loss(self.model, self.head, self.masker, self.heldout, self.eval_batch_size, self.amp)
 
     def micro_batch(self, rows: np.ndarray, batch_index: int, group_size: int) -> float:
         """Masks the rows with a generator of (seed, epoch, batch_index): a resumed epoch draws the killed run's."""
@@ -404,9 +406,10 @@ def run_post_train(
 
     mark = time.perf_counter()
     train_rows, heldout_rows = split_rows(len(texts), spec)
-    train_set, heldout_set = (
-        encode_corpus(tokenizer, texts, words if spec.whole_word else None, rows, spec.max_len, str(corpus_path))
-        for rows in (train_rows, heldout_rows))
+    with stage(log, f"tokenizing {len(texts)} corpus texts"):  # a million posts: a minute or more, no count inside
+        train_set, heldout_set = (
+            encode_corpus(tokenizer, texts, words if spec.whole_word else None, rows, spec.max_len, str(corpus_path))
+            for rows in (train_rows, heldout_rows))
     timings["tokenize_seconds"] = round(time.perf_counter() - mark, 2)
     log(f"corpus {corpus_path}: {len(texts)} texts, {len(train_rows)} trained on, {len(heldout_rows)} held out; "
         f"tokenized in {timings['tokenize_seconds']:.1f}s; device {device}, amp {amp.name}, "

@@ -1,4 +1,5 @@
-"""Per-epoch progress: a transient rich bar on a terminal, plain lines through `log` about every tenth of an epoch.
+"""Per-epoch progress: a transient rich bar on a terminal, and kit.progress lines through `log` (batches done, rate,
+time left in the epoch, then loss, learning rate and samples/s) at most one per 10 s, the first and last always.
 
 The bar is drawn only when stderr is a terminal and vanishes when the epoch ends, so a rule's log file gets the
 plain lines and nothing else.
@@ -10,20 +11,20 @@ import sys
 import time
 from typing import Callable
 
+from kit.progress import EVERY_S, Progress
+
 
 class EpochProgress:
     """Use as `with EpochProgress(...) as progress: progress.update(...)` once per optimizer step."""
 
     def __init__(self, log: Callable[[str], None], epoch: int, epochs: int, total_batches: int, start_batch: int = 0,
-                 show_bar: bool | None = None, lines: int = 10):
-        self.log = log
+                 show_bar: bool | None = None, every: float = EVERY_S, clock: Callable[[], float] = time.monotonic):
         self.title = f"epoch {epoch + 1}/{epochs}"
         self.total, self.start_batch = total_batches, start_batch
         self.show_bar = sys.stderr.isatty() if show_bar is None else show_bar
-        self.line_every = max(1, total_batches // lines)
-        self.next_line = (start_batch // self.line_every + 1) * self.line_every
+        self.lines = Progress(log, self.title, total_batches, "batches", start=start_batch, every=every, clock=clock)
         self.samples = 0
-        self.started = time.perf_counter()
+        self.started = clock()
         self.bar = None
 
     def __enter__(self) -> "EpochProgress":
@@ -40,7 +41,7 @@ class EpochProgress:
         return self
 
     def samples_per_s(self) -> float:
-        return self.samples / max(time.perf_counter() - self.started, 1e-9)
+        return self.samples / max(self.lines.clock() - self.started, 1e-9)
 
     def update(self, batches_done: int, samples: int, mean_loss: float, lr: float) -> None:
         """batches_done: micro-batches finished in this epoch; samples: texts trained since the last update."""
@@ -48,9 +49,7 @@ class EpochProgress:
         stats = f"loss {mean_loss:.4f}  lr {lr:.3g}  {self.samples_per_s():.1f} samples/s"
         if self.bar is not None:
             self.bar.update(self.task, completed=batches_done, stats=stats)
-        if batches_done >= self.next_line or batches_done == self.total:
-            self.log(f"{self.title} batch {batches_done}/{self.total}  {stats}")
-            self.next_line = (batches_done // self.line_every + 1) * self.line_every
+        self.lines.update(batches_done, note=stats)
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:

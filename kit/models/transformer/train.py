@@ -32,6 +32,7 @@ from kit.models.transformer.data import bucketed_batches, pad_batch, sorted_batc
 from kit.models.transformer.losses import class_weight_vector, make_loss
 from kit.models.transformer.optim import Optimization, apply_gradual_unfreezing, layerwise_param_groups
 from kit.models.transformer.progress import EpochProgress
+from kit.progress import Progress
 
 CHECKPOINT = "checkpoint.pt"
 BEST_WEIGHTS = "best.pt"
@@ -109,9 +110,12 @@ def batch_tensors(token_ids: list[list[int]], rows: np.ndarray, pad_id: int, dev
     return torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)
 
 
-def predict(model, token_ids: list[list[int]], batch_size: int, pad_id: int, amp: AmpPlan) -> np.ndarray:
-    """np array [len(token_ids) x C] float32: logits in input order, from batches sorted by length."""
+def predict(model, token_ids: list[list[int]], batch_size: int, pad_id: int, amp: AmpPlan,
+            log: Callable[[str], None] | None = None, stage: str = "predicting") -> np.ndarray:
+    """np array [len(token_ids) x C] float32: logits in input order, from batches sorted by length. With log, progress
+    lines (kit/progress.py) name the stage: a pool of unlabelled posts on a CPU takes minutes."""
     device = next(model.parameters()).device
+    progress = Progress(log, stage, len(token_ids), "texts") if log is not None else None
     logits = np.zeros((len(token_ids), model.classifier.out_features), dtype=np.float32)
     lengths = np.array([len(ids) for ids in token_ids])
     was_training = model.training
@@ -120,6 +124,8 @@ def predict(model, token_ids: list[list[int]], batch_size: int, pad_id: int, amp
         for rows in sorted_batches(lengths, batch_size):
             input_ids, attention_mask = batch_tensors(token_ids, rows, pad_id, device, amp)
             logits[rows] = model(input_ids, attention_mask)[0].float().cpu().numpy()
+            if progress is not None:
+                progress.advance(len(rows))
     model.train(was_training)
     return logits
 
