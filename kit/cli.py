@@ -281,13 +281,17 @@ def cmd_submit(args, log) -> None:
 
 
 def cmd_scores(args, log) -> None:
-    """Print every experiment and ensemble, best first (a rich table, or JSON with --json).
+    """Print every experiment and ensemble of the current run, best honest F1 first, in a table that fits the
+    terminal (--members: each ensemble's members and weights; --agreement: a heatmap of how often each pair agrees;
+    --json: everything as JSON). Artifacts made on another fold file or by no entry of the config are listed apart.
 
-    Example: python -m kit scores --json
+    Example: python -m kit scores --members
     """
-    from kit.report import print_scores
+    from kit.report import current_run, print_scores
 
-    print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement)
+    run = current_run([Path(path) for path in args.configfile], Path(args.folds))
+    print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement,
+                 members=args.members, run=run)
 
 
 def cmd_eda_figures(args, log) -> None:
@@ -577,10 +581,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sidecar", required=True, help="the submission's JSON sidecar to write")
 
     p = command("scores", cmd_scores, "print the OOF scores table")
-    p.add_argument("--oof-dir", default="oof")
-    p.add_argument("--subs-dir", default="subs")
+    p.add_argument("--oof-dir", default="oof", help="the artifacts' folder (default: %(default)s)")
+    p.add_argument("--subs-dir", default="subs", help="the submissions' folder (default: %(default)s)")
+    p.add_argument("--configfile", nargs="*", default=["configs/config.yaml"], metavar="CONFIGFILE",
+                   help="the run's config files, merged as snakemake --configfile does: an artifact no entry of "
+                        "theirs builds is listed apart (default: %(default)s)")
+    p.add_argument("--folds", default="data/folds.parquet",
+                   help="the run's fold file: an artifact made on another one is listed apart (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--agreement", action="store_true", help="also print the agreement matrix of the artifacts")
+    p.add_argument("--members", action="store_true", help="also print each ensemble's members and weights")
+    p.add_argument("--agreement", action="store_true",
+                   help="also print how often each pair of artifacts agrees, as a heatmap")
 
     p = command("eda-figures", cmd_eda_figures, "draw the EDA figures of the report")
     p.add_argument("--report", required=True, help="the ingest report (data/interim/report.json)")
@@ -609,7 +620,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--manifests", nargs="*", default=[], help="manifest.json of each, in the order of --npz")
     p.add_argument("--train", default="data/interim/train.parquet", help="the ingested train split (OOF texts)")
     p.add_argument("--test", default="data/interim/test.parquet", help="the ingested test split (test texts)")
-    p.add_argument("--top", type=int, default=20, help="posts per split")
+    p.add_argument("--top", type=int, default=20, help="posts per split (default: %(default)s)")
     p.add_argument("--out-csv", help="write every listed post, with each member's vote and probability, here")
     p.add_argument("--out-png", help="draw the top test posts' votes here")
 
