@@ -359,16 +359,19 @@ def cmd_disagreements(args, log) -> None:
 
 
 def cmd_predict(args, log) -> None:
-    """Classify new posts with the final submission's source (or --source): id,y and the class probabilities, as
-    CSV into --out or on stdout. Posts: --text (repeatable), --input FILE (the competition's CSV layout, or one post
-    per line), or stdin. Models load once, from models/folds/ and the ensembles' combination.skops.
+    """Classify new posts with the final submission's source (or --source). With --text, each post's label, the
+    class probabilities and the post itself, one line each; with --input (the competition's CSV layout, one post per
+    line, or '-' for stdin) or --out, CSV: id,y and the class probabilities (p_<label>), into --out or on stdout.
+    Only the models the source's weights need are loaded, from models/folds/ and the ensembles' combination.skops.
 
     Example: python -m kit predict --text "武汉加油！"
     """
+    import shutil
+    import sys
     import time
 
-    from kit.predict import (describe_load, limit_threads, load_source, predictions, read_input, source_name,
-                             write_predictions)
+    from kit.predict import (describe_load, limit_threads, load_source, predictions, read_input, readable,
+                             source_name, write_predictions)
 
     posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log)
     source = load_source(source_name(args.source, Path(args.final)), Path(args.oof_dir), Path(args.models_dir))
@@ -378,7 +381,12 @@ def cmd_predict(args, log) -> None:
     logits = source.predict(posts["text"].tolist())
     seconds = time.perf_counter() - started
     log(f"{len(posts)} post(s) in {seconds:.3f}s ({1000 * seconds / max(len(posts), 1):.1f} ms per post)")
-    write_predictions(predictions(posts, logits, source.classes), args.out)
+    frame = predictions(posts, logits, source.classes)
+    if args.text and not args.out:
+        sys.stdout.write(readable(frame, posts["text"].tolist(), shutil.get_terminal_size().columns))
+        sys.stdout.flush()
+    else:
+        write_predictions(frame, args.out)
 
 
 def cmd_config(args, log) -> None:
@@ -631,8 +639,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--final", default="subs/final.json", help="the final submission's sidecar")
     p.add_argument("--oof-dir", default="oof", help="the artifacts' folder")
     p.add_argument("--models-dir", default="models/folds", help="the kept fold models' folder")
-    p.add_argument("--out", help="the predictions CSV to write (default: stdout)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument("--out", help="the predictions CSV to write (default: stdout, as CSV unless the posts came with "
+                                 "--text)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default: %(default)s)")
     add_arguments(p, Columns, prefix="column-")
 
     p = command("config", cmd_config, "show the resolved config, its schema or its reference tables")
