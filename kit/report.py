@@ -292,7 +292,7 @@ def render_scores(rows: list[dict], final: dict | None, console, others: list[tu
     if others:
         other_rows = [row for row, _ in others]
         table, _, shortened = fitted_table(other_rows, {row["name"]: "-" for row in other_rows}, width,
-                                           title="Not of this run (not ranked, never a final candidate)",
+                                           title="Not of this run (not ranked among it)",
                                            console=console)
         console.print(table)
         for name, short in shortened.items():
@@ -320,7 +320,7 @@ def _members_table(rows: list[dict], numbers: dict[str, int], bar_width: int):
 
     label = lambda name: f"#{numbers[name]} {name}" if name in numbers else name  # noqa: E731
     table = Table(title="Members and weights", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-    for header in ("artifact", "method", "member", "weight"):
+    for header in ("artifact (method)", "member", "weight"):
         table.add_column(header, no_wrap=True)
     for row in rows:
         if row["kind"] == "ensemble":
@@ -329,16 +329,22 @@ def _members_table(rows: list[dict], numbers: dict[str, int], bar_width: int):
             if weights:
                 members = [member for member in sorted(members, key=lambda member: -weights.get(member, 0))
                            if weights.get(member)]
-            for index, member in enumerate(members):
-                weight = weights.get(member) if weights else None
-                bar = "█" * round(bar_width * weight) if weight else ""
-                table.add_row(label(row["name"]) if index == 0 else "", row["method"] if index == 0 else "",
-                              label(member), f"{weight:.2f} {bar}".rstrip() if weight is not None else "")
+            cells = [[label(member), ""] for member in members]
+            for cell, member in zip(cells, members):
+                if weights:
+                    bar = "█" * round(bar_width * weights[member])
+                    cell[1] = f"{weights[member]:.2f} {bar}".rstrip()
             if weights and len(members) < len(row["members"]):
-                table.add_row("", "", f"+{len(row['members']) - len(members)} at weight 0", "", style="dim")
+                cells.append([f"+{len(row['members']) - len(members)} at weight 0", ""])
+            # The method goes under the artifact's name, so that the names keep the width.
+            firsts = [label(row["name"]), f"   ({row['method']})"] if len(cells) > 1 else \
+                [f"{label(row['name'])} ({row['method']})"]
+            for index, (member, weight) in enumerate(cells):
+                table.add_row(firsts[index] if index < len(firsts) else "", member, weight,
+                              style="dim" if member.startswith("+") else None)
             table.add_section()
         elif row.get("teacher"):
-            table.add_row(label(row["name"]), "pseudo", f"teacher: {row['teacher']}", "")
+            table.add_row(f"{label(row['name'])} (pseudo)", f"teacher: {row['teacher']}", "")
             table.add_section()
     return table
 

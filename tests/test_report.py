@@ -140,7 +140,7 @@ def test_artifacts_of_another_fold_file_or_config_are_apart_and_unranked(tmp_pat
     assert why["c.raw.s0"].startswith("its config entry changed")
     assert why["ensemble.mean"] == "member b.raw.s0 is not of this run"
     text, _ = rendered(tmp_path, 120, {"source": "a.raw.s0", "reason": "chosen by name: a"}, run=run)
-    ranked, apart = text.split("Not of this run")
+    ranked, apart = text.split("Not of this run (not ranked among it)")
     assert "old.raw.s0" not in ranked and "b.raw.s0" not in ranked
     assert "old.raw.s0: no entry of the config" in apart and "b.raw.s0: made on another fold file" in apart
 
