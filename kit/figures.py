@@ -302,7 +302,7 @@ def ensemble_figure(name: str, method: str, members: Sequence[str], weights: dic
         ax.barh(short[::-1], values[::-1], color=COLOURS[7])
         ax.set_xlabel("member OOF macro-F1")
         ax.set_title(f"members ({method} has no weights)")
-    ax.tick_params(axis="y", labelsize=7)
+    ax.tick_params(axis="y", labelsize=8)
     ax = axes[0, 1]
     groups = ["macro", *classes]
     naive_values = [naive["oof_macro_f1"], *naive["per_class_f1"]]
@@ -315,7 +315,7 @@ def ensemble_figure(name: str, method: str, members: Sequence[str], weights: dic
     _bar_labels(ax, bars, honest_values, "{:.3f}")
     ax.set_xticks(positions, groups)
     ax.set_ylim(0, 1.15)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left")
     ax.set_title("naive vs honest F1")
     ax = axes[0, 2]
     if class_weights:
@@ -329,7 +329,7 @@ def ensemble_figure(name: str, method: str, members: Sequence[str], weights: dic
         ax.set_xlabel("class")
         ax.set_ylabel("weight (geometric mean 1)")
         # Beside the bars, not over them: one entry per fit (all rows, then each fold left out).
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     else:
         _no_data(ax, "no class-weight search\n(class_weights: false)")
     ax.set_title("class-weight search: all rows and per fold")
@@ -338,10 +338,10 @@ def ensemble_figure(name: str, method: str, members: Sequence[str], weights: dic
     if len(members) <= 12:
         for i in range(len(members)):
             for j in range(len(members)):
-                ax.text(j, i, f"{agreement[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                ax.text(j, i, f"{agreement[i, j]:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if agreement[i, j] > 0.85 else "white")
-    ax.set_xticks(range(len(members)), short, rotation=90, fontsize=6)
-    ax.set_yticks(range(len(members)), short, fontsize=6)
+    ax.set_xticks(range(len(members)), short, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(members)), short, fontsize=8)
     figure.colorbar(image, ax=ax, shrink=0.8)
     ax.set_title("agreement of member OOF decisions")
     return figure
@@ -408,7 +408,7 @@ def disagreement_figure(texts: Sequence[str], row_labels: Sequence[str], members
             ax.text(j, i, f"{classes[votes[i, j]]}\n{vote_probs[i, j]:.2f}", ha="center", va="center", fontsize=7)
     ax.imshow(cells, aspect="auto")
     ax.set_xticks(range(len(members)), [member.replace("ensemble.", "e.") for member in members], rotation=30,
-                  ha="right", fontsize=7)
+                  ha="right", fontsize=8)
     ax.set_yticks(range(len(texts)), [f"{label} {text}" for label, text in zip(row_labels, texts)], fontsize=8)
     ax.set_title("member votes (class, probability) on the posts they disagree on most", fontsize=10)
     return figure
