@@ -126,12 +126,6 @@ def main() -> None:
     rows.append((f"{name}, all {source.n_models} fold models: posts/s (batch)", fold_equivalent_rate, batch_rate))
     rows.append((f"{name}: ms per post, one at a time (median)", 1000 / fold_equivalent_rate,
                  statistics.median(single)))
-    cold_rows = [{"figure": f"cold `kit predict --text` ({name}), median of {len(walls)}: wall s",
-                  "value": round(cold_wall, 2)},
-                 {"figure": "the same: CPU s", "value": round(cold_cpu, 2)},
-                 {"figure": "warm: one post, median ms", "value": round(statistics.median(single), 1)}]
-    cold_rows += [{"figure": f"cold import of {package}: s", "value": round(sec, 2)} for package, sec in imports]
-
     walls, cpus, cold_log = cold_runs(run, posts[0], args.source, args.cold)
     cold_wall, cold_cpu = statistics.median(walls), statistics.median(cpus)
     loaded = next((line.split("] ", 1)[-1] for line in cold_log.splitlines() if " loaded in " in line), "")
@@ -140,6 +134,12 @@ def main() -> None:
           f"{cold_cpu:.2f} s CPU (target 2 s wall); runs: {', '.join(f'{wall:.2f}' for wall in walls)} s")
     print(f"  its load line: {loaded}")
     print("  heaviest imports (cumulative s): " + ", ".join(f"{package} {sec:.2f}" for package, sec in imports))
+    cold_rows = [{"figure": f"cold `kit predict --text` ({name}), median of {len(walls)}: wall s",
+                  "value": round(cold_wall, 2)},
+                 {"figure": "the same: CPU s", "value": round(cold_cpu, 2)},
+                 {"figure": "warm: one post, median ms", "value": round(statistics.median(single), 1)}]
+    cold_rows += [{"figure": f"cold import of {package}: s", "value": round(sec, 2)} for package, sec in imports]
+
     print(f"{name}: {source.n_models} fold models loaded in {load_seconds:.2f}s; first post {first_ms:.0f} ms; "
           f"{len(single)} posts one at a time: median {statistics.median(single):.1f} ms, "
           f"p95 {np.percentile(single, 95):.1f} ms, max {max(single):.1f} ms (target 100 ms); one thread")

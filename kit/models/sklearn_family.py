@@ -315,16 +315,23 @@ class CharTfidf:
             np.log(data, data)
             data += 1.0
         data *= self.idf_[matrix.indices]
-        # scikit-learn's l2 row norm: each row's squares summed in double, left to right, then each value divided.
-        squares = (data * data).astype(np.float64)
-        for row in range(len(texts)):
-            start, end = matrix.indptr[row], matrix.indptr[row + 1]
-            total = 0.0
-            for square in squares[start:end]:
-                total += square
-            if total != 0.0:
-                data[start:end] = data[start:end] / np.sqrt(total)
+        data /= np.repeat(row_norms(data, matrix.indptr), np.diff(matrix.indptr))
         return matrix
+
+
+def row_norms(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """[rows] float64: each CSR row's l2 norm as scikit-learn's normalize computes it (the float32 squares summed in
+    double from left to right; 1 for an empty row, which it leaves as it is). All rows advance one position at a
+    time, so each row's sum keeps that order."""
+    import numpy as np
+
+    lengths, starts = np.diff(indptr), np.asarray(indptr[:-1])
+    squares = (data * data).astype(np.float64)
+    totals = np.zeros(len(lengths))
+    for position in range(int(lengths.max(initial=0))):
+        present = lengths > position
+        totals[present] += squares[starts[present] + position]
+    return np.where(totals == 0.0, 1.0, np.sqrt(totals))
 
 
 @dataclass

@@ -62,10 +62,10 @@ class LiteBert(torch.nn.Module):
     def forward(self, input_ids, attention_mask, output_hidden_states: bool = False):
         w = self.weights
         batch, length = input_ids.shape
-        positions = torch.arange(length, device=input_ids.device)
         # In transformers' order (words + token types, then positions): the same sums to the last bit.
-        x = w["embeddings.word_embeddings.weight"][input_ids] + w["embeddings.token_type_embeddings.weight"][0]
-        x = x + w["embeddings.position_embeddings.weight"][positions]
+        x = F.embedding(input_ids, w["embeddings.word_embeddings.weight"])
+        x = x + w["embeddings.token_type_embeddings.weight"][0]
+        x = x + w["embeddings.position_embeddings.weight"][:length]
         x = self._norm(x, "embeddings.LayerNorm")
         # transformers' additive mask: 0 where attended, the dtype's lowest number at padding.
         mask = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
