@@ -69,7 +69,8 @@ def cold_runs(run: Path, post: str, source: str | None, times: int) -> tuple[lis
 
 
 def heaviest_imports(run: Path, post: str, source: str | None, top: int = 8) -> list[tuple[str, float]]:
-    """The top-level packages a cold `kit predict --text` imports, by cumulative import seconds (-X importtime)."""
+    """The top-level packages a cold `kit predict --text` imports, by cumulative import seconds (-X importtime, which
+    adds its own overhead), those of 0.05 s and more."""
     command = [sys.executable, "-X", "importtime", "-m", "kit", "predict", "--text", post]
     done = subprocess.run(command + (["--source", source] if source else []), cwd=run, capture_output=True,
                           text=True)
@@ -80,7 +81,7 @@ def heaviest_imports(run: Path, post: str, source: str | None, top: int = 8) -> 
             if not name.startswith("  ") and cumulative.strip().isdigit():  # top level only: no double counting
                 package = name.strip().split(".")[0]
                 seconds[package] = seconds.get(package, 0.0) + int(cumulative) / 1e6
-    return sorted(seconds.items(), key=lambda item: -item[1])[:top]
+    return [item for item in sorted(seconds.items(), key=lambda item: -item[1])[:top] if item[1] >= 0.05]
 
 
 def main() -> None:

@@ -86,13 +86,17 @@ def current_run(config_files: list[str | Path], folds_path: Path) -> CurrentRun:
     return run
 
 
+def short_hash(value: str | None) -> str:
+    """A hash as a person compares two of them: its first 8 characters."""
+    return (value or "none")[:8]
+
+
 def why_not_current(row: dict, run: CurrentRun, stale: set[str] = frozenset()) -> str | None:
     """Why the artifact of `row` is not of the current run, or None when it is. stale: the experiments already found
     not current (an ensemble of one is not current either)."""
-    short = lambda value: (value or "none")[:8]  # noqa: E731 - a hash as the manifests' readers see it
     if run.fold_hash is not None and row.get("fold_hash") != run.fold_hash:
-        return (f"made on another fold file (fold_hash {short(row.get('fold_hash'))}, {run.folds_path} has "
-                f"{short(run.fold_hash)})")
+        return (f"made on another fold file (fold_hash {short_hash(row.get('fold_hash'))}, {run.folds_path} has "
+                f"{short_hash(run.fold_hash)})")
     if run.artifacts is None:
         return None
     name = row["name"]
@@ -148,7 +152,7 @@ class Column:
 
 
 def _kind(row: dict) -> str:
-    return row["method"] if row["kind"] == "ensemble" else f"{row['method'] or 'experiment'}"
+    return row["method"] or row["kind"]
 
 
 def _folds(row: dict) -> str:
@@ -162,7 +166,7 @@ def score_columns(rows: list[dict]) -> list[Column]:
     classes = list(dict.fromkeys(c for row in rows for c in row["per_class_f1"]))  # logit-column order
     columns = [
         Column("honest F1", lambda row: fmt(row["honest_macro_f1"]), 0,
-               help="OOF macro-F1 as a fresh test set would see it (an ensemble's fit cross-fitted); the ranking"),
+               help="OOF macro-F1 as a fresh test set would see it (an ensemble's fit cross-fitted), the ranking"),
         Column("OOF F1", lambda row: fmt(row["oof_macro_f1"]), 1,
                help="OOF macro-F1 of the artifact's own OOF logits (an ensemble's fit saw these rows)"),
         Column("kind", _kind, 2, justify="left", help="the model family, or the ensemble's method"),
@@ -171,7 +175,7 @@ def score_columns(rows: list[dict]) -> list[Column]:
     columns += [Column(f"F1[{label}]", lambda row, label=label: fmt(row["per_class_f1"].get(label)), 4,
                        help=f"F1 of class {label}") for label in classes]
     columns += [
-        Column("acc", lambda row: fmt(row["accuracy"]), 5, help="accuracy"),
+        Column("acc", lambda row: fmt(row["accuracy"]), 5, help="OOF accuracy"),
         Column("K", lambda row: str(row["n_folds"] if row["n_folds"] is not None else ""), 6, help="folds"),
     ]
     return columns
@@ -216,7 +220,8 @@ def _build_table(rows, numbers, columns, names, final_name, title, caption):
 
 
 def fitted_table(rows, numbers, width, final_name=None, title=None, caption=None, console=None):
-    """(a rich Table of rows that fits `width`, the columns left out, {name: shortened name} of those shortened).
+    """(a rich Table of rows that fits `width`, its columns, the columns left out, {name: shortened name} of those
+    shortened).
 
     Columns go by priority (the highest first) until the table fits; then names are shortened uniquely."""
     from rich.console import Console
@@ -243,7 +248,7 @@ def fitted_table(rows, numbers, width, final_name=None, title=None, caption=None
         excess = needed(table) - width
         names = short_names(list(names), longest - excess)
         table = _build_table(rows, numbers, columns, names, final_name, title, caption)
-    return table, dropped, {name: short for name, short in names.items() if short != name}
+    return table, columns, dropped, {name: short for name, short in names.items() if short != name}
 
 
 def final_caption(rows: list[dict], final: dict | None) -> str:
@@ -276,13 +281,13 @@ def render_scores(rows: list[dict], final: dict | None, console, others: list[tu
     width = console.width
     numbers = {row["name"]: index for index, row in enumerate(rows, start=1)}
     final_name = (final or {}).get("source")
-    table, dropped, shortened = fitted_table(rows, numbers, width, final_name,
+    table, columns, dropped, shortened = fitted_table(rows, numbers, width, final_name,
                                              title="OOF scores of this run, best honest macro-F1 first",
                                              caption=final_caption(rows, final), console=console)
     console.print(table)
     for name, short in shortened.items():
         console.print(f"  {short} = {name}", soft_wrap=True, highlight=False)
-    notes = ["honest F1: OOF macro-F1 as a fresh test set would see it (an ensemble's fit cross-fitted); the ranking"]
+    notes = ["; ".join(f"{column.header}: {column.help}" for column in columns if column.help)]
     if dropped:
         notes.append(f"not shown at {width} columns: {', '.join(column.header for column in dropped)} "
                      "(a wider terminal or --json shows them)")
@@ -291,7 +296,7 @@ def render_scores(rows: list[dict], final: dict | None, console, others: list[tu
         console.print(note, style="dim", highlight=False)
     if others:
         other_rows = [row for row, _ in others]
-        table, _, shortened = fitted_table(other_rows, {row["name"]: "-" for row in other_rows}, width,
+        table, _, _, shortened = fitted_table(other_rows, {row["name"]: "-" for row in other_rows}, width,
                                            title="Not of this run (not ranked among it)",
                                            console=console)
         console.print(table)
@@ -318,7 +323,9 @@ def _members_table(rows: list[dict], numbers: dict[str, int], bar_width: int):
     from rich import box
     from rich.table import Table
 
-    label = lambda name: f"#{numbers[name]} {name}" if name in numbers else name  # noqa: E731
+    def label(name: str) -> str:
+        return f"#{numbers[name]} {name}" if name in numbers else name
+
     table = Table(title="Members and weights", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     for header in ("artifact (method)", "member", "weight"):
         table.add_column(header, no_wrap=True)
