@@ -51,7 +51,7 @@ def test_the_same_token_ids_and_hidden_states_as_transformers(kept):
     assert (lite.config.hidden_size, lite.config.num_hidden_layers) == (32, 2)
 
 
-def test_another_architecture_or_activation_is_left_to_transformers(kept, tmp_path):
+def test_another_architecture_activation_or_a_damaged_file_is_left_to_transformers(kept, tmp_path):
     for change in ({"model_type": "roberta"}, {"hidden_act": "relu"}, {"position_embedding_type": "relative_key"}):
         folder = tmp_path / next(iter(change.values()))
         folder.mkdir()
@@ -61,3 +61,9 @@ def test_another_architecture_or_activation_is_left_to_transformers(kept, tmp_pa
         (folder / "config.json").write_text(json.dumps({**config, **change}))
         assert load_lite_backbone(folder) is None
     assert load_lite_backbone(tmp_path / "missing") is None
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for path in kept.iterdir():
+        (damaged / path.name).write_bytes(path.read_bytes())
+    (damaged / "model.safetensors").write_bytes((kept / "model.safetensors").read_bytes()[:1000])
+    assert load_lite_backbone(damaged) is None  # transformers' loader then reports the damage

@@ -114,9 +114,13 @@ def load_lite_backbone(folder: Path):
              and (folder / "tokenizer.json").is_file() and (folder / "model.safetensors").is_file())
     if not plain:
         return None
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    weights = load_file(str(folder / "model.safetensors"))
+    try:
+        weights = load_file(str(folder / "model.safetensors"))
+    except SafetensorError:  # damaged: transformers' loader reports it as it always has
+        return None
     weights.pop("embeddings.position_ids", None)  # a buffer some versions save: arange, not a weight
     names = expected_weights(config)
     if set(weights) - {"pooler.dense.weight", "pooler.dense.bias"} != names:
