@@ -5,6 +5,8 @@ import shlex
 
 from snakemake.utils import min_version
 
+from kit.config import load_yaml as load_config_file
+
 min_version("8.0")
 
 # Every job imports the kit from this checkout, also inside an environment built from env.yaml (--sdm conda).
@@ -14,8 +16,11 @@ shell.prefix(
 
 
 # A --configfile that lists its own `models:` (configs/competition.yaml) replaces the default experiment;
-# one that holds only `data:` runs the default matrix on other files.
-if "models" not in config:
+# one that holds only `data:` runs the default matrix on other files. `--config` values merge into whichever it is
+# (`--config 'models={tfidf_word_lr: {C: 2.0}}'` changes one key of one entry).
+if not any(
+    "models" in load_config_file(path) for path in workflow.overwrite_configfiles
+):
 
     configfile: os.path.join(workflow.basedir, "configs", "config.yaml")
 
@@ -32,6 +37,11 @@ rule all:
         all_targets(),
 
 
+# What an earlier run left in this folder (another fold file, figures of other data) goes to stale/ (kit/stale.py).
+onsuccess:
+    set_aside_earlier_runs()
+
+
 include: "rules/data.smk"
 include: "rules/corpus.smk"
 include: "rules/models.smk"
@@ -39,3 +49,6 @@ include: "rules/pseudo.smk"
 include: "rules/ensemble.smk"
 include: "rules/submit.smk"
 include: "rules/report.smk"
+include: "rules/adversarial.smk"
+include: "rules/leaderboard.smk"
+include: "rules/tracking.smk"

@@ -13,18 +13,13 @@ import json
 from pathlib import Path
 
 from kit import __version__
-from kit.config import (
-    DEFAULT_CLASSES,
-    Columns,
-    Config,
-    CorpusSettings,
-    DataSettings,
-    FoldSettings,
-    IngestSettings,
-    WordVectorSettings,
-)
+from kit.config import DEFAULT_CLASSES, Config, FoldSettings
+from kit.corpus import CorpusSettings
+from kit.data_settings import Columns, DataSettings, IngestSettings
+from kit.word_vectors import WordVectorSettings
 from kit.pseudo import PoolSettings
 from kit.log import running
+from kit.runtime import set_threads
 from kit.settings import add_arguments, argument_values, from_arguments, parse
 
 
@@ -151,17 +146,12 @@ def cmd_post_train(args, log) -> None:
 
     Example: python -m kit post-train --spec-json '{"base": "hfl/chinese-roberta-wwm-ext", "epochs": 2}' --corpus data/corpus/corpus.parquet --corpus-meta data/corpus/meta.json --gpus 1 --threads 4 --workdir checkpoints/backbones/post-abc --out models/backbones/post-abc
     """
-    from kit.gpu import gpu_lease
     from kit.models.transformer.config import PostTrainSpec
+    from kit.runtime import compute
     from kit.settings import parse
 
     spec = parse(PostTrainSpec, json.loads(args.spec_json), "post_train")
-    # The lease sets CUDA_VISIBLE_DEVICES, so it must come before anything imports torch.
-    with gpu_lease(args.gpus) as devices:
-        log(f"devices: {'cuda ' + ','.join(devices) if devices else 'cpu'}; threads {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    with compute(args.gpus, args.threads, log):
         from kit.models.transformer.post_train import run_post_train
 
         run_post_train(spec, Path(args.base_dir) if args.base_dir else None, Path(args.corpus), Path(args.corpus_meta),
@@ -177,9 +167,9 @@ def variant_files(args):
 def cmd_fit_fold(args, log) -> None:
     """Train one model on every fold but one; write the held-out and test logits.
 
-    Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz --model-dir models/folds/m.raw.s0/fold0 --keep-model
+    Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz --model-dir models/folds/m.raw.s0/fold0 --config-hash abc
     """
-    from kit.gpu import gpu_lease
+    from kit.runtime import compute
 
     additions = None
     if args.pseudo_rows:
@@ -195,24 +185,27 @@ def cmd_fit_fold(args, log) -> None:
     params = json.loads(args.params_json)
     if args.backbone_dir:
         params["backbone"] = args.backbone_dir
-    # The lease sets CUDA_VISIBLE_DEVICES, so it must come before anything imports torch.
-    with gpu_lease(args.gpus) as devices:
-        log(f"devices: {'cuda ' + ','.join(devices) if devices else 'cpu'}; threads {args.threads}")
-        if args.kind in ("transformer", "wordvec"):
-            import torch
-
-            torch.set_num_threads(args.threads)
+    with compute(args.gpus, args.threads, log, torch=args.kind in ("transformer", "wordvec")):
         from kit.experiment import run_fold
-        from kit.kept import why_not_kept
 
-        keep_models = argument_values(Config, args, only=("keep_models",)).get("keep_models", "auto")
         run_fold(
             kind=args.kind, params=params, variant=variant_files(args), folds_path=Path(args.folds), fold=args.fold,
             seed=args.seed, classes=args.classes, out=Path(args.out), workdir=Path(args.workdir), log=log,
             pool=Path(args.pool) if args.pool else None, additions=additions, inputs=family_inputs(args.inputs),
-            model_dir=Path(args.model_dir) if args.model_dir else None, keep_model=args.keep_model,
-            why_not_kept=why_not_kept(keep_models),
+            model_dir=Path(args.model_dir) if args.model_dir else None, config_hash=args.config_hash,
         )
+
+
+def cmd_keep_models(args, log) -> None:
+    """Keep or prune an experiment's fold models for `kit predict` (keep_models), without training anything.
+
+    Example: python -m kit keep-models --model-dirs models/folds/m.raw.s0/fold0 models/folds/m.raw.s0/fold1 --keep-models auto --kept --out models/folds/m.raw.s0/retention.json
+    """
+    from kit.artifacts import write_json
+    from kit.kept import retain_fold_models, why_not_kept
+
+    status = retain_fold_models([Path(p) for p in args.model_dirs], args.kept, why_not_kept(args.keep_models), log)
+    write_json(Path(args.out), {"keep_models": args.keep_models, "kept": args.kept, "folds": status})
 
 
 def family_inputs(pairs: list[str]) -> dict[str, Path]:
@@ -291,7 +284,78 @@ def cmd_scores(args, log) -> None:
 
     run = current_run([Path(path) for path in args.configfile], Path(args.folds))
     print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement,
-                 members=args.members, run=run)
+                 members=args.members, run=run, lb_log=Path(args.lb))
+
+
+def cmd_lb(args, log) -> None:
+    """Record a submission's public leaderboard score (`add`), or list the recorded ones. Only a submission the kit
+    wrote, unchanged since (its sidecar's sha256), is accepted; the log is a plain CSV (lb.csv) to keep in git.
+
+    Example: python -m kit lb add subs/final.csv 0.7312 --note "first try"
+    """
+    from kit import lb
+
+    if args.action == "add":
+        if args.submission is None or args.score is None:
+            raise ValueError("lb add: give the submission and its score, e.g. `kit lb add subs/final.csv 0.7312`")
+        row = lb.add(Path(args.log_file), Path(args.submission), args.score, args.note)
+        honest = "unknown" if row["honest_oof_f1"] is None else f"{row['honest_oof_f1']:.4f}"
+        log(f"{args.log_file}: {row['submission']} ({row['source']}, sha256 {row['sha256'][:8]}) scored "
+            f"{row['lb_score']:.4f} on the leaderboard; honest OOF {honest}")
+        return
+    if args.submission is not None:
+        raise ValueError(f"lb: unexpected {args.submission!r}; `kit lb` lists, `kit lb add FILE SCORE` records")
+    from rich.console import Console
+
+    rows = lb.read_log(Path(args.log_file))
+    console = Console()
+    if not rows:
+        console.print(f"{args.log_file}: no leaderboard scores recorded yet; `python -m kit lb add subs/final.csv "
+                      "0.7312` records one")
+        return
+    console.print(lb.log_table(rows))
+    line = lb.verdict(rows)
+    if line:
+        console.print(line)
+
+
+def cmd_lb_figure(args, log) -> None:
+    """Draw the CV-vs-LB figure: each recorded submission's honest OOF macro-F1 against its leaderboard score, with
+    the rank correlation (a note when nothing is recorded yet).
+
+    Example: python -m kit lb-figure --lb lb.csv --out figures/final/cv_vs_lb.png
+    """
+    from kit.lb import write_cv_vs_lb_figure
+
+    write_cv_vs_lb_figure(Path(args.lb) if args.lb else None, Path(args.out), log)
+
+
+def cmd_adversarial(args, log) -> None:
+    """Adversarial validation of one text variant: how well char TF-IDF + LR tells its train posts from its test
+    posts (OOF AUC in folds, with the fold std and a bootstrap interval), the n-grams and lengths that separate
+    them, and every train row's probability of being a test post.
+
+    Example: python -m kit adversarial --variant raw --train data/variants/raw/train.parquet --test data/variants/raw/test.parquet --out-png figures/adversarial/raw.png --out-json figures/adversarial/raw.json --out-csv figures/adversarial/raw.test_like.csv
+    """
+    from kit.adversarial import AdversarialSettings, write_adversarial
+
+    settings = AdversarialSettings(k=args.k, seed=args.seed)
+    write_adversarial(args.variant, Path(args.train), Path(args.test), settings, Path(args.out_png),
+                      Path(args.out_json), Path(args.out_csv), log)
+
+
+def cmd_track(args, log) -> None:
+    """Log every given artifact (manifest, scores, settings, identity hash, figure) as an MLflow run; artifacts whose
+    manifest is logged already are skipped.
+
+    Example: python -m kit track --manifests oof/a/manifest.json --figures figures/experiments/a.png --out tracking/mlflow.json
+    """
+    from kit.tracking import log_artifacts
+
+    if args.figures and len(args.figures) != len(args.manifests):
+        raise ValueError(f"track: {len(args.manifests)} --manifests but {len(args.figures)} --figures")
+    figures = [Path(p) for p in args.figures] if args.figures else [None] * len(args.manifests)
+    log_artifacts([Path(p) for p in args.manifests], figures, args.uri, Path(args.out), log)
 
 
 def cmd_eda_figures(args, log) -> None:
@@ -420,6 +484,7 @@ OUTPUTS = {
     "corpus": ("out_corpus", "out_userdict", "out_new_words", "out_meta"),
     "post-train": ("out",),
     "fit-fold": ("out", "model_dir"),
+    "keep-models": ("out",),
     "merge": ("out_npz", "out_manifest"),
     "ensemble": ("out_npz", "out_manifest", "out_combination"),
     "submit": ("out", "sidecar"),
@@ -428,6 +493,9 @@ OUTPUTS = {
     "final-figure": ("out",),
     "disagreements": ("out_csv", "out_png"),
     "predict": ("out",),
+    "lb-figure": ("out",),
+    "adversarial": ("out_png", "out_json", "out_csv"),
+    "track": ("out",),
 }
 
 
@@ -557,8 +625,13 @@ def parser() -> argparse.ArgumentParser:
                         "vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet")
     p.add_argument("--out", required=True, help="the fold file (npz) to write")
     p.add_argument("--model-dir", help="the fold's model folder to write: the model, or not_kept.json saying why")
-    p.add_argument("--keep-model", action="store_true", help="keep this fold's model in --model-dir")
+    p.add_argument("--config-hash", default="", help="the experiment's identity hash, recorded beside the model")
+
+    p = command("keep-models", cmd_keep_models, "keep or prune an experiment's fold models (keep_models)")
+    p.add_argument("--model-dirs", nargs="+", required=True, help="the experiment's fold model folders")
+    p.add_argument("--kept", action="store_true", help="keep them (else prune them to not_kept.json)")
     add_arguments(p, Config, only=("keep_models",))
+    p.add_argument("--out", required=True, help="retention.json to write: what was kept and pruned")
 
     p = command("merge", cmd_merge, "merge fold files into an experiment artifact")
     experiment_args(p)
@@ -600,6 +673,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--members", action="store_true", help="also print each ensemble's members and weights")
     p.add_argument("--agreement", action="store_true",
                    help="also print how often each pair of artifacts agrees, as a heatmap")
+    p.add_argument("--lb", default="lb.csv", help="the leaderboard log whose scores join the table (kit lb)")
+
+    p = command("lb", cmd_lb, "record or list public leaderboard scores (lb.csv)")
+    p.add_argument("action", nargs="?", choices=["add"], help="add: record SUBMISSION's SCORE; none: list")
+    p.add_argument("submission", nargs="?", help="with add: a submission CSV the kit wrote (subs/<name>.csv)")
+    p.add_argument("score", nargs="?", help="with add: its public leaderboard score, in [0, 1]")
+    p.add_argument("--note", default="", help="with add: a note kept beside the score")
+    p.add_argument("--lb", dest="log_file", default="lb.csv", help="the leaderboard log (CSV)")
+
+    p = command("lb-figure", cmd_lb_figure, "draw the CV-vs-LB figure of the leaderboard log")
+    p.add_argument("--lb", help="the leaderboard log (CSV); left out: none recorded yet")
+    p.add_argument("--out", required=True, help="the figure (PNG) to write")
+
+    p = command("adversarial", cmd_adversarial, "adversarial validation: train vs test posts of one variant")
+    p.add_argument("--variant", required=True, help="the text variant's name (for the titles)")
+    p.add_argument("--train", required=True, help="the variant's train parquet")
+    p.add_argument("--test", required=True, help="the variant's test parquet")
+    p.add_argument("--k", type=int, default=5, help="folds of the train-vs-test classifier")
+    p.add_argument("--seed", type=int, default=0, help="seed of its folds and of the bootstrap")
+    p.add_argument("--out-png", required=True, help="the figure to write")
+    p.add_argument("--out-json", required=True, help="the AUC, its intervals, n-grams and lengths (JSON) to write")
+    p.add_argument("--out-csv", required=True, help="every train row's p(test), most test-like first (CSV)")
+
+    p = command("track", cmd_track, "log artifacts to MLflow (tracking: mlflow)")
+    p.add_argument("--manifests", nargs="+", required=True, help="manifest.json of each artifact")
+    p.add_argument("--figures", nargs="*", default=[], help="each artifact's figure, in the order of --manifests")
+    p.add_argument("--uri", help="the MLflow tracking URI (default: a SQLite store under mlruns/)")
+    p.add_argument("--out", required=True, help="the JSON of artifact -> MLflow run id to write")
 
     p = command("eda-figures", cmd_eda_figures, "draw the EDA figures of the report")
     p.add_argument("--report", required=True, help="the ingest report (data/interim/report.json)")
@@ -655,7 +756,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    with running(args.log, getattr(args, "threads", 1)) as log:
+    set_threads(getattr(args, "threads", 1))
+    with running(args.log) as log:
         from kit.artifacts import remove_stale_temps
         from kit.registry import load_plugins
 

@@ -3,7 +3,10 @@
 `load(mapping)` turns the YAML config into a `Config`: every key typed, defaulted and range-checked, every model
 entry parsed by its family's settings and every ensemble entry by its method's (kit.registry), and the rules a
 single entry cannot check: variants that exist, ensemble members that exist and are enough for the method, no
-ensemble cycle, a final choice that exists. A mistake stops `snakemake -n` with its key named.
+ensemble cycle, a final choice that exists, data paths that are files (kit.input_files). A mistake stops
+`snakemake -n` with its key named. Given the config files Snakemake read, it reads them again strictly first
+(kit.strict_yaml): Snakemake's plain YAML takes a key given twice and keeps aliases unexpanded, to be expanded by
+whatever walks the config.
 
 The Snakefile calls these helpers (through rules/common.smk) to expand (model x seed x variant x fold); they are
 plain functions of the typed config, tested without Snakemake. Nothing here imports numpy, pandas or torch.
@@ -12,18 +15,21 @@ plain functions of the typed config, tested without Snakemake. Nothing here impo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-import yaml
-
-from kit import registry
+from kit import input_files, registry, strict_yaml
 from kit.augment import AugmentSettings
+from kit.corpus import CorpusSettings
+from kit.data_settings import Columns, DataSettings, IngestSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
-from kit.settings import Settings, SettingsError, coerce, fail, identity, parse, references, setting, to_dict
+from kit.settings import (Settings, coerce, fail, identity, parse, references, refuse_option_like,
+                          setting, to_dict)
+from kit.sweeps import best_of_sweep_spec, expand_sweeps, swept_models
+from kit.word_vectors import WordVectorSettings
 
 # The competition's own layout: file names as shipped, and where the demo writes its copies.
 COMPETITION_FILES = {
@@ -56,136 +62,10 @@ WILDCARD_PATTERNS = {
 }
 
 
-def refuse_option_like(key: str, value: str | None, fix: str) -> None:
-    """Raise SettingsError when value starts with '-': the rules pass it as a flag's value, and argparse would take
-    it for an option and stop the job with a usage message that names neither the key nor the fix."""
-    if value is not None and value.startswith("-"):
-        raise fail(key, f"{value!r} starts with '-', which a command line reads as an option; {fix}")
-
-
-@dataclass
-class DataSettings(Settings):
-    train: str = setting(help="labelled training CSV (relative to the working directory, or absolute)")
-    test: str = setting(help="test CSV: every id in it gets a prediction")
-    unlabeled: str | None = setting(None, "optional unlabelled CSV in the test file's layout")
-    encoding: str = setting("auto", "auto: UTF-8, else GB18030 when it reads as plausible Chinese; or a Python codec "
-                                    "name (big5, utf-16...), then used strictly")
-
-    def check(self, path: str) -> None:
-        for name in ("train", "test", "unlabeled"):
-            value = getattr(self, name)
-            refuse_option_like(f"{path}.{name}", value, f"write it as './{value}'")
-        if self.encoding != "auto":
-            try:
-                "".encode(self.encoding)
-            except LookupError:
-                raise fail(f"{path}.encoding", f"{self.encoding!r} is not a Python codec name (e.g. gb18030, big5, "
-                                               "utf-8) nor 'auto'") from None
-
-
-@dataclass
-class Columns(Settings):
-    """The competition's column names; another competition in the same layout may rename them. The other columns
-    (time, user, images, videos) are carried through untouched when present."""
-
-    id: str = setting("微博id", "id column of every file")
-    text: str = setting("微博中文内容", "text column of every file")
-    label: str = setting("情感倾向", "label column of the training file")
-    # The competition's ids are digits: a pattern stops a header line, an Excel-mangled number or a shifted column
-    # from being read as an id.
-    id_pattern: str | None = setting(r"\d+", "every id must match this regular expression in full; null accepts any "
-                                             "printable id")
-
-    def check(self, path: str) -> None:
-        for name in ("id", "text", "label"):
-            refuse_option_like(f"{path}.{name}", getattr(self, name), "rename the column in the files")
-        refuse_option_like(f"{path}.id_pattern", self.id_pattern, f"write it as '(?:{self.id_pattern})'")
-        if self.id_pattern is not None:
-            try:
-                re.compile(self.id_pattern)
-            except re.error as error:
-                raise fail(f"{path}.id_pattern", f"{self.id_pattern!r} is not a regular expression: {error}") from None
-
-    def required(self, role: str) -> tuple[str, ...]:
-        return (self.id, self.text, self.label) if role == "train" else (self.id, self.text)
-
-
-@dataclass
-class IngestSettings(Settings):
-    conflicting_text: Literal["keep", "majority", "drop"] = setting(
-        "keep", "identical train texts with different labels: keep all, keep the strict majority, or drop all")
-
-
 @dataclass
 class FoldSettings(Settings):
     k: int = setting(5, "folds: every model is trained k times, each time predicting one fold", ge=2, le=127)
     seed: int = setting(42, "seed of the fold assignment (stratified by label, duplicates kept together)", ge=0)
-
-
-@dataclass
-class NewWordSettings(Settings):
-    """How the corpus finds its own words for jieba's dictionary (kit/newwords.py defines each test)."""
-
-    # Read off 126k real posts (shared/data's 20k labelled and 10k test posts, 100k unlabelled ones): below 10
-    # occurrences a string's neighbours are too few for their entropy to mean anything; PMI 6.5 keeps 新冠肺炎 (6.7)
-    # and drops collocations like 一定要 or 真的很; entropy 2 drops the pieces of longer words; a piece entropy of 3
-    # drops phrases like 戴口罩, 钟南山称 or 口罩都卖 and keeps 新冠肺炎. A corpus ten times larger may raise min_count.
-    min_count: int = setting(10, "a new word is seen at least this many times in the corpus", ge=1)
-    # Four characters cover the new names of this epidemic (新冠肺炎, 瑞德西韦); longer phrases come as hashtags.
-    max_len: int = setting(4, "longest new word, in Chinese characters", ge=2, le=4)
-    min_pmi: float = setting(6.5, "least pointwise mutual information (bits) at a new word's weakest split")
-    min_entropy: float = setting(2.0, "least entropy (bits) of the character before and of the one after", ge=0)
-    max_piece_entropy: float = setting(3.0, "most entropy (bits) of the character after a piece that starts a new word "
-                                            "(before one that ends it): a freer piece is a word of its own", ge=0)
-    hashtag_min_count: int = setting(3, "a #hashtag# seen this many times becomes one word", ge=1)
-    emoticon_min_count: int = setting(3, "an emoticon word like [哈哈] seen this many times becomes one word", ge=1)
-
-
-@dataclass
-class CorpusSettings(Settings):
-    """The text corpus that representations learn from: train + test + unlabelled texts, cleaned and deduplicated
-    (label-free, so using the test texts is legitimate), segmented once with its own words (kit/corpus.py)."""
-
-    max_texts: int | None = setting(None, "most unlabelled texts kept, spread evenly over the file (train and test "
-                                          "texts are always in); null keeps all", ge=1)
-    new_words: NewWordSettings = setting(NewWordSettings(), "the corpus's own words added to jieba's dictionary")
-
-
-@dataclass
-class WordVectorSettings(Settings):
-    """One `word_vectors:` entry: gensim vectors trained on the corpus's words (kit/word_vectors.py)."""
-
-    algorithm: Literal["word2vec", "fasttext"] = setting(
-        "word2vec", "skip-gram word2vec, or fastText (skip-gram with character n-grams: vectors for unseen words)")
-    source: Literal["corpus", "train"] = setting(
-        "corpus", "the texts it learns from: the whole corpus, or the train texts only (to measure what the "
-                  "unlabelled posts add)")
-    dim: int = setting(100, "vector size", ge=1)
-    window: int = setting(5, "words on each side that count as context", ge=1)
-    min_count: int = setting(2, "words seen fewer times get no vector of their own", ge=1)
-    epochs: int = setting(5, "passes over the texts", ge=1)
-    negative: int = setting(5, "negative samples per positive one", ge=1)
-    # word2vec's default; 0 suits a tiny corpus, in which every word counts as frequent.
-    sample: float = setting(1e-3, "frequent words are downsampled above this share of the words (0: off)", ge=0)
-    # Chinese words are one to four characters: their character 1-3-grams are the subwords worth sharing.
-    subwords: tuple[int, int] = setting((1, 3), "fasttext only: [shortest, longest] character n-gram of a word",
-                                        ge=1)
-    # gensim's default of 2M buckets costs 800 MB at dim 100; the corpus's character 1-3-grams number far fewer.
-    buckets: int = setting(200_000, "fasttext only: hash buckets of the character n-gram vectors", ge=1)
-    seed: int = setting(0, "seed of the initial vectors and the sampling (identical vectors with one thread)",
-                        ge=0)
-    probes: tuple[str, ...] = setting(("口罩", "武汉", "加油", "谣言"), "words whose nearest neighbours the log shows",
-                                      identity=False)
-
-    def check(self, path: str) -> None:
-        low, high = self.subwords
-        if low > high:
-            raise fail(f"{path}.subwords", f"must be [low, high] with low <= high, got [{low}, {high}]")
-        if self.algorithm == "word2vec":
-            defaults = WordVectorSettings()
-            for name in ("subwords", "buckets"):
-                if getattr(self, name) != getattr(defaults, name):
-                    raise fail(f"{path}.{name}", "applies to algorithm 'fasttext' only")
 
 
 @dataclass
@@ -305,13 +185,13 @@ class Config(Settings):
     seeds: tuple[int, ...] = setting((0,), "seeds every model runs with unless its entry narrows them", ge=0,
                                      min_items=1)
     ensembles: dict[str, EnsembleEntry] = setting({}, "named ensemble entries", pattern=NAME)
-    final: str = setting("auto", "subs/final.csv: an ensemble or experiment name, or auto = the best honest OOF "
-                                 "macro-F1 (ensembles first)")
+    final: str = setting("auto", "subs/final.csv: an ensemble or experiment name, or auto = the ensemble or "
+                                 "experiment with the best honest OOF macro-F1 (an ensemble on a tie)")
     # What `kit predict` needs is kept by default because it is cheap: on the default demo run 12.9 MB beside the
     # 18 MB of oof/, and 2.2 s of writing in all 40 fold jobs together.
     keep_models: Literal["auto", "all", "none"] = setting(
-        "auto", "fold models kept in models/folds/ for `kit predict`: auto = those subs/final.csv can depend on (the "
-                "final candidates and their members), all, or none", identity=False)
+        "auto", "fold models kept in models/folds/ for `kit predict`: auto = the members of the ensembles "
+                "subs/final.csv chooses from (every experiment when there is none), all, or none", identity=False)
     plugins: tuple[str, ...] = setting((), "Python modules imported first, which may register model families, "
                                            "ensemble methods and text variants (kit/registry.py)")
     pool: PoolSettings = setting(PoolSettings(), "the rows teachers label for pseudo variants")
@@ -325,6 +205,12 @@ class Config(Settings):
                                                        "when something needs it)")
     word_vectors: dict[str, WordVectorSettings] = setting({}, "named word-vector entries, trained on the corpus",
                                                           pattern=NAME)
+    # Logged after the run by its own rule (rules/tracking.smk), so switching it re-runs no fold job.
+    tracking: Literal["none", "mlflow"] = setting(
+        "none", "mlflow: log every experiment and ensemble (settings, identity hash, scores, figures) to MLflow "
+                "(pip install -e '.[tracking]'); none: off", identity=False)
+    tracking_uri: str | None = setting(None, "the MLflow tracking URI; null: a SQLite store under mlruns/ in the "
+                                             "run folder", identity=False)
 
     def check(self, path: str) -> None:
         self.classes = tuple(str(label) for label in self.classes)
@@ -461,27 +347,38 @@ def _dependencies(config: Config, node: str) -> list[str]:
 
 
 def load_yaml(path: str | Path) -> dict:
-    """The YAML file's mapping; a file that is not YAML is a SettingsError naming its line."""
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return yaml.safe_load(handle) or {}
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise SettingsError(
-                f"{path}: {where}is not valid YAML ({problem}); fix that line (YAML indents with spaces, not tabs)"
-            ) from None
+    """The YAML file's mapping, read strictly (kit.strict_yaml: no key twice in a mapping, aliases expanded to a
+    bounded size) from a file that is one (kit.input_files); a ValueError naming the file, its line and the key
+    otherwise."""
+    input_files.check(path)
+    return strict_yaml.load_yaml(path)
 
 
-def load(mapping: Mapping) -> Config:
+def load(mapping: Mapping, files: Iterable[str | Path] = ()) -> Config:
     """The whole config parsed and checked; SettingsError (a ValueError) naming the key at fault.
 
+    files: the config files the mapping was loaded from (Snakemake's `workflow.configfiles`). Snakemake reads them
+    with plain YAML, which takes a key given twice silently and keeps aliases unexpanded until something walks the
+    config (its own json.dumps of it, before any job); each is read again strictly here, and the mapping itself
+    (with any `--config` values) is measured the same way, before anything walks it.
     The plugin modules are imported first, so that their families, methods and variants are known to the parse.
     """
+    for path in files:
+        load_yaml(path)
+    strict_yaml.measure(mapping)
     plugins = coerce(mapping.get("plugins", ()), tuple[str, ...], "plugins") if isinstance(mapping, Mapping) else ()
     registry.load_plugins(plugins)
-    return parse(Config, mapping, "")
+    swept = {}
+    if isinstance(mapping, Mapping) and isinstance(mapping.get("models"), Mapping):
+        swept = swept_models(mapping["models"])
+        mapping = {**mapping, "models": expand_sweeps(mapping["models"])}  # a sweep: is one entry per point
+    config = parse(Config, mapping, "")
+    for model, points in swept.items():
+        name = f"best_of_{model}"
+        if name not in config.ensembles:
+            experiments = [exp.name for exp in matrix(config) if exp.model in points]
+            config.ensembles[name] = EnsembleEntry.parse_setting(best_of_sweep_spec(experiments), f"ensembles.{name}")
+    return config
 
 
 def matrix(config: Config) -> list[Experiment]:
@@ -522,23 +419,26 @@ def member_closure(config: Config, artifacts: list[str]) -> set[str]:
 
 
 def final_candidates(config: Config) -> list[str]:
-    """The artifacts subs/final.csv chooses from: with final: auto every ensemble (every experiment if there is
-    none); else the named one."""
+    """The artifacts subs/final.csv chooses from: with final: auto every ensemble and every experiment (an
+    experiment that beats every ensemble honestly is the final); else the named one."""
     if config.final != "auto":
         return [f"ensemble.{config.final}" if config.final in config.ensembles else config.final]
-    if config.ensembles:
-        return [f"ensemble.{name}" for name in config.ensembles]
-    return [exp.name for exp in matrix(config)]
+    return [f"ensemble.{name}" for name in config.ensembles] + [exp.name for exp in matrix(config)]
 
 
 def kept_experiments(config: Config) -> set[str]:
-    """The experiments whose fold jobs keep their models (keep_models): all, none, or with auto every experiment
-    subs/final.csv can depend on (the member closure of the final candidates)."""
+    """The experiments whose fold jobs keep their models (keep_models): all, none, or with auto the member closure
+    of the ensembles final: auto chooses from (every experiment when there is no ensemble; the named final's when
+    it names one). An experiment outside every ensemble can still win final: auto; its models are then not kept,
+    and kit predict says to set keep_models: all, rather than every transformer's fold models filling the disk."""
     if config.keep_models == "all":
         return {exp.name for exp in matrix(config)}
     if config.keep_models == "none":
         return set()
-    return member_closure(config, final_candidates(config))
+    roots = final_candidates(config)
+    if config.final == "auto" and config.ensembles:
+        roots = [f"ensemble.{name}" for name in config.ensembles]
+    return member_closure(config, roots)
 
 
 def variant_kind(config: Config, variant: str) -> str:
@@ -603,8 +503,10 @@ def experiment_identity(config: Config, exp: Experiment) -> dict:
     # An entry named by a key (word vectors) decides the numbers as much as the key itself.
     named = {key: identity(getattr(config, block)[name])
              for key, block, name in references(entry.params, "")}
+    code = code_identity(registry.FAMILIES, entry.kind)
     return {
         "kind": entry.kind,
+        **({"code": code} if code else {}),
         "params": identity(entry.params),
         **({"named_entries": named} if named else {}),
         "variant": exp.variant,
@@ -617,6 +519,30 @@ def experiment_identity(config: Config, exp: Experiment) -> dict:
 
 def experiment_config_hash(config: Config, exp: Experiment) -> str:
     return sha256_json(experiment_identity(config, exp))
+
+
+def ensemble_identity_hash(config: Config, name: str) -> str:
+    """What decides an ensemble's numbers beyond its members' files: its entry and, for a plugin's method, the
+    plugin's code."""
+    entry = config.ensembles[name]
+    return sha256_json({"spec": ensemble_spec(config, name), "code": code_identity(registry.METHODS, entry.method)})
+
+
+def code_identity(declarations: registry.Registry, name: str) -> dict[str, str]:
+    """{module: sha256 of its source} when a plugin module registered `name`, so that editing the plugin re-runs
+    what it computes (and adding an unrelated plugin re-runs nothing); {} for the kit's own declarations, whose code
+    changes only with the kit itself."""
+    import hashlib
+    import sys
+
+    registry.lookup(declarations, name)
+    module = declarations.origin.get(name, "")
+    if not module or module == "kit" or module.startswith("kit."):
+        return {}
+    source = getattr(sys.modules.get(module), "__file__", None)
+    if not source:
+        return {module: "no source file"}
+    return {module: hashlib.sha256(Path(source).read_bytes()).hexdigest()}
 
 
 def config_schema() -> dict:

@@ -33,17 +33,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kit.hashing import sha256_strings
+from kit.newwords import NewWordSettings
+from kit.settings import Settings, setting
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from kit.config import CorpusSettings
     from kit.newwords import NewWord
 
 FOLDER = "data/corpus"  # where the workflow writes the corpus's files (rules/corpus.smk)
 SOURCES = ("train", "test", "unlabeled")
 COLUMNS = ("text", "words", "source")
 NEW_WORD_COLUMNS = ("word", "count", "kind", "pmi", "left_entropy", "right_entropy")
+
+
+@dataclass
+class CorpusSettings(Settings):
+    """The text corpus that representations learn from: train + test + unlabelled texts, cleaned and deduplicated
+    (label-free, so using the test texts is legitimate), segmented once with its own words (kit/corpus.py)."""
+
+    max_texts: int | None = setting(None, "most unlabelled texts kept, spread evenly over the file (train and test "
+                                          "texts are always in); null keeps all", ge=1)
+    new_words: NewWordSettings = setting(NewWordSettings(), "the corpus's own words added to jieba's dictionary")
 
 
 @dataclass(frozen=True)

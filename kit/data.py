@@ -17,6 +17,8 @@ Encodings (`read_table`, `ingest`: `encoding`, "auto" by default):
 - any other value is a Python codec name, used strictly: an undecodable byte is refused naming its line.
 - a leading BOM is dropped in every encoding; a few NULs (no more than 0.1% of the characters) are removed and
   counted per row, more mean a binary file, refused.
+A path that is not a file (a folder, a device such as /dev/zero, a named pipe, a socket, a symbolic link that
+loops or leads nowhere) or is larger than a bound (2 GiB, kit.input_files) is refused before it is opened.
 Header names are stripped of surrounding whitespace; an empty, header-only or malformed file, or one that lacks a
 required column, is refused (a header that looks garbled adds the hint to set the encoding).
 
@@ -44,7 +46,8 @@ a bug, when they differ):
 - undecodable_bytes: replaced with U+FFFD and kept; counted per split (characters and rows) with example ids.
 - nul_bytes: NUL characters removed and the rows kept; counted like undecodable bytes.
 - blank_rows (every field empty, e.g. a blank line): dropped in every split.
-- id_whitespace: ids stripped (the real test file has a trailing space on every id); empty_id, as above.
+- id_whitespace: ids stripped (the real test file has a trailing space on every id), the rows kept: the report's
+  entry and the ingest log say so; empty_id, as above.
 - label_normalised and invalid_label (train), as above.
 - empty_text, as above.
 - duplicate ids: copies that agree on text (and label) keep the first copy, whose other columns (time, user...)
@@ -77,8 +80,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kit import input_files
 from kit.artifacts import read_parquet, sha256_strings, write_json, write_parquet
-from kit.config import Columns
+from kit.data_settings import Columns
 
 ROLES = ("train", "test", "unlabeled")
 CONFLICTING_TEXT_POLICIES = ("keep", "majority", "drop")
@@ -445,7 +449,9 @@ def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "a
     check_encoding(encoding)
     path = Path(path)
     try:
-        payload = path.read_bytes()
+        payload = input_files.read_bytes(path)
+    except input_files.InputFileError as error:
+        raise DataError(str(error)) from None
     except OSError as error:
         raise DataError(f"{path}: cannot be read ({error.strerror or error})") from error
     if not payload.strip(b" \t\r\n" + codecs.BOM_UTF8):
@@ -532,7 +538,9 @@ def _strip_ids(split: _Split, frame: pd.DataFrame) -> pd.DataFrame:
     stripped = frame["id"].str.strip()
     changed = (stripped != frame["id"]).to_numpy()
     frame = frame.assign(id=stripped)
-    split.count("id_whitespace", frame, changed)
+    which = "every id (as in the competition's test file)" if changed.size and changed.all() else "the id"
+    split.count("id_whitespace", frame, changed, action=f"spaces around {which} removed; rows kept, ids submitted "
+                                                        "without them")
     empty = (stripped == "").to_numpy()
     if split.role == "test" and empty.any():
         line = split.first_line[frame.index[empty][0]]
@@ -773,8 +781,10 @@ def report_table(report: dict):
         table.add_row(role, f"read ({split['encoding']})", str(split["rows_read"]), "", split["path"])
         for rule, entry in split["rules"].items():
             if entry["rows"]:
-                details = {key: value for key, value in entry.items() if key not in ("rows", "dropped", "examples")}
-                text = ", ".join(entry["examples"]) + (f"  {details}" if details else "")
+                details = {key: value for key, value in entry.items()
+                           if key not in ("rows", "dropped", "examples", "action")}
+                text = "; ".join(filter(None, [entry.get("action"), ", ".join(entry["examples"]),
+                                               str(details) if details else ""]))
                 table.add_row(role, rule, str(entry["rows"]), str(entry["dropped"]), text)
         counts = split.get("class_counts")
         table.add_row(

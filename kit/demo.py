@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from kit.artifacts import atomic_write_bytes
-from kit.config import COMPETITION_FILES, DEFAULT_CLASSES, Columns
+from kit.config import COMPETITION_FILES, DEFAULT_CLASSES
+from kit.data_settings import Columns
 
 FILES = COMPETITION_FILES
 HEADER = (Columns().id, "微博发布时间", "发布人账号", Columns().text, "微博图片", "微博视频")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kit import config as kit_config
+from kit.newwords import NewWordSettings
 from kit import registry
 from kit.augment import AugmentSettings
 from kit.pseudo import PoolSettings, PseudoSettings
@@ -22,7 +23,9 @@ REFERENCE_END = "<!-- /config-reference -->"
 
 
 def schema() -> dict:
-    return kit_config.config_schema()
+    from kit.sweeps import with_sweep_key
+
+    return with_sweep_key(kit_config.config_schema())
 
 
 def _table(docs: list[FieldDoc], prefix: str = "", with_group: bool = False) -> list[str]:
@@ -51,13 +54,13 @@ def reference() -> str:
         elif doc.key not in ("corpus", "word_vectors", "pool", "pseudo", "augment"):
             top.append(doc)
     out += _table(top)
-    out += ["", "**The corpus** (`corpus:`, `kit.config.CorpusSettings`): train + test (+ unlabelled) texts for "
+    out += ["", "**The corpus** (`corpus:`, `kit.corpus.CorpusSettings`): train + test (+ unlabelled) texts for "
                 "representation learning, built only when something needs it (kit/corpus.py, kit/newwords.py):", ""]
     corpus = [doc for doc in field_docs(kit_config.CorpusSettings) if doc.key != "new_words"]
     corpus += [FieldDoc(f"new_words.{d.key}", "", d.type, d.default, d.bounds, d.help)
-               for d in field_docs(kit_config.NewWordSettings)]
+               for d in field_docs(NewWordSettings)]
     out += _table(corpus, prefix="corpus.")
-    out += ["", "**Every word-vectors entry** (`word_vectors.<name>`, `kit.config.WordVectorSettings`): gensim "
+    out += ["", "**Every word-vectors entry** (`word_vectors.<name>`, `kit.word_vectors.WordVectorSettings`): gensim "
                 "vectors in `models/word_vectors/<name>/` (kit/word_vectors.py):", ""]
     out += _table(field_docs(kit_config.WordVectorSettings))
     out += ["", "**The pseudo-label pool** (`pool:`, `kit.pseudo.PoolSettings`):", ""]

@@ -108,15 +108,16 @@ def run_fold(
     additions: TrainingRows | None = None,
     inputs: dict[str, Path] | None = None,
     model_dir: Path | None = None,
-    keep_model: bool = False,
-    why_not_kept: str = "",
+    config_hash: str = "",
 ) -> dict:
     """Train on every fold but `fold`, predict it and the test set, write the fold file `out`. Returns its meta.
 
     pool: the variant's pseudo-label pool (id, text), also predicted when this experiment teaches a pseudo variant;
     additions: training-only rows of a pseudo or augment variant, added to this fold's training rows; inputs: the
     workflow files the model family declared it reads (kit.registry.Family.inputs), by role;
-    model_dir: the fold's model folder, holding the model when keep_model, else not_kept.json with why_not_kept.
+    model_dir: the fold's model folder, written whatever keep_models says (the keep_models rule prunes it later);
+    config_hash: the experiment's identity hash (kit.config.experiment_config_hash), recorded beside the model so that
+    `kit predict` can tell it belongs to the artifact.
     """
     train, test, variant_meta = variant.read()
     folds, fold_hash = read_folds(folds_path)
@@ -164,11 +165,11 @@ def run_fold(
     if model_dir is not None:
         from kit.kept import write_fold_model
 
-        model_meta = {"kind": kind, "fold": fold, "seed": seed, "fold_hash": fold_hash,
+        model_meta = {"kind": kind, "config_hash": config_hash, "fold": fold, "seed": seed, "fold_hash": fold_hash,
                       "data_hash": variant_meta["data_hash"], "variant": variant_meta["variant"], "classes": classes}
         started = time.perf_counter()
-        kept = write_fold_model(model_dir, result.predictor, model_meta, keep_model, why_not_kept)
-        log(f"fold {fold}: model {'kept in' if kept else 'not kept, see'} {model_dir} "
+        kept = write_fold_model(model_dir, result.predictor, model_meta)
+        log(f"fold {fold}: model {'written to' if kept else 'cannot be kept, see'} {model_dir} "
             f"({time.perf_counter() - started:.2f}s)")
     pool_arrays = {}
     if pool_frame is not None:

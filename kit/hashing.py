@@ -24,3 +24,12 @@ def canonical_json(obj) -> str:
 
 def sha256_json(obj) -> str:
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
+
+
+def file_sha256(path) -> str:
+    """Hash of a file's bytes: what a submission's sidecar records, so a changed CSV is caught."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,6 +1,6 @@
 """The log contract of every command a rule runs: plain timestamped lines into the rule's log file, echoed to stderr.
 
-`running(log_path, threads)` wraps a command: the kit's own warnings (the GPU lease waiting) and Python warnings
+`running(log_path)` wraps a command: the kit's own warnings (the GPU lease waiting) and Python warnings
 (scikit-learn's ConvergenceWarning) become log lines; a data or config error (a ValueError, which names its file and
 field) becomes one `error:` line and exit code 2; any other exception (a bug) leaves its traceback in the log too.
 """
@@ -8,7 +8,6 @@ field) becomes one `error:` line and exit code 2; any other exception (a bug) le
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 import traceback
@@ -57,17 +56,8 @@ class ForwardToLog(logging.Handler):
         self.log(f"{record.levelname.lower()}: {record.getMessage()}")
 
 
-def set_threads(threads: int) -> None:
-    """Snakemake runs several jobs side by side: each BLAS gets the job's own threads, not every core."""
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    # OpenMP threads that spin while they wait starve each other on a shared machine: an MLM epoch on 2 threads took
-    # 241.7 s spinning against 16.8 s passive (3,000 texts, load 6-13 on 2 cores). Set before torch loads.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 @contextmanager
-def running(log_path: str | None, threads: int = 1):
+def running(log_path: str | None):
     """Yield the command's Log; route warnings into it; turn a data or config error into `error:` and exit 2."""
     log = Log(log_path)
     kit_logger = logging.getLogger("kit")
@@ -75,7 +65,6 @@ def running(log_path: str | None, threads: int = 1):
         kit_logger.removeHandler(handler)  # a second command in one process (tests) logs to its own file only
     kit_logger.addHandler(ForwardToLog(log))
     kit_logger.setLevel(logging.INFO)
-    set_threads(threads)
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         log(f"warning: {category.__name__}: {message} ({Path(filename).name}:{lineno})")

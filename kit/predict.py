@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kit.artifacts import read_json
-from kit.config import Columns
+from kit.data_settings import Columns
 from kit.kept import COMBINATION
 
 PROBABILITY_PREFIX = "p_"  # the output's probability columns: p_-1, p_0, p_1
@@ -32,7 +32,7 @@ class Node:
     manifest: dict
     folds: list = field(default_factory=list)  # experiments: one predictor per fold, in the merge's fold order
     entry: object = None  # ensembles: kit.config.EnsembleEntry
-    fitted: object = None  # ensembles: kit.ensemble.build.Fitted on every OOF row
+    fitted: object = None  # ensembles: kit.ensemble.fitted.Fitted on every OOF row
 
 
 @dataclass
@@ -126,7 +126,8 @@ def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
             node.fitted = load_fitted(manifest_path.parent / COMBINATION, node.entry)
             pending += used_members(node)
         else:
-            node.folds = [load_fold_predictor(Path(models_dir) / current / f"fold{meta['fold']}", manifest)
+            node.folds = [load_fold_predictor(Path(models_dir) / current / f"fold{meta['fold']}", manifest,
+                                               meta["fold"])
                           for meta in manifest["folds"]]
         nodes[current] = node
     classes = [str(label) for label in nodes[name].manifest["classes"]]
@@ -143,7 +144,7 @@ def load_fitted(path: Path, entry):
         from kit.kept import load_combination
 
         return load_combination(path, entry)
-    from kit.ensemble.build import Fitted
+    from kit.ensemble.fitted import Fitted
 
     return Fitted(saved["combination"], saved["class_weights"])
 

@@ -167,6 +167,11 @@ def score_columns(rows: list[dict]) -> list[Column]:
     columns = [
         Column("honest F1", lambda row: fmt(row["honest_macro_f1"]), 0,
                help="OOF macro-F1 as a fresh test set would see it (an ensemble's fit cross-fitted), the ranking"),
+    ]
+    if any(row.get("lb_score") is not None for row in rows):
+        columns.append(Column("LB", lambda row: fmt(row.get("lb_score")), 1,
+                              help="the latest public leaderboard score of its submission (kit lb)"))
+    columns += [
         Column("OOF F1", lambda row: fmt(row["oof_macro_f1"]), 1,
                help="OOF macro-F1 of the artifact's own OOF logits (an ensemble's fit saw these rows)"),
         Column("kind", _kind, 2, justify="left", help="the model family, or the ensemble's method"),
@@ -265,13 +270,15 @@ def final_caption(rows: list[dict], final: dict | None) -> str:
         return "\n".join(lines)
     above = [row for row in rows if row["kind"] != "ensemble" and honest is not None
              and (row["honest_macro_f1"] or 0) > honest]
-    if above and chosen["kind"] == "ensemble" and str(final.get("reason", "")).startswith("auto"):
+    if above:
         best = above[0]
         spread = f", folds σ {best['fold_f1_std']:.3f}" if best.get("fold_f1_std") is not None else ""
-        lines.append(
-            f"   {best['name']} scores higher ({fmt(best['honest_macro_f1'])}, +{best['honest_macro_f1'] - honest:.4f}"
-            f"{spread}) but is one experiment: with final: auto only ensembles are candidates, as one model's score "
-            f"moves more with its seed and folds; to submit it set final: {best['name']}")
+        reason = str(final.get("reason", ""))
+        why = (f"the config names the final ({reason})" if reason.startswith("chosen by name") else
+               "it was not among the candidates when subs/final.csv was chosen; `snakemake subs/final.csv` "
+               "chooses again")
+        lines.append(f"   {best['name']} scores higher ({fmt(best['honest_macro_f1'])}, "
+                     f"+{best['honest_macro_f1'] - honest:.4f}{spread}) but is not the final: {why}")
     return "\n".join(lines)
 
 
@@ -399,13 +406,18 @@ def read_final(subs_dir: Path) -> dict | None:
 
 
 def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement: bool = False,
-                 members: bool = False, run: CurrentRun | None = None, console=None) -> None:
-    """The scores of every artifact under oof_dir on stdout: the rich views fitted to the terminal, or JSON (where
-    each artifact not of the current run carries `not_of_this_run`, its reason)."""
+                 members: bool = False, run: CurrentRun | None = None, console=None,
+                 lb_log: Path | None = None) -> None:
+    """The scores of every artifact under oof_dir on stdout: the rich views fitted to the terminal (the final one
+    marked, with the leaderboard scores of lb_log beside the OOF ones), or JSON (where each artifact not of the
+    current run carries `not_of_this_run`, its reason)."""
     import json
     import sys
 
-    rows = score_rows(oof_dir)
+    from kit import lb
+
+    lb_rows = lb.read_log(lb_log) if lb_log else []
+    rows = lb.with_lb_scores(score_rows(oof_dir), lb_rows)
     current, others = split_current(rows, run or CurrentRun())
     if as_json:
         for row, why in others:
@@ -420,6 +432,8 @@ def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement
         console.print(f"no artifacts under {oof_dir}/ yet: run `snakemake -j2` first")
         return
     render_scores(current, read_final(subs_dir), console, others)
+    if lb.verdict(lb_rows):
+        console.print(lb.verdict(lb_rows))
     numbers = {row["name"]: index for index, row in enumerate(current, start=1)}
     if members:
         console.print(members_table(current, numbers, console.width))

@@ -6,7 +6,8 @@ One definition, many views, so that nothing is typed twice:
 - `json_schema(cls)`: the schema editors complete and check against (kit/schema/config.schema.json);
 - `field_docs(cls)`: the rows of the README's config tables (kit/docs.py renders them, a test keeps them in step);
 - `add_arguments(parser, cls)` / `from_arguments(cls, args)`: CLI flags with the same help and defaults;
-- `to_dict(obj)` / `identity(obj)`: the entry as plain JSON, whole, or only the fields that decide the numbers
+- `to_dict(obj)` / `identity(obj)`: the entry as plain JSON, whole, or only the fields that decide the numbers (and
+  differ from their defaults)
   (what config hashes and Snakemake's rerun checks are computed over).
 - `references(obj, path)`: the fields whose value names an entry of another block of the config (a model's
   `vectors: w2v` names `word_vectors.w2v`), which kit.config checks and hashes.
@@ -38,12 +39,56 @@ from typing import Any, Literal, Union
 _EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
+class CommandLineText(str):
+    """A value typed on Snakemake's command line (`--config 'seeds=[0, 1]'`), which Snakemake hands over as text
+    (YAML's BaseLoader: every scalar a string). coerce() reads it as YAML when its field takes another type, so
+    `seeds=[0, 1]` is two ints and `C=2.0` a float, while a string field keeps the text as typed. Values from config
+    files are never re-read: `C: "4"` in a file stays a refused string."""
+
+
+def from_command_line(value, overrides):
+    """value (the merged config) with every string that `--config` set (overrides: Snakemake's parsed `--config`
+    mapping) marked as CommandLineText, at any depth; the rest as it is."""
+    if isinstance(value, Mapping) and isinstance(overrides, Mapping):
+        return {key: from_command_line(item, overrides[key]) if key in overrides else item
+                for key, item in value.items()}
+    if isinstance(value, list) and isinstance(overrides, list) and len(value) == len(overrides):
+        return [from_command_line(item, override) for item, override in zip(value, overrides)]
+    if isinstance(value, str) and isinstance(overrides, str) and value == overrides:
+        return CommandLineText(value)
+    return value
+
+
+def _read_command_line(value: CommandLineText, hint):
+    """The YAML reading of a command-line text where its field takes what it reads as (a number, a bool, null, a
+    list; anything for a free-form field), else the text itself."""
+    import yaml
+
+    try:
+        parsed = yaml.safe_load(str(value))
+    except yaml.YAMLError:
+        return str(value)
+    if hint is Any:
+        return parsed
+    arms = typing.get_args(hint) if _is_union(hint) else (hint,)
+    if not isinstance(parsed, str) and any(_matches(parsed, arm) for arm in arms):
+        return parsed
+    return str(value)
+
+
 class SettingsError(ValueError):
     """A config value that is wrong; the message names its key as a dotted path and says what it must be."""
 
 
 def fail(path: str, problem: str) -> SettingsError:
     return SettingsError(f"config key {path!r}: {problem}")
+
+
+def refuse_option_like(key: str, value: str | None, fix: str) -> None:
+    """Raise SettingsError when value starts with '-': the rules pass it as a flag's value, and argparse would take
+    it for an option and stop the job with a usage message that names neither the key nor the fix."""
+    if value is not None and value.startswith("-"):
+        raise fail(key, f"{value!r} starts with '-', which a command line reads as an option; {fix}")
 
 
 def setting(
@@ -132,6 +177,11 @@ def _is_custom(hint) -> bool:
 
 def _is_union(hint) -> bool:
     return typing.get_origin(hint) in (Union, types.UnionType)
+
+
+def _at_default(f: dataclasses.Field, value) -> bool:
+    default = _default(f)
+    return default is not MISSING and type(value) is type(default) and value == default
 
 
 def _default(f: dataclasses.Field):
@@ -269,6 +319,8 @@ def _matches(value, hint) -> bool:
 def coerce(value, hint, path: str):
     """value as the type hint says (YAML's types are loose: ints for floats, lists for tuples); SettingsError."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if isinstance(value, CommandLineText):
+        value = _read_command_line(value, hint)
     if hint is Any:
         return value
     if _is_union(hint):
@@ -303,12 +355,18 @@ def coerce(value, hint, path: str):
 
 
 def to_dict(obj, *, only_identity: bool = False) -> dict:
-    """The entry as the flat YAML mapping it was parsed from, with every default filled in (JSON-able)."""
+    """The entry as the flat YAML mapping it was parsed from, with every default filled in (JSON-able).
+
+    only_identity: without the fields marked identity=False, and without those left at their default, so that a
+    kit release that adds a setting whose default keeps today's behaviour changes no experiment's hash and re-runs
+    nothing (a changed default is a change of the kit, like a change of its code)."""
     out = {}
     for f in _fields(type(obj)):
         if only_identity and not f.metadata.get("identity", True):
             continue
         value = getattr(obj, f.name)
+        if only_identity and not _flattened(f) and _at_default(f, value):
+            continue
         if _flattened(f):
             out.update(to_dict(value, only_identity=only_identity))
         else:

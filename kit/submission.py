@@ -14,6 +14,7 @@ import pandas as pd
 
 from kit.artifacts import Artifact, atomic_write_bytes, read_parquet
 from kit.data import find_id_problems
+from kit.hashing import file_sha256
 
 
 class SubmissionError(ValueError):
@@ -63,23 +64,26 @@ def read(path: Path) -> pd.DataFrame:
 
 
 def choose(manifests: dict[str, dict], choice: str) -> tuple[str, str]:
-    """(the artifact to submit, why): the named one, or with 'auto' the best honest OOF macro-F1, ensembles first.
+    """(the artifact to submit, why): the named one, or with 'auto' the best honest OOF macro-F1 among them all.
 
-    manifests: artifact name -> its manifest. Ensembles come first because their honest score is cross-fitted, so
-    it is what a fresh test set would see, and they combine the experiments anyway.
+    manifests: artifact name -> its manifest. An ensemble's honest score is cross-fitted and an experiment's OOF score
+    fitted nothing on its rows, so they compare: a single model that beats every ensemble honestly is submitted. On
+    a tie the ensemble wins (it averages over more models, so it varies less on a fresh test set).
     """
     if choice != "auto":
         for key in (choice, f"ensemble.{choice}"):
             if key in manifests:
                 return key, f"chosen by name: {choice}"
         raise ValueError(f"final choice {choice!r} is not among the built artifacts {sorted(manifests)}")
-    ensembles = {key: m for key, m in manifests.items() if m["kind"] == "ensemble"}
-    pool = ensembles or manifests
-    best = max(pool, key=lambda key: pool[key]["honest_macro_f1"])
-    runner_up = sorted((m["honest_macro_f1"] for k, m in pool.items() if k != best), reverse=True)
+    best = max(manifests, key=lambda key: (manifests[key]["honest_macro_f1"], manifests[key]["kind"] == "ensemble"))
+    runner_up = sorted((m["honest_macro_f1"] for k, m in manifests.items() if k != best), reverse=True)
     margin = f", next {runner_up[0]:.4f}" if runner_up else ""
-    kind = "ensembles" if ensembles else "experiments"
-    return best, f"auto: best honest OOF macro-F1 among {len(pool)} {kind} ({pool[best]['honest_macro_f1']:.4f}{margin})"
+    n_ensembles = sum(m["kind"] == "ensemble" for m in manifests.values())
+    counts = f"{n_ensembles} ensembles and {len(manifests) - n_ensembles} experiments"
+    beat = ("; a single experiment beat every ensemble" if manifests[best]["kind"] != "ensemble" and n_ensembles
+            else "")
+    return best, (f"auto: best honest OOF macro-F1 among {counts} ({manifests[best]['honest_macro_f1']:.4f}{margin})"
+                  + beat)
 
 
 def read_test_ids(path: Path) -> np.ndarray:
@@ -120,6 +124,7 @@ def submit(candidates: list[tuple[Path, Path]], choice: str, test: Path, out: Pa
         "fold_hash": manifest.get("fold_hash"),
         "member_hashes": manifest.get("member_hashes", {manifest["name"]: manifest.get("config_hash")}),
         "predicted_distribution": frame["y"].value_counts().sort_index().to_dict(),
+        "sha256": file_sha256(out),  # `kit lb add` refuses the CSV once it no longer matches
         "kit_version": __version__,
     })
     return f"{out}: {len(frame)} rows from {manifest['name']} ({reason})"

@@ -34,18 +34,55 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from kit.corpus import FOLDER as CORPUS_FOLDER
+from kit.settings import Settings, fail, setting
 
 if TYPE_CHECKING:
     import numpy as np
     from gensim.models import KeyedVectors
 
-    from kit.config import WordVectorSettings
 
 VECTORS_FILE = "vectors.kv"
 META_FILE = "meta.json"
+
+
+@dataclass
+class WordVectorSettings(Settings):
+    """One `word_vectors:` entry: gensim vectors trained on the corpus's words (kit/word_vectors.py)."""
+
+    algorithm: Literal["word2vec", "fasttext"] = setting(
+        "word2vec", "skip-gram word2vec, or fastText (skip-gram with character n-grams: vectors for unseen words)")
+    source: Literal["corpus", "train"] = setting(
+        "corpus", "the texts it learns from: the whole corpus, or the train texts only (to measure what the "
+                  "unlabelled posts add)")
+    dim: int = setting(100, "vector size", ge=1)
+    window: int = setting(5, "words on each side that count as context", ge=1)
+    min_count: int = setting(2, "words seen fewer times get no vector of their own", ge=1)
+    epochs: int = setting(5, "passes over the texts", ge=1)
+    negative: int = setting(5, "negative samples per positive one", ge=1)
+    # word2vec's default; 0 suits a tiny corpus, in which every word counts as frequent.
+    sample: float = setting(1e-3, "frequent words are downsampled above this share of the words (0: off)", ge=0)
+    # Chinese words are one to four characters: their character 1-3-grams are the subwords worth sharing.
+    subwords: tuple[int, int] = setting((1, 3), "fasttext only: [shortest, longest] character n-gram of a word",
+                                        ge=1)
+    # gensim's default of 2M buckets costs 800 MB at dim 100; the corpus's character 1-3-grams number far fewer.
+    buckets: int = setting(200_000, "fasttext only: hash buckets of the character n-gram vectors", ge=1)
+    seed: int = setting(0, "seed of the initial vectors and the sampling (identical vectors with one thread)",
+                        ge=0)
+    probes: tuple[str, ...] = setting(("口罩", "武汉", "加油", "谣言"), "words whose nearest neighbours the log shows",
+                                      identity=False)
+
+    def check(self, path: str) -> None:
+        low, high = self.subwords
+        if low > high:
+            raise fail(f"{path}.subwords", f"must be [low, high] with low <= high, got [{low}, {high}]")
+        if self.algorithm == "word2vec":
+            defaults = WordVectorSettings()
+            for name in ("subwords", "buckets"):
+                if getattr(self, name) != getattr(defaults, name):
+                    raise fail(f"{path}.{name}", "applies to algorithm 'fasttext' only")
 NEIGHBOURS = 8  # nearest neighbours shown per probe word
 FOLDER = "models/word_vectors"  # the workflow writes each word_vectors entry to FOLDER/<name>/
 FOLD_INPUTS = ("vectors", "corpus", "userdict")
@@ -136,6 +173,9 @@ def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, co
         "gensim_version": gensim.__version__,
         **provenance(),
     }
+    # gensim pickles a log of "lifecycle events" (each save's time, path and platform) with the vectors; without it
+    # the file is a function of the vectors alone, the same bytes on a rerun.
+    vectors.lifecycle_events = None
     with atomic_folder(Path(out_dir)) as staging:
         vectors.save(str(staging / VECTORS_FILE))
         write_json(staging / META_FILE, meta)

@@ -1,16 +1,21 @@
 # Helpers that expand the (model x seed x variant x fold) matrix; rules only wire files.
+import os
 import sys
 
 from kit import config as kit_config
 from kit import corpus as kit_corpus
 from kit.hashing import canonical_json
 from kit.models.transformer.config import BackboneSource
-from kit.settings import to_dict
+from kit.settings import from_command_line, identity, to_dict
 
 # The whole config parsed and checked before any job is planned; a mistake stops here with its key named, in one
 # line rather than Snakemake's listing of frames.
+# `--config` values arrive as text (`seeds=[0, 1]` is ['0', '1']): each is read by its field's type.
 try:
-    CONFIG = kit_config.load(config)
+    CONFIG = kit_config.load(
+        from_command_line(config, dict(workflow.config_settings.config)),
+        files=workflow.configfiles,
+    )
 except ValueError as error:
     sys.exit(f"error: {error}")
 
@@ -34,9 +39,17 @@ def all_targets():
     """Every experiment and ensemble artifact, a submission per ensemble, the final one, and the report's figures
     (so that `snakemake --report report.html` works on any finished run)."""
     targets = [f"oof/{name}/manifest.json" for name in EXPERIMENTS]
+    targets += [f"models/folds/{name}/retention.json" for name in EXPERIMENTS]
     targets += [f"oof/ensemble.{name}/manifest.json" for name in CONFIG.ensembles]
     targets += [f"subs/ensemble.{name}.csv" for name in CONFIG.ensembles]
-    return [*targets, "subs/final.csv", *figure_targets()]
+    return [*targets, "subs/final.csv", *figure_targets(), *tracking_targets()]
+
+
+def set_aside_earlier_runs():
+    """After a successful run: move what an earlier run left here (kit.stale) to stale/, saying so."""
+    from kit.stale import set_aside
+
+    set_aside(".", log=lambda line: print(line, file=sys.stderr))
 
 
 def figure_targets():
@@ -47,16 +60,23 @@ def figure_targets():
     ]
     targets += [f"figures/experiments/{name}.png" for name in EXPERIMENTS]
     targets += [f"figures/ensembles/{name}.png" for name in CONFIG.ensembles]
-    return [*targets, "figures/final/final.png", "figures/final/disagreements.png"]
+    targets += [f"figures/adversarial/{variant}.png" for variant in text_variants()]
+    return [
+        *targets,
+        "figures/final/final.png",
+        "figures/final/disagreements.png",
+        "figures/final/cv_vs_lb.png",
+    ]
 
 
 def text_variants():
-    """The text variants the experiments read (a pseudo or augment variant reads its base's files)."""
-    return list(
-        dict.fromkeys(
-            kit_config.text_variant(CONFIG, exp.variant) for exp in EXPERIMENTS.values()
-        )
-    )
+    """The text variants the experiments read (a pseudo or augment variant reads its base's files), in the
+    registry's order, so that the order of the config's keys changes no param."""
+    order = kit_config.registry.names(kit_config.registry.VARIANTS)
+    used = {
+        kit_config.text_variant(CONFIG, exp.variant) for exp in EXPERIMENTS.values()
+    }
+    return [variant for variant in order if variant in used]
 
 
 def variant_split_files(split):
@@ -117,7 +137,20 @@ def id_pattern_arg():
     return "null" if pattern is None else pattern
 
 
-def plugins_arg():
+def run_only(value_of):
+    """A params function for what reaches a command but decides none of its numbers (a checkpoint cadence, the
+    prediction batch size, the list of plugin modules to import). Snakemake re-runs a job whose params changed, but
+    leaves out the params derived from its threads, resources, input or output; asking for `threads` marks this one
+    so. What decides the numbers travels as a rule's `identity` param instead (kit.config's identity hashes).
+    """
+
+    def param(wildcards, threads):
+        return value_of(wildcards)
+
+    return param
+
+
+def plugins_arg(wildcards=None):
     return ("--plugins " + " ".join(shell_quote(m) for m in PLUGINS)) if PLUGINS else ""
 
 
@@ -247,6 +280,7 @@ def model_entry(wildcards):
 
 
 def model_params_json(wildcards):
+    """The whole model entry (identity or not): what the command parses; its identity is config_hash."""
     return kit_config.model_params_json(CONFIG, wildcards.model)
 
 
@@ -310,6 +344,11 @@ def post_train_spec_json(wildcards):
     return canonical_json(to_dict(post_train_source(wildcards).post_train))
 
 
+def post_train_identity(wildcards):
+    """What decides the post-trained weights (not the checkpoint cadence)."""
+    return canonical_json(identity(post_train_source(wildcards).post_train))
+
+
 def post_train_base_input(wildcards):
     base = post_train_source(wildcards).base_source()
     return [] if base is None else f"{BACKBONES}/{base.folder_name()}"
@@ -344,9 +383,14 @@ def fold_files(wildcards):
     return [f"oof/{name}/fold{fold}.npz" for fold in FOLDS]
 
 
-def keep_model_arg(wildcards):
-    """The fold job keeps its model when keep_models asks for this experiment (kit.config.kept_experiments)."""
-    return "--keep-model" if experiment_name(wildcards) in KEPT else ""
+def fold_model_dirs(wildcards):
+    name = experiment_name(wildcards)
+    return [f"models/folds/{name}/fold{fold}" for fold in FOLDS]
+
+
+def kept_flag(wildcards):
+    """--kept when keep_models keeps this experiment's fold models (kit.config.kept_experiments)."""
+    return "--kept" if experiment_name(wildcards) in KEPT else ""
 
 
 def config_hash(wildcards):
@@ -373,6 +417,17 @@ def ensemble_member_manifests(wildcards):
 
 def ensemble_spec_json(wildcards):
     return kit_config.ensemble_spec_json(CONFIG, wildcards.ensemble)
+
+
+def ensemble_identity(wildcards):
+    return kit_config.ensemble_identity_hash(CONFIG, wildcards.ensemble)
+
+
+def variant_identity(wildcards):
+    """The code of a plugin's text variant (kit.config.code_identity); empty for the kit's own."""
+    return canonical_json(
+        kit_config.code_identity(kit_config.registry.VARIANTS, wildcards.variant)
+    )
 
 
 def final_candidates():
@@ -416,10 +471,54 @@ def corpus_settings_json():
     return settings_json(CONFIG.corpus)
 
 
-def word_vectors_json(wildcards):
+def word_vectors_entry(wildcards):
     if wildcards.vectors not in CONFIG.word_vectors:
         raise ValueError(
             f"models/word_vectors/{wildcards.vectors}: the config's word_vectors has no entry "
             f"{wildcards.vectors!r} (it has {sorted(CONFIG.word_vectors)})"
         )
-    return settings_json(CONFIG.word_vectors[wildcards.vectors])
+    return CONFIG.word_vectors[wildcards.vectors]
+
+
+def word_vectors_json(wildcards):
+    return settings_json(word_vectors_entry(wildcards))
+
+
+def word_vectors_identity(wildcards):
+    """What decides the vectors (not the probe words the log shows)."""
+    return canonical_json(identity(word_vectors_entry(wildcards)))
+
+
+# The leaderboard log (kit lb), adversarial validation and experiment tracking.
+LEADERBOARD_LOG = "lb.csv"
+
+
+def leaderboard_log(wildcards):
+    """lb.csv once a score is recorded (a person writes it, no rule does); the figure notes its absence."""
+    return [LEADERBOARD_LOG] if os.path.exists(LEADERBOARD_LOG) else []
+
+
+def leaderboard_log_arg(wildcards, input):
+    return f"--lb {shell_quote(input[0])}" if len(input) else ""
+
+
+def all_artifact_figures(wildcards):
+    """Each artifact's figure, in the order of all_artifacts()."""
+    return [
+        (
+            f"figures/ensembles/{name.removeprefix('ensemble.')}.png"
+            if name.startswith("ensemble.")
+            else f"figures/experiments/{name}.png"
+        )
+        for name in all_artifacts()
+    ]
+
+
+def tracking_targets():
+    """The MLflow log of every artifact, with tracking: mlflow (a separate rule: no fold job depends on it)."""
+    return ["tracking/mlflow.json"] if CONFIG.tracking == "mlflow" else []
+
+
+def tracking_uri_arg():
+    uri = CONFIG.tracking_uri
+    return f"--uri {shell_quote(uri)}" if uri else ""

@@ -35,9 +35,12 @@ rule word_vectors:
         "logs/word_vectors/{vectors}.log",
     conda:
         "../env.yaml"
-    threads: 4
+    # One gensim worker: the vectors, and all that is built on them, are the same bytes on every run (several
+    # workers update them in an order that varies; `--set-threads word_vectors=4` trades that for speed).
+    threads: 1
     params:
-        settings=word_vectors_json,
+        identity=word_vectors_identity,
+        settings=run_only(word_vectors_json),
     shell:
         "python -m kit word-vectors --name {wildcards.vectors} --settings-json {params.settings:q}"
         " --corpus {input.corpus:q} --corpus-meta {input.meta:q} --threads {threads} --out {output:q}"

@@ -49,8 +49,9 @@ rule variant:
     conda:
         "../env.yaml"
     params:
+        identity=variant_identity,
         pool=pool_args,
-        plugins=plugins_arg(),
+        plugins=run_only(plugins_arg),
     shell:
         "python -m kit variant --name {wildcards.variant} --train {input.train:q} --test {input.test:q}"
         " --out-train {output.train:q} --out-test {output.test:q} --meta {output.meta:q} {params.pool}"

@@ -11,8 +11,9 @@ rule ensemble:
     conda:
         "../env.yaml"
     params:
-        spec=ensemble_spec_json,
-        plugins=plugins_arg(),
+        identity=ensemble_identity,
+        spec=run_only(ensemble_spec_json),
+        plugins=run_only(plugins_arg),
     shell:
         "python -m kit ensemble --name ensemble.{wildcards.ensemble} --spec-json {params.spec:q}"
         " --member-npz {input.npz:q} --member-manifests {input.manifests:q}"

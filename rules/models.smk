@@ -29,7 +29,8 @@ rule post_train:
     resources:
         gpu=post_train_gpus,
     params:
-        spec=post_train_spec_json,
+        identity=post_train_identity,
+        spec=run_only(post_train_spec_json),
         base=post_train_base_arg,
         workdir="checkpoints/backbones/post-{backbone_hash}",
     shell:
@@ -55,23 +56,21 @@ rule fit_fold:
     resources:
         gpu=model_gpus,
     params:
+        identity=config_hash,
         kind=model_kind,
-        model=model_params_json,
+        model=run_only(model_params_json),
         backbone=backbone_arg,
         inputs=family_inputs_arg,
         classes=classes_arg(),
-        plugins=plugins_arg(),
+        plugins=run_only(plugins_arg),
         extra=fold_extra_args,
         workdir="checkpoints/{model}.{variant}.s{seed}/fold{fold}",
-        keep=keep_model_arg,
-        keep_models=CONFIG.keep_models,
     shell:
         "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q} {params.backbone} {params.inputs}"
         " --train {input.train:q} --test {input.test:q} --variant-meta {input.meta:q} --folds {input.folds:q}"
         " --fold {wildcards.fold} --seed {wildcards.seed} --classes {params.classes} --gpus {resources.gpu}"
         " --threads {threads} --workdir {params.workdir:q} {params.extra} --out {output.npz:q}"
-        " --model-dir {output.model:q} {params.keep} --keep-models {params.keep_models} {params.plugins}"
-        " --log {log:q}"
+        " --model-dir {output.model:q} --config-hash {params.identity} {params.plugins} --log {log:q}"
 
 
 rule merge_folds:
@@ -87,14 +86,35 @@ rule merge_folds:
     conda:
         "../env.yaml"
     params:
+        identity=config_hash,
         kind=model_kind,
-        model=model_params_json,
+        model=run_only(model_params_json),
         classes=classes_arg(),
-        config_hash=config_hash,
         extra=merge_extra_args,
     shell:
         "python -m kit merge --fold-files {input.folds_npz:q} --train {input.train:q} --test {input.test:q}"
         " --variant-meta {input.meta:q} --folds {input.folds:q} --classes {params.classes}"
         " --name {wildcards.model}.{wildcards.variant}.s{wildcards.seed} --model {wildcards.model}"
-        " --kind {params.kind:q} --params-json {params.model:q} --config-hash {params.config_hash} {params.extra}"
+        " --kind {params.kind:q} --params-json {params.model:q} --config-hash {params.identity} {params.extra}"
         " --out-npz {output.npz:q} --out-manifest {output.manifest:q} --log {log:q}"
+
+
+# Which fold models `kit predict` keeps is settled here, after the experiment is merged, so that keep_models, the
+# ensembles and the final choice never decide whether a fold job runs: every fold job writes its model, and this
+# cheap step prunes those that keep_models leaves out.
+rule keep_models:
+    input:
+        models=fold_model_dirs,
+        manifest="oof/{model}.{variant}.s{seed}/manifest.json",
+    output:
+        "models/folds/{model}.{variant}.s{seed}/retention.json",
+    log:
+        "logs/keep_models/{model}.{variant}.s{seed}.log",
+    conda:
+        "../env.yaml"
+    params:
+        kept=kept_flag,
+        mode=CONFIG.keep_models,
+    shell:
+        "python -m kit keep-models --model-dirs {input.models:q} {params.kept} --keep-models {params.mode}"
+        " --out {output:q} --log {log:q}"

@@ -80,7 +80,7 @@ def write_word_inputs(folder: Path, texts, algorithm: str = "word2vec", dim: int
     import pandas as pd
 
     from kit.cleaning import clean_text
-    from kit.config import WordVectorSettings
+    from kit.word_vectors import WordVectorSettings
     from kit.segment import Segmenter, segment_texts
     from kit.word_vectors import build_word_vectors
 

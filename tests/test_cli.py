@@ -10,8 +10,8 @@ from kit import cli
 from kit.artifacts import Artifact
 
 COMMANDS = {"demo", "ingest", "variant", "pool", "pseudo-rows", "corpus", "word-vectors", "folds", "build-backbone",
-            "post-train", "fit-fold", "merge", "ensemble", "submit", "scores", "config", "eda-figures",
-            "artifact-figure", "final-figure", "disagreements", "predict"}
+            "post-train", "fit-fold", "keep-models", "merge", "ensemble", "submit", "scores", "config", "eda-figures",
+            "artifact-figure", "final-figure", "disagreements", "predict", "lb", "lb-figure", "adversarial", "track"}
 
 
 def test_every_command_has_a_log_option_and_an_example():
@@ -40,10 +40,15 @@ def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, mo
     for fold in (0, 1):
         cli.main(["fit-fold", *experiment, "--fold", str(fold), "--seed", "0", "--workdir", f"ckpt/{fold}",
                   "--out", f"oof/lr.cleaned.s0/fold{fold}.npz", "--model-dir", f"models/folds/lr/fold{fold}",
-                  "--keep-model", "--log", log])
+                  "--config-hash", "abc", "--log", log])
     cli.main(["merge", *experiment, "--fold-files", "oof/lr.cleaned.s0/fold0.npz", "oof/lr.cleaned.s0/fold1.npz",
               "--name", "lr.cleaned.s0", "--model", "lr", "--config-hash", "abc", "--out-npz", "oof/lr/oof.npz",
               "--out-manifest", "oof/lr/manifest.json", "--log", log])
+    cli.main(["keep-models", "--model-dirs", "models/folds/lr/fold0", "models/folds/lr/fold1", "--kept",
+              "--keep-models", "auto", "--out", "models/folds/lr/retention.json", "--log", log])
+    retention = json.loads((tmp_path / "models/folds/lr/retention.json").read_text())
+    assert retention == {"keep_models": "auto", "kept": True,
+                         "folds": {"models/folds/lr/fold0": "kept", "models/folds/lr/fold1": "kept"}}
     cli.main(["ensemble", "--name", "ensemble.avg", "--spec-json", '{"method": "mean"}', "--member-npz", "oof/lr/oof.npz",
               "--member-manifests", "oof/lr/manifest.json", "--out-npz", "oof/avg/oof.npz", "--out-manifest",
               "oof/avg/manifest.json", "--out-combination", "oof/avg/combination.skops", "--log", log])

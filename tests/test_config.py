@@ -181,6 +181,9 @@ def test_kept_experiments_are_those_the_final_submission_can_depend_on():
     for extra, kept in cases:
         config = kit_config.load(minimal(models=models, ensembles=ensembles, **extra))
         assert kit_config.kept_experiments(config) == kept, extra
+    with_ensembles = kit_config.load(minimal(models=models, ensembles=ensembles))
+    assert kit_config.final_candidates(with_ensembles) == ["ensemble.a", "ensemble.b", "lr.raw.s0", "lr.cleaned.s0",
+                                                           "svm.raw.s0"]
     no_ensembles = kit_config.load(minimal(models=models))
     assert kit_config.final_candidates(no_ensembles) == ["lr.raw.s0", "lr.cleaned.s0", "svm.raw.s0"]
     assert kit_config.kept_experiments(no_ensembles) == everything
@@ -254,3 +257,33 @@ def test_loading_the_default_config_imports_no_numpy_pandas_torch_or_sklearn():
     out = subprocess.run([sys.executable, "-c", code, str(REPO_CONFIGS / "config.yaml")], capture_output=True,
                          text=True, check=True)
     assert out.stdout == "[]\n"
+
+
+def test_a_loaded_config_that_expands_past_the_bound_names_its_key(default_config):
+    """What Snakemake hands over (its merged config, --config values included) is measured too; shared lists stand
+    for YAML aliases."""
+    level = ["x"] * 10
+    for _ in range(6):
+        level = [level] * 10
+    config = copy.deepcopy(default_config)
+    config["ensembles"]["st"] = {"method": "stack", "params": {"class_weight": level}}
+    with pytest.raises(SettingsError, match=r"config key 'ensembles\.st\.params\.class_weight': expands to 1\.11e\+07 "
+                                            r"values, more than the 100,000"):
+        kit_config.load(config)
+
+
+def test_a_loaded_config_that_holds_itself_is_refused(default_config):
+    params = {"C": 1.0}
+    params["again"] = params
+    config = copy.deepcopy(default_config)
+    config["ensembles"]["st"] = {"method": "stack", "params": params}
+    with pytest.raises(SettingsError, match=r"config key 'ensembles\.st\.params\.again': holds itself"):
+        kit_config.load(config)
+
+
+def test_the_config_files_snakemake_read_are_read_again_strictly(tmp_path, default_config):
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("folds: {k: 3}\nfolds: {k: 4}\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"overlay\.yaml: line 2: config key 'folds' is given twice in one mapping "
+                                            r"\(lines 1 and 2\)"):
+        kit_config.load(default_config, files=[REPO_CONFIGS / "config.yaml", overlay])

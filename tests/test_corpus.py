@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from kit import cli
-from kit.config import CorpusSettings, NewWordSettings
+from kit.corpus import CorpusSettings
+from kit.newwords import NewWordSettings
 from kit.corpus import (
     CorpusFiles,
     build_corpus,

@@ -216,6 +216,11 @@ CASES = [
     Case("leading zeros and a trailing space are ids as written",
          files(csv_bytes([with_id(TRAIN[0], "0012345678901234567 "), *TRAIN[1:]])),
          kept={"train": ["0012345678901234567", *ids(1, 2)]}, report=rows_and_dropped(1, 0, "train", "id_whitespace")),
+    Case("every test id ends in a space, as in the competition's test file: stripped, and the report says so",
+         files(test=rows_with_ids(*(post_id(900 + k) + " " for k in range(3)))), kept={"test": ids(900, 901, 902)},
+         report={**rows_and_dropped(3, 0, "test", "id_whitespace"),
+                 "splits.test.rules.id_whitespace.action": "spaces around every id (as in the competition's test "
+                                                           "file) removed; rows kept, ids submitted without them"}),
     Case("an empty train id drops the row", files(csv_bytes([*TRAIN, with_id(post(3), "  ")])), kept=ALL_TRAIN,
          report={**rows_and_dropped(1, 1, "train", "empty_id"), "splits.train.rules.empty_id.examples": ["line 5"]}),
     Case("an empty test id", files(test=unlabeled_bytes([post(900, "第一行\r\n第二行"), with_id(post(901), "")])),

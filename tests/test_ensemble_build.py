@@ -210,3 +210,30 @@ def test_agreement_matrix_names_its_rows_and_columns():
     frame = agreement_matrix(experiments())
     assert list(frame.index) == list(frame.columns) == ["exp0", "exp1", "exp2", "exp3"]
     assert np.allclose(np.diag(frame.to_numpy()), 1.0) and np.allclose(frame.to_numpy(), frame.to_numpy().T)
+
+
+def degenerate_members():
+    """What a second seed of a deterministic model and a collapsed model give an ensemble: an exact duplicate, a
+    scaled copy (collinear logits), and a member that predicts one class on every row."""
+    members = experiments()
+    first = members[0]
+    duplicate = make_artifact("exp0_seed1", first.oof_logits, first.test_logits, first.labels, first.fold_of)
+    scaled = make_artifact("exp0_scaled", 2 * first.oof_logits, 2 * first.test_logits, first.labels, first.fold_of)
+    constant = np.tile(np.array([0.0, 3.0, 0.0], dtype=np.float32), (N_ROWS + N_TEST, 1))
+    one_class = make_artifact("one_class", constant[:N_ROWS], constant[N_ROWS:], first.labels, first.fold_of)
+    return [*members, duplicate, scaled, one_class]
+
+
+@pytest.mark.parametrize("method", registry.names(registry.METHODS))
+def test_every_method_stays_defined_on_duplicate_collinear_and_one_class_members(method):
+    members = degenerate_members()
+    spec = {"method": method}
+    if method == "fixed":
+        spec["weights"] = {member.name: 1.0 for member in members}
+    lines = []
+    artifact, _ = fit_ensemble(f"ensemble.{method}", spec, members, lines.append)
+    assert np.isfinite(artifact.oof_logits).all() and np.isfinite(artifact.test_logits).all()
+    if method != "fixed":  # explicit weights name every member: nothing is dropped
+        assert "exp0_seed1" not in artifact.manifest["members"]
+        assert artifact.manifest["dropped_duplicates"] == {"exp0_seed1": "exp0"}
+        assert any("exp0_seed1 is an exact duplicate of exp0: dropped" in line for line in lines)

@@ -143,23 +143,17 @@ def test_pseudo_rows_join_the_training_rows_of_their_fold_only(workspace, monkey
     assert not {"p1", "p2", "p3"} & set(held_out.tolist())  # the OOF rows stay as they are
 
 
-def test_a_fold_job_keeps_its_model_or_says_why_not(workspace):
-    from kit.kept import NOT_KEPT_JSON, load_fold_predictor
-
-    def fold0(lines, **keep):
-        return run_fold(kind="sklearn", params={"min_df": 1},
-                        variant=VariantFiles.in_folder(workspace / "variants" / "raw"),
-                        folds_path=workspace / "folds.parquet", fold=0, seed=0, classes=CLASSES,
-                        out=workspace / "f0.npz", workdir=workspace / "ckpt", log=lines.append,
-                        model_dir=workspace / "models" / "fold0", **keep)
+def test_a_fold_job_always_writes_its_model_with_the_experiments_identity(workspace):
+    from kit.kept import load_fold_predictor
 
     lines = []
-    meta = fold0(lines, keep_model=True)
-    assert any("fold 0: model kept in" in line for line in lines)
-    manifest = {"name": "m.raw.s0", "family": "sklearn", "fold_hash": meta["fold_hash"], "data_hash": "d" * 64}
-    predictor = load_fold_predictor(workspace / "models" / "fold0", manifest)
+    meta = run_fold(kind="sklearn", params={"min_df": 1}, variant=VariantFiles.in_folder(workspace / "variants" / "raw"),
+                    folds_path=workspace / "folds.parquet", fold=0, seed=0, classes=CLASSES,
+                    out=workspace / "f0.npz", workdir=workspace / "ckpt", log=lines.append,
+                    model_dir=workspace / "models" / "fold0", config_hash="c" * 64)
+    assert any("fold 0: model written to" in line for line in lines)
+    manifest = {"name": "m.raw.s0", "family": "sklearn", "config_hash": "c" * 64, "fold_hash": meta["fold_hash"],
+                "data_hash": "d" * 64}
+    predictor = load_fold_predictor(workspace / "models" / "fold0", manifest, 0)
     test = pd.read_parquet(workspace / "variants" / "raw" / "test.parquet")["text"].tolist()
     assert np.array_equal(predictor.predict(test), load_npz(workspace / "f0.npz")["test_logits"])
-    fold0(lines, why_not_kept="keep_models: none keeps no fold model")
-    assert [p.name for p in (workspace / "models" / "fold0").iterdir()] == [NOT_KEPT_JSON]
-    assert "fold 0: model not kept, see" in lines[-1]

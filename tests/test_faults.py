@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,7 +46,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from kit.config import DEFAULT_CLASSES, Columns
+from kit.config import DEFAULT_CLASSES
+from kit.data_settings import Columns
 from kit.demo import FILES, NOISE, make_demo
 from tests.test_data import (
     CASES,
@@ -205,6 +207,11 @@ def config_text(text: str) -> Callable[[Path], list]:
     return build
 
 
+def with_config_option(build: Callable[[Path], list], *settings: str) -> Callable[[Path], list]:
+    """build's config files, then `--config` with settings, as a person types them."""
+    return lambda folder: [*build(folder), "--config", *settings]
+
+
 def config_key(key: str) -> str:
     return rf"config key '{re.escape(key)}': "
 
@@ -352,6 +359,114 @@ INGEST_FAULTS = [
                  "splits.train.rules.duplicate_text_conflicting.policy": "majority"}),
 ]
 
+
+# Entries of the file system that are no input file (issue 20), each made as folder/special.csv; make returns the
+# path to name in the config or on the command line. Opened as files, /dev/zero reads until memory runs out and a
+# FIFO blocks: every one must be refused from os.stat alone, in seconds.
+SPECIAL = "special.csv"
+
+
+def device(path: str) -> Callable[[Path], str]:
+    return lambda folder: path
+
+
+def make_fifo(folder: Path) -> str:
+    os.mkfifo(folder / SPECIAL)
+    return SPECIAL
+
+
+def make_socket(folder: Path) -> str:
+    with socket.socket(socket.AF_UNIX) as bound:
+        bound.bind(str(folder / SPECIAL))  # the socket file stays after the close
+    return SPECIAL
+
+
+def make_loop(folder: Path) -> str:
+    (folder / SPECIAL).symlink_to(f"{SPECIAL}.other")
+    (folder / f"{SPECIAL}.other").symlink_to(SPECIAL)
+    return SPECIAL
+
+
+def make_dangling(folder: Path) -> str:
+    (folder / SPECIAL).symlink_to("nowhere.csv")
+    return SPECIAL
+
+
+def make_folder(folder: Path) -> str:
+    (folder / SPECIAL).mkdir()
+    return SPECIAL
+
+
+def make_sparse(folder: Path) -> str:
+    """A 100 GiB file that takes no disk (truncate -s 100G): its bytes, all zero, are never written."""
+    with open(folder / SPECIAL, "wb") as handle:
+        handle.truncate(100 * 2**30)
+    return SPECIAL
+
+
+def link_to_zero(folder: Path) -> str:
+    (folder / SPECIAL).symlink_to("/dev/zero")
+    return SPECIAL
+
+
+@dataclass(frozen=True)
+class Special:
+    """One such entry: the case, the data role it stands in for, what makes it, what the error says after the path,
+    and that path (special.csv unless make names a device)."""
+
+    name: str
+    role: str
+    make: Callable[[Path], str]
+    problem: str
+    shown: str = SPECIAL
+
+
+SPECIAL_FILES = [
+    Special("/dev/zero as train", "train", device("/dev/zero"),
+            r"is a character device, not a file: a device is read without end", "/dev/zero"),
+    Special("/dev/null as train (a device, and empty)", "train", device("/dev/null"),
+            r"is a character device, not a file", "/dev/null"),
+    Special("a named pipe (FIFO) as test", "test", make_fifo,
+            r"is a named pipe \(FIFO\), not a file: opening it would wait for some program to write into it"),
+    Special("a socket as unlabeled", "unlabeled", make_socket, r"is a socket, not a file"),
+    Special("a symbolic link loop as train", "train", make_loop,
+            r"is a symbolic link that loops \(it leads back to itself through 'special\.csv\.other'\)"),
+    Special("a dangling symbolic link as test", "test", make_dangling,
+            r"is a symbolic link to 'nowhere\.csv', which does not exist"),
+    Special("a folder as test", "test", make_folder, r"is a folder, not a file"),
+    Special("a 100 GiB sparse file as unlabeled", "unlabeled", make_sparse,
+            r"is 100 GiB, more than the 2 GiB the kit reads from one file \(ingest holds a whole file in memory\); "
+            r"set KIT_MAX_INPUT_GIB to raise the bound"),
+    Special("a symbolic link to /dev/zero as train", "train", link_to_zero,
+            r"is a character device \(a link to /dev/zero\), not a file"),
+]
+
+
+def special_input(role: str, make: Callable[[Path], str]) -> Callable[[Path], list]:
+    """build: clean files (an unlabeled one too when role is unlabeled), the role's replaced by what make makes."""
+    def build(folder: Path) -> list:
+        unlabeled = unlabeled_bytes(TEST) if role == "unlabeled" else None
+        paths = relative_paths(Case("", files(unlabeled=unlabeled)), folder)
+        return ingest_args({**paths, role: make(folder)})
+
+    return build
+
+
+def special_data_path(role: str, make: Callable[[Path], str]) -> Callable[[Path], list]:
+    """build: the default config with data.<role> naming what make makes."""
+    return lambda folder: overlay({"data": {role: make(folder)}})(folder)
+
+
+def special_file_faults(entry: str) -> list[Fault]:
+    """SPECIAL_FILES through kit ingest (the path first in the error line) or the config check (its key first)."""
+    if entry == "ingest":
+        return [Fault(f"ingest of {case.name}", "ingest", special_input(case.role, case.make),
+                      error=rf"^{re.escape(case.shown)}: {case.problem}") for case in SPECIAL_FILES]
+    return [Fault(f"config check of {case.name}", "config", special_data_path(case.role, case.make),
+                  error=config_key(f"data.{case.role}") + rf"'{re.escape(case.shown)}' {case.problem}")
+            for case in SPECIAL_FILES]
+
+
 FILE_FAULTS = [
     *map(from_case, CASES),
     *map(from_case, INGEST_FAULTS),
@@ -367,7 +482,37 @@ FILE_FAULTS = [
     Fault("a killed run's temporary report is removed at the next start", "ingest", ingest_into(stale_report_temp),
           said=rf"removed out/\.report\.json\.{STALE}\.tmp, a temporary file left by a killed run",
           absent=(f"out/.report.json.{STALE}.tmp",), kept={"out/test.parquet": ids(900, 901, 902)}),
+    *special_file_faults("ingest"),
+    Fault("an input file over a bound lowered by KIT_MAX_INPUT_GIB", "ingest", ingest_into(nothing),
+          prefix=("env", "KIT_MAX_INPUT_GIB=0.0000001"),
+          error=r"^data/train\.csv: is [\d.]+ (bytes|KiB), more than the 107 bytes the kit reads from one file"),
 ]
+
+def alias_bomb(levels: int = 8, mappings: bool = False) -> str:
+    """YAML lines (indented by 6) whose last key stands for 10**levels values: each level repeats the one before ten
+    times through an alias; as mappings, through merge keys (`<<: [*a, *a...]` copies every key of each)."""
+    lines = ["      l0: &l0 [x, x, x, x, x, x, x, x, x, x]" if not mappings else
+             "      l0: &l0 {" + ", ".join(f"k{k}: x" for k in range(10)) + "}"]
+    for level in range(1, levels + 1):
+        if mappings:
+            repeated = "{<<: [" + ", ".join([f"*l{level - 1}"] * 10) + "], " + f"own{level}: x}}"
+        else:
+            repeated = "[" + ", ".join([f"*l{level - 1}"] * 10) + "]"
+        lines.append(f"      l{level}: &l{level} {repeated}")
+    return "\n".join(lines) + "\n"
+
+
+STACK_PARAMS = "ensembles:\n  st:\n    method: stack\n    params:\n"
+BOMB_IN_PARAMS = STACK_PARAMS + alias_bomb()
+LOOP_IN_PARAMS = STACK_PARAMS + "      loop: &self [1, *self]\n"
+def given_twice(key: str, first: int, second: int) -> str:
+    """The regex of kit.strict_yaml's message for a key given twice in broken.yaml."""
+    return (rf"^broken\.yaml: line {second}: config key {re.escape(repr(key))} is given twice in one mapping "
+            rf"\(lines {first} and {second}\)")
+
+
+TOO_MANY = r"expands to [\d.e+]+ values, more than the 100,000 a config may hold: YAML aliases \(\*name\) repeat"
+
 
 CRAFTED_LABEL = f"1'; touch {MARKER}; echo '"
 # Mistakes both the config command and the plan must stop at.
@@ -448,10 +593,75 @@ CONFIG_FAULTS = [
                                                   r"'teacher'"),
     Fault("a tab in the YAML indentation", "config", config_text("data:\n\ttrain: a.csv\n"),
           error=r"^broken\.yaml: line 2, column 1: is not valid YAML \(found character '\\t'"),
+    Fault("a key given twice in a nested mapping", "config",
+          config_text("data:\n  train: a.csv\n  test: b.csv\n  train: c.csv\n"),
+          error=given_twice("data.train", 2, 4) + r"; YAML would keep the later value without a word: keep one of "
+                                                   r"them$"),
+    Fault("a top-level key given twice, lines apart", "config",
+          config_text("folds:\n  k: 3\n# the matrix\nvariants: [raw]\nfolds: {k: 5}\n"),
+          error=given_twice("folds", 1, 5)),
+    Fault("a key given twice in a flow mapping of a model entry", "config",
+          config_text("models:\n  lr: {kind: sklearn, C: 1.0, min_df: 1, C: 4.0}\n"),
+          error=given_twice("models.lr.C", 2, 2)),
+    Fault("a key given twice inside a stacking estimator's free-form params", "config",
+          config_text(STACK_PARAMS + "      C: 1.0\n      max_iter: 100\n      C: 2.0\n"),
+          error=given_twice("ensembles.st.params.C", 5, 7)),
+    Fault("two merge keys in one mapping", "config",
+          config_text("models:\n  a: &a {kind: sklearn}\n  b: &b {min_df: 1}\n  c:\n    <<: *a\n    <<: *b\n"),
+          error=given_twice("models.c.<<", 5, 6) + r"; a mapping takes one merge key: merge several mappings with "
+                                                    r"`<<: \[\*a, \*b\]`"),
+    Fault("a merge key with a key beside it overriding the merged one is YAML's sharing, accepted", "config",
+          config_text("data: {train: a.csv, test: b.csv}\nmodels:\n  a: &a {kind: sklearn, min_df: 2, C: 1.0}\n"
+                      "  b: {<<: *a, C: 4.0}\n"),
+          said=r"\n  b:\n    kind: sklearn\n(    .*\n)*?    min_df: 2\n(    .*\n)*?    C: 4\.0\n"),
+    Fault("a JSON config indented with tabs (Snakemake reads it; YAML does not) is read as JSON", "config",
+          config_text('{\n\t"data": {"train": "a.csv", "test": "b.csv"},\n\t"folds": {"k": 3}\n}\n'),
+          said=r"\nfolds:\n  k: 3\n"),
+    Fault("a key given twice in a JSON config indented with tabs", "config",
+          config_text('{\n\t"folds": {"k": 3},\n\t"folds": {"k": 4}\n}\n'),
+          error=r"^broken\.yaml: key 'folds' is given twice in one object; a JSON reader would keep the later value"),
+    Fault("an alias bomb in a stacking estimator's params", "config", config_text(BOMB_IN_PARAMS),
+          error=r"^broken\.yaml: line 9: config key 'ensembles\.st\.params\.l4': " + TOO_MANY),
+    Fault("an alias bomb of mappings through merge keys", "config",
+          config_text(STACK_PARAMS + alias_bomb(mappings=True)),
+          error=r"^broken\.yaml: line 9: config key 'ensembles\.st\.params\.l4': " + TOO_MANY),
+    Fault("an alias bomb as the classes", "config", config_text("classes:\n" + alias_bomb(6).replace("      ", "  ")),
+          error=r"^broken\.yaml: line 6: config key 'classes\.l4': " + TOO_MANY),
+    Fault("an alias bomb in a fixed blend's weights", "config",
+          config_text("ensembles:\n  fx:\n    method: fixed\n    weights:\n" + alias_bomb(6)),
+          error=r"^broken\.yaml: line 9: config key 'ensembles\.fx\.weights\.l4': " + TOO_MANY),
+    Fault("an alias inside the value its anchor names (a loop)", "config",
+          config_text(LOOP_IN_PARAMS),
+          error=r"^broken\.yaml: line 5: config key 'ensembles\.st\.params\.loop\[1\]': holds itself"),
+    Fault("params nested 40 levels deep", "config", config_text(STACK_PARAMS + "      deep: " + "[" * 40 + "]" * 40 + "\n"),
+          error=r"^broken\.yaml: line 5: config key 'ensembles\.st\.params\.deep(\[0\]){29}': nests deeper than 32 "
+                r"levels"),
+    Fault("params nested 5000 levels deep", "config",
+          config_text(STACK_PARAMS + "      deep: " + "[" * 5000 + "]" * 5000 + "\n"),
+          error=r"^broken\.yaml: nests values too deeply to be read \(the kit allows 32 levels\)$"),
+    Fault("a config file that is a named pipe (FIFO)", "config", lambda folder: [make_fifo(folder)],
+          error=r"^special\.csv: is a named pipe \(FIFO\), not a file"),
+    *special_file_faults("config"),
+    Fault("the plan stops at an alias bomb in a stacking estimator's params, before Snakemake expands it", "plan",
+          config_text(BOMB_IN_PARAMS), error=r"error: \S*broken\.yaml: line 9: config key 'ensembles\.st\.params\.l4': "
+                                             + TOO_MANY),
+    Fault("the plan stops at a key given twice", "plan",
+          config_text("data:\n  train: a.csv\n  test: b.csv\n  train: c.csv\n"),
+          error=r"error: \S*" + given_twice("data.train", 2, 4).removeprefix("^")),
+    Fault("the plan stops at an alias that holds itself (the rules' params traced back on it)", "plan",
+          config_text(LOOP_IN_PARAMS),
+          error=r"error: \S*broken\.yaml: line 5: config key 'ensembles\.st\.params\.loop\[1\]': holds itself"),
+    Fault("the plan stops at a named pipe as data.train", "plan", special_data_path("train", make_fifo),
+          error=config_key("data.train") + r"'special\.csv' is a named pipe \(FIFO\), not a file"),
     Fault("the plan refuses a crafted class label and runs nothing", "plan", overlay(CRAFTED_CLASSES),
           absent=(MARKER,), error=config_key("classes") + r"label .*touch pwned.* may hold only"),
     Fault('the plan stops at C: "4"', "plan", overlay(C_AS_TEXT),
           error=config_key("models.tfidf_char_lr.C") + r"must be a number \(got '4'\)"),
+    Fault("the plan reads --config seeds=[0, x] by the field's type and stops at x", "plan",
+          with_config_option(overlay({}), "seeds=[0, x]"), error=config_key("seeds[1]") + r"must be an integer \(got 'x'\)"),
+    Fault("the plan stops at a --config override of C that is not a number", "plan",
+          with_config_option(overlay({}), "models={tfidf_char_lr: {C: high}}"),
+          error=config_key("models.tfidf_char_lr.C") + r"must be a number \(got 'high'\)"),
     Fault("the plan stops at an ensemble cycle", "plan", overlay(CYCLE),
           error=config_key("ensembles.mean.members") + "makes a cycle: ensemble.mean -> ensemble.caruana -> ensemble.mean"),
 ]
@@ -483,8 +693,43 @@ def not_kept_fold(folder: Path) -> None:
     (folder / KEPT_FOLD / "not_kept.json").write_text(json.dumps({"kept": False, "reason": "keep_models: none"}))
 
 
+def model_json_says(key: str, value) -> Callable[[Path], None]:
+    """The kept fold model's model.json edited: what a model written by another run would say."""
+    def change(folder: Path) -> None:
+        path = folder / KEPT_FOLD / "model.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), key: value}))
+
+    return change
+
+
+def fold_copied_over(folder: Path) -> None:
+    """Fold 1's kept folder copied over fold 0's, as a hand-made merge of two runs could leave it."""
+    shutil.rmtree(folder / KEPT_FOLD)
+    shutil.copytree(folder / KEPT_FOLD.replace("fold0", "fold1"), folder / KEPT_FOLD)
+
+
+def pruned(folder: Path) -> None:
+    """The experiment's fold models pruned by the keep_models rule (keep_models: none)."""
+    outcome = run_kit(folder, ["keep-models", "--model-dirs", KEPT_FOLD, "--keep-models", "none", "--out",
+                               "retention.json"])
+    assert outcome.returncode == 0, outcome.output
+
+
 TEXTS = "武汉加油\n口罩到了\n".encode()
 PREDICT_FAULTS = [
+    Fault("kit predict with a kept model written by a run with another config", "command",
+          then(model_json_says("config_hash", "0" * 64), [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: its identity hash \(another config made it\) '0+' differs from lr\.raw\.s0's "
+                r"manifest .*: the model does not belong to this artifact; run `snakemake --forcerun"),
+    Fault("kit predict with another fold's kept folder in the place of fold 0's", "command",
+          then(fold_copied_over, [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: its fold \(a copy of another fold's folder\?\) 1 differs from lr\.raw\.s0's"),
+    Fault("kit predict with a kept model made on another fold file", "command",
+          then(model_json_says("fold_hash", "f" * 64), [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: its fold hash \(another fold file\) 'f+' differs"),
+    Fault("kit predict with a fold model that keep_models pruned", "command", then(pruned, [*PREDICT, "--text", "口罩"]),
+          error=rf"^{KEPT_FOLD}: the fold model of lr\.raw\.s0 was not kept \(keep_models: none keeps no fold model\);"
+                rf" it was pruned, so train it again: `snakemake --forcerun {KEPT_FOLD}`"),
     Fault("kit predict on an empty file", "command", posts_file(b""),
           error=r"^posts\.txt: holds no posts; give one post per line, a CSV in the competition layout, or --text$"),
     Fault("kit predict on blank lines only, from stdin", "command", posts_file(b"\n \r\n", args=("--input", "-")),

@@ -35,10 +35,3 @@ def test_warnings_and_kit_log_records_become_log_lines(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert "warning: RuntimeWarning: lbfgs failed to converge (test_log.py:" in text
     assert "warning: waiting for a GPU" in text
-
-
-def test_each_command_caps_every_blas_at_its_threads(tmp_path, monkeypatch):
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        monkeypatch.setenv(name, "8")
-    with running(None, threads=2):
-        assert {os.environ[name] for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")} == {"2"}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kit.cleaning import clean_text
-from kit.config import NewWordSettings
+from kit.newwords import NewWordSettings
 from kit.newwords import (
     EMOTICON,
     HASHTAG,

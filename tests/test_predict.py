@@ -11,7 +11,7 @@ import pytest
 
 from kit import cli
 from kit.artifacts import Artifact
-from kit.config import Columns
+from kit.data_settings import Columns
 from kit.predict import display_width, load_source, predictions, read_input, source_name
 
 CLASSES = ["--classes", "-1", "0", "1"]
@@ -56,7 +56,7 @@ def run(tmp_path_factory, one_torch_thread):
         for fold in (0, 1):
             main("fit-fold", *files, *backbone, "--fold", str(fold), "--seed", "0", "--workdir", f"{root}/ck/{fold}",
                  "--out", f"{root}/oof/{name}/fold{fold}.npz", "--model-dir", f"{root}/models/{name}/fold{fold}",
-                 "--keep-model")
+                 "--config-hash", "c")
         main("merge", *files, "--fold-files", f"{root}/oof/{name}/fold0.npz", f"{root}/oof/{name}/fold1.npz",
              "--name", name, "--model", name.split(".")[0], "--config-hash", "c", "--out-npz",
              f"{root}/oof/{name}/oof.npz", "--out-manifest", f"{root}/oof/{name}/manifest.json")

@@ -83,7 +83,7 @@ def test_caption_says_why_a_higher_single_experiment_is_not_the_final(tmp_path):
     text = " ".join(text.split())
     assert rows[0]["name"] == "tiny_bert.cleaned.s0"
     assert "tiny_bert.cleaned.s0 scores higher (0.6804, +0.0007" in text
-    assert "only ensembles are candidates" in text and "final: tiny_bert.cleaned.s0" in text
+    assert "it was not among the candidates when subs/final.csv was chosen" in text
 
 
 def test_names_too_long_for_the_terminal_are_shortened_uniquely_with_a_legend(tmp_path):
@@ -156,3 +156,14 @@ def test_json_marks_what_is_not_of_this_run(tmp_path, capsys):
 
 def test_empty_folder_gives_no_rows(tmp_path):
     assert score_rows(tmp_path / "missing") == []
+
+
+def test_a_leaderboard_score_stands_beside_the_honest_one(tmp_path):
+    final = default_run(tmp_path)
+    rows = [{**row, "lb_score": 0.7312 if row["name"] == "ensemble.teacher" else None} for row in score_rows(tmp_path)]
+    console = Console(width=120, record=True, color_system=None)
+    render_scores(rows, final, console)
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if " name " in line)
+    assert header.index("honest F1") < header.index("LB") < header.index("OOF F1")
+    assert "0.7312" in next(line for line in text.splitlines() if " ensemble.teacher " in line)

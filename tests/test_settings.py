@@ -9,12 +9,14 @@ from typing import Any, Literal
 import pytest
 
 from kit.settings import (
+    CommandLineText,
     Settings,
     SettingsError,
     argument_values,
     add_arguments,
     fail,
     field_docs,
+    from_command_line,
     from_arguments,
     group,
     identity,
@@ -60,6 +62,25 @@ def test_defaults_fill_in_and_flat_keys_reach_their_group():
     assert parsed.inner == Inner(depth=4) and parsed.mode == "fast"
 
 
+def test_command_line_text_is_read_by_its_fields_type():
+    """Snakemake hands `--config` values over as text ('seeds=[0, 1]' is ['0', '1']); a config file's strings stay
+    strings (`lr: "4"` is refused above)."""
+    merged = {"name": "abc", "lr": "2.0", "sizes": ["3", "4"], "limit": "null", "weights": {"a": "0.5"},
+              "inner": "7", "anything": "{C: 1.5}", "window": [1, 3]}
+    overrides = {key: value for key, value in merged.items() if key != "window"}
+    marked = from_command_line(merged, overrides)
+    assert isinstance(marked["sizes"][0], CommandLineText) and marked["window"] == [1, 3]
+    parsed = parse(Example, marked, "m")
+    assert parsed.grouped == Grouped(name="abc", lr=2.0) and parsed.sizes == (3, 4) and parsed.limit is None
+    assert parsed.weights == {"a": 0.5} and parsed.anything == {"C": 1.5}
+    assert parsed.inner == "7" and type(parsed.grouped.name) is str  # a string field keeps the text as typed
+    with pytest.raises(SettingsError, match=r"'m\.lr': must be a number \(got 'fast'\)"):
+        parse(Example, from_command_line({"name": "abc", "lr": "fast"}, {"lr": "fast"}), "m")
+    # Only what --config set is read as YAML: the same text from a file is refused.
+    assert from_command_line({"lr": "4"}, {"lr": "5"}) == {"lr": "4"}
+    assert not isinstance(from_command_line({"lr": "4"}, {})["lr"], CommandLineText)
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -93,6 +114,16 @@ def test_to_dict_round_trips_and_identity_leaves_out_what_does_not_decide_number
     assert flat["lr"] == 1e-3 and flat["name"] == "abc" and flat["sizes"] == [1, 2] and flat["threads"] == 4
     assert parse(Example, flat, "m") == parsed
     assert "threads" not in identity(parsed) and identity(parsed)["weights"] == {"a": 1.0}
+    # Fields at their default are left out, so a release that adds a setting with a default re-runs nothing.
+    assert identity(parsed) == {"name": "abc", "weights": {"a": 1.0}}
+    assert identity(parse(Example, {"name": "abc", "weights": {"a": 1}, "lr": 1e-3}, "m")) == identity(parsed)
+    assert identity(parse(Example, {"name": "abc", "weights": {"a": 1}, "lr": 2e-3}, "m"))["lr"] == 2e-3
+
+    @dataclass
+    class Extended(Example):
+        new_option: bool = setting(False, "a release's new option, off by default")
+
+    assert identity(parse(Extended, {"name": "abc", "weights": {"a": 1}}, "m")) == identity(parsed)
 
 
 def test_schema_docs_and_flags_come_from_the_same_fields():

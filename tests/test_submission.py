@@ -50,16 +50,21 @@ def manifest(kind: str, honest: float) -> dict:
     return {"kind": kind, "honest_macro_f1": honest}
 
 
-def test_auto_prefers_the_best_honest_ensemble_over_any_experiment():
+def test_auto_takes_the_best_honest_score_of_ensembles_and_experiments_alike():
     manifests = {
-        "a.raw.s0": manifest("experiment", 0.80),  # the best score of all, but an experiment
+        "a.raw.s0": manifest("experiment", 0.70),
         "ensemble.mean": manifest("ensemble", 0.71),
         "ensemble.stack": manifest("ensemble", 0.74),
         "ensemble.vote": manifest("ensemble", 0.73),
     }
     chosen, reason = submission.choose(manifests, "auto")
     assert chosen == "ensemble.stack"
-    assert reason == "auto: best honest OOF macro-F1 among 3 ensembles (0.7400, next 0.7300)"
+    assert reason == "auto: best honest OOF macro-F1 among 3 ensembles and 1 experiments (0.7400, next 0.7300)"
+    manifests["a.raw.s0"] = manifest("experiment", 0.80)  # one model beats every ensemble honestly
+    chosen, reason = submission.choose(manifests, "auto")
+    assert chosen == "a.raw.s0" and reason.endswith("(0.8000, next 0.7400); a single experiment beat every ensemble")
+    manifests["a.raw.s0"] = manifest("experiment", 0.74)  # a tie: the ensemble
+    assert submission.choose(manifests, "auto")[0] == "ensemble.stack"
 
 
 def test_auto_falls_back_to_experiments_and_a_name_is_taken_as_given():

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from kit import config as kit_config
-from kit.config import WordVectorSettings
+from kit.word_vectors import WordVectorSettings
 from kit.settings import SettingsError, parse
 from kit.word_vectors import (PAD_ID, UNK_ID, build_word_vectors, config_hash, fold_vocabulary, load_vectors,
                               nearest, sentences_of, train_vectors)
@@ -52,7 +52,7 @@ def test_fasttext_gives_an_unseen_word_a_vector_and_word2vec_none():
 TRAIN_IN_A_PROCESS = """
 import sys
 import numpy as np
-from kit.config import WordVectorSettings
+from kit.word_vectors import WordVectorSettings
 from kit.word_vectors import train_vectors
 sys.path.insert(0, {tests!r})
 from test_word_vectors import TINY, tiny_corpus

@@ -72,3 +72,19 @@ def test_kit_predict_from_the_kept_word_vector_models_gives_the_final_submission
     assert len(final) == 60 and predicted[["id", "y"]].equals(final)
     kept = json.loads((word_run / "models" / "folds" / "cnn.cleaned.s0" / "fold1" / "model.json").read_text())
     assert kept["kind"] == "wordvec"
+
+
+@pytest.mark.slow
+def test_the_word_vectors_are_the_same_bytes_after_a_forced_rebuild(word_run):
+    """The rule runs one gensim worker: several update the vectors in an order that varies from run to run."""
+    folder = word_run / "models" / "word_vectors" / "w2v"
+
+    def vector_files() -> dict[str, bytes]:
+        return {path.name: path.read_bytes() for path in folder.iterdir() if path.name != "meta.json"}
+
+    before = vector_files()
+    snakemake(word_run, "--configfile", "c.yaml", "-j2", "--forcerun", "models/word_vectors/w2v", "--until",
+              "models/word_vectors/w2v")
+    assert before and vector_files() == before
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["workers"] == 1

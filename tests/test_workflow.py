@@ -97,7 +97,8 @@ def test_predicting_the_test_file_reproduces_the_final_submission(tiny_run):
 
 FIGURES = ["figures/eda/class_counts.png", "figures/eda/text_lengths.png", "figures/eda/duplicates.png",
            "figures/experiments/char_lr.raw.s0.png", "figures/experiments/char_lr.cleaned.s0.png",
-           "figures/ensembles/avg.png", "figures/final/final.png", "figures/final/disagreements.png"]
+           "figures/ensembles/avg.png", "figures/final/final.png", "figures/final/disagreements.png",
+           "figures/final/cv_vs_lb.png", "figures/adversarial/raw.png", "figures/adversarial/cleaned.png"]
 
 
 def report_results(html: str) -> tuple[dict, dict]:
@@ -116,7 +117,7 @@ def report_html(tiny_run) -> Path:
 @pytest.mark.slow
 def test_the_report_holds_every_figure_in_its_category(report_html):
     results, categories = report_results(report_html.read_text(encoding="utf-8"))
-    assert set(categories) == {"EDA", "experiments", "ensembles", "final submission"}
+    assert set(categories) == {"EDA", "experiments", "ensembles", "final submission", "adversarial validation"}
     assert set(FIGURES) <= set(results) and "figures/final/disagreements.csv" in results
     for path in FIGURES:
         assert results[path]["data_uri"].startswith("data:image/png") and results[path]["caption"], path
@@ -242,12 +243,14 @@ def test_only_what_decides_the_numbers_reruns_jobs(tiny_run):
     assert planned_jobs(tiny_run, "--configfile", "reordered.yaml") == {}
     (tiny_run / "seeds.yaml").write_text(yaml.safe_dump({**config, "seeds": [0, 1]}, allow_unicode=True))
     assert planned_jobs(tiny_run, "--configfile", "seeds.yaml") == {
-        "fit_fold": 6, "merge_folds": 2, "ensemble": 1, "submission": 1, "final_submission": 1, "all": 1,
-        "experiment_figure": 2, "ensemble_figure": 1, "final_figure": 1, "disagreements": 1}
-    # keep_models is a fold job's param, not part of what decides the numbers: the fold jobs run again to write (or
-    # not) their models, and what reads their files follows.
+        "fit_fold": 6, "merge_folds": 2, "keep_models": 2, "ensemble": 1, "submission": 1, "final_submission": 1,
+        "all": 1, "experiment_figure": 2, "ensemble_figure": 1, "final_figure": 1, "disagreements": 1}
+    # keep_models decides no number: only its own cheap step runs again, to prune the fold models.
     (tiny_run / "keep.yaml").write_text(yaml.safe_dump({**config, "keep_models": "none"}, allow_unicode=True))
-    assert planned_jobs(tiny_run, "--configfile", "keep.yaml")["fit_fold"] == 6
+    assert planned_jobs(tiny_run, "--configfile", "keep.yaml") == {"keep_models": 1, "all": 1}
+    # Tracking logs finished artifacts in a rule of its own: switching it on plans that rule and nothing else.
+    (tiny_run / "tracking.yaml").write_text(yaml.safe_dump({**config, "tracking": "mlflow"}, allow_unicode=True))
+    assert planned_jobs(tiny_run, "--configfile", "tracking.yaml") == {"track": 1, "all": 1}
 
 
 @pytest.mark.parametrize(
@@ -449,3 +452,52 @@ def test_a_scratch_transformer_makes_an_artifact_and_a_killed_fold_job_resumes(t
     assert info["straight"]["resumed_from"] is None and info["killed"]["resumed_from"] is not None
     assert info["killed"]["history"] == info["straight"]["history"]
     assert not checkpoint.exists()  # removed after success
+
+
+@pytest.mark.slow
+def test_a_second_seed_of_a_deterministic_model_runs_to_the_final_submission(tiny_run):
+    """Its artifacts are copies, or near copies, of the first seed's: every ensemble is still written (a stacker's
+    features are then collinear), and a fitted ensemble drops an exact copy with a note."""
+    config = yaml.safe_load((tiny_run / "tiny.yaml").read_text())
+    config |= {"seeds": [0, 1], "ensembles": {"avg": {"method": "mean", "members": "all"},
+                                              "stack": {"method": "stack", "members": "all"},
+                                              "blend": {"method": "weighted", "members": "all"}}}
+    (tiny_run / "two_seeds.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    snakemake(tiny_run, "--configfile", "two_seeds.yaml", "-j2", "subs/final.csv",
+              *[f"subs/ensemble.{name}.csv" for name in config["ensembles"]])
+    seeds = [Artifact.load(tiny_run / "oof" / f"char_lr.raw.s{seed}") for seed in (0, 1)]
+    identical = np.array_equal(seeds[0].oof_logits, seeds[1].oof_logits)
+    for name in config["ensembles"]:
+        manifest = json.loads((tiny_run / "oof" / f"ensemble.{name}" / "manifest.json").read_text())
+        assert ("char_lr.raw.s1" in manifest["dropped_duplicates"]) == identical, name
+    assert (tiny_run / "subs" / "final.csv").is_file()
+
+
+@pytest.mark.slow
+def test_a_run_on_other_data_in_the_same_folder_leaves_nothing_of_the_earlier_run_beside_its_own(tmp_path):
+    def competition(seed: int, n_test: int) -> None:
+        files = make_demo(tmp_path / "raw", n_train=160, n_test=n_test, n_unlabeled=50, seed=seed)
+        for split in ("train", "test"):
+            files[split].replace(tmp_path / f"{split}.csv")
+
+    competition(seed=4, n_test=90)
+    config = {"data": {"train": "train.csv", "test": "test.csv"}, "folds": {"k": 2, "seed": 0}, "variants": ["raw"],
+              "models": {"lr": {"kind": "sklearn", "min_df": 1}}, "ensembles": {"avg": {"method": "mean"}}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, "--configfile", "run.yaml", "-j2")
+    competition(seed=5, n_test=60)  # other files under the same names
+    out = snakemake(tmp_path, "--configfile", "run.yaml", "-j2", "subs/final.csv")
+    assert "of an earlier run to stale/" in out.stderr
+    [stale] = (tmp_path / "stale").iterdir()
+    why = json.loads((stale / "why.json").read_text())
+    # The earlier run's other submission and every figure it drew are aside; the new final submission stays.
+    assert {"subs/ensemble.avg.csv", "subs/ensemble.avg.json", "figures/experiments/lr.raw.s0.png",
+            "figures/eda/class_counts.png", "figures/final/final.png"} <= set(why)
+    assert sorted(p.name for p in (tmp_path / "subs").iterdir() if p.name != ".gitkeep") == ["final.csv", "final.json"]
+    assert len(pd.read_csv(tmp_path / "subs" / "final.csv")) == len(pd.read_parquet(tmp_path / "data/interim/test.parquet"))
+    assert not (tmp_path / "figures").exists() or not any(p.is_file() for p in (tmp_path / "figures").rglob("*"))
+    scores = json.loads(subprocess.run([sys.executable, "-m", "kit", "scores", "--json"], cwd=tmp_path,
+                                       capture_output=True, text=True, check=True).stdout)
+    fold_hashes = {json.loads((tmp_path / "oof" / name / "manifest.json").read_text())["fold_hash"]
+                   for name in ("lr.raw.s0", "ensemble.avg")}
+    assert len(fold_hashes) == 1 and scores

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kit.ensemble.methods import OBJECTIVES
+from kit.ensemble.objectives import OBJECTIVES
 from kit.ensemble.stacking import one_blas_thread
 from kit.ensemble.weights import TINY, macro_f1_from_confusion
 from kit.metrics import row_argmax

@@ -14,7 +14,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from kit import registry
 from kit.artifacts import Artifact, provenance, sha256_json
 from kit.config import EnsembleEntry
 from kit.ensemble.blend import shared_rounds
+from kit.ensemble.fitted import Fitted
 from kit.ensemble.honest import cross_fit, cross_fit_scope, hide_labels
 from kit.ensemble.voting import VotePlan, agreement
 from kit.ensemble.weights import TINY, apply_class_weights, class_weight_search
@@ -129,21 +130,6 @@ def agreement_matrix(artifacts: Sequence[Artifact]):
 
 
 # ---------------------------------------------------------------------------------------------- methods
-
-
-@dataclass
-class Fitted:
-    """What a method fitted on some OOF rows (its own object: weights, a vote plan, a level-2 model), and the class
-    weights searched on top; replayed on held-out rows and on the test rows."""
-
-    combination: Any = None
-    class_weights: np.ndarray | None = None  # [C] when the entry asks for a class-weight search on top
-
-    @property
-    def weights(self) -> np.ndarray | None:
-        """[M] blend weights summing to 1, for the methods whose fit is a weight per member."""
-        is_weights = isinstance(self.combination, np.ndarray) and self.combination.ndim == 1
-        return self.combination if is_weights else None
 
 
 def fit_combination(entry: EnsembleEntry, names: Sequence[str], prob_stack: np.ndarray, y: np.ndarray) -> Fitted:
@@ -322,6 +308,41 @@ def select_members(name: str, entry: EnsembleEntry, artifacts: Sequence[Artifact
     return [by_name[member] for member in wanted]
 
 
+def drop_duplicates(name: str, entry: EnsembleEntry, members: list[Artifact],
+                    log: Callable[[str], None]) -> tuple[list[Artifact], dict[str, str]]:
+    """members without those whose logits (OOF, test and pool) equal an earlier member's bit for bit, and
+    {dropped: the member it duplicates}.
+
+    A second seed of a deterministic model is such a copy: it adds no information, but it doubles that model's
+    weight in a mean or a vote and makes a stacker's features singular. Fixed weights name every member, and a
+    method is never left with fewer members than it needs, so those keep their duplicates (with a note).
+    """
+    kept: list[Artifact] = []
+    dropped: dict[str, str] = {}
+    for member in members:
+        twin = next((other for other in kept if _same_logits(member, other)), None)
+        if twin is None:
+            kept.append(member)
+        else:
+            dropped[member.name] = twin.name
+    if not dropped:
+        return members, {}
+    pairs = ", ".join(f"{copy} is an exact duplicate of {twin}" for copy, twin in dropped.items())
+    least = registry.method(entry.method).min_members
+    if entry.method == "fixed" or len(kept) < least:
+        why = "fixed weights name every member" if entry.method == "fixed" else f"{entry.method} needs {least}"
+        log(f"ensemble {name}: {pairs}: kept all the same ({why})")
+        return members, {}
+    log(f"ensemble {name}: {pairs}: dropped (same logits on every row; a second seed of a deterministic model)")
+    return kept, dropped
+
+
+def _same_logits(a: Artifact, b: Artifact) -> bool:
+    return (np.array_equal(a.oof_logits, b.oof_logits) and np.array_equal(a.test_logits, b.test_logits)
+            and (a.pool_logits is None) == (b.pool_logits is None)
+            and (a.pool_logits is None or np.array_equal(a.pool_logits, b.pool_logits)))
+
+
 def to_logits(probs: np.ndarray) -> np.ndarray:
     """float32 log-probabilities: softmax gives probs (renormalised) back, argmax is the decision."""
     return np.log(np.maximum(probs, TINY)).astype(np.float32)
@@ -342,6 +363,7 @@ def fit_ensemble(
     entry = EnsembleEntry.parse_setting(spec, f"ensembles.{name.removeprefix('ensemble.')}")
     members = select_members(name, entry, artifacts)
     refuse_incompatible(members)
+    members, dropped = drop_duplicates(name, entry, members, log)
     member_labels = oof_labels(members)  # [M x n_scored]: for the warnings, member scores and agreement matrix
     agree = agreement(member_labels)
     member_warnings = near_identical_warnings(members, agree, NEAR_IDENTICAL)  # warned: the command logs them
@@ -366,7 +388,7 @@ def fit_ensemble(
         test_ids=first.test_ids,
         test_logits=to_logits(outcome.test_probs),
         classes=first.classes,
-        manifest=_manifest(name, entry, members, outcome, member_labels, agree, member_warnings),
+        manifest=_manifest(name, entry, members, outcome, member_labels, agree, member_warnings, dropped),
         pool_ids=pool_ids,
         pool_logits=None if outcome.pool_probs is None else to_logits(outcome.pool_probs),
     )
@@ -375,7 +397,8 @@ def fit_ensemble(
     return artifact.validate(f"ensemble {name}"), outcome.fitted
 
 
-def _manifest(name, entry: EnsembleEntry, members, outcome: Outcome, member_labels, agree, member_warnings) -> dict:
+def _manifest(name, entry: EnsembleEntry, members, outcome: Outcome, member_labels, agree, member_warnings,
+              dropped: dict[str, str]) -> dict:
     first = members[0]
     y, fold_of, n_classes = first.labels, first.fold_of, first.n_classes
     classes = [str(c) for c in first.classes]
@@ -391,6 +414,7 @@ def _manifest(name, entry: EnsembleEntry, members, outcome: Outcome, member_labe
         "method": entry.method,
         "spec": entry.to_setting(),
         "members": names,
+        "dropped_duplicates": dropped,
         "weights": None if outcome.weights is None else {n: float(w) for n, w in zip(names, outcome.weights)},
         "class_weights": None if outcome.class_weights is None else dict(zip(classes, outcome.class_weights.tolist())),
         "classes": classes,

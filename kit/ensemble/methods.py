@@ -9,15 +9,13 @@ no numpy. A user's own method plugs in the same way from a module named in `plug
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from kit.ensemble.objectives import Objective
 from kit.registry import Method, register
 from kit.settings import Settings, setting
 
-Objective = Literal["f1", "logloss"]  # what weighted and caruana blends optimise on OOF rows
-OBJECTIVES = typing.get_args(Objective)
 
 # scikit-learn's classifiers with predict_proba in kit.ensemble.stacking.ESTIMATOR_MODULES, where a bare name is looked
 # up (tests/test_ensemble_methods.py checks this list against the installed scikit-learn).

@@ -156,9 +156,7 @@ class ExactLogistic:
         n_rows, n_features = int(rows.sum()), features.shape[1]
         # Every pass weighs the rows not labelled by 0 rather than copying the labelled ones (a fold fit's 80%).
         gram = _weighted_gram(features, rows.astype(np.float32)) / n_rows
-        gram[np.diag_indices_from(gram)] += 1e-8 * gram.diagonal().max()  # a constant feature stays solvable
-        # theta = U phi with U = L^-T (gram = L L^T): in phi the features' Gram matrix is the identity.
-        unwhiten = np.linalg.inv(np.linalg.cholesky(gram).T)
+        unwhiten = _whitening(gram)
         shape = (n_features + 1, len(self.classes_) - 1)
 
         def loss_and_gradient(phi):
@@ -260,7 +258,11 @@ class ExactLogistic:
         # Nearly certain rows flatten the intercepts' curvature; a trace of ridge keeps the factor defined. It moves
         # only the path of the steps: their fixed point is where the gradient vanishes.
         hessian[np.diag_indices_from(hessian)] += 1e-10 * hessian.diagonal().max()
-        factor = cho_factor(hessian)
+        try:
+            factor = cho_factor(hessian)
+        except np.linalg.LinAlgError:  # collinear members leave the intercepts' block singular in float64
+            hessian[np.diag_indices_from(hessian)] += 1e-6 * hessian.diagonal().max()
+            factor = cho_factor(hessian)
         loss, gradient = self._loss_gradient(self.theta, features, y)
         for _ in range(self.MAX_NEWTON_STEPS):
             step = cho_solve(factor, gradient.ravel()).reshape(self.theta.shape)
@@ -274,6 +276,20 @@ class ExactLogistic:
             else:
                 return  # nothing lowers the objective any more: float32 rounding has the last word
             self.theta, loss, gradient = self.theta - step, trial_loss, trial_gradient
+
+
+def _whitening(gram: np.ndarray) -> np.ndarray:
+    """U [(F+1) x (F+1)] with U^T gram U = I on the span of the features: theta = U phi puts the fit in
+    coordinates where the features' Gram matrix is the identity, which L-BFGS converges in fastest.
+
+    From the eigendecomposition rather than a Cholesky factor, because members that are copies or multiples of
+    each other (a second seed of a deterministic model), or a member constant on every row (collinear with the
+    intercept), make gram singular: directions with (next to) no variance get a unit scale instead of an
+    infinite one, and the penalty keeps their coefficients at zero.
+    """
+    values, vectors = np.linalg.eigh(gram)
+    floor = 1e-8 * max(float(values.max()), 1e-300)
+    return vectors / np.sqrt(np.where(values > floor, values, 1.0))
 
 
 def _weighted_gram(features: np.ndarray, weight: np.ndarray, chunk: int = 8192) -> np.ndarray:

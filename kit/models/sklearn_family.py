@@ -9,6 +9,12 @@ Pooled word vectors (`features: vectors`, `char+vectors`, `word+vectors`) bring 
 learnt from the unlabelled posts: each text's words (the corpus's, kit.corpus.words_of) averaged, or weighted by
 TF-IDF, then standardised on the training rows and scaled so that the block weighs about `vectors_scale` beside a
 TF-IDF row (whose norm is 1).
+
+Naive-Bayes features (`nb: true`; NB-LR / NB-SVM, Wang and Manning 2012) scale the n-gram columns by how much more
+often each n-gram occurs in a class than outside it: one log-count ratio r_c per class, from the fold's training rows
+only, and one binary classifier per class (that class against the rest) on X * r_c. Its decision values are the
+logits [n x C]; since w_c . (x * r_c) = (w_c * r_c) . x, each class's r_c is folded into its weights after the fit,
+and the kept model is an ordinary linear model.
 """
 
 from __future__ import annotations
@@ -52,6 +58,13 @@ class SklearnParams(Settings):
     solver: Literal["saga", "sag", "lbfgs", "liblinear", "newton-cg", "newton-cholesky"] = setting(
         "saga", "logreg's solver")
     max_iter: int = setting(1000, "solver iterations", ge=1)
+    # Wang and Manning's NB-SVM; one-vs-rest because a log-count ratio compares a class with the rest of the posts.
+    nb: bool = setting(False, "Naive-Bayes log-count-ratio features (NB-LR, NB-SVM): per class, the n-gram columns "
+                              "scaled by log(p_c / q_c) from the training rows and a binary classifier of that class "
+                              "against the rest; their decision values are the logits (n-gram features only)")
+    # Added to each n-gram's summed TF-IDF in and out of a class: the smaller, the more a rare n-gram's ratio counts.
+    nb_alpha: float = setting(1.0, "smoothing of the log-count ratios (nb: true): added to each n-gram's summed "
+                                   "feature value in the class and in the rest", gt=0)
     vectors: str | None = setting(None, "the word_vectors entry pooled into features (features with 'vectors')",
                                   names="word_vectors")
     # The mean is the strong simple baseline (SWEM); TF-IDF weights let rare, telling words outweigh particles.
@@ -68,6 +81,11 @@ class SklearnParams(Settings):
                 raise fail(f"{path}.{name}", f"must be [low, high] with low <= high, got [{low}, {high}]")
         if uses_vectors(self) and self.vectors is None:
             raise fail(f"{path}.vectors", f"is required by features {self.features!r}: name a word_vectors entry")
+        if self.nb and uses_vectors(self):
+            raise fail(f"{path}.nb", f"scales n-gram counts, and features {self.features!r} hold signed pooled "
+                                     f"vectors: use features char, word or char+word")
+        if not self.nb and self.nb_alpha != SklearnParams().nb_alpha:
+            raise fail(f"{path}.nb_alpha", "applies with nb: true only")
         if not uses_vectors(self):
             defaults = SklearnParams()
             for name in ("vectors", "pooling", "vectors_scale"):
@@ -208,6 +226,49 @@ def make_estimator(p: SklearnParams, seed: int):
             C=p.C, solver=p.solver, max_iter=p.max_iter, class_weight=p.class_weight, random_state=seed
         )
     return LinearSVC(C=p.C, max_iter=p.max_iter, class_weight=p.class_weight, random_state=seed)
+
+
+def nb_log_count_ratios(train_x, train_y: np.ndarray, n_classes: int, alpha: float) -> np.ndarray:
+    """[n_classes x n_features] float64: each class's log-count ratio r_c = log((p / |p|_1) / (q / |q|_1)), with
+    p = alpha + the features summed over the class's rows and q = alpha + the same over the other rows (Wang and
+    Manning 2012, on TF-IDF values rather than binarised counts). train_x: csr [n x F], non-negative, the training rows
+    only (a validation row's label must not reach a feature)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    one_hot = csr_matrix((np.ones(len(train_y)), (np.asarray(train_y), np.arange(len(train_y)))),
+                         shape=(n_classes, len(train_y)))
+    in_class = np.asarray((one_hot @ train_x).todense(), dtype=np.float64)
+    outside = in_class.sum(axis=0, keepdims=True) - in_class
+    p, q = in_class + alpha, outside + alpha
+    return np.log(p / p.sum(axis=1, keepdims=True)) - np.log(q / q.sum(axis=1, keepdims=True))
+
+
+def fit_nb_one_vs_rest(p: SklearnParams, train_x, train_y: np.ndarray, n_classes: int, seed: int):
+    """The entry's estimator with NB features (nb: true): per class c, a binary estimator of c against the rest fitted
+    on train_x * r_c (nb_log_count_ratios), its weights times r_c set as row c of coef_ [C x F] (intercept_ [C]),
+    so that decision_function gives the C one-vs-rest decision values. class_weight 'balanced' weighs the rows as
+    the multiclass fit would (each class equal in total), not each binary problem's two sides."""
+    import dataclasses
+
+    import numpy as np
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    missing = sorted(set(range(n_classes)) - set(np.unique(train_y).tolist()))
+    if missing:
+        raise ValueError(f"no training row of class {missing} in the fold: nb needs rows of every class")
+    ratios = nb_log_count_ratios(train_x, train_y, n_classes, p.nb_alpha)
+    sample_weight = compute_sample_weight("balanced", train_y) if p.class_weight == "balanced" else None
+    binary = dataclasses.replace(p, class_weight=None)
+    coef, intercept = np.zeros((n_classes, train_x.shape[1])), np.zeros(n_classes)
+    for c in range(n_classes):
+        scaled = train_x.multiply(ratios[c].astype(train_x.dtype)).tocsr()
+        side = make_estimator(binary, seed).fit(scaled, (train_y == c).astype(np.int64), sample_weight=sample_weight)
+        coef[c], intercept[c] = side.coef_.ravel() * ratios[c], side.intercept_[0]
+    estimator = make_estimator(p, seed)
+    estimator.coef_, estimator.intercept_ = coef, intercept
+    estimator.classes_, estimator.n_features_in_ = np.arange(n_classes), train_x.shape[1]
+    return estimator
 
 
 def as_logits(scores: np.ndarray, n_classes: int) -> np.ndarray:
@@ -447,8 +508,11 @@ def fit_predict(
         pooler = VectorPooler.fit(p, ids["train"], matrix)
         parts.append(pooler.transform(ids["train"]))
     train_x = parts[0] if len(parts) == 1 else hstack(parts, format="csr")
-    estimator = make_estimator(p, seed)
-    estimator.fit(train_x, data.train_y)
+    if p.nb:
+        estimator = fit_nb_one_vs_rest(p, train_x, data.train_y, data.n_classes, seed)
+        log(f"nb: {data.n_classes} one-vs-rest {p.estimator} on log-count-ratio features (alpha {p.nb_alpha})")
+    else:
+        estimator = make_estimator(p, seed).fit(train_x, data.train_y)
     predictor = SklearnPredictor(p, vectorizer, estimator, data.n_classes, pooler, words)
     started = time.perf_counter()
     valid_logits = predictor.predict(data.valid_text, ids["valid"])

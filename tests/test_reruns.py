@@ -1,0 +1,212 @@
+"""What an edit of the config re-runs after a finished default run (rules/common.smk): exactly what it changes.
+
+The finished run is made without running anything: every output of the default matrix is created empty and
+`snakemake --touch` records each job's provenance (params, code, input) as a real run would. Snakemake then
+decides what to re-run from that record alone, which is what these tests hold it to.
+"""
+
+import copy
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kit import config as kit_config
+from kit.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((REPO / "configs" / "config.yaml").read_text(encoding="utf-8"))
+
+PLUGIN = """
+from dataclasses import dataclass
+
+import numpy as np
+
+from kit.models import FoldResult
+from kit.registry import Family, register
+from kit.settings import Settings, setting
+
+
+@dataclass
+class PriorParams(Settings):
+    smoothing: float = setting(1.0, "added to each class count", ge=0)
+
+
+def fit_prior(params, data, seed, workdir, log):
+    counts = np.bincount(data.train_y, minlength=data.n_classes) + params.smoothing
+    logits = np.log(counts / counts.sum()).astype(np.float32)
+    return FoldResult(np.tile(logits, (len(data.valid_text), 1)), np.tile(logits, (len(data.test_text), 1)))
+
+
+register(Family("prior", PriorParams, fit_prior, help="the training folds' class shares"))
+"""
+UNRELATED_PLUGIN = """
+from kit.registry import Variant, register
+
+register(Variant("shout", str.upper, help="upper case"))
+"""
+
+
+def snakemake(workdir: Path, *args: str) -> str:
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def planned(workdir: Path, config: dict | None = None, *args: str) -> dict[str, int]:
+    """The dry run's job counts by rule for config (the default when None); {} when there is nothing to do."""
+    if config is not None:
+        (workdir / "edit.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        args = ("--configfile", "edit.yaml", *args)
+    out = snakemake(workdir, "-n", *args)
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1].split("\ntotal")[0]
+    rows = [line.split() for line in table.splitlines() if line.strip() and not line.startswith(("job", "-"))]
+    return {rule: int(count) for rule, count in rows}
+
+
+def finish_without_running(workdir: Path, *args: str) -> None:
+    """Every output of the plan, created empty (folders for the rules' folder outputs, all under models/), then
+    `--touch` so that Snakemake records each job as run."""
+    summary = snakemake(workdir, "--summary", *args).splitlines()
+    header = next(i for i, line in enumerate(summary) if line.startswith("output_file\t"))
+    for line in summary[header + 1:]:
+        path = workdir / line.split("\t")[0]
+        if path.parts[len(workdir.parts)] == "models" and path.suffix != ".json":
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    snakemake(workdir, "--touch", "--forceall", "-j1", *args)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("finished")
+    finish_without_running(workdir)
+    assert planned(workdir) == {}
+    return workdir
+
+
+def edited(change) -> dict:
+    config = copy.deepcopy(DEFAULT)
+    change(config)
+    return config
+
+
+ALL_ENSEMBLES = 5  # mean, caruana, weighted_f1, stack_lr, vote_rounds: members all (teacher names its own)
+FINAL = {"final_submission": 1, "final_figure": 1, "disagreements": 1, "all": 1}
+
+
+def artifact_jobs(ensembles: int, experiments: int = 0, pseudo_rows: int = 0) -> dict[str, int]:
+    """What an experiment's new numbers re-run downstream: its figure and retention, the ensembles over it, their
+    submissions and figures, and the final submission."""
+    jobs = {"ensemble": ensembles, "ensemble_figure": ensembles, "submission": ensembles, **FINAL}
+    if experiments:
+        jobs |= {"fit_fold": 5 * experiments, "merge_folds": experiments, "experiment_figure": experiments,
+                 "keep_models": experiments}
+    return jobs | ({"pseudo_rows": pseudo_rows} if pseudo_rows else {})
+
+
+@pytest.mark.slow
+def test_each_edit_plans_exactly_what_it_changes(finished):
+    def add_ensemble(config):
+        config["ensembles"]["pair"] = {"method": "mean", "members": ["tfidf_char_lr.raw.s0", "tfidf_word_lr.raw.s0"]}
+
+    table = [
+        ("nothing", lambda config: None, {}),
+        ("add an ensemble", add_ensemble, artifact_jobs(ensembles=1)),
+        ("change final", lambda config: config.update(final="mean"), FINAL),
+        ("change keep_models", lambda config: config.update(keep_models="all"), {"keep_models": 9, "all": 1}),
+        # tfidf_word_lr is a member of the teacher, so the pseudo-labelled student (tfidf_char_lr.pl) learns anew.
+        ("change C of tfidf_word_lr", lambda config: config["models"]["tfidf_word_lr"].update(C=2.0),
+         artifact_jobs(ensembles=6, experiments=3, pseudo_rows=1)),
+        ("add a seed", lambda config: config.update(seeds=[0, 1]),
+         artifact_jobs(ensembles=ALL_ENSEMBLES, experiments=9)),
+    ]
+    for what, change, expected in table:
+        assert planned(finished, edited(change)) == expected, what
+
+
+def identity_free_fields(obj, path=()):
+    """(path, field, value) of every field of a parsed settings tree that is marked as not deciding the numbers;
+    path: the keys above it in the YAML entry (a flattened group adds none)."""
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if not field.metadata.get("identity", True):
+            yield path, field, value
+        if isinstance(value, Settings):
+            yield from identity_free_fields(value, path if field.metadata.get("flatten") else (*path, field.name))
+        elif isinstance(getattr(value, "post_train", None), Settings):  # backbone: {post_train: {...}}
+            yield from identity_free_fields(value.post_train, (*path, field.name, "post_train"))
+
+
+def another_value(field, value):
+    """A valid value other than value for a field that decides no number."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if value is None:
+        return 1
+    if field.name == "probes":
+        return ["疫情"]
+    raise AssertionError(f"no other value for {field.name}={value!r}")
+
+
+@pytest.mark.slow
+def test_no_field_that_decides_no_number_plans_a_job(finished):
+    """Every field marked identity=False in the default config's entries, changed at once, plans nothing. The
+    scheduling keys that choose experiments (a model's seeds and variants) and keep_models (a cheap step of its own,
+    in the table above) are not in the walk."""
+    parsed = kit_config.load(DEFAULT)
+    config = copy.deepcopy(DEFAULT)
+    changed = []
+    for block in ("models", "word_vectors"):
+        for name, entry in getattr(parsed, block).items():
+            parts = (entry.common, entry.params) if block == "models" else (entry,)
+            for path, field, value in (found for part in parts for found in identity_free_fields(part)):
+                if field.name in ("seeds", "variants"):
+                    continue
+                target = config[block][name]
+                for key in path:
+                    target = target[key]
+                target[field.name] = another_value(field, value)
+                changed.append(".".join((block, name, *path, field.name)))
+    assert {"models.tiny_bert.checkpoint_minutes", "models.tiny_bert.predict_batch_size", "models.tiny_bert.threads",
+            "models.tiny_bert.gpu", "models.tiny_bert.backbone.post_train.checkpoint_minutes",
+            "word_vectors.w2v.probes"} <= set(changed)
+    assert planned(finished, config) == {}, changed
+
+
+@pytest.mark.slow
+def test_a_plugin_reruns_what_it_computes_and_nothing_else(tmp_path):
+    (tmp_path / "prior_plugin.py").write_text(PLUGIN, encoding="utf-8")
+    (tmp_path / "shout_plugin.py").write_text(UNRELATED_PLUGIN, encoding="utf-8")
+    with_prior = edited(lambda config: config.update(plugins=["prior_plugin"]))
+    with_prior["models"]["prior"] = {"kind": "prior", "variants": ["cleaned"]}
+    (tmp_path / "start.yaml").write_text(yaml.safe_dump(DEFAULT, allow_unicode=True), encoding="utf-8")
+    finish_without_running(tmp_path, "--configfile", "start.yaml")
+    # Adding the plugin and a model of its family: that model's jobs and the ensembles over all members.
+    assert planned(tmp_path, with_prior) == artifact_jobs(ensembles=ALL_ENSEMBLES, experiments=1)
+    finish_without_running(tmp_path, "--configfile", "edit.yaml")
+    # Another plugin module that registers what no entry uses: nothing.
+    assert planned(tmp_path, {**with_prior, "plugins": ["prior_plugin", "shout_plugin"]}) == {}
+    # An edit of the plugin's code re-runs what it computes.
+    (tmp_path / "prior_plugin.py").write_text(PLUGIN.replace("+ params.smoothing", "+ 2 * params.smoothing"),
+                                              encoding="utf-8")
+    assert planned(tmp_path, with_prior) == artifact_jobs(ensembles=ALL_ENSEMBLES, experiments=1)
+
+
+@pytest.mark.slow
+def test_config_overrides_on_the_command_line_are_read_by_their_fields_type(finished):
+    assert planned(finished, None, "--config", "seeds=[0, 1]") == artifact_jobs(ensembles=ALL_ENSEMBLES,
+                                                                               experiments=9)
+    # A partial models= override merges into the default models rather than replacing them.
+    assert planned(finished, None, "--config", "models={tfidf_word_lr: {C: 2.0}}") == artifact_jobs(
+        ensembles=6, experiments=3, pseudo_rows=1)
