@@ -274,14 +274,17 @@ def cmd_submit(args, log) -> None:
 
 
 def cmd_scores(args, log) -> None:
-    """Print every experiment and ensemble, best first (a rich table, or JSON with --json).
+    """Print every experiment and ensemble of the current run, best honest F1 first, in a table that fits the
+    terminal (--members: each ensemble's members and weights; --agreement: a heatmap of how often each pair agrees;
+    --json: everything as JSON). Artifacts made on another fold file or by no entry of the config are listed apart.
 
-    Example: python -m kit scores --json
+    Example: python -m kit scores --members
     """
-    from kit.report import print_scores
+    from kit.report import current_run, print_scores
 
+    run = current_run([Path(path) for path in args.configfile], Path(args.folds))
     print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement,
-                 lb_log=Path(args.lb))
+                 members=args.members, run=run, lb_log=Path(args.lb))
 
 
 def cmd_lb(args, log) -> None:
@@ -420,16 +423,19 @@ def cmd_disagreements(args, log) -> None:
 
 
 def cmd_predict(args, log) -> None:
-    """Classify new posts with the final submission's source (or --source): id,y and the class probabilities, as
-    CSV into --out or on stdout. Posts: --text (repeatable), --input FILE (the competition's CSV layout, or one post
-    per line), or stdin. Models load once, from models/folds/ and the ensembles' combination.skops.
+    """Classify new posts with the final submission's source (or --source). With --text, each post's label, the
+    class probabilities and the post itself, one line each; with --input (the competition's CSV layout, one post per
+    line, or '-' for stdin) or --out, CSV: id,y and the class probabilities (p_<label>), into --out or on stdout.
+    Only the models the source's weights need are loaded, from models/folds/ and the ensembles' combination.skops.
 
     Example: python -m kit predict --text "武汉加油！"
     """
+    import shutil
+    import sys
     import time
 
-    from kit.predict import (describe_load, limit_threads, load_source, predictions, read_input, source_name,
-                             write_predictions)
+    from kit.predict import (describe_load, limit_threads, load_source, predictions, read_input, readable,
+                             source_name, write_predictions)
 
     posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log)
     source = load_source(source_name(args.source, Path(args.final)), Path(args.oof_dir), Path(args.models_dir))
@@ -439,7 +445,12 @@ def cmd_predict(args, log) -> None:
     logits = source.predict(posts["text"].tolist())
     seconds = time.perf_counter() - started
     log(f"{len(posts)} post(s) in {seconds:.3f}s ({1000 * seconds / max(len(posts), 1):.1f} ms per post)")
-    write_predictions(predictions(posts, logits, source.classes), args.out)
+    frame = predictions(posts, logits, source.classes)
+    if args.text and not args.out:
+        sys.stdout.write(readable(frame, posts["text"].tolist(), shutil.get_terminal_size().columns))
+        sys.stdout.flush()
+    else:
+        write_predictions(frame, args.out)
 
 
 def cmd_config(args, log) -> None:
@@ -651,10 +662,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sidecar", required=True, help="the submission's JSON sidecar to write")
 
     p = command("scores", cmd_scores, "print the OOF scores table")
-    p.add_argument("--oof-dir", default="oof")
-    p.add_argument("--subs-dir", default="subs")
+    p.add_argument("--oof-dir", default="oof", help="the artifacts' folder (default: %(default)s)")
+    p.add_argument("--subs-dir", default="subs", help="the submissions' folder (default: %(default)s)")
+    p.add_argument("--configfile", nargs="*", default=["configs/config.yaml"], metavar="CONFIGFILE",
+                   help="the run's config files, merged as snakemake --configfile does: an artifact no entry of "
+                        "theirs builds is listed apart (default: %(default)s)")
+    p.add_argument("--folds", default="data/folds.parquet",
+                   help="the run's fold file: an artifact made on another one is listed apart (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--agreement", action="store_true", help="also print the agreement matrix of the artifacts")
+    p.add_argument("--members", action="store_true", help="also print each ensemble's members and weights")
+    p.add_argument("--agreement", action="store_true",
+                   help="also print how often each pair of artifacts agrees, as a heatmap")
     p.add_argument("--lb", default="lb.csv", help="the leaderboard log whose scores join the table (kit lb)")
 
     p = command("lb", cmd_lb, "record or list public leaderboard scores (lb.csv)")
@@ -711,7 +729,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--manifests", nargs="*", default=[], help="manifest.json of each, in the order of --npz")
     p.add_argument("--train", default="data/interim/train.parquet", help="the ingested train split (OOF texts)")
     p.add_argument("--test", default="data/interim/test.parquet", help="the ingested test split (test texts)")
-    p.add_argument("--top", type=int, default=20, help="posts per split")
+    p.add_argument("--top", type=int, default=20, help="posts per split (default: %(default)s)")
     p.add_argument("--out-csv", help="write every listed post, with each member's vote and probability, here")
     p.add_argument("--out-png", help="draw the top test posts' votes here")
 
@@ -722,8 +740,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--final", default="subs/final.json", help="the final submission's sidecar")
     p.add_argument("--oof-dir", default="oof", help="the artifacts' folder")
     p.add_argument("--models-dir", default="models/folds", help="the kept fold models' folder")
-    p.add_argument("--out", help="the predictions CSV to write (default: stdout)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument("--out", help="the predictions CSV to write (default: stdout, as CSV unless the posts came with "
+                                 "--text)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default: %(default)s)")
     add_arguments(p, Columns, prefix="column-")
 
     p = command("config", cmd_config, "show the resolved config, its schema or its reference tables")

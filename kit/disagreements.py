@@ -33,6 +33,12 @@ def vote_split(prob_stack: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return votes, minority, spread
 
 
+def split_label(votes: np.ndarray, n_classes: int) -> str:
+    """How the members' votes [M] on one post split: members per class, the largest first ('2-2', '3-1', '2-1-1')."""
+    counts = np.bincount(votes, minlength=n_classes)
+    return "-".join(str(count) for count in sorted(counts[counts > 0], reverse=True))
+
+
 def most_disagreed(minority: np.ndarray, spread: np.ndarray, top: int) -> np.ndarray:
     """Row indices [<= top] by vote split, then probability spread, both descending (ties: the earlier row)."""
     order = np.lexsort((np.arange(len(minority)), -spread, -minority))
@@ -64,7 +70,7 @@ def shortest_max_len(names: Sequence[str], manifests: dict[str, dict]) -> int | 
 def disagreement_rows(final: Artifact, members: Sequence[Artifact], texts: dict[str, pd.Series],
                       max_len: int | None, top: int) -> pd.DataFrame:
     """The `top` most disagreed test posts and OOF posts, one row each (split, rank, id, text, label, the final
-    decision and its probability, minority share, spread, length, max_len, then each member's vote and the
+    decision and its probability, vote split, minority share, spread, length, max_len, then each member's vote and the
     probability of its vote). texts: 'test' and 'train' -> text by id."""
     classes = [str(label) for label in final.classes]
     frames = []
@@ -87,6 +93,7 @@ def disagreement_rows(final: Artifact, members: Sequence[Artifact], texts: dict[
             "label": [classes[c] for c in labels[rows]] if labels is not None else "",
             "final": [classes[c] for c in final_probs.argmax(axis=1)],
             "final_p": final_probs.max(axis=1).round(4),
+            "vote_split": [split_label(votes[:, row], len(classes)) for row in rows],
             "minority_share": minority[rows].round(4),
             "spread": spread[rows].round(4),
             "length": length,
@@ -108,11 +115,16 @@ def disagreement_table(frame: pd.DataFrame, members: Sequence[str], split: str):
 
     rows = frame[frame["split"] == split]
     title = {"test": "test posts", "oof": "OOF posts (true label known)"}[split]
-    table = Table(title=f"Members disagree most on these {title}", show_lines=False,
-                  caption="members, in vote order: " + ", ".join(f"{i + 1}={name}" for i, name in enumerate(members)))
+    caption = ("split: members per class, the largest first (2-2: two against two), the ranking; spread: how far "
+               "the members' probabilities are apart (0 to 1), which ranks posts of the same split; final: the "
+               "ensemble's decision (its probability); length / max_len: characters against the shortest max_len "
+               "of the members (✂: the text was cut); votes: each member's class (its probability), members "
+               + ", ".join(f"{i + 1}={name}" for i, name in enumerate(members)))
+    table = Table(title=f"Members disagree most on these {title}", show_lines=False, caption=caption,
+                  caption_justify="left")
     for column, justify in (("#", "right"), ("id", "left"), ("text", "left"), ("label", "center"),
-                            ("final", "center"), ("minority", "right"), ("length / max_len", "right"),
-                            ("votes (probability)", "left")):
+                            ("final", "center"), ("split", "right"), ("spread", "right"),
+                            ("length / max_len", "right"), ("votes (probability)", "left")):
         if column == "label" and split == "test":
             continue
         table.add_column(column, justify=justify, overflow="fold")
@@ -122,7 +134,7 @@ def disagreement_table(frame: pd.DataFrame, members: Sequence[str], split: str):
             else str(row["length"])
         votes = " ".join(f"{row[f'vote:{name}']}({row[f'p:{name}']:.2f})" for name in members)
         cells = [str(row["rank"]), row["id"], text, row["label"], f"{row['final']} ({row['final_p']:.2f})",
-                 f"{row['minority_share']:.2f}", length, votes]
+                 row["vote_split"], f"{row['spread']:.2f}", length, votes]
         if split == "test":
             del cells[3]
         table.add_row(*cells)

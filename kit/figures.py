@@ -23,6 +23,9 @@ CJK_FAMILIES = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "
 CJK_FILES = ("wqy-microhei.ttc", "notosanscjk-regular.ttc", "notosanscjksc-regular.otf", "wqy-zenhei.ttc")
 COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 DPI = 100
+# The report shows a figure at most about 950 px wide (snakemake's report at a 1400 px window): a wider one is shrunk
+# and its labels with it, so the figures are laid out at most PAGE_WIDTH inches wide, wrapping panels onto rows.
+PAGE_WIDTH = 9.5
 
 
 @functools.cache
@@ -60,13 +63,21 @@ def png_bytes(figure) -> bytes:
     return buffer.getvalue()
 
 
-def _figure(rows: int, cols: int, width: float, height: float):
+def _figure(rows: int, cols: int, width: float, height: float, per_row: int | None = None):
+    """(figure, axes [rows x cols]); with per_row, the panels of a one-row figure wrap onto rows of per_row panels
+    of the same shape (width is then one such row's, height one row's), and the axes still index as [0, k]."""
     from matplotlib.figure import Figure
 
     chinese_font()
-    figure = Figure(figsize=(width, height), layout="constrained")
-    axes = figure.subplots(rows, cols, squeeze=False)
-    return figure, axes
+    if per_row is None or cols <= per_row:
+        figure = Figure(figsize=(width, height), layout="constrained")
+        return figure, figure.subplots(rows, cols, squeeze=False)
+    wrapped = -(-cols // per_row)
+    figure = Figure(figsize=(width, height * wrapped), layout="constrained")
+    grid = figure.subplots(wrapped, per_row, squeeze=False).ravel()
+    for spare in grid[cols:]:
+        spare.set_axis_off()
+    return figure, grid[:cols].reshape(1, cols)
 
 
 def _bar_labels(ax, bars, values, fmt: str = "{:d}") -> None:
@@ -92,7 +103,7 @@ def class_counts_figure(class_counts: dict[str, int], invalid_labels: dict[str, 
     class_counts: label -> rows kept; invalid_labels: raw label as read -> rows dropped; dropped_by_rule: split ->
     {rule -> rows dropped}.
     """
-    figure, axes = _figure(1, 3, 14, 3.8)
+    figure, axes = _figure(1, 3, PAGE_WIDTH, 3.8, per_row=2)
     ax = axes[0, 0]
     labels = list(class_counts)
     bars = ax.bar(labels, [class_counts[label] for label in labels], color=COLOURS[: len(labels)])
@@ -168,7 +179,7 @@ def length_figure(lengths: dict[tuple[str, str], np.ndarray], max_lens: dict[str
     """
     variants = list(dict.fromkeys(variant for variant, _ in lengths))
     splits = list(dict.fromkeys(split for _, split in lengths))
-    figure, axes = _figure(len(variants), len(splits), 5.2 * len(splits), 3.2 * len(variants))
+    figure, axes = _figure(len(variants), len(splits), min(PAGE_WIDTH, 4.8 * len(splits)), 3.2 * len(variants))
     longest = max((int(np.percentile(values, 99.5)) for values in lengths.values() if len(values)), default=10)
     bins = np.linspace(0, max(longest, *(m for m in max_lens.values()), 10) * 1.05, 50)
     for r, variant in enumerate(variants):
@@ -214,7 +225,7 @@ def experiment_figure(name: str, confusion: np.ndarray, classes: Sequence[str], 
     """An experiment at a glance: the OOF confusion matrix [C x C], the macro-F1 of each fold, the OOF F1 of each
     class, and for neural models each fold's training curve (histories: per fold, one dict per epoch with
     train_loss and, with inner early stopping, inner_macro_f1)."""
-    figure, axes = _figure(1, 4, 17, 3.8)
+    figure, axes = _figure(1, 4, PAGE_WIDTH, 3.8, per_row=2)
     macro = float(np.mean(per_class_f1))
     figure.suptitle(f"{name}: OOF macro-F1 {macro:.4f}", fontsize=12)
     confusion_panel(axes[0, 0], confusion, classes, "OOF confusion (rows: true)")
@@ -276,7 +287,7 @@ def ensemble_figure(name: str, method: str, members: Sequence[str], weights: dic
     naive, honest: score summaries (oof_macro_f1, per_class_f1); class_weights: fit ('all rows', 'without fold
     k') -> [C] weights, empty without a class-weight search.
     """
-    figure, axes = _figure(1, 4, 19, 4.6)
+    figure, axes = _figure(1, 4, PAGE_WIDTH, 4.4, per_row=2)
     figure.suptitle(f"{name} ({method}): naive OOF macro-F1 {naive['oof_macro_f1']:.4f}, honest "
                     f"{honest['oof_macro_f1']:.4f}", fontsize=12)
     ax = axes[0, 0]
@@ -291,7 +302,7 @@ def ensemble_figure(name: str, method: str, members: Sequence[str], weights: dic
         ax.barh(short[::-1], values[::-1], color=COLOURS[7])
         ax.set_xlabel("member OOF macro-F1")
         ax.set_title(f"members ({method} has no weights)")
-    ax.tick_params(axis="y", labelsize=7)
+    ax.tick_params(axis="y", labelsize=8)
     ax = axes[0, 1]
     groups = ["macro", *classes]
     naive_values = [naive["oof_macro_f1"], *naive["per_class_f1"]]
@@ -304,7 +315,7 @@ def ensemble_figure(name: str, method: str, members: Sequence[str], weights: dic
     _bar_labels(ax, bars, honest_values, "{:.3f}")
     ax.set_xticks(positions, groups)
     ax.set_ylim(0, 1.15)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left")
     ax.set_title("naive vs honest F1")
     ax = axes[0, 2]
     if class_weights:
@@ -317,7 +328,8 @@ def ensemble_figure(name: str, method: str, members: Sequence[str], weights: dic
         ax.axhline(1.0, color="#555555", linewidth=0.8)
         ax.set_xlabel("class")
         ax.set_ylabel("weight (geometric mean 1)")
-        ax.legend(fontsize=7)
+        # Beside the bars, not over them: one entry per fit (all rows, then each fold left out).
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     else:
         _no_data(ax, "no class-weight search\n(class_weights: false)")
     ax.set_title("class-weight search: all rows and per fold")
@@ -326,10 +338,10 @@ def ensemble_figure(name: str, method: str, members: Sequence[str], weights: dic
     if len(members) <= 12:
         for i in range(len(members)):
             for j in range(len(members)):
-                ax.text(j, i, f"{agreement[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                ax.text(j, i, f"{agreement[i, j]:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if agreement[i, j] > 0.85 else "white")
-    ax.set_xticks(range(len(members)), short, rotation=90, fontsize=6)
-    ax.set_yticks(range(len(members)), short, fontsize=6)
+    ax.set_xticks(range(len(members)), short, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(members)), short, fontsize=8)
     figure.colorbar(image, ax=ax, shrink=0.8)
     ax.set_title("agreement of member OOF decisions")
     return figure
@@ -342,7 +354,7 @@ def final_figure(candidates: dict[str, tuple[float, float]], chosen: str, reason
                  submitted: dict[str, int], train: dict[str, int]):
     """The final choice: each candidate's naive and honest OOF macro-F1 (candidates: name -> (naive, honest)),
     the chosen one marked, and the submission's class distribution beside the train set's (label -> rows)."""
-    figure, axes = _figure(1, 2, 15, max(3.6, 0.32 * len(candidates) + 1.5))
+    figure, axes = _figure(1, 2, PAGE_WIDTH, max(3.6, 0.32 * len(candidates) + 1.5), per_row=1)
     figure.suptitle(f"subs/final.csv: {chosen} ({reason})", fontsize=11)
     ax = axes[0, 0]
     names = sorted(candidates, key=lambda name: candidates[name][1])
@@ -383,7 +395,7 @@ def disagreement_figure(texts: Sequence[str], row_labels: Sequence[str], members
     """The posts the members disagree on most: one row per post (its text), one column per voter (the members, then
     the final decision), the cell its vote (a class) coloured by that vote's probability. vote_probs, votes:
     [rows x voters]."""
-    figure, axes = _figure(1, 1, 4 + 0.9 * len(members), 1.2 + 0.42 * len(texts))
+    figure, axes = _figure(1, 1, min(PAGE_WIDTH, 4 + 0.9 * len(members)), 1.2 + 0.42 * len(texts))
     ax = axes[0, 0]
     palette = {label: COLOURS[i % len(COLOURS)] for i, label in enumerate(classes)}
     from matplotlib.colors import to_rgb
@@ -396,7 +408,7 @@ def disagreement_figure(texts: Sequence[str], row_labels: Sequence[str], members
             ax.text(j, i, f"{classes[votes[i, j]]}\n{vote_probs[i, j]:.2f}", ha="center", va="center", fontsize=7)
     ax.imshow(cells, aspect="auto")
     ax.set_xticks(range(len(members)), [member.replace("ensemble.", "e.") for member in members], rotation=30,
-                  ha="right", fontsize=7)
+                  ha="right", fontsize=8)
     ax.set_yticks(range(len(texts)), [f"{label} {text}" for label, text in zip(row_labels, texts)], fontsize=8)
     ax.set_title("member votes (class, probability) on the posts they disagree on most", fontsize=10)
     return figure

@@ -18,6 +18,7 @@ import pandas as pd
 
 from kit.artifacts import read_json
 from kit.data_settings import Columns
+from kit.kept import COMBINATION
 
 PROBABILITY_PREFIX = "p_"  # the output's probability columns: p_-1, p_0, p_1
 NUL = "\x00"
@@ -105,7 +106,7 @@ def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
     import time
 
     from kit.config import EnsembleEntry
-    from kit.kept import load_combination, load_fold_predictor
+    from kit.kept import load_fold_predictor
 
     started = time.perf_counter()
     nodes: dict[str, Node] = {}
@@ -122,7 +123,7 @@ def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
         node = Node(current, manifest)
         if manifest["kind"] == "ensemble":
             node.entry = EnsembleEntry.parse_setting(manifest["spec"], f"{manifest_path} spec")
-            node.fitted = load_combination(manifest_path.parent / "combination.skops", node.entry)
+            node.fitted = load_fitted(manifest_path.parent / COMBINATION, node.entry)
             pending += used_members(node)
         else:
             node.folds = [load_fold_predictor(Path(models_dir) / current / f"fold{meta['fold']}", manifest,
@@ -131,6 +132,21 @@ def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
         nodes[current] = node
     classes = [str(label) for label in nodes[name].manifest["classes"]]
     return Source(name, classes, nodes, load_seconds=time.perf_counter() - started)
+
+
+def load_fitted(path: Path, entry):
+    """An ensemble's kept fit (kit.ensemble.build.Fitted): read without skops when it is plain data (a blend's
+    weights, class weights), else by kit.kept.load_combination with its checks."""
+    from kit.skops_lite import read_plain
+
+    saved = read_plain(path)
+    if not isinstance(saved, dict) or {"combination", "class_weights"} - set(saved):
+        from kit.kept import load_combination
+
+        return load_combination(path, entry)
+    from kit.ensemble.fitted import Fitted
+
+    return Fitted(saved["combination"], saved["class_weights"])
 
 
 def limit_threads(threads: int) -> None:
@@ -237,6 +253,41 @@ def write_predictions(frame: pd.DataFrame, out: str | None) -> None:
     else:
         sys.stdout.write(payload)
         sys.stdout.flush()
+
+
+def display_width(text: str) -> int:
+    """Terminal cells the text takes: a wide (CJK) character takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def shorten(text: str, width: int) -> str:
+    """The text on one line, cut to `width` terminal cells with '…' where it was cut."""
+    text = " ".join(text.split())
+    if display_width(text) <= width:
+        return text
+    kept = ""
+    for char in text:
+        if display_width(kept + char) > width - 1:
+            break
+        kept += char
+    return kept + "…"
+
+
+def readable(frame: pd.DataFrame, texts: list[str], width: int) -> str:
+    """The predictions for a person: one line per post with its label, each class's probability and the post
+    (shortened to the terminal's width)."""
+    probabilities = [column for column in frame.columns if column.startswith(PROBABILITY_PREFIX)]
+    label_width = max(len("label"), *(len(str(label)) for label in frame["y"]))
+    header = [f"{'label':<{label_width}}", *(f"{'p(' + column[len(PROBABILITY_PREFIX):] + ')':>6}"
+                                             for column in probabilities)]
+    lines = ["  ".join([*header, "text"])]
+    room = max(width - display_width("  ".join(header)) - 2, 10)
+    for (_, row), text in zip(frame.iterrows(), texts):
+        cells = [f"{row['y']:<{label_width}}", *(f"{row[column]:>6.3f}" for column in probabilities)]
+        lines.append("  ".join([*cells, shorten(text, room)]))
+    return "\n".join(lines) + "\n"
 
 
 def describe_load(source: Source) -> str:

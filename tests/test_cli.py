@@ -75,7 +75,7 @@ def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, mo
                                                                     "l.png"]
     capsys.readouterr()
     cli.main(["predict", "--text", "武汉加油！", "--source", "oof/lr", "--log", log])
-    assert capsys.readouterr().out.splitlines()[0] == "id,y,p_-1,p_0,p_1"
+    assert capsys.readouterr().out.splitlines()[0].split() == ["label", "p(-1)", "p(0)", "p(1)", "text"]
     lines = (tmp_path / log).read_text(encoding="utf-8").splitlines()
     assert any("fold 1: macro-F1" in line for line in lines)  # every command appended to the one log
 

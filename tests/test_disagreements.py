@@ -51,6 +51,7 @@ def test_rows_hold_the_text_each_vote_and_whether_max_len_cuts_it(members):
     test, oof = frame[frame["split"] == "test"].iloc[0], frame[frame["split"] == "oof"].iloc[0]
     assert (test["id"], test["final"], test["vote:a.raw.s0"], test["vote:b.raw.s0"]) == ("t0", "-1", "-1", "0")
     assert test["minority_share"] == 0.5 and test["length"] == 16 and test["cut"]  # 16 characters > 12 - 2
+    assert test["vote_split"] == "1-1"
     assert test["label"] == "" and oof["label"] == "-1" and not oof["cut"]
 
 
@@ -80,6 +81,7 @@ def test_the_command_writes_a_csv_and_a_figure_and_logs_the_tables(members, tmp_
     assert (tmp_path / "d.png").read_bytes().startswith(b"\x89PNG")
     logged = (tmp_path / "d.log").read_text(encoding="utf-8")
     assert "Members disagree most on these test posts" in logged and "1=a.raw.s0" in logged and "今天好难过" in logged
+    assert "split: members per class" in " ".join(logged.split())
     write_json(tmp_path / "final.json", {"source": "ensemble.gone"})
     with pytest.raises(ValueError, match="its source 'ensemble.gone' is not among the artifacts given"):
         write_disagreements(tmp_path / "final.json", files, tmp_path / "train.parquet", tmp_path / "test.parquet", 5,

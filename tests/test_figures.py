@@ -74,6 +74,23 @@ def test_an_ensemble_shows_weights_naive_vs_honest_the_class_weights_per_fold_an
     votes = figures.ensemble_figure("ensemble.v", "vote_hard", members, None, {"a.raw.s0": 0.6, "ensemble.b": 0.62},
                                     CLASSES, naive, honest, {}, np.array([[1.0, 0.9], [0.9, 1.0]]))
     assert "vote_hard has no weights" in texts_of(votes) and "no class-weight search" in texts_of(votes)
+    assert png_width(figure) <= 1000  # the report's page shows it at its size, labels readable
+
+
+def png_width(figure) -> int:
+    """Pixels across the figure's PNG (the IHDR chunk's width)."""
+    return int.from_bytes(figures.png_bytes(figure)[16:20], "big")
+
+
+def test_the_class_weight_legend_stands_beside_the_bars_not_over_them():
+    naive = honest = {"oof_macro_f1": 0.6, "per_class_f1": [0.5, 0.8, 0.6]}
+    fits = {"all rows": [1.3, 0.8, 1.0], **{f"without fold {k}": [1.2, 0.9, 1.0] for k in range(5)}}
+    figure = figures.ensemble_figure("ensemble.c", "caruana", ["a"], {"a": 1.0}, {"a": 0.6}, CLASSES, naive, honest,
+                                     fits, np.array([[1.0]]))
+    figure.canvas.draw()
+    ax = figure.axes[2]
+    legend, plot = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= plot.x1  # right of the axes, so no bar is covered
 
 
 def test_the_final_figure_marks_the_chosen_candidate_and_compares_class_shares():

@@ -12,7 +12,7 @@ import pytest
 from kit import cli
 from kit.artifacts import Artifact
 from kit.data_settings import Columns
-from kit.predict import load_source, predictions, read_input, source_name
+from kit.predict import display_width, load_source, predictions, read_input, source_name
 
 CLASSES = ["--classes", "-1", "0", "1"]
 TINY_BERT = {"kind": "transformer", "backbone": "unused", "max_len": 24, "epochs": 1, "batch_size": 16,
@@ -75,6 +75,7 @@ def run(tmp_path_factory, one_torch_thread):
     return root
 
 
+@pytest.mark.slow  # the module fixture trains three experiments and four ensembles
 def test_every_artifact_predicts_its_own_test_logits_from_the_raw_posts(run):
     posts = pd.read_parquet(run / "i" / "test.parquet")["text"].tolist()
     for name in [*EXPERIMENTS, *ENSEMBLES, "ensemble.top"]:
@@ -86,6 +87,7 @@ def test_every_artifact_predicts_its_own_test_logits_from_the_raw_posts(run):
     assert load_source("ensemble.top", run / "oof", run / "models").n_models == 6  # each experiment loaded once
 
 
+@pytest.mark.slow  # the module fixture trains three experiments and four ensembles
 def test_one_post_gets_the_label_the_batch_gave_it(run):
     posts = pd.read_parquet(run / "i" / "test.parquet")["text"].tolist()
     source = load_source("ensemble.car", run / "oof", run / "models")
@@ -94,6 +96,7 @@ def test_one_post_gets_the_label_the_batch_gave_it(run):
     assert np.array_equal(one_by_one.argmax(1), batch[:8].argmax(1))
 
 
+@pytest.mark.slow  # the module fixture trains three experiments and four ensembles
 def test_the_default_source_is_the_final_submissions(run):
     final = json.loads((run / "subs" / "final.json").read_text())["source"]
     assert source_name(None, run / "subs" / "final.json") == final
@@ -102,10 +105,26 @@ def test_the_default_source_is_the_final_submissions(run):
         source_name(None, run / "nope.json")
 
 
-def test_the_command_prints_id_y_and_probabilities(run, capsys, monkeypatch):
+@pytest.mark.slow  # the module fixture trains three experiments and four ensembles
+def test_the_command_shows_each_text_beside_its_label_and_probabilities(run, capsys, monkeypatch):
     monkeypatch.chdir(run)
-    cli.main(["predict", "--text", "武汉加油！", "--text", "太难过了", "--models-dir", "models"])
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    monkeypatch.setenv("COLUMNS", "60")
+    long_post = "武汉加油！" * 20
+    cli.main(["predict", "--text", long_post, "--text", "太难过了", "--models-dir", "models"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["label", "p(-1)", "p(0)", "p(1)", "text"]
+    assert lines[1].endswith("…") and "武汉加油！武汉" in lines[1] and lines[2].endswith("太难过了")
+    for line in lines[1:]:
+        label, *probs = line.split()[:4]
+        assert label == ["-1", "0", "1"][int(np.argmax([float(p) for p in probs]))]
+    assert max(display_width(line) for line in lines) <= 60
+
+
+@pytest.mark.slow  # the module fixture trains three experiments and four ensembles
+def test_the_command_writes_id_y_and_probabilities_as_csv(run, capsys, monkeypatch):
+    monkeypatch.chdir(run)
+    cli.main(["predict", "--text", "武汉加油！", "--text", "太难过了", "--models-dir", "models", "--out", "p.csv"])
+    rows = list(csv.DictReader(io.StringIO((run / "p.csv").read_text(encoding="utf-8"))))
     assert [row["id"] for row in rows] == ["1", "2"]
     assert list(rows[0]) == ["id", "y", "p_-1", "p_0", "p_1"]
     for row in rows:
@@ -113,6 +132,7 @@ def test_the_command_prints_id_y_and_probabilities(run, capsys, monkeypatch):
         assert row["y"] == ["-1", "0", "1"][int(np.argmax(probs))] and abs(sum(probs) - 1) < 1e-4
 
 
+@pytest.mark.slow  # the module fixture trains three experiments and four ensembles
 def test_a_competition_csv_and_a_file_of_lines_are_both_read(run, tmp_path):
     posts = read_input(str(run / "raw" / "test.csv"), None, Columns())
     assert posts["id"].tolist() == pd.read_parquet(run / "i" / "test.parquet")["id"].tolist()
@@ -137,6 +157,7 @@ def test_predictions_are_the_argmax_and_the_softmax():
     assert frame.loc[0, "y"] == "0" and frame.loc[0, "p_0"] == pytest.approx(np.exp(2) / (np.exp(2) + 2), abs=1e-6)
 
 
+@pytest.mark.slow  # the module fixture trains three experiments and four ensembles
 def test_an_experiment_whose_models_were_not_kept_is_named(run, tmp_path):
     import shutil
 
@@ -147,6 +168,7 @@ def test_an_experiment_whose_models_were_not_kept_is_named(run, tmp_path):
         load_source("ensemble.stack", run / "oof", models)
 
 
+@pytest.mark.slow  # the module fixture trains three experiments and four ensembles
 def test_a_blend_member_without_weight_is_neither_loaded_nor_predicted(run, tmp_path):
     import shutil
 

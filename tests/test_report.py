@@ -1,5 +1,19 @@
-from kit.report import score_rows, scores_table
+import json
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from kit.report import (CurrentRun, agreement_heatmap, members_table, print_scores, render_scores, score_rows,
+                        short_names, split_current)
 from tests.test_artifacts import make_artifact
+
+# The default run's names: the longest experiment and ensemble names a user sees.
+EXPERIMENTS = ["tfidf_char_lr.raw.s0", "tfidf_char_lr.cleaned.s0", "tfidf_char_lr.pl.s0", "tfidf_word_lr.raw.s0",
+               "tfidf_word_lr.cleaned.s0", "tfidf_char_svm.raw.s0", "tfidf_char_svm.cleaned.s0",
+               "tiny_bert.cleaned.s0", "w2v_lr.cleaned.s0"]
+ENSEMBLES = ["ensemble.teacher", "ensemble.mean", "ensemble.caruana", "ensemble.stack_lr", "ensemble.vote",
+             "ensemble.rank_mean"]
 
 
 def save(tmp_path, name, kind, oof, honest=None, **extra):
@@ -14,6 +28,27 @@ def save(tmp_path, name, kind, oof, honest=None, **extra):
     artifact.save(tmp_path / name)
 
 
+def default_run(tmp_path):
+    """Fifteen artifacts named as the default run's; a single experiment scores above the final ensemble."""
+    for index, name in enumerate(EXPERIMENTS):
+        save(tmp_path, name, "experiment", 0.60 + index / 1000, method="sklearn")
+    save(tmp_path, "tiny_bert.cleaned.s0", "experiment", 0.6804, method="transformer")
+    weights = {name: 0.0 for name in EXPERIMENTS}
+    weights.update({"tiny_bert.cleaned.s0": 0.92, "tfidf_char_lr.cleaned.s0": 0.08})
+    for index, name in enumerate(ENSEMBLES):
+        save(tmp_path, name, "ensemble", 0.70 - index / 100, honest=0.6797 - index / 100, method="caruana",
+             members=EXPERIMENTS, weights=weights)
+    return {"source": "ensemble.teacher", "reason": "auto: best honest OOF macro-F1 among 6 ensembles (0.6797, "
+                                                    "next 0.6697)"}
+
+
+def rendered(tmp_path, width, final, **kwargs):
+    console = Console(width=width, record=True, color_system=None)
+    rows, others = split_current(score_rows(tmp_path), kwargs.pop("run", CurrentRun()))
+    render_scores(rows, final, console, others)
+    return console.export_text(), rows
+
+
 def test_rows_sorted_by_honest_f1_not_by_the_flattering_one(tmp_path):
     save(tmp_path, "a.raw.s0", "experiment", 0.70)
     save(tmp_path, "ensemble.greedy", "ensemble", 0.80, honest=0.69, method="caruana", members=["a.raw.s0"])
@@ -25,18 +60,110 @@ def test_rows_sorted_by_honest_f1_not_by_the_flattering_one(tmp_path):
     assert greedy["per_class_f1"] == {"-1": 0.5, "0": 0.6, "1": 0.7}
 
 
-def test_table_marks_the_final_submission(tmp_path):
-    from rich.console import Console
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_every_name_whole_and_every_score_readable_at_any_width(tmp_path, width):
+    final = default_run(tmp_path)
+    text, rows = rendered(tmp_path, width, final)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines if not line.startswith(("★", "   ", "not shown", "honest F1:"))) <= width
+    for row in rows:
+        line = next(line for line in lines if f" {row['name']} " in f" {line} ")
+        assert f"{row['honest_macro_f1']:.4f}" in line, line
+    assert "…" not in text.split("★ final")[0]
+    assert "★ final: ensemble.teacher" in text
+    if width == 80:
+        assert "not shown at 80 columns" in text and "F1[-1]" not in text.split("not shown")[0]
+    if width == 200:
+        assert "not shown" not in text and "F1[-1]" in text and "folds μ±σ" in text
 
-    save(tmp_path, "a.raw.s0", "experiment", 0.70)
-    save(tmp_path, "ensemble.mean", "ensemble", 0.72, method="mean", members=["a.raw.s0"], weights={"a.raw.s0": 1.0})
-    console = Console(width=200, record=True)
-    console.print(scores_table(score_rows(tmp_path), final={"source": "ensemble.mean"}))
+
+def test_caption_says_why_a_higher_single_experiment_is_not_the_final(tmp_path):
+    final = default_run(tmp_path)
+    text, rows = rendered(tmp_path, 200, final)
+    text = " ".join(text.split())
+    assert rows[0]["name"] == "tiny_bert.cleaned.s0"
+    assert "tiny_bert.cleaned.s0 scores higher (0.6804, +0.0007" in text
+    assert "it was not among the candidates when subs/final.csv was chosen" in text
+
+
+def test_names_too_long_for_the_terminal_are_shortened_uniquely_with_a_legend(tmp_path):
+    for name in ("a_very_long_model_name_number_one.cleaned.s0", "a_very_long_model_name_number_one.cleaned.s1",
+                 "a_very_long_model_name_number_two.cleaned.s0"):
+        save(tmp_path, name, "experiment", 0.6)
+    text, _ = rendered(tmp_path, 40, None)
+    assert "a_very_long_model_name_number_one.cleaned.s1" in text  # in the legend
+    shortened = short_names(["abcdefghij.s0", "abcdefghij.s1", "abcdefghik.s0"], 8)
+    assert len(set(shortened.values())) == 3 and all(len(short) <= 8 for short in shortened.values())
+    assert short_names(["ab.s0", "ab.s0x"], 4) == {"ab.s0": "a…s0", "ab.s0x": "a…0x"}
+
+
+def test_members_and_weights_have_their_own_view(tmp_path):
+    default_run(tmp_path)
+    rows = score_rows(tmp_path)
+    numbers = {row["name"]: index for index, row in enumerate(rows, start=1)}
+    console = Console(width=80, record=True, color_system=None)
+    console.print(members_table(rows, numbers, 80))
     text = console.export_text()
-    assert "ensemble.mean  ← final" in text
-    assert "a.raw.s0×1.00" in text
-    assert "0.7200" in text and "F1[-1]" in text
+    assert f"#{numbers['tiny_bert.cleaned.s0']} tiny_bert.cleaned.s0" in text and "0.92" in text
+    assert "+7 at weight 0" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_agreement_is_a_compact_heatmap_keyed_by_the_table_numbers(tmp_path):
+    default_run(tmp_path)
+    rows = score_rows(tmp_path)
+    numbers = {row["name"]: index for index, row in enumerate(rows, start=1)}
+    matrix = np.full((len(rows), len(rows)), 0.9)
+    np.fill_diagonal(matrix, 1.0)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(agreement_heatmap(rows, matrix, numbers, 80))
+    lines = console.export_text().splitlines()
+    assert len(lines) == len(rows) + 3  # title, header, one line per artifact, range
+    assert all(len(line) <= 80 for line in lines)
+    assert "90" in lines[3] and "·" in lines[2]
+
+
+def test_artifacts_of_another_fold_file_or_config_are_apart_and_unranked(tmp_path):
+    save(tmp_path, "a.raw.s0", "experiment", 0.60, config_hash="h-a")
+    save(tmp_path, "old.raw.s0", "experiment", 0.90, config_hash="h-old")  # its entry was removed from the config
+    save(tmp_path, "b.raw.s0", "experiment", 0.95, config_hash="h-b", fold_hash="other")  # another fold file
+    save(tmp_path, "c.raw.s0", "experiment", 0.92, config_hash="h-c-before")  # its entry changed since
+    save(tmp_path, "ensemble.mean", "ensemble", 0.70, method="mean", members=["a.raw.s0", "b.raw.s0"])
+    run = CurrentRun(artifacts={"a.raw.s0": "h-a", "b.raw.s0": "h-b", "c.raw.s0": "h-c",
+                                "ensemble.mean": None}, members={"ensemble.mean": ["a.raw.s0", "b.raw.s0"]},
+                     fold_hash="abc", config_files=["configs/config.yaml"])
+    current, others = split_current(score_rows(tmp_path), run)
+    assert [row["name"] for row in current] == ["a.raw.s0"]
+    why = {row["name"]: reason for row, reason in others}
+    assert why["b.raw.s0"].startswith("made on another fold file")
+    assert why["old.raw.s0"].startswith("no entry of the config")
+    assert why["c.raw.s0"].startswith("its config entry changed")
+    assert why["ensemble.mean"] == "member b.raw.s0 is not of this run"
+    text, _ = rendered(tmp_path, 120, {"source": "a.raw.s0", "reason": "chosen by name: a"}, run=run)
+    ranked, apart = text.split("Not of this run (not ranked among it)")
+    assert "old.raw.s0" not in ranked and "b.raw.s0" not in ranked
+    assert "old.raw.s0: no entry of the config" in apart and "b.raw.s0: made on another fold file" in apart
+
+
+def test_json_marks_what_is_not_of_this_run(tmp_path, capsys):
+    save(tmp_path, "a.raw.s0", "experiment", 0.60)
+    save(tmp_path, "old.raw.s0", "experiment", 0.90)
+    print_scores(tmp_path, tmp_path, as_json=True, run=CurrentRun(artifacts={"a.raw.s0": None}))
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in rows] == ["a.raw.s0", "old.raw.s0"]
+    assert "not_of_this_run" not in rows[0] and rows[1]["not_of_this_run"].startswith("no entry")
 
 
 def test_empty_folder_gives_no_rows(tmp_path):
     assert score_rows(tmp_path / "missing") == []
+
+
+def test_a_leaderboard_score_stands_beside_the_honest_one(tmp_path):
+    final = default_run(tmp_path)
+    rows = [{**row, "lb_score": 0.7312 if row["name"] == "ensemble.teacher" else None} for row in score_rows(tmp_path)]
+    console = Console(width=120, record=True, color_system=None)
+    render_scores(rows, final, console)
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if " name " in line)
+    assert header.index("honest F1") < header.index("LB") < header.index("OOF F1")
+    assert "0.7312" in next(line for line in text.splitlines() if " ensemble.teacher " in line)

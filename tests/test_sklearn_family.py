@@ -132,6 +132,21 @@ def test_pooled_vectors_learn_and_a_kept_model_predicts_what_the_fold_did(tmp_pa
     assert np.array_equal(loaded.predict(data.valid_text), result.valid_logits)
 
 
+@pytest.mark.parametrize(("ngram_range", "sublinear_tf"), [((1, 3), True), ((2, 4), False)])
+def test_char_tfidf_gives_scikit_learns_numbers_to_the_last_bit(ngram_range, sublinear_tf):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from kit.models.sklearn_family import CharTfidf
+
+    texts = ["武汉加油！武汉加油", "  A  b\t\tC  ", "", "😀😀 口罩", "ABC abc", "今天 好难过\n\n真的"]
+    fitted = TfidfVectorizer(analyzer="char", ngram_range=ngram_range, sublinear_tf=sublinear_tf,
+                             dtype=np.float32).fit(texts[:4])
+    ours = CharTfidf(fitted.vocabulary_, fitted.idf_, ngram_range, sublinear_tf).transform(texts)
+    theirs = fitted.transform(texts)
+    assert ours.dtype == theirs.dtype == np.float32
+    assert np.array_equal(ours.toarray(), theirs.toarray())
+
+
 def test_nb_log_count_ratios_by_hand():
     # Two n-grams, three classes. Column 0: 2 in class 0, 1 in class 1; column 1: 1 in class 1, 3 in class 2.
     x = csr_matrix(np.array([[2.0, 0.0], [1.0, 1.0], [0.0, 3.0]]))

@@ -20,6 +20,7 @@ and the kept model is an ordinary linear model.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,8 +334,83 @@ class SklearnPredictor:
         write_json(Path(folder) / MODEL_PARAMS, {"params": to_dict(self.params), "n_classes": self.n_classes})
 
 
+class CharTfidf:
+    """scikit-learn's TfidfVectorizer(analyzer="char", lowercase, l2 norm, float32).transform, fitted numbers given,
+    without importing scikit-learn: its import (scipy.stats with it) was a second of CPU of a cold one-post
+    `kit predict` whose only other cost was the kept models. The same operations in the same order and precision,
+    so the same numbers (tests/test_sklearn_family.py compares them)."""
+
+    _white_spaces = re.compile(r"\s\s+")  # as scikit-learn's _char_ngrams folds runs of whitespace
+
+    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, ngram_range: tuple[int, int], sublinear_tf: bool):
+        self.vocabulary_, self.idf_, self.ngram_range, self.sublinear_tf = vocabulary, idf, ngram_range, sublinear_tf
+
+    def ngrams(self, text: str) -> list[str]:
+        text = self._white_spaces.sub(" ", text.lower())
+        low, high = self.ngram_range
+        grams = list(text) if low == 1 else []
+        for n in range(max(low, 2), min(high + 1, len(text) + 1)):
+            grams += [text[i : i + n] for i in range(len(text) - n + 1)]
+        return grams
+
+    def transform(self, texts: list[str]):
+        import numpy as np
+        from scipy.sparse import csr_array
+
+        columns, counts, indptr = [], [], [0]
+        for text in texts:
+            found: dict[int, int] = {}
+            for gram in self.ngrams(text):
+                column = self.vocabulary_.get(gram)
+                if column is not None:
+                    found[column] = found.get(column, 0) + 1
+            columns += found.keys()
+            counts += found.values()
+            indptr.append(len(columns))
+        matrix = csr_array((np.asarray(counts, dtype=np.intc), np.asarray(columns, dtype=np.int32),
+                            np.asarray(indptr, dtype=np.int32)), shape=(len(texts), len(self.vocabulary_)),
+                           dtype=np.float32)
+        matrix.sort_indices()
+        data = matrix.data
+        if self.sublinear_tf:
+            np.log(data, data)
+            data += 1.0
+        data *= self.idf_[matrix.indices]
+        data /= np.repeat(row_norms(data, matrix.indptr), np.diff(matrix.indptr))
+        return matrix
+
+
+def row_norms(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """[rows] float64: each CSR row's l2 norm as scikit-learn's normalize computes it (the float32 squares summed in
+    double from left to right; 1 for an empty row, which it leaves as it is). All rows advance one position at a
+    time, so each row's sum keeps that order."""
+    import numpy as np
+
+    lengths, starts = np.diff(indptr), np.asarray(indptr[:-1])
+    squares = (data * data).astype(np.float64)
+    totals = np.zeros(len(lengths))
+    for position in range(int(lengths.max(initial=0))):
+        present = lengths > position
+        totals[present] += squares[starts[present] + position]
+    return np.where(totals == 0.0, 1.0, np.sqrt(totals))
+
+
+@dataclass
+class LinearScores:
+    """A linear classifier's decision_function (coef_ [C x F], intercept_ [C]) as scikit-learn computes it."""
+
+    coef_: Any
+    intercept_: Any
+    classes_: Any
+
+    def decision_function(self, features):
+        scores = features @ self.coef_.T + self.intercept_
+        return scores.reshape(-1) if scores.ndim > 1 and scores.shape[1] == 1 else scores
+
+
 def load_predictor(folder: Path) -> SklearnPredictor:
-    """The SklearnPredictor a fold kept in folder: the entry's vectorizer and classifier, fitted numbers set."""
+    """The SklearnPredictor a fold kept in folder: the entry's vectorizer and classifier, fitted numbers set (for
+    character n-grams alone, CharTfidf and LinearScores: the same numbers without importing scikit-learn)."""
     import numpy as np
 
     from kit.artifacts import load_npz, read_json
@@ -345,6 +421,11 @@ def load_predictor(folder: Path) -> SklearnPredictor:
     saved = read_json(folder / MODEL_PARAMS)
     params = parse(SklearnParams, saved["params"], str(folder / MODEL_PARAMS))
     arrays = load_npz(folder / MODEL_ARRAYS)
+    if params.features == "char":
+        vectorizer = CharTfidf(unpack_terms(arrays["terms0"], arrays["ends0"]), arrays["idf0"], params.char_ngram,
+                               params.sublinear_tf)
+        estimator = LinearScores(arrays["coef"], arrays["intercept"], arrays["classes"])
+        return SklearnPredictor(params, vectorizer, estimator, saved["n_classes"])
     vectorizer = make_vectorizer(params)
     for i, part in enumerate(text_vectorizers(vectorizer)):
         part.vocabulary_ = unpack_terms(arrays[f"terms{i}"], arrays[f"ends{i}"])
