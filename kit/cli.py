@@ -19,7 +19,7 @@ from kit.data_settings import Columns, DataSettings, IngestSettings
 from kit.word_vectors import WordVectorSettings
 from kit.pseudo import PoolSettings
 from kit.log import running
-from kit.runtime import set_threads
+from kit.runtime import set_threads, set_torch_threads
 from kit.settings import add_arguments, argument_values, from_arguments, parse
 
 
@@ -434,12 +434,12 @@ def cmd_predict(args, log) -> None:
     import sys
     import time
 
-    from kit.predict import (describe_load, limit_threads, load_source, predictions, read_input, readable,
+    from kit.predict import (describe_load, load_source, predictions, read_input, readable,
                              source_name, write_predictions)
 
     posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log)
     source = load_source(source_name(args.source, Path(args.final)), Path(args.oof_dir), Path(args.models_dir))
-    limit_threads(args.threads)
+    set_torch_threads(args.threads)
     log(describe_load(source))
     started = time.perf_counter()
     logits = source.predict(posts["text"].tolist())
@@ -499,14 +499,19 @@ OUTPUTS = {
 }
 
 
+# What a person runs, listed first in `kit --help`; the other commands are the ones the workflow's rules run.
+PERSON_COMMANDS = ("scores", "predict", "disagreements", "lb", "adversarial", "config", "demo")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="kit", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(prog="kit", formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"kit {__version__}")
-    sub = top.add_subparsers(dest="command", required=True)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of the commands above")
+    listed: dict[str, str] = {}
 
     def command(name, func, help_text):
-        p = sub.add_parser(name, help=help_text, description=func.__doc__,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        listed[name] = help_text
+        p = sub.add_parser(name, description=func.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=func, outputs=OUTPUTS.get(name, ()))
         p.add_argument("--log", help="append plain log lines to this file")
         p.add_argument("--plugins", nargs="*", default=[], help="the config's plugin modules, imported first")
@@ -751,6 +756,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", action="store_true", help="print the JSON schema (kit/schema/config.schema.json)")
     p.add_argument("--markdown", action="store_true", help="print the README's config reference tables")
     p.add_argument("--update-readme", metavar="README", help="rewrite the config reference section of this README")
+    def lines(names) -> str:
+        return "\n".join(f"  {name:<16} {listed[name]}" for name in names)
+
+    top.description = (f"{__doc__.splitlines()[0]}\n\ncommands you run:\n{lines(PERSON_COMMANDS)}\n\n"
+                       "commands the workflow's rules run:\n"
+                       f"{lines([name for name in listed if name not in PERSON_COMMANDS])}\n\n"
+                       "`kit COMMAND --help` gives a command's options and an example.")
     return top
 
 

@@ -149,12 +149,6 @@ def load_fitted(path: Path, entry):
     return Fitted(saved["combination"], saved["class_weights"])
 
 
-def limit_threads(threads: int) -> None:
-    """Torch's intra-op threads (kit.log.set_threads sets the BLAS ones before numpy loads)."""
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-
-
 # ------------------------------------------------------------------------------------------------ posts in and out
 
 
@@ -229,7 +223,9 @@ def read_posts_file(path: Path) -> bytes:
         raise FileNotFoundError(f"{path}: no such file; --input takes a file of posts ('-' reads stdin)")
     if path.is_dir():
         raise ValueError(f"{path}: is a folder; --input takes a file of posts ('-' reads stdin)")
-    return path.read_bytes()
+    from kit.input_files import read_bytes
+
+    return read_bytes(path)  # never a device, a pipe or a socket, and never past the size bound
 
 
 def predictions(posts: pd.DataFrame, logits: np.ndarray, classes: list[str]) -> pd.DataFrame:

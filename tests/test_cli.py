@@ -22,6 +22,19 @@ def test_every_command_has_a_log_option_and_an_example():
         assert f"python -m kit {name}" in sub.description, name
 
 
+def test_every_option_has_help_and_the_commands_a_person_runs_come_first():
+    subparsers = next(action for action in cli.parser()._actions if action.dest == "command").choices
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            assert action.help, f"kit {name} {action.option_strings or action.dest}: no help text"
+    text = cli.parser().format_help()
+    person, rules = text.index("commands you run:"), text.index("commands the workflow's rules run:")
+    assert person < rules
+    for name in cli.PERSON_COMMANDS:
+        assert person < text.index(f"\n  {name} ") < rules, name
+    assert rules < text.index("\n  fit-fold ")
+
+
 def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     log = "logs/chain.log"
