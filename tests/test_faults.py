@@ -678,6 +678,12 @@ PREDICT = ["predict", "--out", "out/predictions.csv"]
 STDIN_FROM_POSTS = ("sh", "-c", 'exec "$@" < posts.txt', "sh")  # the command reads posts.txt on its stdin
 
 
+def fifo_posts(folder: Path) -> list:
+    """build: a named pipe as --input (a blocking open would hang there)."""
+    os.mkfifo(folder / "posts.fifo")
+    return [*PREDICT, "--input", "posts.fifo"]
+
+
 def posts_file(payload: bytes, name: str = "posts.txt", args: tuple = ("--input", "posts.txt")) -> Callable:
     """build: posts written as name, then kit predict reading them (args: --input posts.txt, or stdin)."""
     def build(folder: Path) -> list:
@@ -761,6 +767,10 @@ PREDICT_FAULTS = [
           error=r"^posts\.csv: has a header but no rows"),
     Fault("kit predict --input naming a folder", "command", then(nothing, [*PREDICT, "--input", "oof"]),
           error=r"^oof: is a folder; --input takes a file of posts"),
+    Fault("kit predict --input naming a FIFO: refused without opening it", "command", fifo_posts,
+          error=r"^posts\.fifo: is a (FIFO|named pipe)[^,]*, not a file"),
+    Fault("kit predict --input /dev/zero: refused, never read", "command", then(nothing, [*PREDICT, "--input", "/dev/zero"]),
+          error=r"^/dev/zero: is a character device[^,]*, not a file"),
     Fault("kit predict --input naming no file", "command", then(nothing, [*PREDICT, "--input", "posts.txt"]),
           error=r"^posts\.txt: no such file; --input takes a file of posts"),
     Fault("kit predict --source that is not an artifact", "command", then(nothing, [*PREDICT, "--text", "口罩",
