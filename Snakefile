@@ -5,7 +5,7 @@ import shlex
 
 from snakemake.utils import min_version
 
-from kit.config import load_yaml as load_config_file
+from kit.config import lists_models
 
 min_version("8.0")
 
@@ -18,9 +18,7 @@ shell.prefix(
 # A --configfile that lists its own `models:` (configs/competition.yaml) replaces the default experiment;
 # one that holds only `data:` runs the default matrix on other files. `--config` values merge into whichever it is
 # (`--config 'models={tfidf_word_lr: {C: 2.0}}'` changes one key of one entry).
-if not any(
-    "models" in load_config_file(path) for path in workflow.overwrite_configfiles
-):
+if not any(lists_models(path) for path in workflow.overwrite_configfiles):
 
     configfile: os.path.join(workflow.basedir, "configs", "config.yaml")
 

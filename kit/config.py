@@ -354,6 +354,22 @@ def load_yaml(path: str | Path) -> dict:
     return strict_yaml.load_yaml(path)
 
 
+def lists_models(path: str | Path) -> bool:
+    """Whether a config file holds a top-level `models:` (the Snakefile then leaves the default matrix out). Read
+    leniently: a file that is not a readable YAML mapping says no here, and load()'s strict reading names its fault
+    in one line."""
+    import yaml
+
+    if input_files.problem(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            mapping = yaml.safe_load(handle)  # aliases stay shared, never expanded, and `in` reads only the keys
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return False
+    return isinstance(mapping, dict) and "models" in mapping
+
+
 def load(mapping: Mapping, files: Iterable[str | Path] = ()) -> Config:
     """The whole config parsed and checked; SettingsError (a ValueError) naming the key at fault.
 

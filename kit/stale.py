@@ -9,8 +9,9 @@ saying why each went; `kit scores` and the ensembles then see only this run's ar
 - an artifact (oof/<name>/) whose manifest records another fold file than data/folds.parquet's, with its kept fold
   models (models/folds/<name>/), its submission (subs/<name>.csv and .json) and its figure;
 - a submission whose sidecar records another fold file, or whose artifact is gone;
-- a figure older than what it was drawn from (its artifact's manifest, the ingest report, subs/final.json), or
-  whose artifact is gone: Snakemake would draw it again, so it shows an earlier run.
+- a figure (with the CSV or JSON beside it) older than what it was drawn from (its artifact's manifest, the ingest
+  report, subs/final.json, a variant's files, every artifact for the CV-vs-LB figure), or whose artifact is gone:
+  Snakemake would draw it again, so it shows an earlier run.
 
 Nothing is deleted: a person can look at stale/ and remove it.
 """
@@ -69,22 +70,29 @@ def stale_files(root: Path) -> dict[Path, str]:
             mark(_submission(root, sidecar.stem), "a submission made on another fold file")
         elif source not in live:
             mark(_submission(root, sidecar.stem), f"its artifact {source} is not in oof/")
+    newest_manifest = max((root / "oof").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime, default=None)
     for figure in sorted((root / "figures").glob("*/*.png")):
-        kind, name = figure.parent.name, figure.stem
-        source = {"experiments": root / "oof" / name / "manifest.json",
-                  "ensembles": root / "oof" / f"ensemble.{name}" / "manifest.json",
-                  "eda": root / "data" / "interim" / "report.json"}.get(kind)
-        if kind == "final" and name in FINAL_FIGURES:  # not cv_vs_lb, drawn from lb.csv and every artifact
-            source = root / "subs" / "final.json"
+        source = _drawn_from(root, figure, newest_manifest)
         if source is None:
             continue
+        files = sorted(figure.parent.glob(f"{figure.stem}.*"))  # with its CSV or JSON beside it
         if not source.is_file() or source.relative_to(root) in found:
-            mark([figure, figure.with_suffix(".csv")], f"what it was drawn from ({source.relative_to(root)}) is "
-                                                       "not this run's")
+            mark(files, f"what it was drawn from ({source.relative_to(root)}) is not this run's")
         elif figure.stat().st_mtime < source.stat().st_mtime:
-            mark([figure, figure.with_suffix(".csv")], f"older than {source.relative_to(root)}: drawn by an "
-                                                       "earlier run")
+            mark(files, f"older than {source.relative_to(root)}: drawn by an earlier run")
     return found
+
+
+def _drawn_from(root: Path, figure: Path, newest_manifest: Path | None) -> Path | None:
+    """The file a figure must be newer than to be this run's (the newest, when it is drawn from several)."""
+    kind, name = figure.parent.name, figure.stem
+    if kind == "final":
+        # The final submission's own figures follow it; the CV-vs-LB figure is drawn from every artifact.
+        return root / "subs" / "final.json" if name in FINAL_FIGURES else newest_manifest
+    return {"experiments": root / "oof" / name / "manifest.json",
+            "ensembles": root / "oof" / f"ensemble.{name}" / "manifest.json",
+            "eda": root / "data" / "interim" / "report.json",
+            "adversarial": root / "data" / "variants" / name / "test.parquet"}.get(kind)
 
 
 def set_aside(root: Path | str = ".", log: Callable[[str], None] = print) -> Path | None:
