@@ -10,7 +10,7 @@ saying why each went; `kit scores` and the ensembles then see only this run's ar
   models (models/folds/<name>/), its submission (subs/<name>.csv and .json) and its figure;
 - a submission whose sidecar records another fold file, or whose artifact is gone;
 - a figure (with the CSV or JSON beside it) older than what it was drawn from (its artifact's manifest, the ingest
-  report, subs/final.json, a variant's files, every artifact for the CV-vs-LB figure), or whose artifact is gone:
+  report, subs/final.json, a variant's files, lb.csv for the CV-vs-LB figure), or whose artifact is gone:
   Snakemake would draw it again, so it shows an earlier run.
 
 Nothing is deleted: a person can look at stale/ and remove it.
@@ -70,9 +70,8 @@ def stale_files(root: Path) -> dict[Path, str]:
             mark(_submission(root, sidecar.stem), "a submission made on another fold file")
         elif source not in live:
             mark(_submission(root, sidecar.stem), f"its artifact {source} is not in oof/")
-    newest_manifest = max((root / "oof").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime, default=None)
     for figure in sorted((root / "figures").glob("*/*.png")):
-        source = _drawn_from(root, figure, newest_manifest)
+        source = _drawn_from(root, figure)
         if source is None:
             continue
         files = sorted(figure.parent.glob(f"{figure.stem}.*"))  # with its CSV or JSON beside it
@@ -83,12 +82,15 @@ def stale_files(root: Path) -> dict[Path, str]:
     return found
 
 
-def _drawn_from(root: Path, figure: Path, newest_manifest: Path | None) -> Path | None:
-    """The file a figure must be newer than to be this run's (the newest, when it is drawn from several)."""
+def _drawn_from(root: Path, figure: Path) -> Path | None:
+    """The file a figure must be newer than to be this run's; None for one that is never an earlier run's."""
     kind, name = figure.parent.name, figure.stem
     if kind == "final":
-        # The final submission's own figures follow it; the CV-vs-LB figure is drawn from every artifact.
-        return root / "subs" / "final.json" if name in FINAL_FIGURES else newest_manifest
+        # The final submission's own figures follow it; the CV-vs-LB figure follows the leaderboard log, a
+        # person's file that no run rewrites (without one it says there is nothing to draw yet).
+        if name in FINAL_FIGURES:
+            return root / "subs" / "final.json"
+        return root / "lb.csv" if (root / "lb.csv").is_file() else None
     return {"experiments": root / "oof" / name / "manifest.json",
             "ensembles": root / "oof" / f"ensemble.{name}" / "manifest.json",
             "eda": root / "data" / "interim" / "report.json",

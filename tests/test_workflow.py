@@ -295,8 +295,9 @@ def test_a_pseudo_variant_trains_students_on_rows_its_teacher_labelled_fold_by_f
     assert pseudo["teacher"] == "ensemble.teacher" and set(pseudo["rows_per_class_per_fold"]) == {"0", "1"}
     added = [fold["training_rows_added"]["pseudo_rows"] for fold in student.manifest["folds"]]
     assert all(added) and np.array_equal(student.ids, teacher.ids)  # the OOF rows stay as they are
-    assert "pseudo-labels from ensemble.teacher" in subprocess.run(
-        [sys.executable, "-m", "kit", "scores"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "teacher: ensemble.teacher" in subprocess.run(  # the members view names a pseudo variant's teacher
+        [sys.executable, "-m", "kit", "scores", "--members"], cwd=tmp_path, capture_output=True, text=True,
+        check=True).stdout
 
 
 @pytest.mark.slow
