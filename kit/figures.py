@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import textwrap
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -355,7 +356,8 @@ def final_figure(candidates: dict[str, tuple[float, float]], chosen: str, reason
     """The final choice: each candidate's naive and honest OOF macro-F1 (candidates: name -> (naive, honest)),
     the chosen one marked, and the submission's class distribution beside the train set's (label -> rows)."""
     figure, axes = _figure(1, 2, PAGE_WIDTH, max(3.6, 0.32 * len(candidates) + 1.5), per_row=1)
-    figure.suptitle(f"subs/final.csv: {chosen} ({reason})", fontsize=11)
+    # Wrapped to the page: a long reason would widen the tight bounding box past it.
+    figure.suptitle(textwrap.fill(f"subs/final.csv: {chosen} ({reason})", 110), fontsize=11)
     ax = axes[0, 0]
     names = sorted(candidates, key=lambda name: candidates[name][1])
     positions = np.arange(len(names))

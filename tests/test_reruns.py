@@ -5,8 +5,10 @@ The finished run is made without running anything: every output of the default m
 decides what to re-run from that record alone, which is what these tests hold it to.
 """
 
+import ast
 import copy
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -185,22 +187,34 @@ def test_no_field_that_decides_no_number_plans_a_job(finished):
 
 
 @pytest.mark.slow
-def test_a_plugin_reruns_what_it_computes_and_nothing_else(tmp_path):
-    (tmp_path / "prior_plugin.py").write_text(PLUGIN, encoding="utf-8")
-    (tmp_path / "shout_plugin.py").write_text(UNRELATED_PLUGIN, encoding="utf-8")
-    with_prior = edited(lambda config: config.update(plugins=["prior_plugin"]))
-    with_prior["models"]["prior"] = {"kind": "prior", "variants": ["cleaned"]}
-    (tmp_path / "start.yaml").write_text(yaml.safe_dump(DEFAULT, allow_unicode=True), encoding="utf-8")
-    finish_without_running(tmp_path, "--configfile", "start.yaml")
-    # Adding the plugin and a model of its family: that model's jobs and the ensembles over all members.
-    assert planned(tmp_path, with_prior) == artifact_jobs(ensembles=ALL_ENSEMBLES, experiments=1)
-    finish_without_running(tmp_path, "--configfile", "edit.yaml")
+def test_a_plugin_reruns_what_it_computes_and_nothing_else(finished):
+    (finished / "prior_plugin.py").write_text(PLUGIN, encoding="utf-8")
+    (finished / "shout_plugin.py").write_text(UNRELATED_PLUGIN, encoding="utf-8")
     # Another plugin module that registers what no entry uses: nothing.
-    assert planned(tmp_path, {**with_prior, "plugins": ["prior_plugin", "shout_plugin"]}) == {}
-    # An edit of the plugin's code re-runs what it computes.
-    (tmp_path / "prior_plugin.py").write_text(PLUGIN.replace("+ params.smoothing", "+ 2 * params.smoothing"),
+    assert planned(finished, edited(lambda config: config.update(plugins=["shout_plugin"]))) == {}
+    # Adding the plugin and a model of its family: that model's jobs and the ensembles over all members.
+    with_prior = edited(lambda config: config.update(plugins=["prior_plugin", "shout_plugin"]))
+    with_prior["models"]["prior"] = {"kind": "prior", "variants": ["cleaned"]}
+    assert planned(finished, with_prior) == artifact_jobs(ensembles=ALL_ENSEMBLES, experiments=1)
+    # An edit of the plugin's code changes the identity hash its fold jobs carry as their param (the rows above
+    # show that a changed identity plans exactly that model's jobs); an edit of the unrelated plugin changes none.
+    # In a process of its own: a plugin registers its family for the life of the process.
+    (finished / "with_prior.yaml").write_text(yaml.safe_dump(with_prior, allow_unicode=True), encoding="utf-8")
+    hashes = ("import yaml\nfrom kit import config\n"
+              "c = config.load(yaml.safe_load(open('with_prior.yaml', encoding='utf-8')))\n"
+              "print({e.model: config.experiment_config_hash(c, e) for e in config.matrix(c)})")
+
+    def identities() -> dict:
+        result = subprocess.run([sys.executable, "-c", hashes], cwd=finished, capture_output=True, text=True,
+                                check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        return ast.literal_eval(result.stdout)
+
+    before = identities()
+    (finished / "prior_plugin.py").write_text(PLUGIN.replace("+ params.smoothing", "+ 2 * params.smoothing"),
                                               encoding="utf-8")
-    assert planned(tmp_path, with_prior) == artifact_jobs(ensembles=ALL_ENSEMBLES, experiments=1)
+    (finished / "shout_plugin.py").write_text(UNRELATED_PLUGIN + "# edited\n", encoding="utf-8")
+    after = identities()
+    assert [model for model in before if before[model] != after[model]] == ["prior"]
 
 
 @pytest.mark.slow
