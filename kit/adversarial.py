@@ -151,9 +151,10 @@ def adversarial_figure(variant: str, result: AdversarialResult, train_lengths: n
                        test_lengths: np.ndarray, top_rows: pd.DataFrame):
     """Three panels: the fold AUCs with both intervals, the most separating n-grams, the length histograms; the
     most test-like train posts underneath."""
-    from kit.figures import _figure
+    from kit.figures import PAGE_WIDTH, _figure
 
-    figure, axes = _figure(1, 3, 15, 5.2)
+    # Two panels a row at the report's page width, so that its labels stay readable (kit.figures.PAGE_WIDTH).
+    figure, axes = _figure(1, 3, PAGE_WIDTH, 4.2, per_row=2)
     ax = axes[0, 0]
     ax.bar(range(len(result.fold_auc)), result.fold_auc, color="tab:blue")
     ax.axhline(0.5, color="grey", linestyle=":", label="0.5: indistinguishable")
