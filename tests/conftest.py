@@ -119,3 +119,40 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+# A user's plugin module, as its own file: a model family, a text variant and an ensemble method (tests write it into a
+# run folder and name it in `plugins:`).
+PLUGIN = """
+from dataclasses import dataclass
+
+import numpy as np
+
+from kit.models import FoldResult
+from kit.registry import Family, Method, Variant, register
+from kit.settings import Settings, setting
+
+
+@dataclass
+class PriorParams(Settings):
+    smoothing: float = setting(1.0, "added to each class count", ge=0)
+
+
+def fit_prior(params, data, seed, workdir, log):
+    counts = np.bincount(data.train_y, minlength=data.n_classes) + params.smoothing
+    logits = np.log(counts / counts.sum()).astype(np.float32)
+    return FoldResult(np.tile(logits, (len(data.valid_text), 1)), np.tile(logits, (len(data.test_text), 1)))
+
+
+def fit_first(params, names, prob_stack, y, seed):
+    return None
+
+
+def apply_first(params, fitted, prob_stack):
+    return prob_stack[0]
+
+
+register(Family("prior", PriorParams, fit_prior, help="the training folds' class shares"))
+register(Variant("shout", str.upper, help="upper case"))
+register(Method("first", Settings, fitted=False, fit=fit_first, apply=apply_first, help="the first member"))
+"""

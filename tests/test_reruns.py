@@ -18,37 +18,15 @@ import yaml
 
 from kit import config as kit_config
 from kit.settings import Settings
+from tests.conftest import PLUGIN
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "configs" / "config.yaml").read_text(encoding="utf-8"))
 
-PLUGIN = """
-from dataclasses import dataclass
-
-import numpy as np
-
-from kit.models import FoldResult
-from kit.registry import Family, register
-from kit.settings import Settings, setting
-
-
-@dataclass
-class PriorParams(Settings):
-    smoothing: float = setting(1.0, "added to each class count", ge=0)
-
-
-def fit_prior(params, data, seed, workdir, log):
-    counts = np.bincount(data.train_y, minlength=data.n_classes) + params.smoothing
-    logits = np.log(counts / counts.sum()).astype(np.float32)
-    return FoldResult(np.tile(logits, (len(data.valid_text), 1)), np.tile(logits, (len(data.test_text), 1)))
-
-
-register(Family("prior", PriorParams, fit_prior, help="the training folds' class shares"))
-"""
 UNRELATED_PLUGIN = """
 from kit.registry import Variant, register
 
-register(Variant("shout", str.upper, help="upper case"))
+register(Variant("whisper", str.lower, help="lower case"))
 """
 
 
@@ -189,11 +167,11 @@ def test_no_field_that_decides_no_number_plans_a_job(finished):
 @pytest.mark.slow
 def test_a_plugin_reruns_what_it_computes_and_nothing_else(finished):
     (finished / "prior_plugin.py").write_text(PLUGIN, encoding="utf-8")
-    (finished / "shout_plugin.py").write_text(UNRELATED_PLUGIN, encoding="utf-8")
+    (finished / "whisper_plugin.py").write_text(UNRELATED_PLUGIN, encoding="utf-8")
     # Another plugin module that registers what no entry uses: nothing.
-    assert planned(finished, edited(lambda config: config.update(plugins=["shout_plugin"]))) == {}
+    assert planned(finished, edited(lambda config: config.update(plugins=["whisper_plugin"]))) == {}
     # Adding the plugin and a model of its family: that model's jobs and the ensembles over all members.
-    with_prior = edited(lambda config: config.update(plugins=["prior_plugin", "shout_plugin"]))
+    with_prior = edited(lambda config: config.update(plugins=["prior_plugin", "whisper_plugin"]))
     with_prior["models"]["prior"] = {"kind": "prior", "variants": ["cleaned"]}
     assert planned(finished, with_prior) == artifact_jobs(ensembles=ALL_ENSEMBLES, experiments=1)
     # An edit of the plugin's code changes the identity hash its fold jobs carry as their param (the rows above
@@ -212,7 +190,7 @@ def test_a_plugin_reruns_what_it_computes_and_nothing_else(finished):
     before = identities()
     (finished / "prior_plugin.py").write_text(PLUGIN.replace("+ params.smoothing", "+ 2 * params.smoothing"),
                                               encoding="utf-8")
-    (finished / "shout_plugin.py").write_text(UNRELATED_PLUGIN + "# edited\n", encoding="utf-8")
+    (finished / "whisper_plugin.py").write_text(UNRELATED_PLUGIN + "# edited\n", encoding="utf-8")
     after = identities()
     assert [model for model in before if before[model] != after[model]] == ["prior"]
 

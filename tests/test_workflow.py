@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from kit.artifacts import Artifact
-from tests.conftest import fit_fold_pids
+from tests.conftest import PLUGIN, fit_fold_pids
 from kit.demo import NOISE, make_demo
 from kit.figures import COLOURS
 from kit.models.transformer.train import CHECKPOINT
@@ -320,41 +320,6 @@ def test_an_augment_variant_adds_copies_of_the_training_rows_only(tmp_path):
     assert [fold["training_rows_added"]["augmented_rows"] for fold in folds] == [2 * n for n in train_rows]
     assert folds[0]["training_rows_added"]["operations"] == ["sr", "ri", "rs", "rd"]  # synonyms from the vectors
     assert augmented.manifest["variant"] == "eda" and augmented.manifest["text_variant"] == "cleaned"
-
-
-PLUGIN = """
-from dataclasses import dataclass
-
-import numpy as np
-
-from kit.models import FoldResult
-from kit.registry import Family, Method, Variant, register
-from kit.settings import Settings, setting
-
-
-@dataclass
-class PriorParams(Settings):
-    smoothing: float = setting(1.0, "added to each class count", ge=0)
-
-
-def fit_prior(params, data, seed, workdir, log):
-    counts = np.bincount(data.train_y, minlength=data.n_classes) + params.smoothing
-    logits = np.log(counts / counts.sum()).astype(np.float32)
-    return FoldResult(np.tile(logits, (len(data.valid_text), 1)), np.tile(logits, (len(data.test_text), 1)))
-
-
-def fit_first(params, names, prob_stack, y, seed):
-    return None
-
-
-def apply_first(params, fitted, prob_stack):
-    return prob_stack[0]
-
-
-register(Family("prior", PriorParams, fit_prior, help="the training folds' class shares"))
-register(Variant("shout", str.upper, help="upper case"))
-register(Method("first", Settings, fitted=False, fit=fit_first, apply=apply_first, help="the first member"))
-"""
 
 
 @pytest.mark.slow
