@@ -121,6 +121,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+
+def job_counts(snakemake_output: str) -> dict[str, int]:
+    """A dry run's job counts by rule, read from Snakemake's "Job stats" table ({} when there is nothing to do)."""
+    if "Nothing to be done" in snakemake_output:
+        return {}
+    table = snakemake_output.split("Job stats:")[1].split("\ntotal")[0]
+    rows = [line.split() for line in table.splitlines() if line.strip() and not line.startswith(("job", "-"))]
+    return {rule: int(count) for rule, count in rows}
+
 # A user's plugin module, as its own file: a model family, a text variant and an ensemble method (tests write it into a
 # run folder and name it in `plugins:`).
 PLUGIN = """

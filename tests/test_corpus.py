@@ -29,6 +29,7 @@ from kit.corpus import (
 from kit.demo import make_demo
 from kit.newwords import NewWord
 from kit.segment import read_userdict
+from tests.conftest import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = {
@@ -168,11 +169,8 @@ def snakemake(workdir: Path, *args: str) -> str:
 
 
 def planned(workdir: Path, configfile: str, *targets: str) -> dict[str, int]:
-    out = snakemake(workdir, "-n", *targets, "--configfile", configfile)  # --configfile takes every word after it
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1].split("total")[0]
-    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
+    # --configfile takes every word after it
+    return job_counts(snakemake(workdir, "-n", *targets, "--configfile", configfile))
 
 
 TARGETS = ("data/corpus/corpus.parquet", "models/word_vectors/w2v")

@@ -2,7 +2,6 @@
 traceback in the log too, Python warnings and the kit's own warnings as log lines)."""
 
 import logging
-import os
 import warnings
 
 import pytest

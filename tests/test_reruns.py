@@ -18,7 +18,7 @@ import yaml
 
 from kit import config as kit_config
 from kit.settings import Settings
-from tests.conftest import PLUGIN
+from tests.conftest import PLUGIN, job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "configs" / "config.yaml").read_text(encoding="utf-8"))
@@ -42,12 +42,7 @@ def planned(workdir: Path, config: dict | None = None, *args: str) -> dict[str, 
     if config is not None:
         (workdir / "edit.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
         args = ("--configfile", "edit.yaml", *args)
-    out = snakemake(workdir, "-n", *args)
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1].split("\ntotal")[0]
-    rows = [line.split() for line in table.splitlines() if line.strip() and not line.startswith(("job", "-"))]
-    return {rule: int(count) for rule, count in rows}
+    return job_counts(snakemake(workdir, "-n", *args))
 
 
 def finish_without_running(workdir: Path, *args: str) -> None:

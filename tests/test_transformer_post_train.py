@@ -39,6 +39,7 @@ from kit.models.transformer.post_train import (
 )
 from kit.hashing import canonical_json
 from kit.settings import parse, to_dict
+from tests.conftest import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 SCRATCH = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "max_position": 64}
@@ -368,11 +369,6 @@ def snakemake(workdir: Path, *args: str) -> str:
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
-
-
-def job_counts(out: str) -> dict[str, int]:
-    table = out.split("Job stats:")[1].split("total")[0]
-    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
 
 
 def tiny_transformer(**overrides) -> dict:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from kit.artifacts import Artifact
-from tests.conftest import PLUGIN, fit_fold_pids
+from tests.conftest import PLUGIN, fit_fold_pids, job_counts
 from kit.demo import NOISE, make_demo
 from kit.figures import COLOURS
 from kit.models.transformer.train import CHECKPOINT
@@ -221,11 +221,7 @@ def test_the_landing_page_shows_its_title_in_a_window_shorter_than_the_page(repo
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     """Snakemake's dry-run job counts by rule ({} when there is nothing to do)."""
     result = snakemake(workdir, "-n", *args)
-    out = result.stdout + result.stderr
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1].split("total")[0]
-    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
+    return job_counts(result.stdout + result.stderr)
 
 
 @pytest.mark.slow
