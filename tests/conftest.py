@@ -51,6 +51,29 @@ class ToyTexts:
         return ["".join(rng.choice(list(self.sets[label]), rng.integers(2, 20))) for label in y], y
 
 
+BERT_TEXTS = ["武汉加油！", "", "今天好难过，口罩买不到 #新冠肺炎# [哈哈]", "ABC abc Ünïcode 😀", "疫" * 80, "x y z 123"]
+
+
+@pytest.fixture(scope="module")
+def kept_bert(tmp_path_factory, one_torch_thread) -> Path:
+    """A scratch BERT backbone folder saved as a fold job keeps it (save_pretrained of the model and of its
+    tokenizer), its weights moved off their initial values as training leaves them; its vocabulary: BERT_TEXTS."""
+    import torch
+
+    from kit.models.transformer.backbone import build_scratch_backbone, load_backbone
+
+    root = tmp_path_factory.mktemp("kept_bert")
+    build_scratch_backbone(root / "scratch", BERT_TEXTS, layers=2, hidden=32, heads=2, max_position=64)
+    tokenizer, model = load_backbone(root / "scratch")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    model.save_pretrained(root / "kept")
+    tokenizer.save_pretrained(root / "kept")
+    return root / "kept"
+
+
 @pytest.fixture(scope="session")
 def toy_texts():
     """ToyTexts(n_classes): the generator of the toy task that the transformer tests train on."""

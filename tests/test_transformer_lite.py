@@ -6,34 +6,19 @@ import json
 import pytest
 import torch
 
-from kit.models.transformer.backbone import build_scratch_backbone, load_backbone
+from kit.models.transformer.backbone import load_backbone
 from kit.models.transformer.lite import load_lite_backbone
+from tests.conftest import BERT_TEXTS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-TEXTS = ["武汉加油！", "", "今天好难过，口罩买不到 #新冠肺炎# [哈哈]", "ABC abc Ünïcode 😀", "疫" * 80, "x y z 123"]
 
 
-@pytest.fixture(scope="module")
-def kept(tmp_path_factory):
-    """A backbone saved as a fold job keeps it (save_pretrained of the model and of its tokenizer)."""
-    root = tmp_path_factory.mktemp("lite")
-    build_scratch_backbone(root / "scratch", TEXTS, layers=2, hidden=32, heads=2, max_position=64)
-    tokenizer, model = load_backbone(root / "scratch")
-    torch.manual_seed(0)
-    with torch.no_grad():  # weights away from their initial values, as training leaves them
-        for parameter in model.parameters():
-            parameter.add_(0.1 * torch.randn_like(parameter))
-    model.save_pretrained(root / "kept")
-    tokenizer.save_pretrained(root / "kept")
-    return root / "kept"
-
-
-def test_the_same_token_ids_and_hidden_states_as_transformers(kept):
-    lite_tokenizer, lite = load_lite_backbone(kept)
-    tokenizer, model = load_backbone(kept)
+def test_the_same_token_ids_and_hidden_states_as_transformers(kept_bert):
+    lite_tokenizer, lite = load_lite_backbone(kept_bert)
+    tokenizer, model = load_backbone(kept_bert)
     model.eval()
-    ids = lite_tokenizer(TEXTS, truncation=True, max_length=24)["input_ids"]
-    assert ids == tokenizer(TEXTS, truncation=True, max_length=24, return_attention_mask=False,
+    ids = lite_tokenizer(BERT_TEXTS, truncation=True, max_length=24)["input_ids"]
+    assert ids == tokenizer(BERT_TEXTS, truncation=True, max_length=24, return_attention_mask=False,
                             return_token_type_ids=False)["input_ids"]
     assert lite_tokenizer.pad_token_id == tokenizer.pad_token_id
     length = max(map(len, ids))
@@ -51,11 +36,11 @@ def test_the_same_token_ids_and_hidden_states_as_transformers(kept):
     assert (lite.config.hidden_size, lite.config.num_hidden_layers) == (32, 2)
 
 
-def test_another_architecture_activation_or_a_damaged_file_is_left_to_transformers(kept, tmp_path):
+def test_another_architecture_activation_or_a_damaged_file_is_left_to_transformers(kept_bert, tmp_path):
     for change in ({"model_type": "roberta"}, {"hidden_act": "relu"}, {"position_embedding_type": "relative_key"}):
         folder = tmp_path / next(iter(change.values()))
         folder.mkdir()
-        for path in kept.iterdir():
+        for path in kept_bert.iterdir():
             (folder / path.name).write_bytes(path.read_bytes())
         config = json.loads((folder / "config.json").read_text())
         (folder / "config.json").write_text(json.dumps({**config, **change}))
@@ -63,7 +48,7 @@ def test_another_architecture_activation_or_a_damaged_file_is_left_to_transforme
     assert load_lite_backbone(tmp_path / "missing") is None
     damaged = tmp_path / "damaged"
     damaged.mkdir()
-    for path in kept.iterdir():
+    for path in kept_bert.iterdir():
         (damaged / path.name).write_bytes(path.read_bytes())
-    (damaged / "model.safetensors").write_bytes((kept / "model.safetensors").read_bytes()[:1000])
+    (damaged / "model.safetensors").write_bytes((kept_bert / "model.safetensors").read_bytes()[:1000])
     assert load_lite_backbone(damaged) is None  # transformers' loader then reports the damage

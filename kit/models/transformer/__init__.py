@@ -12,6 +12,9 @@ Module map:
   progress.py     transient rich bar + kit.progress lines (time left in the epoch, at most one per 10 s)
   train.py        the training loop with resume, and length-sorted prediction
   fold.py         one fold: the epoch policy, predictions, fold models, `fit_predict`
+  lite.py         a kept plain-BERT backbone rebuilt in torch without transformers
+  numpy_forward.py  a kept classifier's forward pass in numpy (BERT, every head)
+  numpy_predictor.py  a kept fold model read and predicted without torch, where numpy computes what torch would
   post_train.py   domain post-training (MLM) on the corpus: whole-word masks, held-out perplexity, resume
 
 Importing this package stays light (torch loads when a fold runs), so the config can be checked anywhere.
@@ -19,9 +22,25 @@ Importing this package stays light (torch loads when a fold runs), so the config
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kit.models.transformer.config import TransformerConfig
 from kit.registry import Family, register
 
+
+def load_predictor(folder: Path):
+    """A fold's kept model: computed by numpy when it can be (no torch import: a cold `kit predict` waits 1.6 s
+    less), else by torch (kit.models.transformer.fold.load_predictor)."""
+    from kit.models.transformer.numpy_predictor import load_numpy_predictor
+
+    predictor = load_numpy_predictor(folder)
+    if predictor is None:
+        from kit.models.transformer.fold import load_predictor as load_torch_predictor
+
+        predictor = load_torch_predictor(folder)
+    return predictor
+
+
 register(Family("transformer", TransformerConfig, "kit.models.transformer.fold:fit_predict",
                 help="a pretrained (or scratch) encoder with a classification head, fine-tuned",
-                load_predictor="kit.models.transformer.fold:load_predictor"))
+                load_predictor="kit.models.transformer:load_predictor"))

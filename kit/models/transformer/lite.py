@@ -4,42 +4,20 @@ Importing transformers' BERT model code imports torch.distributed, the generatio
 about 3 s of CPU, most of a cold `kit predict --text` (measured; a fold model itself loads in 0.04 s). A kept
 backbone that is a plain BERT encoder (model_type bert, absolute positions, gelu, the weights save_pretrained
 writes) is rebuilt here from its config.json and model.safetensors, and its tokenizer from tokenizer.json by the
-`tokenizers` library that transformers' fast tokenizer wraps. Anything else returns None and the caller loads it
-with transformers. tests/test_transformer_lite.py checks that both give the same hidden states and token ids.
+`tokenizers` library that transformers' fast tokenizer wraps (numpy_predictor.LiteTokenizer, with the check of what
+is plain). Anything else returns None and the caller loads it with transformers. tests/test_transformer_lite.py
+checks that both give the same hidden states and token ids.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 from torch.nn import functional as F
 
-LAYER_WEIGHTS = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-                 "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm")
-EMBEDDINGS = ("word_embeddings", "position_embeddings", "token_type_embeddings")
-
-
-class LiteTokenizer:
-    """The fast tokenizer's encoding from tokenizer.json: __call__(texts, truncation, max_length) -> input_ids with
-    [CLS] and [SEP], as transformers' PreTrainedTokenizerFast returns them."""
-
-    def __init__(self, folder: Path, pad_token: str):
-        from tokenizers import Tokenizer
-
-        self.tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.pad_token_id = self.tokenizer.token_to_id(pad_token)
-
-    def __call__(self, texts: list[str], truncation: bool = True, max_length: int | None = None,
-                 **ignored) -> dict:
-        if truncation and max_length:
-            self.tokenizer.enable_truncation(max_length, strategy="longest_first", direction="right")
-        else:
-            self.tokenizer.no_truncation()
-        return {"input_ids": [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]}
+from kit.models.transformer.numpy_predictor import LiteTokenizer, bert_weight_names, plain_bert
 
 
 class LiteBert(torch.nn.Module):
@@ -90,30 +68,14 @@ class LiteBert(torch.nn.Module):
                                pooler_output=pooled)
 
 
-def expected_weights(config: dict) -> set[str]:
-    names = {f"embeddings.{name}.weight" for name in EMBEDDINGS}
-    names |= {"embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"}
-    for layer in range(config["num_hidden_layers"]):
-        names |= {f"encoder.layer.{layer}.{part}.{kind}" for part in LAYER_WEIGHTS for kind in ("weight", "bias")}
-    return names
-
-
 def load_lite_backbone(folder: Path):
     """(tokenizer, backbone) of a kept plain-BERT folder without transformers, or None when the folder holds
     anything else (another architecture or activation, other weights, no tokenizer.json)."""
+    found = plain_bert(folder)
+    if found is None:
+        return None
+    config, pad = found
     folder = Path(folder)
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    plain = (config.get("model_type") == "bert" and config.get("hidden_act") == "gelu"
-             and config.get("position_embedding_type", "absolute") == "absolute" and not config.get("is_decoder")
-             and tokenizer_config.get("backend", "tokenizers") == "tokenizers"
-             and tokenizer_config.get("truncation_side", "right") == "right"
-             and (folder / "tokenizer.json").is_file() and (folder / "model.safetensors").is_file())
-    if not plain:
-        return None
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -122,9 +84,6 @@ def load_lite_backbone(folder: Path):
     except SafetensorError:  # damaged: transformers' loader reports it as it always has
         return None
     weights.pop("embeddings.position_ids", None)  # a buffer some versions save: arange, not a weight
-    names = expected_weights(config)
-    if set(weights) - {"pooler.dense.weight", "pooler.dense.bias"} != names:
+    if set(weights) - {"pooler.dense.weight", "pooler.dense.bias"} != bert_weight_names(config):
         return None
-    pad = tokenizer_config.get("pad_token", "[PAD]")
-    pad = pad.get("content") if isinstance(pad, dict) else pad  # an AddedToken as some versions save it
     return LiteTokenizer(folder, pad), LiteBert(config, weights)

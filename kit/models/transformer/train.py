@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from kit.metrics import macro_f1
-from kit.models.transformer import checkpoint
+import kit.models.transformer.checkpoint as checkpoint
 from kit.models.transformer.adversarial import fgm_backward, pgd_backward
 from kit.models.transformer.config import TransformerConfig
 from kit.models.transformer.data import bucketed_batches, pad_batch, sorted_batches
