@@ -337,3 +337,12 @@ def discover(oof_dir: Path) -> list[Path]:
     if not oof_dir.is_dir():
         return []
     return sorted(p.parent for p in oof_dir.glob("*/manifest.json") if (p.parent / "oof.npz").is_file())
+
+
+def mean_of_folds(fold_logits: list[np.ndarray]) -> np.ndarray:
+    """np array [n x C] float32: the mean of the K fold models' logits (each [n x C]), summed in float64 in fold
+    order: an experiment's test logits, and what `kit predict` computes for new posts."""
+    total = np.zeros(fold_logits[0].shape, dtype=np.float64)
+    for logits in fold_logits:
+        total += logits
+    return (total / len(fold_logits)).astype(np.float32)

@@ -442,15 +442,15 @@ def cmd_predict(args, log) -> None:
     set_torch_threads(args.threads)
     log(describe_load(source))
     started = time.perf_counter()
-    logits = source.predict(posts["text"].tolist())
+    logits = source.predict(posts.texts)
     seconds = time.perf_counter() - started
-    log(f"{len(posts)} post(s) in {seconds:.3f}s ({1000 * seconds / max(len(posts), 1):.1f} ms per post)")
-    frame = predictions(posts, logits, source.classes)
+    n_posts = len(posts.texts)
+    log(f"{n_posts} post(s) in {seconds:.3f}s ({1000 * seconds / max(n_posts, 1):.1f} ms per post)")
     if args.text and not args.out:
-        sys.stdout.write(readable(frame, posts["text"].tolist(), shutil.get_terminal_size().columns))
+        sys.stdout.write(readable(posts, logits, source.classes, shutil.get_terminal_size().columns))
         sys.stdout.flush()
     else:
-        write_predictions(frame, args.out)
+        write_predictions(predictions(posts, logits, source.classes), args.out)
 
 
 def cmd_config(args, log) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kit import folds as folds_module
-from kit.artifacts import Artifact, load_npz, provenance, read_json, read_parquet, save_npz
+from kit.artifacts import Artifact, load_npz, mean_of_folds, provenance, read_json, read_parquet, save_npz
 from kit.metrics import macro_f1, score_summary
 from kit.models import FoldData, fit_predict
 
@@ -266,15 +266,6 @@ def merge_folds(
         "folds": metas,
     }
     return artifact
-
-
-def mean_of_folds(fold_logits: list[np.ndarray]) -> np.ndarray:
-    """np array [n x C] float32: the mean of the K fold models' logits (each [n x C]), summed in float64 in fold
-    order: an experiment's test logits, and what `kit predict` computes for new posts."""
-    total = np.zeros(fold_logits[0].shape, dtype=np.float64)
-    for logits in fold_logits:
-        total += logits
-    return (total / len(fold_logits)).astype(np.float32)
 
 
 def merged_pool(pool: dict[int, tuple[np.ndarray, np.ndarray]], folds: list[int], name: str) -> dict:

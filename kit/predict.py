@@ -1,10 +1,14 @@
 """`kit predict`: classify new posts with what a finished run kept, exactly as its artifacts were made.
 
 A source is an artifact under oof/ (by default the one behind subs/final.csv). An experiment's logits are the mean
-of its K fold models' logits (kit.experiment.mean_of_folds) on the posts in its text variant; an ensemble's are its
+of its K fold models' logits (kit.artifacts.mean_of_folds) on the posts in its text variant; an ensemble's are its
 members' probabilities combined by the fit on every OOF row that it kept (combination.skops), class weights
 included. Everything is read from the run folder: the manifests say which family, variant, members and method made
 each artifact, so the config is not read again. Models load once; then `predict(texts)` costs only the models.
+
+A person's `kit predict --text` waits for the imports too, so only what the source needs is imported: pandas for
+a CSV in or out, the ensemble code for an ensemble, torch only for a model numpy cannot compute
+(kit.models.transformer.numpy_predictor); bench/bench_predict.py measures the cold start.
 """
 
 from __future__ import annotations
@@ -14,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from kit.artifacts import read_json
+from kit.artifacts import mean_of_folds, read_json
 from kit.data_settings import Columns
 from kit.kept import COMBINATION
 
@@ -50,8 +53,6 @@ class Source:
 
     def predict(self, texts: list[str]) -> np.ndarray:
         """np array [len(texts) x C] float32: the source's logits for raw posts, as its test_logits were made."""
-        from kit.ensemble.build import apply_combination, combination_input, to_logits
-        from kit.experiment import mean_of_folds
         from kit.variants import apply_variant
 
         texts = list(texts)
@@ -68,6 +69,8 @@ class Source:
                     in_variant[variant] = apply_variant(texts, variant)
                 logits = mean_of_folds([predictor.predict(in_variant[variant]) for predictor in node.folds])
             else:
+                from kit.ensemble.build import apply_combination, combination_input, to_logits
+
                 # A member the fit gave no weight is never read by the blend: it is not loaded or predicted.
                 used, nothing = set(used_members(node)), np.zeros((len(texts), len(self.classes)), np.float32)
                 members = combination_input(node.entry, [logits_of(member) if member in used else nothing
@@ -182,14 +185,27 @@ def is_competition_layout(payload: bytes, columns: Columns) -> bool:
     return False
 
 
-def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=print) -> pd.DataFrame:
-    """The posts to classify: frame `id`, `text`.
+@dataclass
+class Posts:
+    """The posts to classify: ids [n] str and texts [n] str, in input order."""
+
+    ids: list[str]
+    texts: list[str]
+
+
+def numbered(texts: list[str]) -> Posts:
+    """Posts with ids 1, 2, ... (--text, or one post per line)."""
+    return Posts([str(number) for number in range(1, len(texts) + 1)], list(texts))
+
+
+def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=print) -> Posts:
+    """The posts to classify.
 
     texts (--text): ids 1, 2, ...; path (--input, '-' for stdin): a CSV in the competition layout (read by the
     test file's rules, kit.data.read_posts) or one post per line (id = line number; a blank line is an empty post).
     """
     if texts:
-        return pd.DataFrame({"id": [str(i) for i in range(1, len(texts) + 1)], "text": list(texts)})
+        return numbered(texts)
     where = "stdin" if path in (None, "-") else str(path)
     payload = sys.stdin.buffer.read() if where == "stdin" else read_posts_file(Path(path))
     if is_competition_layout(payload, columns):
@@ -201,8 +217,10 @@ def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=
             with tempfile.TemporaryDirectory() as folder:
                 copy = Path(folder) / "stdin.csv"
                 copy.write_bytes(payload)
-                return read_posts(copy, columns)[["id", "text"]]
-        return read_posts(path, columns)[["id", "text"]]
+                frame = read_posts(copy, columns)
+        else:
+            frame = read_posts(path, columns)
+        return Posts(frame["id"].astype(str).tolist(), frame["text"].tolist())
     text = decode_lines(payload, where)
     if NUL in text:  # as ingest does: a NUL byte is no part of a post
         log(f"{where}: {text.count(NUL)} NUL byte(s) removed")
@@ -214,7 +232,7 @@ def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=
     blank = sum(1 for line in lines if not line.strip())
     if blank:
         log(f"{where}: {blank} blank line(s) are predicted as empty posts (ids are line numbers)")
-    return pd.DataFrame({"id": [str(i) for i in range(1, len(lines) + 1)], "text": lines})
+    return numbered(lines)
 
 
 def read_posts_file(path: Path) -> bytes:
@@ -228,18 +246,26 @@ def read_posts_file(path: Path) -> bytes:
     return read_bytes(path)  # never a device, a pipe or a socket, and never past the size bound
 
 
-def predictions(posts: pd.DataFrame, logits: np.ndarray, classes: list[str]) -> pd.DataFrame:
-    """Frame `id`, `y` (the decision, a competition label), then one probability column per class (p_<label>)."""
+def labels_and_probabilities(logits: np.ndarray, classes: list[str]) -> tuple[list[str], np.ndarray]:
+    """(the decision of each row, a competition label; the class probabilities [n x C] float64, rounded to 6
+    places as the CSV writes them)."""
     from kit.metrics import softmax
 
-    probs = softmax(logits.astype(np.float64))
-    frame = pd.DataFrame({"id": posts["id"].astype(str).to_numpy(), "y": np.asarray(classes)[logits.argmax(axis=1)]})
+    return [classes[column] for column in logits.argmax(axis=1)], softmax(logits.astype(np.float64)).round(6)
+
+
+def predictions(posts: Posts, logits: np.ndarray, classes: list[str]):
+    """Frame `id`, `y` (the decision, a competition label), then one probability column per class (p_<label>)."""
+    import pandas as pd
+
+    labels, probs = labels_and_probabilities(logits, classes)
+    frame = pd.DataFrame({"id": list(posts.ids), "y": labels})
     for column, label in enumerate(classes):
-        frame[f"{PROBABILITY_PREFIX}{label}"] = probs[:, column].round(6)
+        frame[f"{PROBABILITY_PREFIX}{label}"] = probs[:, column]
     return frame
 
 
-def write_predictions(frame: pd.DataFrame, out: str | None) -> None:
+def write_predictions(frame, out: str | None) -> None:
     """The predictions as CSV into out (atomically), or on stdout."""
     from kit.artifacts import atomic_write_bytes
 
@@ -271,17 +297,16 @@ def shorten(text: str, width: int) -> str:
     return kept + "…"
 
 
-def readable(frame: pd.DataFrame, texts: list[str], width: int) -> str:
+def readable(posts: Posts, logits: np.ndarray, classes: list[str], width: int) -> str:
     """The predictions for a person: one line per post with its label, each class's probability and the post
     (shortened to the terminal's width)."""
-    probabilities = [column for column in frame.columns if column.startswith(PROBABILITY_PREFIX)]
-    label_width = max(len("label"), *(len(str(label)) for label in frame["y"]))
-    header = [f"{'label':<{label_width}}", *(f"{'p(' + column[len(PROBABILITY_PREFIX):] + ')':>6}"
-                                             for column in probabilities)]
+    labels, probs = labels_and_probabilities(logits, classes)
+    label_width = max(len("label"), *(len(label) for label in labels))
+    header = [f"{'label':<{label_width}}", *(f"{'p(' + label + ')':>6}" for label in classes)]
     lines = ["  ".join([*header, "text"])]
     room = max(width - display_width("  ".join(header)) - 2, 10)
-    for (_, row), text in zip(frame.iterrows(), texts):
-        cells = [f"{row['y']:<{label_width}}", *(f"{row[column]:>6.3f}" for column in probabilities)]
+    for label, row, text in zip(labels, probs, posts.texts):
+        cells = [f"{label:<{label_width}}", *(f"{probability:>6.3f}" for probability in row)]
         lines.append("  ".join([*cells, shorten(text, room)]))
     return "\n".join(lines) + "\n"
 

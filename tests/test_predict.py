@@ -12,7 +12,7 @@ import pytest
 from kit import cli
 from kit.artifacts import Artifact
 from kit.data_settings import Columns
-from kit.predict import display_width, load_source, predictions, read_input, source_name
+from kit.predict import Posts, display_width, load_source, numbered, predictions, read_input, readable, source_name
 
 CLASSES = ["--classes", "-1", "0", "1"]
 TINY_BERT = {"kind": "transformer", "backbone": "unused", "max_len": 24, "epochs": 1, "batch_size": 16,
@@ -135,16 +135,16 @@ def test_the_command_writes_id_y_and_probabilities_as_csv(run, capsys, monkeypat
 @pytest.mark.slow  # the module fixture trains three experiments and four ensembles
 def test_a_competition_csv_and_a_file_of_lines_are_both_read(run, tmp_path):
     posts = read_input(str(run / "raw" / "test.csv"), None, Columns())
-    assert posts["id"].tolist() == pd.read_parquet(run / "i" / "test.parquet")["id"].tolist()
+    assert posts.ids == pd.read_parquet(run / "i" / "test.parquet")["id"].tolist()
     (tmp_path / "lines.txt").write_text("武汉加油\n\n今天好难过\n", encoding="utf-8")
     notes = []
     lines = read_input(str(tmp_path / "lines.txt"), None, Columns(), log=notes.append)
-    assert lines.to_dict("list") == {"id": ["1", "2", "3"], "text": ["武汉加油", "", "今天好难过"]}
+    assert lines == Posts(["1", "2", "3"], ["武汉加油", "", "今天好难过"])
     assert "1 blank line(s) are predicted as empty posts" in notes[0]
     (tmp_path / "nul.txt").write_bytes("口罩\x00都\n武汉".encode("utf-8"))
     notes = []
     posts = read_input(str(tmp_path / "nul.txt"), None, Columns(), log=notes.append)
-    assert posts["text"].tolist() == ["口罩都", "武汉"]
+    assert posts.texts == ["口罩都", "武汉"]
     assert notes == [f"{tmp_path / 'nul.txt'}: 1 NUL byte(s) removed"]
     (tmp_path / "big5.txt").write_bytes("武漢加油".encode("big5") + b"\xff\xfe")
     with pytest.raises(ValueError, match=r"big5.txt: line 1: 2 byte sequence\(s\) are neither UTF-8 nor GB18030"):
@@ -152,9 +152,18 @@ def test_a_competition_csv_and_a_file_of_lines_are_both_read(run, tmp_path):
 
 
 def test_predictions_are_the_argmax_and_the_softmax():
-    frame = predictions(pd.DataFrame({"id": ["7"], "text": ["x"]}), np.array([[0.0, 2.0, 0.0]], np.float32),
-                        ["-1", "0", "1"])
+    frame = predictions(Posts(["7"], ["x"]), np.array([[0.0, 2.0, 0.0]], np.float32), ["-1", "0", "1"])
     assert frame.loc[0, "y"] == "0" and frame.loc[0, "p_0"] == pytest.approx(np.exp(2) / (np.exp(2) + 2), abs=1e-6)
+    assert list(frame.columns) == ["id", "y", "p_-1", "p_0", "p_1"] and frame.loc[0, "id"] == "7"
+
+
+def test_a_person_reads_each_label_and_probability_beside_the_shortened_text():
+    logits = np.array([[0.0, 2.0, 0.0], [3.0, 0.0, 0.0]], np.float32)
+    lines = readable(numbered(["武汉加油！" * 20, "太难过了"]), logits, ["-1", "0", "1"], 60).splitlines()
+    assert lines[0].split() == ["label", "p(-1)", "p(0)", "p(1)", "text"]
+    assert lines[1].split()[:4] == ["0", "0.107", "0.787", "0.107"] and lines[1].endswith("…")
+    assert lines[2].split() == ["-1", "0.909", "0.045", "0.045", "太难过了"]
+    assert max(display_width(line) for line in lines) <= 60
 
 
 @pytest.mark.slow  # the module fixture trains three experiments and four ensembles
