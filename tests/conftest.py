@@ -74,6 +74,29 @@ def kept_bert(tmp_path_factory, one_torch_thread) -> Path:
     return root / "kept"
 
 
+def write_kept_fold_model(backbone: Path, folder: Path, head: str, amp: str = "off") -> Path:
+    """A fold model over the backbone folder saved as a fold job keeps it (fold.save_fold_model: max_len 24,
+    prediction batches of 4), its head's weights moved off their initial values."""
+    import torch
+
+    from kit.models.transformer.backbone import load_backbone
+    from kit.models.transformer.config import parse_config
+    from kit.models.transformer.fold import save_fold_model
+    from kit.models.transformer.heads import TextClassifier
+
+    config = parse_config({"backbone": str(backbone), "head": head, "max_len": 24, "predict_batch_size": 4,
+                           "amp": amp, "cnn_filters": 8})
+    tokenizer, model = load_backbone(backbone)
+    torch.manual_seed(0)
+    classifier = TextClassifier(model, config.head, 3)
+    with torch.no_grad():
+        for parameter in classifier.head_parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    folder.mkdir(parents=True)
+    save_fold_model(classifier, tokenizer, config, folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def toy_texts():
     """ToyTexts(n_classes): the generator of the toy task that the transformer tests train on."""

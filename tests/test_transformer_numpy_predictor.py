@@ -1,77 +1,37 @@
 """kit.models.transformer.numpy_predictor: a fold model kept as fold jobs keep it predicts through numpy what torch
 predicts (to 1e-5), without importing torch; what numpy cannot compute (bf16, another architecture, a head.pt that
-is not plain tensors, a damaged file) is left to torch, which the family's load_predictor then uses."""
+is not plain tensors, a damaged file) is None, for torch."""
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from kit.models.transformer import load_predictor
-from kit.models.transformer.backbone import build_scratch_backbone, load_backbone
-from kit.models.transformer.config import parse_config
-from kit.models.transformer.fold import TransformerPredictor, save_fold_model
 from kit.models.transformer.fold import load_predictor as load_torch_predictor
-from kit.models.transformer.heads import TextClassifier
 from kit.models.transformer.numpy_predictor import (NumpyPredictor, load_numpy_predictor, read_torch_state,
                                                     torch_predicts_fp32)
+from tests.conftest import BERT_TEXTS, write_kept_fold_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-TEXTS = ["武汉加油！", "", "今天好难过，口罩买不到 #新冠肺炎# [哈哈]", "疫" * 40, "x y z 123", "加油"]
-
-
-@pytest.fixture(scope="module")
-def backbone_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("numpy_predictor")
-    build_scratch_backbone(root / "scratch", TEXTS, layers=2, hidden=32, heads=2, max_position=64)
-    return root / "scratch"
-
-
-def keep(backbone_dir, folder, head: str, amp: str = "off"):
-    """A fold model saved as a fold job saves it (save_fold_model), its weights moved off their initial values."""
-    config = parse_config({"backbone": str(backbone_dir), "head": head, "max_len": 24, "predict_batch_size": 4,
-                           "amp": amp, "cnn_filters": 8})
-    tokenizer, backbone = load_backbone(backbone_dir)
-    torch.manual_seed(0)
-    model = TextClassifier(backbone, config.head, 3)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.1 * torch.randn_like(parameter))
-    folder.mkdir(parents=True)
-    save_fold_model(model, tokenizer, config, folder)
-    return folder
 
 
 @pytest.mark.parametrize("head", ["bigru", "textcnn", "cls"])
-def test_a_kept_model_predicts_through_numpy_what_torch_predicts(backbone_dir, tmp_path, head):
-    folder = keep(backbone_dir, tmp_path / head, head)
+def test_a_kept_model_predicts_through_numpy_what_torch_predicts(kept_bert, tmp_path, head):
+    folder = write_kept_fold_model(kept_bert, tmp_path / head, head)
     ours, theirs = load_numpy_predictor(folder), load_torch_predictor(folder)
     assert isinstance(ours, NumpyPredictor)
-    logits = ours.predict(TEXTS)
-    assert logits.dtype == np.float32 and logits.shape == (len(TEXTS), 3)
-    np.testing.assert_allclose(logits, theirs.predict(TEXTS), rtol=0, atol=1e-5)
-    np.testing.assert_allclose(ours.predict(TEXTS[2:3]), logits[2:3], rtol=0, atol=1e-6)  # alone as in a batch
+    logits = ours.predict(BERT_TEXTS)
+    assert logits.dtype == np.float32 and logits.shape == (len(BERT_TEXTS), 3)
+    np.testing.assert_allclose(logits, theirs.predict(BERT_TEXTS), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ours.predict(BERT_TEXTS[2:3]), logits[2:3], rtol=0, atol=1e-6)  # alone as in a batch
     assert ours.predict([]).shape == (0, 3)
 
 
-def test_the_family_loads_a_numpy_predictor_and_never_imports_torch(backbone_dir, tmp_path):
-    folder = keep(backbone_dir, tmp_path / "kept", "bigru")
-    assert isinstance(load_predictor(folder), NumpyPredictor)
-    script = ("import sys; from kit.models.transformer import load_predictor; "
-              f"print(load_predictor({str(folder)!r}).predict(['武汉加油']).shape, 'torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["(1,", "3)", "False"]
-
-
-def test_what_numpy_cannot_compute_is_left_to_torch(backbone_dir, tmp_path):
-    bf16 = keep(backbone_dir, tmp_path / "bf16", "mean", amp="bf16")
-    assert load_numpy_predictor(bf16) is None
-    assert isinstance(load_predictor(bf16), TransformerPredictor)
-    kept = keep(backbone_dir, tmp_path / "kept", "mean")
+def test_what_numpy_cannot_compute_is_not_loaded_here(kept_bert, tmp_path):
+    assert load_numpy_predictor(write_kept_fold_model(kept_bert, tmp_path / "bf16", "mean", amp="bf16")) is None
+    kept = write_kept_fold_model(kept_bert, tmp_path / "kept", "mean")
     for name, change in [("roberta", lambda f: edit_json(f / "config.json", model_type="roberta")),
                          ("relu", lambda f: edit_json(f / "config.json", hidden_act="relu")),
                          ("head_weights", lambda f: torch.save({"head": {"extra": torch.ones(2)}, "classifier": {}},

@@ -15,6 +15,7 @@ Module map:
   lite.py         a kept plain-BERT backbone rebuilt in torch without transformers
   numpy_forward.py  a kept classifier's forward pass in numpy (BERT, every head)
   numpy_predictor.py  a kept fold model read and predicted without torch, where numpy computes what torch would
+  kept.py         the family's kept model for `kit predict`: numpy for a few posts, torch for bulk
   post_train.py   domain post-training (MLM) on the corpus: whole-word masks, held-out perplexity, resume
 
 Importing this package stays light (torch loads when a fold runs), so the config can be checked anywhere.
@@ -22,25 +23,9 @@ Importing this package stays light (torch loads when a fold runs), so the config
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from kit.models.transformer.config import TransformerConfig
 from kit.registry import Family, register
 
-
-def load_predictor(folder: Path):
-    """A fold's kept model: computed by numpy when it can be (no torch import: a cold `kit predict` waits 1.6 s
-    less), else by torch (kit.models.transformer.fold.load_predictor)."""
-    from kit.models.transformer.numpy_predictor import load_numpy_predictor
-
-    predictor = load_numpy_predictor(folder)
-    if predictor is None:
-        from kit.models.transformer.fold import load_predictor as load_torch_predictor
-
-        predictor = load_torch_predictor(folder)
-    return predictor
-
-
 register(Family("transformer", TransformerConfig, "kit.models.transformer.fold:fit_predict",
                 help="a pretrained (or scratch) encoder with a classification head, fine-tuned",
-                load_predictor="kit.models.transformer:load_predictor"))
+                load_predictor="kit.models.transformer.kept:load_predictor"))

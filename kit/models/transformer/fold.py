@@ -25,10 +25,8 @@ from kit.progress import stage
 from kit.settings import identity
 from kit.models.transformer.data import encode, inner_split
 from kit.models.transformer.heads import TextClassifier
+from kit.models.transformer.numpy_predictor import CLASSIFIER_CONFIG, HEAD_WEIGHTS
 from kit.models.transformer.train import BEST_WEIGHTS, CHECKPOINT, InnerSet, prediction_amp, predict, resolve_amp, train
-
-HEAD_WEIGHTS = "head.pt"
-CLASSIFIER_CONFIG = "kit_classifier.json"
 
 
 def training_settings(config: TransformerConfig, n_classes: int) -> dict:

@@ -6,7 +6,7 @@ encoder (model_type bert, absolute positions, gelu), whose head is one of heads.
 tensors, on a CPU where torch would predict in fp32, is read here: the backbone from model.safetensors, the tokenizer
 from tokenizer.json (the `tokenizers` library that transformers' fast tokenizer wraps), the head from head.pt's zip
 read without torch; kit.models.transformer.numpy_forward computes it. Anything else is None, and the family's
-load_predictor (kit.models.transformer) loads it with torch as before.
+load_predictor (kit.models.transformer.kept) loads it with torch as before.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from kit.models.transformer.config import TransformerConfig, parse_config
 from kit.models.transformer.data import encode, pad_batch, sorted_batches
 from kit.models.transformer.numpy_forward import HEADS, NumpyClassifier, head_weight_names
 
-CLASSIFIER_CONFIG = "kit_classifier.json"  # kit.models.transformer.fold's names for a kept model's files
+CLASSIFIER_CONFIG = "kit_classifier.json"  # a kept fold model's files beside save_pretrained's (fold.save_fold_model)
 HEAD_WEIGHTS = "head.pt"
 # The CPU features that make torch predict in bf16 under amp 'auto' (train.cpu_multiplies_bf16), as Linux lists
 # them; where one is present, or the list cannot be read, torch predicts, since numpy computes fp32 only.
