@@ -4,7 +4,7 @@
 model's whole prediction, so a kept model that numpy can compute is computed here, in eval mode and fp32: the same
 operations in the same order as LiteBert and heads.TextClassifier, to within float32 rounding
 (tests/test_transformer_numpy_forward.py holds the logits to 1e-5 of torch's). Weights are plain float32 arrays
-named as the state dicts name them; this module reads no file (kit.models.transformer.predictor does).
+named as the state dicts name them; this module reads no file (kit.models.transformer.numpy_predictor does).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# heads.HEADS' names that numpy computes: all of them (a plugin's own head would be left to torch).
+# heads.HEADS' names, every one of which numpy computes (a test keeps the two lists equal).
 HEADS = ("cls", "mean", "cls_concat", "layer_fusion", "bigru", "bilstm", "textcnn")
 LAYER_HEADS = ("cls_concat", "layer_fusion")  # the heads that read every layer's states, not just the last
 # BERT runs over a batch in slices of about this many tokens (rows x width): a slice's activations then stay in the
-# CPU's cache across BERT's many elementwise passes (1,000 posts: a third less CPU time than whole batches of 128).
+# CPU's cache across BERT's many elementwise passes (1,000 test posts: about a third less CPU time than whole
+# batches of 128).
 TOKENS_PER_PASS = 1024
 LOWEST = np.finfo(np.float32).min  # torch's additive attention mask and masked_max fill with the dtype's lowest
 
@@ -27,7 +28,8 @@ ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """erf(x) elementwise to 1.5e-7 absolute, in x's dtype (in place on temporaries: GELU is a third of BERT's time)."""
+    """erf(x) elementwise to 1.5e-7 absolute, in x's dtype (in place on temporaries: GELU is about a third of
+    BERT's time here)."""
     magnitude = np.abs(x)
     t = magnitude * x.dtype.type(ERF_P)
     t += 1
@@ -52,7 +54,7 @@ def gelu(x: np.ndarray) -> np.ndarray:
 
 def linear(x: np.ndarray, weights: dict, name: str, bias: str | None = None) -> np.ndarray:
     """torch's F.linear with the weights `name`.weight and `name`.bias (or those named `name` and `bias`):
-    x @ W.T + b, as one 2-d matrix product (numpy loops a 3-d one over its first axis)."""
+    x @ W.T + b, as one 2-d matrix product."""
     weight = weights[name if bias else f"{name}.weight"]
     product = x.reshape(-1, x.shape[-1]) @ weight.T
     product += weights[bias or f"{name}.bias"]
