@@ -4,9 +4,10 @@ Throughput (training and inference samples/s) and peak memory are measured on th
 (ncov/nCov_10k_test.csv, so their length distribution), at max_len 192. The plain loop is what most public
 solutions run: every text padded to max_len, fp32, shuffled batches, AdamW + warmup/linear decay, a linear
 layer on the pooler. The kit's loop is kit.models.transformer.train with its defaults (length-bucketed batches,
-dynamic padding, fused AdamW, multi-sample dropout, layer-wise LR decay, and amp 'auto': bf16 autocast with eager
-attention in training on a CPU with bf16 instructions, fp32 on other CPUs). Macro-F1 of both is measured on real labels
-(ncov/processed_dev.txt, words joined into character strings): both train on the same rows with the same
+dynamic padding, fused AdamW, multi-sample dropout, layer-wise LR decay, amp 'auto': bf16 autocast on a CPU with
+bf16 instructions, fp32 on other CPUs; and on a CPU, training with kernels.py's 16-bit-mask dropout and eager
+attention); the header says which precision and kernels its run used. Macro-F1 of both is measured on real
+labels (ncov/processed_dev.txt, words joined into character strings): both train on the same rows with the same
 learning rate, epochs and batch size, and are scored on the same held-out rows. The kit uses its mean-pooling
 head by default (a randomly initialised pooler learns slowly), so F1 is also reported for the kit's loop with
 the plain loop's pooler head, which tells the loop's effect from the head's.
@@ -228,7 +229,8 @@ def main(argv=None) -> int:
     import torch
 
     from kit.metrics import macro_f1
-    from kit.models.transformer.backbone import build_scratch_backbone
+    from kit.models.transformer.backbone import build_scratch_backbone, load_backbone
+    from kit.models.transformer.kernels import describe
     from kit.models.transformer.train import resolve_amp
 
     threads = args.threads or torch.get_num_threads()
@@ -250,7 +252,9 @@ def main(argv=None) -> int:
                          epochs=1, seed=args.seed, threads=threads, head=args.kit_head)
         tokens = np.minimum([len(text) + 2 for text in train_texts], 192)
         kit_amp = resolve_amp("auto", device).name
-        header = (f"device {device.type}, torch threads {threads}, the kit's amp 'auto' here: {kit_amp}; model: "
+        kernels = describe(device, load_backbone(backbone)[1])
+        header = (f"device {device.type}, torch threads {threads}, the kit's amp 'auto' here: {kit_amp}, training "
+                  f"{kernels}; model: "
                   f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, character vocabulary of the test "
                   f"+ dev texts; max_len 192, batch 32 (predict 128); kit head {args.kit_head!r}, plain: linear on "
                   "the pooler")

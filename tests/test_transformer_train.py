@@ -1,4 +1,4 @@
-"""kit.models.transformer.train: amp plans, the loop (accumulation, bf16 autocast and its attention on CPU, PGD,
+"""kit.models.transformer.train: amp plans, the loop (accumulation, bf16 autocast, the CPU's kernels, PGD,
 early stopping, stale checkpoints) and length-sorted prediction."""
 
 import numpy as np
@@ -9,6 +9,7 @@ from kit.models.transformer.backbone import build_scratch_backbone, load_backbon
 from kit.models.transformer.config import parse_config
 from kit.models.transformer.data import encode
 from kit.models.transformer.heads import TextClassifier
+from kit.models.transformer.kernels import ATTENTION
 from kit.models.transformer.train import (
     BEST_WEIGHTS,
     CHECKPOINT,
@@ -58,16 +59,21 @@ def test_amp_plans(monkeypatch, native_bf16, cpu_auto):
     assert (pad_multiple(cpu, off), pad_multiple(cpu, bf16), pad_multiple(cuda, off)) == (1, 8, 8)
 
 
-def test_bf16_trains_with_eager_attention_and_predicts_with_the_backbones_own(backbone_dir, tmp_path, toy):
-    config, tokenizer, model = setup(backbone_dir, epochs=1, amp="bf16")
+@pytest.mark.parametrize("amp, precision", [("bf16", "bf16 autocast"), ("off", "fp32")])
+def test_cpu_training_uses_the_kits_kernels_logs_them_and_predicts_with_the_backbones_own(backbone_dir, tmp_path,
+                                                                                        toy, amp, precision):
+    config, tokenizer, model = setup(backbone_dir, epochs=1, amp=amp)
     attention_seen = []
     model.backbone.register_forward_pre_hook(
         lambda module, args: attention_seen.append((module.training, module.config._attn_implementation)))
     texts, y = toy(16, seed=1)
-    train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lambda line: None)
-    predict(model, encode(tokenizer, texts, 24, "t"), 8, 0, resolve_amp("bf16", torch.device("cpu")))
-    assert set(attention_seen) == {(True, "eager"), (False, "sdpa")}
+    lines = []
+    train(model, config, encode(tokenizer, texts, 24, "t"), y, 0, 0, tmp_path, "run", lines.append)
+    predict(model, encode(tokenizer, texts, 24, "t"), 8, 0, resolve_amp(amp, torch.device("cpu")))
+    assert set(attention_seen) == {(True, ATTENTION), (False, "sdpa")}
     assert model.backbone.config._attn_implementation == "sdpa"  # put back after training
+    assert lines[0] == (f"training precision {precision} on cpu (amp '{amp}'); attention: eager with mask dropout "
+                        f"({ATTENTION}); dropout: 16-bit masks (kernels.MaskDropout)")
 
 
 def test_training_learns_with_accumulation_and_counts_steps(backbone_dir, tmp_path, toy):

@@ -15,9 +15,9 @@ than `iphone11`, so the model would train on tokens fine-tuning never sees. Here
 each token is mapped to the jieba word its characters lie in (tests/test_transformer_post_train.py shows all three).
 
 The loop is the fine-tuning loop itself (train.TrainingLoop: length-bucketed batches, AdamW, warmup + linear
-decay, accumulation, clipping, torch.amp, bf16's eager attention on the CPU) with its resume contract: checkpoints in
-the workdir at each epoch end and on a cadence, and a run that finds one of the same fingerprint ends with the
-weights an uninterrupted run would have. The output
+decay, accumulation, clipping, torch.amp, the CPU's dropout and attention kernels) with its resume contract:
+checkpoints in the workdir at each epoch end and on a cadence, and a run that finds one of the same fingerprint
+ends with the weights an uninterrupted run would have. The output
 is the backbone alone (AutoModel-shaped, the base's pooler kept, the MLM head left out: fine-tuning does not use
 it), its tokenizer and meta.json.
 """

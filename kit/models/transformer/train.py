@@ -8,7 +8,8 @@ on the configured cadence, and a run that finds a checkpoint of the same fingerp
 the same weights as an uninterrupted run.
 
 train() fine-tunes a TextClassifier with layer-wise LR decay, optional gradual unfreezing and FGM/PGD.
-The default precision is bf16 on CUDA and on CPUs that multiply bf16 natively, fp32 on other CPUs.
+The default precision is bf16 on CUDA and on CPUs that multiply bf16 natively, fp32 on other CPUs; on a CPU,
+training runs with kernels.py's dropout and attention. Each run logs its precision and kernels in one line.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,7 @@ import kit.models.transformer.checkpoint as checkpoint
 from kit.models.transformer.adversarial import fgm_backward, pgd_backward
 from kit.models.transformer.config import TransformerConfig
 from kit.models.transformer.data import bucketed_batches, pad_batch, sorted_batches
+from kit.models.transformer.kernels import cpu_training_kernels, describe
 from kit.models.transformer.losses import class_weight_vector, make_loss
 from kit.models.transformer.optim import Optimization, apply_gradual_unfreezing, layerwise_param_groups
 from kit.models.transformer.progress import EpochProgress
@@ -75,27 +77,6 @@ def prediction_amp(setting: str, device: torch.device) -> AmpPlan:
 
 def autocast(device: torch.device, amp: AmpPlan):
     return torch.autocast(device.type, dtype=amp.dtype) if amp.dtype is not None else nullcontext()
-
-
-@contextmanager
-def training_attention(backbone, amp: AmpPlan):
-    """Train a bf16 model on the CPU with the backbone's (a transformers model's) eager attention, and put back its
-    own afterwards.
-
-    Attention dropout keeps torch's sdpa off its CPU flash kernel, and its fallback upcasts bf16 to fp32, so the
-    eager attention's bf16 matmuls train faster (bench/bench_transformer.py). Prediction has no dropout and keeps
-    sdpa's bf16 flash kernel; on CUDA sdpa has fused kernels with dropout, so nothing changes there.
-    """
-    own = getattr(backbone.config, "_attn_implementation", None)  # None: not a transformers model (word vectors)
-    device = next(backbone.parameters()).device
-    if device.type != "cpu" or amp.dtype != torch.bfloat16 or own != "sdpa":
-        yield
-        return
-    backbone.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        backbone.set_attn_implementation(own)
 
 
 def pad_multiple(device: torch.device, amp: AmpPlan) -> int:
@@ -176,7 +157,7 @@ class TrainingLoop(ABC):
 
     def __init__(self, model, backbone, param_groups: list[dict], settings: LoopSettings, state: LoopState,
                  lengths: np.ndarray, seed: int, workdir: Path, fingerprint: str, log: Callable[[str], None]):
-        """backbone: the transformers model inside `model` whose attention bf16 training swaps (training_attention);
+        """backbone: the transformers model inside `model` whose attention CPU training swaps (kernels.py);
         lengths [n]: each training text's token count."""
         self.model, self.backbone, self.settings, self.state, self.lengths = model, backbone, settings, state, lengths
         self.seed, self.workdir, self.fingerprint, self.log = seed, Path(workdir), fingerprint, log
@@ -220,6 +201,8 @@ class TrainingLoop(ABC):
         """Train the remaining epochs, a checkpoint after each; the texts trained on."""
         samples = 0
         self.model.train()
+        if not self.finished():
+            self.log(self.kernels_line())
         while not self.finished():
             samples += self.train_epoch(on_step)
             self.end_epoch()
@@ -227,13 +210,19 @@ class TrainingLoop(ABC):
             self.save_checkpoint()
         return samples
 
+    def kernels_line(self) -> str:
+        """The log's line on the precision and kernels this run trains with."""
+        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast, loss scaling"}
+        return (f"training precision {precision[self.amp.dtype]} on {self.device.type} (amp "
+                f"'{self.settings.amp}'); {describe(self.device, self.backbone)}")
+
     def train_epoch(self, on_step: Callable[[int], None] | None) -> int:
         """The rest of the epoch in progress, from state.batch on; the texts it trained on."""
         state, settings = self.state, self.settings
         batches = bucketed_batches(self.lengths, settings.batch_size, settings.bucket_batches, self.seed, state.epoch)
         resumed_at = time.perf_counter() - state.epoch_seconds
         samples = 0
-        with (training_attention(self.backbone, self.amp),
+        with (cpu_training_kernels(self.model, self.backbone),
               EpochProgress(self.log, state.epoch, settings.epochs, len(batches), state.batch) as progress):
             while state.batch < len(batches):
                 group = batches[state.batch : state.batch + settings.grad_accum]
