@@ -24,4 +24,4 @@ from kit.registry import Family, register
 
 register(Family("transformer", TransformerConfig, "kit.models.transformer.fold:fit_predict",
                 help="a pretrained (or scratch) encoder with a classification head, fine-tuned",
-                load_predictor="kit.models.transformer.fold:load_predictor"))
+                load_predictor="kit.models.transformer.fold:load_predictor", torch=True))

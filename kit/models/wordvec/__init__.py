@@ -30,6 +30,6 @@ def inputs(config: WordvecConfig) -> dict[str, str]:
 
 
 register(Family("wordvec", WordvecConfig, "kit.models.wordvec.fold:fit_predict", inputs=inputs,
-                load_predictor="kit.models.wordvec.fold:load_predictor",
+                load_predictor="kit.models.wordvec.fold:load_predictor", torch=True,
                 help="a BiGRU, BiLSTM or TextCNN over the corpus's word vectors, or over a transformer's token "
                      "states joined with them"))
