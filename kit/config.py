@@ -456,8 +456,14 @@ def kept_experiments(config: Config) -> set[str]:
 
 def variant_blocks(config: Config) -> dict[str, dict[str, Settings]]:
     """kind -> {name: entry} of every registered variant kind (kit.registry.VariantKind: pseudo, augment, a
-    plugin's), each the config block of the kind's name."""
-    return {kind: getattr(config, kind) for kind in registry.names(registry.VARIANT_KINDS)}
+    plugin's), each the config block of the kind's name (empty for a kind registered after the config was read)."""
+    blocks = {}
+    for kind in registry.names(registry.VARIANT_KINDS):
+        blocks[kind] = getattr(config, kind, {})
+        if not isinstance(blocks[kind], dict):
+            raise fail("plugins", f"a variant kind is called {kind!r}, which is already a config key of another "
+                                  "meaning; register it under another name")
+    return blocks
 
 
 def variant_kind(config: Config, variant: str) -> str:

@@ -208,8 +208,8 @@ def experiment_files(wildcards):
 
 
 def family_inputs(wildcards):
-    """The workflow files the model's family reads beyond the variant's (kit.registry.Family.inputs: the corpus and
-    a word_vectors folder, say), named family_<role>."""
+    """The workflow files the model's family reads beyond the variant's (kit.registry.Family.inputs: the corpus, a
+    word_vectors folder, a built backbone), named family_<role>."""
     return {
         f"family_{role}": path
         for role, path in kit_config.model_inputs(CONFIG, wildcards.model).items()
@@ -287,11 +287,6 @@ def built_backbones():
 
 BACKBONES = layout.BACKBONES
 BUILT_BACKBONES = built_backbones()
-
-
-def backbone_input(wildcards):
-    source = backbone_source(wildcards.model)
-    return [] if source is None else f"{BACKBONES}/{source.folder_name()}"
 
 
 def scratch_spec_json(wildcards):

@@ -43,7 +43,6 @@ rule fit_fold:
         unpack(experiment_files),
         unpack(family_inputs),
         folds=layout.FOLDS,
-        backbone=backbone_input,
     output:
         npz=layout.fold_file("{model}.{variant}.s{seed}", "{fold}"),
         model=directory(layout.fold_model("{model}.{variant}.s{seed}", "{fold}")),
@@ -67,7 +66,7 @@ rule fit_fold:
         workdir=f"{layout.CHECKPOINTS}/{{model}}.{{variant}}.s{{seed}}/fold{{fold}}",
     shell:
         "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q}"
-        " --backbone-dir {input.backbone:q} --inputs {params.family_inputs:q} --train {input.train:q}"
+        " --inputs {params.family_inputs:q} --train {input.train:q}"
         " --test {input.test:q} --variant-meta {input.meta:q} --pool {input.pool:q}"
         " --variant {wildcards.variant} --variant-kind {params.variant_kind:q} --variant-json {params.variant:q}"
         " --variant-inputs {params.variant_inputs:q} --folds {input.folds:q} --fold {wildcards.fold}"

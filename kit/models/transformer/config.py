@@ -8,10 +8,12 @@ This module imports only the standard library: the Snakefile checks every entry 
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
+from kit import layout
 from kit.hashing import sha256_json
 from kit.settings import Settings, fail, group, identity, parse, setting, to_dict
 
@@ -143,6 +145,22 @@ class BackboneSource(Settings):
         """The longest max_len the built backbone takes, when the spec says (a scratch build, or one as a base)."""
         scratch = self.scratch if self.scratch is not None else getattr(self.base_source(), "scratch", None)
         return None if scratch is None else scratch.max_position
+
+
+def built_backbone_input(backbone) -> dict[str, str]:
+    """{'backbone': the folder (kit.layout)} when the workflow builds the backbone a settings group names (a
+    BackboneSource), else {}: the built backbone is one of the family's declared inputs (kit.registry.Family)."""
+    source = backbone.backbone
+    return {"backbone": layout.backbone(source.folder_name())} if isinstance(source, BackboneSource) else {}
+
+
+def with_built_backbone(config, inputs: Mapping):
+    """config with its backbone group reading the built folder a fold job was given (inputs['backbone']), when it
+    was given one; config unchanged otherwise."""
+    if "backbone" not in inputs:
+        return config
+    built = dataclasses.replace(config.backbone, backbone=str(inputs["backbone"]))
+    return dataclasses.replace(config, backbone=built)
 
 
 @dataclass
