@@ -385,6 +385,10 @@ def to_dict(obj, *, only_identity: bool = False) -> dict:
             out.update(to_dict(value, only_identity=only_identity))
         else:
             out[f.name] = plain(value, only_identity)
+    for key in _open_keys(type(obj)):
+        value = getattr(obj, key, {})
+        if value or not only_identity:
+            out[key] = plain(value, only_identity)
     return out
 
 
