@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.settings import Settings, fail, setting
+from kit import layout
+from kit.registry import VariantKind, register
+from kit.settings import Settings, fail, near, setting
 
 Synonyms = Callable[[str], Sequence[str]]
 
@@ -155,3 +157,26 @@ class AugmentRows:
             return tuple(other for other, similarity in vectors.most_similar(word, topn=topn) if similarity >= least)
 
         return lookup
+
+
+def fold_inputs(name: str, settings: AugmentSettings) -> dict[str, str]:
+    """What an augmented fold job reads: the corpus's words and dictionary, and the synonyms' word vectors."""
+    corpus = layout.corpus_files()
+    files = {"corpus": corpus["corpus"], "userdict": corpus["userdict"]}
+    return files | ({"synonyms": layout.word_vectors(settings.synonyms)} if settings.synonyms else {})
+
+
+def training_rows(name: str, settings: AugmentSettings, inputs, classes) -> AugmentRows:
+    synonyms = inputs.get("synonyms")
+    return AugmentRows(settings, Path(inputs["corpus"]), Path(inputs["userdict"]),
+                       Path(synonyms) if synonyms else None)
+
+
+def check_entry(name: str, settings: AugmentSettings, config) -> None:
+    if settings.synonyms is not None and settings.synonyms not in config.word_vectors:
+        raise fail(f"augment.{name}.synonyms", f"{settings.synonyms!r} is not a word_vectors entry; "
+                                               f"{near(settings.synonyms, config.word_vectors)}")
+
+
+register(VariantKind("augment", AugmentSettings, training_rows, inputs=fold_inputs, check=check_entry,
+                     help="EDA copies of every fold's training rows (never of OOF or test rows)"))

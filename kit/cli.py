@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from kit import __version__
+from kit import __version__, layout
 from kit.config import DEFAULT_CLASSES, Config, FoldSettings
 from kit.corpus import CorpusSettings
 from kit.data_settings import Columns, DataSettings, IngestSettings
@@ -23,6 +25,105 @@ from kit.runtime import set_threads, set_torch_threads
 from kit.settings import add_arguments, argument_values, from_arguments, parse
 
 
+# ------------------------------------------------------------------------------------------------ declaring commands
+# Each command is declared once, by the decorator above its function: its name, the line `kit --help` shows, and its
+# arguments, each with its help (an output file's argument says so, so that a killed run's temporary files of it are
+# removed at the next start, kit.artifacts.remove_stale_temps). parser() only reads these declarations.
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    func: Callable
+    help: str
+    arguments: tuple[Callable, ...]  # each adds its arguments to the command's parser
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The dests of the arguments that name output files."""
+        return tuple(dest for add in self.arguments for dest in getattr(add, "outputs", ()))
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, *arguments: Callable):
+    """Declare the decorated function as `kit <name>`."""
+
+    def declare(func: Callable) -> Callable:
+        COMMANDS[name] = Command(name, func, help, arguments)
+        return func
+
+    return declare
+
+
+def arg(*flags: str, **options) -> Callable:
+    """One argparse argument, as parser.add_argument takes it (every one with help=)."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(*flags, **options)
+
+    return add
+
+
+def output(flag: str, **options) -> Callable:
+    """An argument that names a file the command writes."""
+    add = arg(flag, **options)
+    add.outputs = (flag.lstrip("-").replace("-", "_"),)
+    return add
+
+
+def settings_args(cls, only=None, prefix: str = "") -> Callable:
+    """The flags of a settings class's fields (kit.settings.add_arguments): type, default and help from the field."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        add_arguments(parser, cls, only=only, prefix=prefix)
+
+    return add
+
+
+# What names one experiment's data and model: shared by fit-fold and merge.
+EXPERIMENT_ARGS = (
+    arg("--kind", required=True, help="the model family"),
+    arg("--params-json", default="{}", help="the model entry without its scheduling keys"),
+    arg("--train", required=True, help="the variant's train parquet"),
+    arg("--test", required=True, help="the variant's test parquet"),
+    arg("--variant-meta", required=True, help="the variant's meta.json"),
+    arg("--folds", required=True, help="the fold file"),
+    arg("--classes", nargs="+", required=True, help="the labels in logit-column order"),
+)
+# The experiment's variant and, for a training-only one, its kind's files: shared by fit-fold and merge.
+VARIANT_ARGS = (
+    arg("--variant", help="the experiment's variant (a text variant or a training-only one)"),
+    arg("--variant-kind", default="text",
+        help="'text', or the variant's kind (kit.registry.VariantKind: pseudo, augment, a plugin's)"),
+    arg("--variant-inputs", nargs="*", default=[], metavar="ROLE=PATH",
+        help="the files the variant's kind declares, e.g. rows=data/pseudo/pl/rows.parquet"),
+)
+# Where a training command computes (kit.runtime.compute) and keeps its checkpoints.
+COMPUTE_ARGS = (
+    arg("--gpus", type=int, default=0, help="GPUs to lease (0: CPU)"),
+    arg("--threads", type=int, default=1, help="CPU threads"),
+    arg("--workdir", required=True, help="checkpoints go here; a rerun resumes from them"),
+)
+
+
+def paired(command_name: str, first: list[str], first_flag: str, second: list[str], second_flag: str
+           ) -> list[tuple[Path, Path]]:
+    """Two lists of files given in the same order (each artifact's oof.npz and manifest.json) as pairs of paths."""
+    if len(first) != len(second):
+        raise ValueError(f"{command_name}: {len(first)} {first_flag} files but {len(second)} {second_flag}")
+    return list(zip(map(Path, first), map(Path, second)))
+
+
+@command("demo", "write the demo competition files",
+         *(output(f"--{split}", required=True, help=f"the demo's {split} CSV to write")
+           for split in ("train", "test", "unlabeled")),
+         arg("--n-train", type=int, default=4000, help="labelled rows"),
+         arg("--n-test", type=int, default=1000, help="test rows"),
+         arg("--n-unlabeled", type=int, default=4000, help="unlabelled rows"),
+         arg("--seed", type=int, default=0, help="the demo is a function of its seed"),
+)
 def cmd_demo(args, log) -> None:
     """Write the demo competition in the real layout and encoding.
 
@@ -36,6 +137,19 @@ def cmd_demo(args, log) -> None:
         log(f"demo {role}: {path}")
 
 
+@command("ingest", "read the competition files into parquet",
+         arg("--train", required=True, help="labelled CSV"),
+         arg("--test", required=True, help="test CSV"),
+         arg("--unlabeled", nargs="?", help="unlabelled CSV (optional)"),
+         settings_args(Config, only=("classes",)),
+         settings_args(DataSettings, only=("encoding",)),
+         settings_args(Columns, prefix="column-"),
+         settings_args(IngestSettings),
+         *(output(f"--out-{split}", required=True, help=f"the ingested {split} parquet to write")
+           for split in ("train", "test")),
+         output("--out-unlabeled", nargs="?", help="the ingested unlabeled parquet to write (with --unlabeled)"),
+         output("--report", required=True, help="the ingest report (JSON) to write"),
+)
 def cmd_ingest(args, log) -> None:
     """Read the competition files once, apply the documented ingest rules, write parquet and a report.
 
@@ -54,6 +168,16 @@ def cmd_ingest(args, log) -> None:
     log.rich(data.report_table(ingested.report))
 
 
+@command("variant", "write one text variant",
+         arg("--name", required=True, help="a registered text variant"),
+         arg("--train", required=True, help="ingested train parquet"),
+         arg("--test", required=True, help="ingested test parquet"),
+         output("--out-train", required=True, help="the variant's train parquet to write"),
+         output("--out-test", required=True, help="the variant's test parquet to write"),
+         output("--meta", required=True, help="the variant's meta.json (name, data hash) to write"),
+         arg("--pool", nargs="?", help="the pseudo-label pool, to write in this variant too"),
+         output("--out-pool", nargs="?", help="the pool's texts in this variant (with --pool)"),
+)
 def cmd_variant(args, log) -> None:
     """Write one text variant (raw, cleaned, ...) of the ingested train and test texts.
 
@@ -65,6 +189,12 @@ def cmd_variant(args, log) -> None:
                   pool_in=args.pool, pool_out=args.out_pool)
 
 
+@command("pool", "write the pseudo-label pool",
+         arg("--test", required=True, help="ingested test parquet"),
+         arg("--unlabeled", nargs="?", help="ingested unlabelled parquet (optional)"),
+         settings_args(PoolSettings),
+         output("--out", required=True, help="the pool (parquet) to write"),
+)
 def cmd_pool(args, log) -> None:
     """Write the pseudo-label pool: every test row and a seeded sample of the unlabelled ones (id, text, source).
 
@@ -75,6 +205,15 @@ def cmd_pool(args, log) -> None:
     write_pool(args.test, args.unlabeled, from_arguments(PoolSettings, args), args.out, log=log)
 
 
+@command("pseudo-rows", "pick each fold's pseudo-labelled rows",
+         arg("--name", required=True, help="the pseudo variant"),
+         arg("--settings-json", required=True, help="its pseudo: entry"),
+         arg("--teacher-npz", required=True, help="the teacher artifact's oof.npz (its per-fold pool logits)"),
+         arg("--teacher-manifest", required=True, help="the teacher artifact's manifest.json"),
+         arg("--pool", required=True, help="the pool's texts in the base variant"),
+         output("--out-rows", required=True, help="each fold's pseudo-labelled rows (parquet) to write"),
+         output("--out-manifest", required=True, help="the variant's manifest (teacher, rows per class) to write"),
+)
 def cmd_pseudo_rows(args, log) -> None:
     """Pick each fold's pseudo-labelled rows from the teacher's fold-by-fold pool predictions; write them and a
     manifest (teacher, thresholds, rows per class per fold, the teacher's precision at that confidence).
@@ -89,6 +228,11 @@ def cmd_pseudo_rows(args, log) -> None:
                       Path(args.out_rows), Path(args.out_manifest), log=log)
 
 
+@command("folds", "write the one fold file",
+         arg("--train", required=True, help="ingested train parquet"),
+         settings_args(FoldSettings),
+         output("--out", required=True, help="the fold file (parquet) to write"),
+)
 def cmd_folds(args, log) -> None:
     """Assign every train row to one of K stratified folds, identical cleaned texts together.
 
@@ -100,6 +244,11 @@ def cmd_folds(args, log) -> None:
     write_fold_file(args.train, settings.k, settings.seed, args.out, log=log)
 
 
+@command("build-backbone", "build a small scratch BERT",
+         arg("--spec-json", required=True, help="the entry's backbone.scratch settings"),
+         arg("--texts", nargs="+", required=True, help="ingested parquet files whose texts make the vocabulary"),
+         arg("--out", required=True, help="the save_pretrained folder to write"),
+)
 def cmd_build_backbone(args, log) -> None:
     """Build a small BERT with a character vocabulary from the competition's own texts (nothing downloaded).
 
@@ -113,6 +262,17 @@ def cmd_build_backbone(args, log) -> None:
     log(f"scratch backbone from {len(texts)} texts: {out}")
 
 
+@command("corpus", "build the text corpus for representation learning",
+         arg("--train", required=True, help="ingested train parquet"),
+         arg("--test", required=True, help="ingested test parquet"),
+         arg("--unlabeled", nargs="?", help="ingested unlabelled parquet (optional)"),
+         arg("--settings-json", default="{}", help="the config's corpus: block"),
+         arg("--threads", type=int, default=1, help="processes that segment"),
+         output("--out-corpus", required=True, help="the corpus parquet (text, words, source) to write"),
+         output("--out-userdict", required=True, help="jieba's user dictionary to write"),
+         output("--out-new-words", required=True, help="the readable table of the corpus's own words to write"),
+         output("--out-meta", required=True, help="the corpus's meta.json to write"),
+)
 def cmd_corpus(args, log) -> None:
     """Build the text corpus for representation learning: train + test (+ unlabelled) texts cleaned, deduplicated,
     their own words found for jieba's dictionary, segmented once.
@@ -129,6 +289,14 @@ def cmd_corpus(args, log) -> None:
     build_corpus(inputs, settings, outputs, workers=args.threads, log=log)
 
 
+@command("word-vectors", "train one word-vectors entry on the corpus",
+         arg("--name", required=True, help="the entry's name in word_vectors:"),
+         arg("--settings-json", default="{}", help="the entry"),
+         arg("--corpus", required=True, help="the corpus parquet"),
+         arg("--corpus-meta", required=True, help="the corpus's meta.json (its hash)"),
+         arg("--threads", type=int, default=1, help="gensim workers (1: identical vectors for a seed)"),
+         arg("--out", required=True, help="the folder to write (gensim's files and meta.json)"),
+)
 def cmd_word_vectors(args, log) -> None:
     """Train one word_vectors entry (gensim word2vec or fastText) on the corpus's words.
 
@@ -141,6 +309,14 @@ def cmd_word_vectors(args, log) -> None:
                        workers=args.threads, log=log)
 
 
+@command("post-train", "post-train a backbone on the corpus (masked language model)",
+         arg("--spec-json", required=True, help="the entry's backbone.post_train settings"),
+         arg("--base-dir", nargs="?", help="the built scratch folder, when the base is {scratch: ...}"),
+         arg("--corpus", required=True, help="the corpus parquet (text, words, source)"),
+         arg("--corpus-meta", required=True, help="the corpus's meta.json (its corpus_hash is recorded)"),
+         *COMPUTE_ARGS,
+         output("--out", required=True, help="the save_pretrained folder to write"),
+)
 def cmd_post_train(args, log) -> None:
     """Continue masked-language-model training of a backbone on the corpus; write a save_pretrained folder.
 
@@ -164,38 +340,55 @@ def variant_files(args):
     return VariantFiles(Path(args.train), Path(args.test), Path(args.variant_meta))
 
 
+@command("fit-fold", "train one fold of one experiment",
+         *EXPERIMENT_ARGS,
+         arg("--backbone-dir", nargs="?", help="a local model folder that replaces the entry's backbone"),
+         arg("--fold", type=int, required=True, help="the fold held out (trained on every other)"),
+         arg("--seed", type=int, required=True, help="the experiment's seed"),
+         *COMPUTE_ARGS,
+         arg("--pool", nargs="?", help="the pool's texts in this variant: predicted when the experiment teaches"),
+         *VARIANT_ARGS,
+         arg("--variant-json", default="{}", help="a training-only variant's entry (its kind's settings)"),
+         arg("--inputs", nargs="*", default=[], metavar="ROLE=PATH",
+             help="workflow files the model family reads (its declared inputs), e.g. "
+             "vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet"),
+         output("--out", required=True, help="the fold file (npz) to write"),
+         output("--model-dir", help="the fold's model folder to write: the model, or not_kept.json saying why"),
+         arg("--config-hash", default="", help="the experiment's identity hash, recorded beside the model"),
+)
 def cmd_fit_fold(args, log) -> None:
     """Train one model on every fold but one; write the held-out and test logits.
 
     Example: python -m kit fit-fold --kind sklearn --params-json '{}' --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --fold 0 --seed 0 --classes -1 0 1 --workdir checkpoints/m/fold0 --out oof/m.raw.s0/fold0.npz --model-dir models/folds/m.raw.s0/fold0 --config-hash abc
     """
+    from kit.experiment import training_rows
+    from kit.registry import family
     from kit.runtime import compute
 
-    additions = None
-    if args.pseudo_rows:
-        from kit.experiment import PseudoRows
-
-        additions = PseudoRows(Path(args.pseudo_rows), tuple(args.classes))
-    elif args.augment_json:
-        from kit.augment import AugmentRows, AugmentSettings
-
-        settings = parse(AugmentSettings, json.loads(args.augment_json), "augment")
-        additions = AugmentRows(settings, Path(args.corpus), Path(args.userdict),
-                                Path(args.synonyms) if args.synonyms else None)
+    additions = training_rows(args.variant_kind, args.variant, json.loads(args.variant_json),
+                              role_paths(args.variant_inputs, "--variant-inputs"), args.classes)
     params = json.loads(args.params_json)
     if args.backbone_dir:
         params["backbone"] = args.backbone_dir
-    with compute(args.gpus, args.threads, log, torch=args.kind in ("transformer", "wordvec")):
+    with compute(args.gpus, args.threads, log, torch=family(args.kind).torch):
         from kit.experiment import run_fold
 
         run_fold(
             kind=args.kind, params=params, variant=variant_files(args), folds_path=Path(args.folds), fold=args.fold,
             seed=args.seed, classes=args.classes, out=Path(args.out), workdir=Path(args.workdir), log=log,
-            pool=Path(args.pool) if args.pool else None, additions=additions, inputs=family_inputs(args.inputs),
+            pool=Path(args.pool) if args.pool else None, additions=additions,
+            inputs=role_paths(args.inputs, "--inputs"),
             model_dir=Path(args.model_dir) if args.model_dir else None, config_hash=args.config_hash,
         )
 
 
+@command("keep-models", "keep or prune an experiment's fold models (keep_models)",
+         arg("--model-dirs", nargs="+", required=True, help="the experiment's fold model folders"),
+         arg("--kept", nargs="?", const="true", default="false", choices=["true", "false"],
+             help="true (or the flag alone): keep them; false: prune them to not_kept.json"),
+         settings_args(Config, only=("keep_models",)),
+         output("--out", required=True, help="retention.json to write: what was kept and pruned"),
+)
 def cmd_keep_models(args, log) -> None:
     """Keep or prune an experiment's fold models for `kit predict` (keep_models), without training anything.
 
@@ -204,34 +397,44 @@ def cmd_keep_models(args, log) -> None:
     from kit.artifacts import write_json
     from kit.kept import retain_fold_models, why_not_kept
 
-    status = retain_fold_models([Path(p) for p in args.model_dirs], args.kept, why_not_kept(args.keep_models), log)
-    write_json(Path(args.out), {"keep_models": args.keep_models, "kept": args.kept, "folds": status})
+    kept = args.kept == "true"
+    status = retain_fold_models([Path(p) for p in args.model_dirs], kept, why_not_kept(args.keep_models), log)
+    write_json(Path(args.out), {"keep_models": args.keep_models, "kept": kept, "folds": status})
 
 
-def family_inputs(pairs: list[str]) -> dict[str, Path]:
-    """--inputs role=path ... as {role: path}."""
+def role_paths(pairs: list[str], option: str) -> dict[str, Path]:
+    """ROLE=PATH ... (--inputs, --variant-inputs) as {role: path}."""
     inputs = {}
     for pair in pairs:
         role, sep, path = pair.partition("=")
         if not sep or not role.isidentifier() or not path:
-            raise ValueError(f"fit-fold --inputs: {pair!r} is not role=path (e.g. vectors=models/word_vectors/w2v)")
+            raise ValueError(f"{option}: {pair!r} is not role=path (e.g. vectors=models/word_vectors/w2v)")
         inputs[role] = Path(path)
     return inputs
 
 
+@command("merge", "merge fold files into an experiment artifact",
+         *EXPERIMENT_ARGS,
+         arg("--fold-files", nargs="+", required=True, help="the experiment's fold<k>.npz, one per fold"),
+         arg("--name", required=True, help="the experiment's name, model.variant.sSEED"),
+         arg("--model", required=True, help="the model entry's name"),
+         arg("--config-hash", required=True, help="hash of what decides the numbers (kit.config)"),
+         *VARIANT_ARGS,
+         output("--out-npz", required=True, help="the artifact's oof.npz to write"),
+         output("--out-manifest", required=True, help="the artifact's manifest.json to write"),
+)
 def cmd_merge(args, log) -> None:
     """Merge an experiment's fold files into its artifact (oof.npz + manifest.json).
 
     Example: python -m kit merge --fold-files oof/m.raw.s0/fold*.npz --train v/train.parquet --test v/test.parquet --variant-meta v/meta.json --folds data/folds.parquet --name m.raw.s0 --model m --kind sklearn --params-json '{}' --config-hash abc --classes -1 0 1 --out-npz oof/m.raw.s0/oof.npz --out-manifest oof/m.raw.s0/manifest.json
     """
-    from kit.artifacts import read_json
-    from kit.experiment import merge_folds
+    from kit.experiment import merge_folds, variant_manifest
 
     artifact = merge_folds(
         fold_files=[Path(p) for p in args.fold_files], variant=variant_files(args), folds_path=Path(args.folds),
         classes=args.classes, name=args.name, model=args.model, kind=args.kind, params=json.loads(args.params_json),
         config_hash=args.config_hash, variant_name=args.variant,
-        variant_manifest=read_json(args.variant_manifest) if args.variant_manifest else None,
+        variant_manifest=variant_manifest(args.variant_kind, role_paths(args.variant_inputs, "--variant-inputs")),
     )
     artifact.write(Path(args.out_npz), Path(args.out_manifest))
     scores = artifact.manifest["scores"]
@@ -239,6 +442,15 @@ def cmd_merge(args, log) -> None:
         f"{scores['fold_f1_std']:.4f})")
 
 
+@command("ensemble", "build an ensemble artifact",
+         arg("--name", required=True, help="the artifact's name, ensemble.<entry>"),
+         arg("--spec-json", required=True, help="the ensemble's config entry"),
+         arg("--member-npz", nargs="+", required=True, help="each member artifact's oof.npz"),
+         arg("--member-manifests", nargs="+", required=True, help="in the order of --member-npz"),
+         output("--out-npz", required=True, help="the ensemble's oof.npz to write"),
+         output("--out-manifest", required=True, help="the ensemble's manifest.json to write"),
+         output("--out-combination", help="the fit on every OOF row (combination.skops), for kit predict"),
+)
 def cmd_ensemble(args, log) -> None:
     """Build one ensemble from member artifacts; it is an artifact too.
 
@@ -248,10 +460,9 @@ def cmd_ensemble(args, log) -> None:
     from kit.ensemble.build import fit_ensemble
     from kit.kept import save_combination
 
-    if len(args.member_npz) != len(args.member_manifests):
-        raise ValueError(f"ensemble {args.name}: {len(args.member_npz)} --member-npz files but "
-                         f"{len(args.member_manifests)} --member-manifests")
-    members = [Artifact.read(npz, manifest) for npz, manifest in zip(args.member_npz, args.member_manifests)]
+    files = paired(f"ensemble {args.name}", args.member_npz, "--member-npz", args.member_manifests,
+                   "--member-manifests")
+    members = [Artifact.read(npz, manifest) for npz, manifest in files]
     artifact, fitted = fit_ensemble(args.name, json.loads(args.spec_json), members, log=log)
     if args.out_combination:
         save_combination(Path(args.out_combination), fitted)
@@ -260,6 +471,14 @@ def cmd_ensemble(args, log) -> None:
         f"honest {artifact.manifest['honest_macro_f1']:.4f}")
 
 
+@command("submit", "write a validated submission CSV",
+         arg("--npz", nargs="+", required=True, help="oof.npz of each candidate artifact"),
+         arg("--manifests", nargs="+", required=True, help="manifest.json of each, in the order of --npz"),
+         arg("--choice", default="auto", help="an artifact name, or 'auto' (best honest OOF F1)"),
+         arg("--test", required=True, help="the ingested test parquet whose ids the submission must cover"),
+         output("--out", required=True, help="the submission CSV to write"),
+         output("--sidecar", required=True, help="the submission's JSON sidecar to write"),
+)
 def cmd_submit(args, log) -> None:
     """Write a validated submission CSV and its JSON sidecar from an artifact, or choose the final one.
 
@@ -267,12 +486,24 @@ def cmd_submit(args, log) -> None:
     """
     from kit.submission import submit
 
-    if len(args.npz) != len(args.manifests):
-        raise ValueError(f"submit: {len(args.npz)} --npz files but {len(args.manifests)} --manifests")
-    log(submit(list(zip(map(Path, args.npz), map(Path, args.manifests))), args.choice, Path(args.test),
+    log(submit(paired("submit", args.npz, "--npz", args.manifests, "--manifests"), args.choice, Path(args.test),
                Path(args.out), Path(args.sidecar)))
 
 
+@command("scores", "print the OOF scores table",
+         arg("--oof-dir", default=layout.OOF, help="the artifacts' folder (default: %(default)s)"),
+         arg("--subs-dir", default=layout.SUBS, help="the submissions' folder (default: %(default)s)"),
+         arg("--configfile", nargs="*", default=["configs/config.yaml"], metavar="CONFIGFILE",
+             help="the run's config files, merged as snakemake --configfile does: an artifact no entry of "
+             "theirs builds is listed apart (default: %(default)s)"),
+         arg("--folds", default=layout.FOLDS,
+             help="the run's fold file: an artifact made on another one is listed apart (default: %(default)s)"),
+         arg("--json", action="store_true", help="print JSON instead of a table"),
+         arg("--members", action="store_true", help="also print each ensemble's members and weights"),
+         arg("--agreement", action="store_true",
+             help="also print how often each pair of artifacts agrees, as a heatmap"),
+         arg("--lb", default=layout.LEADERBOARD_LOG, help="the leaderboard log whose scores join the table (kit lb)"),
+)
 def cmd_scores(args, log) -> None:
     """Print every experiment and ensemble of the current run, best honest F1 first, in a table that fits the
     terminal (--members: each ensemble's members and weights; --agreement: a heatmap of how often each pair agrees;
@@ -287,6 +518,13 @@ def cmd_scores(args, log) -> None:
                  members=args.members, run=run, lb_log=Path(args.lb))
 
 
+@command("lb", "record or list public leaderboard scores (lb.csv)",
+         arg("action", nargs="?", choices=["add"], help="add: record SUBMISSION's SCORE; none: list"),
+         arg("submission", nargs="?", help="with add: a submission CSV the kit wrote (subs/<name>.csv)"),
+         arg("score", nargs="?", help="with add: its public leaderboard score, in [0, 1]"),
+         arg("--note", default="", help="with add: a note kept beside the score"),
+         arg("--lb", dest="log_file", default=layout.LEADERBOARD_LOG, help="the leaderboard log (CSV)"),
+)
 def cmd_lb(args, log) -> None:
     """Record a submission's public leaderboard score (`add`), or list the recorded ones. Only a submission the kit
     wrote, unchanged since (its sidecar's sha256), is accepted; the log is a plain CSV (lb.csv) to keep in git.
@@ -319,6 +557,10 @@ def cmd_lb(args, log) -> None:
         console.print(line)
 
 
+@command("lb-figure", "draw the CV-vs-LB figure of the leaderboard log",
+         arg("--lb", nargs="?", help="the leaderboard log (CSV); left out: none recorded yet"),
+         output("--out", required=True, help="the figure (PNG) to write"),
+)
 def cmd_lb_figure(args, log) -> None:
     """Draw the CV-vs-LB figure: each recorded submission's honest OOF macro-F1 against its leaderboard score, with
     the rank correlation (a note when nothing is recorded yet).
@@ -330,6 +572,16 @@ def cmd_lb_figure(args, log) -> None:
     write_cv_vs_lb_figure(Path(args.lb) if args.lb else None, Path(args.out), log)
 
 
+@command("adversarial", "adversarial validation: train vs test posts of one variant",
+         arg("--variant", required=True, help="the text variant's name (for the titles)"),
+         arg("--train", required=True, help="the variant's train parquet"),
+         arg("--test", required=True, help="the variant's test parquet"),
+         arg("--k", type=int, default=5, help="folds of the train-vs-test classifier"),
+         arg("--seed", type=int, default=0, help="seed of its folds and of the bootstrap"),
+         output("--out-png", required=True, help="the figure to write"),
+         output("--out-json", required=True, help="the AUC, its intervals, n-grams and lengths (JSON) to write"),
+         output("--out-csv", required=True, help="every train row's p(test), most test-like first (CSV)"),
+)
 def cmd_adversarial(args, log) -> None:
     """Adversarial validation of one text variant: how well char TF-IDF + LR tells its train posts from its test
     posts (OOF AUC in folds, with the fold std and a bootstrap interval), the n-grams and lengths that separate
@@ -344,6 +596,12 @@ def cmd_adversarial(args, log) -> None:
                       Path(args.out_json), Path(args.out_csv), log)
 
 
+@command("track", "log artifacts to MLflow (tracking: mlflow)",
+         arg("--manifests", nargs="+", required=True, help="manifest.json of each artifact"),
+         arg("--figures", nargs="*", default=[], help="each artifact's figure, in the order of --manifests"),
+         arg("--uri", nargs="?", help="the MLflow tracking URI (default: a SQLite store under mlruns/)"),
+         output("--out", required=True, help="the JSON of artifact -> MLflow run id to write"),
+)
 def cmd_track(args, log) -> None:
     """Log every given artifact (manifest, scores, settings, identity hash, figure) as an MLflow run; artifacts whose
     manifest is logged already are skipped.
@@ -358,6 +616,15 @@ def cmd_track(args, log) -> None:
     log_artifacts([Path(p) for p in args.manifests], figures, args.uri, Path(args.out), log)
 
 
+@command("eda-figures", "draw the EDA figures of the report",
+         arg("--report", required=True, help="the ingest report (data/interim/report.json)"),
+         arg("--variants", nargs="+", required=True, help="the text variants whose files follow, in order"),
+         arg("--train-files", nargs="+", required=True, help="each variant's train parquet"),
+         arg("--test-files", nargs="+", required=True, help="each variant's test parquet"),
+         arg("--max-lens-json", default="{}", help="model -> max_len of the models that truncate texts"),
+         *(output(f"--out-{name}", required=True, help=f"the {name} figure (PNG) to write")
+           for name in ("classes", "lengths", "duplicates")),
+)
 def cmd_eda_figures(args, log) -> None:
     """Draw the EDA figures: class counts with the invalid labels dropped, text lengths per variant and split with
     each max_len marked, duplicates and conflicting labels.
@@ -377,6 +644,11 @@ def cmd_eda_figures(args, log) -> None:
     write_eda_figures(Path(args.report), files, json.loads(args.max_lens_json), outs, log)
 
 
+@command("artifact-figure", "draw an experiment's or an ensemble's figure",
+         arg("--npz", required=True, help="the artifact's oof.npz"),
+         arg("--manifest", required=True, help="the artifact's manifest.json"),
+         output("--out", required=True, help="the figure (PNG) to write"),
+)
 def cmd_artifact_figure(args, log) -> None:
     """Draw one artifact's figure: an experiment's confusion matrix, fold and class F1 and training curves, or an
     ensemble's weights, naive vs honest F1, class-weight search and member agreement.
@@ -388,6 +660,12 @@ def cmd_artifact_figure(args, log) -> None:
     write_artifact_figure(Path(args.npz), Path(args.manifest), Path(args.out), log)
 
 
+@command("final-figure", "draw the final submission's figure",
+         arg("--final", required=True, help="subs/final.json"),
+         arg("--manifests", nargs="+", required=True, help="manifest.json of every final candidate"),
+         arg("--report", required=True, help="the ingest report, for the train class counts"),
+         output("--out", required=True, help="the figure (PNG) to write"),
+)
 def cmd_final_figure(args, log) -> None:
     """Draw the final submission's figure: why it was chosen (every candidate's naive and honest F1) and its class
     distribution beside the train set's.
@@ -399,6 +677,17 @@ def cmd_final_figure(args, log) -> None:
     write_final_figure(Path(args.final), [Path(p) for p in args.manifests], Path(args.report), Path(args.out), log)
 
 
+@command("disagreements", "list the posts the final ensemble's members disagree on",
+         arg("--final", default=layout.FINAL_SIDECAR, help="the final submission's sidecar (names the source)"),
+         arg("--oof-dir", default=layout.OOF, help="where the artifacts are, unless --npz and --manifests list them"),
+         arg("--npz", nargs="*", default=[], help="oof.npz of the artifacts (the source and its members)"),
+         arg("--manifests", nargs="*", default=[], help="manifest.json of each, in the order of --npz"),
+         arg("--train", default=layout.interim("train"), help="the ingested train split (OOF texts)"),
+         arg("--test", default=layout.interim("test"), help="the ingested test split (test texts)"),
+         arg("--top", type=int, default=20, help="posts per split (default: %(default)s)"),
+         output("--out-csv", help="write every listed post, with each member's vote and probability, here"),
+         output("--out-png", help="draw the top test posts' votes here"),
+)
 def cmd_disagreements(args, log) -> None:
     """List the test and OOF posts on which the members of the final ensemble disagree most: the text, each
     member's vote and probability, the text length against max_len (a table; --out-csv and --out-png to keep it).
@@ -412,9 +701,7 @@ def cmd_disagreements(args, log) -> None:
         raise FileNotFoundError(f"{args.final}: missing, so there is no final submission whose members could "
                                 "disagree; run `snakemake -j2 subs/final.csv` first, or pass --final")
     if args.npz or args.manifests:
-        if len(args.npz) != len(args.manifests):
-            raise ValueError(f"disagreements: {len(args.npz)} --npz files but {len(args.manifests)} --manifests")
-        files = list(zip(map(Path, args.npz), map(Path, args.manifests)))
+        files = paired("disagreements", args.npz, "--npz", args.manifests, "--manifests")
     else:
         files = [(folder / "oof.npz", folder / "manifest.json") for folder in discover(Path(args.oof_dir))]
     write_disagreements(Path(args.final), files, Path(args.train), Path(args.test), args.top,
@@ -422,6 +709,18 @@ def cmd_disagreements(args, log) -> None:
                         log)
 
 
+@command("predict", "classify new posts with what the run kept",
+         arg("--text", action="append", help="a post to classify (repeat for more)"),
+         arg("--input", help="a CSV in the competition layout, or one post per line ('-': stdin)"),
+         arg("--source", help="an artifact name or folder (oof/ensemble.x); default: the source of --final"),
+         arg("--final", default=layout.FINAL_SIDECAR, help="the final submission's sidecar"),
+         arg("--oof-dir", default=layout.OOF, help="the artifacts' folder"),
+         arg("--models-dir", default=layout.FOLD_MODELS, help="the kept fold models' folder"),
+         output("--out", help="the predictions CSV to write (default: stdout, as CSV unless the posts came with "
+                "--text)"),
+         arg("--threads", type=int, default=1, help="CPU threads (default: %(default)s)"),
+         settings_args(Columns, prefix="column-"),
+)
 def cmd_predict(args, log) -> None:
     """Classify new posts with the final submission's source (or --source). With --text, each post's label, the
     class probabilities and the post itself, one line each; with --input (the competition's CSV layout, one post per
@@ -453,6 +752,13 @@ def cmd_predict(args, log) -> None:
         write_predictions(predictions(posts, logits, source.classes), args.out)
 
 
+@command("config", "show the resolved config, its schema or its reference tables",
+         arg("--show", nargs="*", default=["configs/config.yaml"], metavar="CONFIGFILE",
+             help="config files, merged in order as snakemake --configfile does"),
+         arg("--schema", action="store_true", help="print the JSON schema (kit/schema/config.schema.json)"),
+         arg("--markdown", action="store_true", help="print the README's config reference tables"),
+         arg("--update-readme", metavar="README", help="rewrite the config reference section of this README"),
+)
 def cmd_config(args, log) -> None:
     """Show the config with every default filled in, its JSON schema, or its reference tables (all generated from
     the typed definitions in kit/config.py and the registered families and methods).
@@ -472,33 +778,6 @@ def cmd_config(args, log) -> None:
         print(docs.resolved(args.show))
 
 
-# The arguments that name a command's output files: a killed run's temporary files of these are removed at the
-# next start (kit.artifacts.remove_stale_temps).
-OUTPUTS = {
-    "demo": ("train", "test", "unlabeled"),
-    "ingest": ("out_train", "out_test", "out_unlabeled", "report"),
-    "variant": ("out_train", "out_test", "meta", "out_pool"),
-    "pool": ("out",),
-    "pseudo-rows": ("out_rows", "out_manifest"),
-    "folds": ("out",),
-    "corpus": ("out_corpus", "out_userdict", "out_new_words", "out_meta"),
-    "post-train": ("out",),
-    "fit-fold": ("out", "model_dir"),
-    "keep-models": ("out",),
-    "merge": ("out_npz", "out_manifest"),
-    "ensemble": ("out_npz", "out_manifest", "out_combination"),
-    "submit": ("out", "sidecar"),
-    "eda-figures": ("out_classes", "out_lengths", "out_duplicates"),
-    "artifact-figure": ("out",),
-    "final-figure": ("out",),
-    "disagreements": ("out_csv", "out_png"),
-    "predict": ("out",),
-    "lb-figure": ("out",),
-    "adversarial": ("out_png", "out_json", "out_csv"),
-    "track": ("out",),
-}
-
-
 # What a person runs, listed first in `kit --help`; the other commands are the ones the workflow's rules run.
 PERSON_COMMANDS = ("scores", "predict", "disagreements", "lb", "adversarial", "config", "demo")
 
@@ -507,261 +786,21 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kit", formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"kit {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of the commands above")
-    listed: dict[str, str] = {}
-
-    def command(name, func, help_text):
-        listed[name] = help_text
-        p = sub.add_parser(name, description=func.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.set_defaults(func=func, outputs=OUTPUTS.get(name, ()))
+    for declared in COMMANDS.values():
+        p = sub.add_parser(declared.name, description=declared.func.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=declared.func, outputs=declared.outputs)
         p.add_argument("--log", help="append plain log lines to this file")
         p.add_argument("--plugins", nargs="*", default=[], help="the config's plugin modules, imported first")
-        return p
+        for add in declared.arguments:
+            add(p)
 
-    p = command("demo", cmd_demo, "write the demo competition files")
-    for split in ("train", "test", "unlabeled"):
-        p.add_argument(f"--{split}", required=True, help=f"the demo's {split} CSV to write")
-    p.add_argument("--n-train", type=int, default=4000, help="labelled rows")
-    p.add_argument("--n-test", type=int, default=1000, help="test rows")
-    p.add_argument("--n-unlabeled", type=int, default=4000, help="unlabelled rows")
-    p.add_argument("--seed", type=int, default=0, help="the demo is a function of its seed")
-
-    p = command("ingest", cmd_ingest, "read the competition files into parquet")
-    p.add_argument("--train", required=True, help="labelled CSV")
-    p.add_argument("--test", required=True, help="test CSV")
-    p.add_argument("--unlabeled", help="unlabelled CSV (optional)")
-    add_arguments(p, Config, only=("classes",))
-    add_arguments(p, DataSettings, only=("encoding",))
-    add_arguments(p, Columns, prefix="column-")
-    add_arguments(p, IngestSettings)
-    for split in ("train", "test", "unlabeled"):
-        p.add_argument(f"--out-{split}", required=split != "unlabeled", help=f"the ingested {split} parquet to write")
-    p.add_argument("--report", required=True, help="the ingest report (JSON) to write")
-
-    p = command("variant", cmd_variant, "write one text variant")
-    p.add_argument("--name", required=True, help="a registered text variant")
-    p.add_argument("--train", required=True, help="ingested train parquet")
-    p.add_argument("--test", required=True, help="ingested test parquet")
-    p.add_argument("--out-train", required=True, help="the variant's train parquet to write")
-    p.add_argument("--out-test", required=True, help="the variant's test parquet to write")
-    p.add_argument("--meta", required=True, help="the variant's meta.json (name, data hash) to write")
-    p.add_argument("--pool", help="the pseudo-label pool, to write in this variant too")
-    p.add_argument("--out-pool", help="the pool's texts in this variant (with --pool)")
-
-    p = command("pool", cmd_pool, "write the pseudo-label pool")
-    p.add_argument("--test", required=True, help="ingested test parquet")
-    p.add_argument("--unlabeled", help="ingested unlabelled parquet (optional)")
-    add_arguments(p, PoolSettings)
-    p.add_argument("--out", required=True, help="the pool (parquet) to write")
-
-    p = command("pseudo-rows", cmd_pseudo_rows, "pick each fold's pseudo-labelled rows")
-    p.add_argument("--name", required=True, help="the pseudo variant")
-    p.add_argument("--settings-json", required=True, help="its pseudo: entry")
-    p.add_argument("--teacher-npz", required=True, help="the teacher artifact's oof.npz (its per-fold pool logits)")
-    p.add_argument("--teacher-manifest", required=True, help="the teacher artifact's manifest.json")
-    p.add_argument("--pool", required=True, help="the pool's texts in the base variant")
-    p.add_argument("--out-rows", required=True, help="each fold's pseudo-labelled rows (parquet) to write")
-    p.add_argument("--out-manifest", required=True, help="the variant's manifest (teacher, rows per class) to write")
-
-    p = command("folds", cmd_folds, "write the one fold file")
-    p.add_argument("--train", required=True, help="ingested train parquet")
-    add_arguments(p, FoldSettings)
-    p.add_argument("--out", required=True, help="the fold file (parquet) to write")
-
-    p = command("build-backbone", cmd_build_backbone, "build a small scratch BERT")
-    p.add_argument("--spec-json", required=True, help="the entry's backbone.scratch settings")
-    p.add_argument("--texts", nargs="+", required=True, help="ingested parquet files whose texts make the vocabulary")
-    p.add_argument("--out", required=True, help="the save_pretrained folder to write")
-
-    p = command("corpus", cmd_corpus, "build the text corpus for representation learning")
-    p.add_argument("--train", required=True, help="ingested train parquet")
-    p.add_argument("--test", required=True, help="ingested test parquet")
-    p.add_argument("--unlabeled", help="ingested unlabelled parquet (optional)")
-    p.add_argument("--settings-json", default="{}", help="the config's corpus: block")
-    p.add_argument("--threads", type=int, default=1, help="processes that segment")
-    p.add_argument("--out-corpus", required=True, help="the corpus parquet (text, words, source) to write")
-    p.add_argument("--out-userdict", required=True, help="jieba's user dictionary to write")
-    p.add_argument("--out-new-words", required=True, help="the readable table of the corpus's own words to write")
-    p.add_argument("--out-meta", required=True, help="the corpus's meta.json to write")
-
-    p = command("word-vectors", cmd_word_vectors, "train one word-vectors entry on the corpus")
-    p.add_argument("--name", required=True, help="the entry's name in word_vectors:")
-    p.add_argument("--settings-json", default="{}", help="the entry")
-    p.add_argument("--corpus", required=True, help="the corpus parquet")
-    p.add_argument("--corpus-meta", required=True, help="the corpus's meta.json (its hash)")
-    p.add_argument("--threads", type=int, default=1, help="gensim workers (1: identical vectors for a seed)")
-    p.add_argument("--out", required=True, help="the folder to write (gensim's files and meta.json)")
-
-    p = command("post-train", cmd_post_train, "post-train a backbone on the corpus (masked language model)")
-    p.add_argument("--spec-json", required=True, help="the entry's backbone.post_train settings")
-    p.add_argument("--base-dir", help="the built scratch folder, when the base is {scratch: ...}")
-    p.add_argument("--corpus", required=True, help="the corpus parquet (text, words, source)")
-    p.add_argument("--corpus-meta", required=True, help="the corpus's meta.json (its corpus_hash is recorded)")
-    p.add_argument("--gpus", type=int, default=0, help="GPUs to lease (0: CPU)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads")
-    p.add_argument("--workdir", required=True, help="checkpoints go here; a rerun resumes from them")
-    p.add_argument("--out", required=True, help="the save_pretrained folder to write")
-
-    def experiment_args(p):
-        """What names one experiment's data and model: shared by fit-fold and merge."""
-        p.add_argument("--kind", required=True, help="the model family")
-        p.add_argument("--params-json", default="{}", help="the model entry without its scheduling keys")
-        p.add_argument("--train", required=True, help="the variant's train parquet")
-        p.add_argument("--test", required=True, help="the variant's test parquet")
-        p.add_argument("--variant-meta", required=True, help="the variant's meta.json")
-        p.add_argument("--folds", required=True, help="the fold file")
-        p.add_argument("--classes", nargs="+", required=True, help="the labels in logit-column order")
-
-    p = command("fit-fold", cmd_fit_fold, "train one fold of one experiment")
-    experiment_args(p)
-    p.add_argument("--backbone-dir", help="a local model folder that replaces the entry's backbone")
-    p.add_argument("--fold", type=int, required=True, help="the fold held out (trained on every other)")
-    p.add_argument("--seed", type=int, required=True, help="the experiment's seed")
-    p.add_argument("--gpus", type=int, default=0, help="GPUs to lease (0: CPU)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads")
-    p.add_argument("--workdir", required=True, help="checkpoints go here; a rerun resumes from them")
-    p.add_argument("--pool", help="the pool's texts in this variant: predicted when the experiment teaches")
-    p.add_argument("--pseudo-rows", help="a pseudo variant's rows: fold k's join fold k's training rows")
-    p.add_argument("--augment-json", help="an augment variant's entry: EDA copies of the fold's training rows")
-    p.add_argument("--corpus", help="with --augment-json: the corpus parquet (the texts' words)")
-    p.add_argument("--userdict", help="with --augment-json: the corpus's jieba dictionary")
-    p.add_argument("--synonyms", help="with --augment-json: the word-vectors folder the synonyms come from")
-    p.add_argument("--inputs", nargs="+", default=[], metavar="ROLE=PATH",
-                   help="workflow files the model family reads (its declared inputs), e.g. "
-                        "vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet")
-    p.add_argument("--out", required=True, help="the fold file (npz) to write")
-    p.add_argument("--model-dir", help="the fold's model folder to write: the model, or not_kept.json saying why")
-    p.add_argument("--config-hash", default="", help="the experiment's identity hash, recorded beside the model")
-
-    p = command("keep-models", cmd_keep_models, "keep or prune an experiment's fold models (keep_models)")
-    p.add_argument("--model-dirs", nargs="+", required=True, help="the experiment's fold model folders")
-    p.add_argument("--kept", action="store_true", help="keep them (else prune them to not_kept.json)")
-    add_arguments(p, Config, only=("keep_models",))
-    p.add_argument("--out", required=True, help="retention.json to write: what was kept and pruned")
-
-    p = command("merge", cmd_merge, "merge fold files into an experiment artifact")
-    experiment_args(p)
-    p.add_argument("--fold-files", nargs="+", required=True, help="the experiment's fold<k>.npz, one per fold")
-    p.add_argument("--name", required=True, help="the experiment's name, model.variant.sSEED")
-    p.add_argument("--model", required=True, help="the model entry's name")
-    p.add_argument("--config-hash", required=True, help="hash of what decides the numbers (kit.config)")
-    p.add_argument("--variant", help="the experiment's variant when it is a pseudo or augment variant")
-    p.add_argument("--variant-manifest", help="that variant's manifest (a pseudo variant's teacher and rows)")
-    p.add_argument("--out-npz", required=True, help="the artifact's oof.npz to write")
-    p.add_argument("--out-manifest", required=True, help="the artifact's manifest.json to write")
-
-    p = command("ensemble", cmd_ensemble, "build an ensemble artifact")
-    p.add_argument("--name", required=True, help="the artifact's name, ensemble.<entry>")
-    p.add_argument("--spec-json", required=True, help="the ensemble's config entry")
-    p.add_argument("--member-npz", nargs="+", required=True, help="each member artifact's oof.npz")
-    p.add_argument("--member-manifests", nargs="+", required=True, help="in the order of --member-npz")
-    p.add_argument("--out-npz", required=True, help="the ensemble's oof.npz to write")
-    p.add_argument("--out-manifest", required=True, help="the ensemble's manifest.json to write")
-    p.add_argument("--out-combination", help="the fit on every OOF row (combination.skops), for kit predict")
-
-    p = command("submit", cmd_submit, "write a validated submission CSV")
-    p.add_argument("--npz", nargs="+", required=True, help="oof.npz of each candidate artifact")
-    p.add_argument("--manifests", nargs="+", required=True, help="manifest.json of each, in the order of --npz")
-    p.add_argument("--choice", default="auto", help="an artifact name, or 'auto' (best honest OOF F1)")
-    p.add_argument("--test", required=True, help="the ingested test parquet whose ids the submission must cover")
-    p.add_argument("--out", required=True, help="the submission CSV to write")
-    p.add_argument("--sidecar", required=True, help="the submission's JSON sidecar to write")
-
-    p = command("scores", cmd_scores, "print the OOF scores table")
-    p.add_argument("--oof-dir", default="oof", help="the artifacts' folder (default: %(default)s)")
-    p.add_argument("--subs-dir", default="subs", help="the submissions' folder (default: %(default)s)")
-    p.add_argument("--configfile", nargs="*", default=["configs/config.yaml"], metavar="CONFIGFILE",
-                   help="the run's config files, merged as snakemake --configfile does: an artifact no entry of "
-                        "theirs builds is listed apart (default: %(default)s)")
-    p.add_argument("--folds", default="data/folds.parquet",
-                   help="the run's fold file: an artifact made on another one is listed apart (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--members", action="store_true", help="also print each ensemble's members and weights")
-    p.add_argument("--agreement", action="store_true",
-                   help="also print how often each pair of artifacts agrees, as a heatmap")
-    p.add_argument("--lb", default="lb.csv", help="the leaderboard log whose scores join the table (kit lb)")
-
-    p = command("lb", cmd_lb, "record or list public leaderboard scores (lb.csv)")
-    p.add_argument("action", nargs="?", choices=["add"], help="add: record SUBMISSION's SCORE; none: list")
-    p.add_argument("submission", nargs="?", help="with add: a submission CSV the kit wrote (subs/<name>.csv)")
-    p.add_argument("score", nargs="?", help="with add: its public leaderboard score, in [0, 1]")
-    p.add_argument("--note", default="", help="with add: a note kept beside the score")
-    p.add_argument("--lb", dest="log_file", default="lb.csv", help="the leaderboard log (CSV)")
-
-    p = command("lb-figure", cmd_lb_figure, "draw the CV-vs-LB figure of the leaderboard log")
-    p.add_argument("--lb", help="the leaderboard log (CSV); left out: none recorded yet")
-    p.add_argument("--out", required=True, help="the figure (PNG) to write")
-
-    p = command("adversarial", cmd_adversarial, "adversarial validation: train vs test posts of one variant")
-    p.add_argument("--variant", required=True, help="the text variant's name (for the titles)")
-    p.add_argument("--train", required=True, help="the variant's train parquet")
-    p.add_argument("--test", required=True, help="the variant's test parquet")
-    p.add_argument("--k", type=int, default=5, help="folds of the train-vs-test classifier")
-    p.add_argument("--seed", type=int, default=0, help="seed of its folds and of the bootstrap")
-    p.add_argument("--out-png", required=True, help="the figure to write")
-    p.add_argument("--out-json", required=True, help="the AUC, its intervals, n-grams and lengths (JSON) to write")
-    p.add_argument("--out-csv", required=True, help="every train row's p(test), most test-like first (CSV)")
-
-    p = command("track", cmd_track, "log artifacts to MLflow (tracking: mlflow)")
-    p.add_argument("--manifests", nargs="+", required=True, help="manifest.json of each artifact")
-    p.add_argument("--figures", nargs="*", default=[], help="each artifact's figure, in the order of --manifests")
-    p.add_argument("--uri", help="the MLflow tracking URI (default: a SQLite store under mlruns/)")
-    p.add_argument("--out", required=True, help="the JSON of artifact -> MLflow run id to write")
-
-    p = command("eda-figures", cmd_eda_figures, "draw the EDA figures of the report")
-    p.add_argument("--report", required=True, help="the ingest report (data/interim/report.json)")
-    p.add_argument("--variants", nargs="+", required=True, help="the text variants whose files follow, in order")
-    p.add_argument("--train-files", nargs="+", required=True, help="each variant's train parquet")
-    p.add_argument("--test-files", nargs="+", required=True, help="each variant's test parquet")
-    p.add_argument("--max-lens-json", default="{}", help="model -> max_len of the models that truncate texts")
-    for name in ("classes", "lengths", "duplicates"):
-        p.add_argument(f"--out-{name}", required=True, help=f"the {name} figure (PNG) to write")
-
-    p = command("artifact-figure", cmd_artifact_figure, "draw an experiment's or an ensemble's figure")
-    p.add_argument("--npz", required=True, help="the artifact's oof.npz")
-    p.add_argument("--manifest", required=True, help="the artifact's manifest.json")
-    p.add_argument("--out", required=True, help="the figure (PNG) to write")
-
-    p = command("final-figure", cmd_final_figure, "draw the final submission's figure")
-    p.add_argument("--final", required=True, help="subs/final.json")
-    p.add_argument("--manifests", nargs="+", required=True, help="manifest.json of every final candidate")
-    p.add_argument("--report", required=True, help="the ingest report, for the train class counts")
-    p.add_argument("--out", required=True, help="the figure (PNG) to write")
-
-    p = command("disagreements", cmd_disagreements, "list the posts the final ensemble's members disagree on")
-    p.add_argument("--final", default="subs/final.json", help="the final submission's sidecar (names the source)")
-    p.add_argument("--oof-dir", default="oof", help="where the artifacts are, unless --npz and --manifests list them")
-    p.add_argument("--npz", nargs="*", default=[], help="oof.npz of the artifacts (the source and its members)")
-    p.add_argument("--manifests", nargs="*", default=[], help="manifest.json of each, in the order of --npz")
-    p.add_argument("--train", default="data/interim/train.parquet", help="the ingested train split (OOF texts)")
-    p.add_argument("--test", default="data/interim/test.parquet", help="the ingested test split (test texts)")
-    p.add_argument("--top", type=int, default=20, help="posts per split (default: %(default)s)")
-    p.add_argument("--out-csv", help="write every listed post, with each member's vote and probability, here")
-    p.add_argument("--out-png", help="draw the top test posts' votes here")
-
-    p = command("predict", cmd_predict, "classify new posts with what the run kept")
-    p.add_argument("--text", action="append", help="a post to classify (repeat for more)")
-    p.add_argument("--input", help="a CSV in the competition layout, or one post per line ('-': stdin)")
-    p.add_argument("--source", help="an artifact name or folder (oof/ensemble.x); default: the source of --final")
-    p.add_argument("--final", default="subs/final.json", help="the final submission's sidecar")
-    p.add_argument("--oof-dir", default="oof", help="the artifacts' folder")
-    p.add_argument("--models-dir", default="models/folds", help="the kept fold models' folder")
-    p.add_argument("--out", help="the predictions CSV to write (default: stdout, as CSV unless the posts came with "
-                                 "--text)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (default: %(default)s)")
-    add_arguments(p, Columns, prefix="column-")
-
-    p = command("config", cmd_config, "show the resolved config, its schema or its reference tables")
-    p.add_argument("--show", nargs="*", default=["configs/config.yaml"], metavar="CONFIGFILE",
-                   help="config files, merged in order as snakemake --configfile does")
-    p.add_argument("--schema", action="store_true", help="print the JSON schema (kit/schema/config.schema.json)")
-    p.add_argument("--markdown", action="store_true", help="print the README's config reference tables")
-    p.add_argument("--update-readme", metavar="README", help="rewrite the config reference section of this README")
     def lines(names) -> str:
-        return "\n".join(f"  {name:<16} {listed[name]}" for name in names)
+        return "\n".join(f"  {name:<16} {COMMANDS[name].help}" for name in names)
 
     top.description = (f"{__doc__.splitlines()[0]}\n\ncommands you run:\n{lines(PERSON_COMMANDS)}\n\n"
                        "commands the workflow's rules run:\n"
-                       f"{lines([name for name in listed if name not in PERSON_COMMANDS])}\n\n"
+                       f"{lines([name for name in COMMANDS if name not in PERSON_COMMANDS])}\n\n"
                        "`kit COMMAND --help` gives a command's options and an example.")
     return top
 

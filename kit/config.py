@@ -26,7 +26,7 @@ from kit.corpus import CorpusSettings
 from kit.data_settings import Columns, DataSettings, IngestSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
-from kit.settings import (Settings, coerce, fail, identity, parse, references, refuse_option_like,
+from kit.settings import (Settings, coerce, fail, identity, near, parse, references, refuse_option_like,
                           setting, to_dict)
 from kit.sweeps import best_of_sweep_spec, expand_sweeps, swept_models
 from kit.word_vectors import WordVectorSettings
@@ -193,7 +193,7 @@ class Config(Settings):
         "auto", "fold models kept in models/folds/ for `kit predict`: auto = the members of the ensembles "
                 "subs/final.csv chooses from (every experiment when there is none), all, or none", identity=False)
     plugins: tuple[str, ...] = setting((), "Python modules imported first, which may register model families, "
-                                           "ensemble methods and text variants (kit/registry.py)")
+                                           "ensemble methods, text variants and variant kinds (kit/registry.py)")
     pool: PoolSettings = setting(PoolSettings(), "the rows teachers label for pseudo variants")
     pseudo: dict[str, PseudoSettings] = setting(
         {}, "pseudo-labelled variants: each trains its students on a text variant plus pool rows its teacher "
@@ -233,37 +233,41 @@ class Config(Settings):
         for name, entry in self.pseudo.items():
             if teacher_artifact(self, name) is None:
                 raise fail(f"pseudo.{name}.teacher", f"{entry.teacher!r} is neither an experiment nor an ensemble; "
-                                                     f"{_near(entry.teacher, [*experiments, *self.ensembles])}")
+                                                     f"{near(entry.teacher, [*experiments, *self.ensembles])}")
         _refuse_cycles(self)
         if self.final != "auto" and self.final not in experiments and self.final not in self.ensembles:
             raise fail("final", f"{self.final!r} is not 'auto', an ensemble or an experiment; "
-                                f"{_near(self.final, [*self.ensembles, *experiments])}")
+                                f"{near(self.final, [*self.ensembles, *experiments])}")
+
+    @classmethod
+    def open_keys(cls) -> dict:
+        """A plugin's variant kind is a block of its own (`<kind>: {name: entry}`), like pseudo: and augment:."""
+        return {kind: dict[str, registry.variant_kind(kind).params]
+                for kind in registry.names(registry.VARIANT_KINDS) if not hasattr(cls, kind)}
 
     def _check_variants(self) -> None:
         text_variants = registry.names(registry.VARIANTS)
-        for kind, block in (("pseudo", self.pseudo), ("augment", self.augment)):
+        known = list(text_variants)
+        for kind, block in variant_blocks(self).items():
+            declared = registry.variant_kind(kind)
             for name, entry in block.items():
-                if name in text_variants or (kind == "augment" and name in self.pseudo):
+                if not re.fullmatch(VARIANT_NAME, name):
+                    raise fail(f"{kind}.{name}", f"a variant's name must match {VARIANT_NAME} (it names folders)")
+                if name in known:
                     raise fail(f"{kind}.{name}", "is already the name of another variant")
+                known.append(name)
                 if entry.base_variant not in text_variants:
                     raise fail(f"{kind}.{name}.base_variant", f"{entry.base_variant!r} is not a text variant; "
-                                                              f"{_near(entry.base_variant, text_variants)}")
-        for name, entry in self.augment.items():
-            if entry.synonyms is not None and entry.synonyms not in self.word_vectors:
-                raise fail(f"augment.{name}.synonyms", f"{entry.synonyms!r} is not a word_vectors entry; "
-                                                       f"{_near(entry.synonyms, self.word_vectors)}")
-        for name, entry in self.pseudo.items():
-            if isinstance(entry.threshold, tuple) and len(entry.threshold) != len(self.classes):
-                raise fail(f"pseudo.{name}.threshold", f"gives {len(entry.threshold)} thresholds for "
-                                                       f"{len(self.classes)} classes")
-        known = [*text_variants, *self.pseudo, *self.augment]
+                                                              f"{near(entry.base_variant, text_variants)}")
+                if declared.check is not None:
+                    registry.resolve(declared.check)(name, entry, self)
         places = [("variants", self.variants)] + [
             (f"models.{model}.variants", entry.run.variants) for model, entry in self.models.items()
         ]
         for key, variants in places:
             for variant in variants or ():
                 if variant not in known:
-                    raise fail(key, f"unknown variant {variant!r}; {_near(variant, known)}")
+                    raise fail(key, f"unknown variant {variant!r}; {near(variant, known)}")
 
     def _check_references(self) -> None:
         """A model key that names an entry of another block (`vectors: w2v`) must name one that exists."""
@@ -272,7 +276,7 @@ class Config(Settings):
                 known = getattr(self, block)
                 if name not in known:
                     raise fail(key, f"names no {block} entry {name!r}; "
-                                    + (_near(name, known) if known else f"add one under {block}:"))
+                                    + (near(name, known) if known else f"add one under {block}:"))
 
     def _check_ensemble(self, name: str, experiments: set[str]) -> None:
         entry, path = self.ensembles[name], f"ensembles.{name}"
@@ -281,7 +285,7 @@ class Config(Settings):
             for member in members:
                 if member not in experiments and member not in self.ensembles:
                     raise fail(f"{path}.members", f"{member!r} is neither an experiment nor an ensemble; "
-                                                  f"{_near(member, [*experiments, *self.ensembles])} (experiments "
+                                                  f"{near(member, [*experiments, *self.ensembles])} (experiments "
                                                   "are named model.variant.sSEED)")
         weights = getattr(entry.params, "weights", None)
         if entry.method == "fixed":
@@ -289,18 +293,11 @@ class Config(Settings):
             for member in weights:
                 if member not in named:
                     raise fail(f"{path}.weights", f"names {member!r}, which is not among the members; "
-                                                  f"{_near(member, named)}")
+                                                  f"{near(member, named)}")
         n_members = len(ensemble_members(self, name))
         least = registry.method(entry.method).min_members
         if n_members < least:
             raise fail(f"{path}.members", f"method {entry.method!r} needs at least {least} members, got {n_members}")
-
-
-def _near(name: str, known) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(str(name), sorted(known), n=2, cutoff=0.6)
-    return f"did you mean {' or '.join(map(repr, close))}?" if close else f"known: {sorted(known)[:8]}"
 
 
 def _refuse_cycles(config: Config) -> None:
@@ -457,15 +454,44 @@ def kept_experiments(config: Config) -> set[str]:
     return member_closure(config, roots)
 
 
+def variant_blocks(config: Config) -> dict[str, dict[str, Settings]]:
+    """kind -> {name: entry} of every registered variant kind (kit.registry.VariantKind: pseudo, augment, a
+    plugin's), each the config block of the kind's name (empty for a kind registered after the config was read)."""
+    blocks = {}
+    for kind in registry.names(registry.VARIANT_KINDS):
+        blocks[kind] = getattr(config, kind, {})
+        if not isinstance(blocks[kind], dict):
+            raise fail("plugins", f"a variant kind is called {kind!r}, which is already a config key of another "
+                                  "meaning; register it under another name")
+    return blocks
+
+
 def variant_kind(config: Config, variant: str) -> str:
-    """'pseudo', 'augment' or 'text' (a registered text variant)."""
-    return "pseudo" if variant in config.pseudo else "augment" if variant in config.augment else "text"
+    """The variant kind whose block names `variant` ('pseudo', 'augment', a plugin's), or 'text' (a registered
+    text variant)."""
+    return next((kind for kind, block in variant_blocks(config).items() if variant in block), "text")
+
+
+def variant_entry(config: Config, variant: str) -> Settings | None:
+    """A training-only variant's entry (its kind's settings); None for a text variant."""
+    kind = variant_kind(config, variant)
+    return None if kind == "text" else getattr(config, kind)[variant]
 
 
 def text_variant(config: Config, variant: str) -> str:
-    """The text variant whose files an experiment of `variant` reads (itself, or a pseudo/augment's base)."""
-    kind = variant_kind(config, variant)
-    return variant if kind == "text" else getattr(config, kind)[variant].base_variant
+    """The text variant whose files an experiment of `variant` reads (itself, or a training-only variant's base)."""
+    entry = variant_entry(config, variant)
+    return variant if entry is None else entry.base_variant
+
+
+def variant_inputs(config: Config, variant: str) -> dict[str, str]:
+    """role -> path of the workflow files a fold job of `variant` reads beyond its text variant's (the kind's
+    declared inputs, kit.registry.VariantKind); {} for a text variant."""
+    entry = variant_entry(config, variant)
+    if entry is None:
+        return {}
+    declared = registry.variant_kind(variant_kind(config, variant))
+    return dict(registry.resolve(declared.inputs)(variant, entry)) if declared.inputs is not None else {}
 
 
 def ensemble_members(config: Config, name: str) -> list[str]:
@@ -511,22 +537,25 @@ def ensemble_spec_json(config: Config, name: str) -> str:
 
 def experiment_identity(config: Config, exp: Experiment) -> dict:
     """What decides an experiment's numbers: its family and settings (not threads, GPUs, checkpoint cadence...),
-    the entries its settings name (a word_vectors entry), its variant (with a pseudo or augment variant's settings)
+    the entries its settings name (a word_vectors entry), its variant (with a training-only variant's settings)
     and seed, the classes and the fold settings. The data itself, and a pseudo variant's rows, are hashed into the
     artifact."""
     entry = config.models[exp.model]
-    kind = variant_kind(config, exp.variant)
+    variant = variant_entry(config, exp.variant)
     # An entry named by a key (word vectors) decides the numbers as much as the key itself.
     named = {key: identity(getattr(config, block)[name])
              for key, block, name in references(entry.params, "")}
     code = code_identity(registry.FAMILIES, entry.kind)
+    kind = variant_kind(config, exp.variant)
+    variant_code = code_identity(registry.VARIANT_KINDS, kind) if variant is not None else {}
     return {
         "kind": entry.kind,
         **({"code": code} if code else {}),
         "params": identity(entry.params),
         **({"named_entries": named} if named else {}),
         "variant": exp.variant,
-        **({"variant_settings": identity(getattr(config, kind)[exp.variant])} if kind != "text" else {}),
+        **({"variant_settings": identity(variant)} if variant is not None else {}),
+        **({"variant_code": variant_code} if variant_code else {}),
         "seed": exp.seed,
         "classes": list(config.classes),
         "folds": identity(config.folds),

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
     from kit.newwords import NewWord
 
-FOLDER = "data/corpus"  # where the workflow writes the corpus's files (rules/corpus.smk)
 SOURCES = ("train", "test", "unlabeled")
 COLUMNS = ("text", "words", "source")
 NEW_WORD_COLUMNS = ("word", "count", "kind", "pmi", "left_entropy", "right_entropy")

@@ -92,6 +92,30 @@ class PseudoRows:
         return mine["text"].astype(str).tolist(), y, {"pseudo_rows": len(mine), "pseudo_rows_per_class": counts}
 
 
+def training_rows(kind: str, variant: str, settings: dict, inputs: dict[str, Path], classes) -> TrainingRows | None:
+    """The rows a training-only variant adds to each fold (its kind's `rows`, kit.registry.VariantKind), from its
+    entry and the files its kind declared; None for a text variant (kind 'text')."""
+    if kind == "text":
+        return None
+    from kit import registry
+    from kit.settings import parse
+
+    declared = registry.variant_kind(kind)
+    entry = parse(declared.params, settings, f"{kind}.{variant}")
+    return registry.resolve(declared.rows)(variant, entry, inputs, tuple(classes))
+
+
+def variant_manifest(kind: str, inputs: dict[str, Path]) -> dict | None:
+    """What a training-only variant's manifest says (the input its kind names as `manifest`: a pseudo variant's
+    teacher and rows), recorded in the experiment's manifest; None when its kind has none."""
+    if kind == "text":
+        return None
+    from kit import registry
+
+    role = registry.variant_kind(kind).manifest
+    return read_json(inputs[role]) if role else None
+
+
 def run_fold(
     *,
     kind: str,

@@ -159,7 +159,7 @@ def decode_lines(payload: bytes, where: str) -> str:
     """The text of a one-post-per-line file, its encoding detected as ingest detects it (UTF-8 with or without BOM,
     else GB18030; UTF-16, Big5 and binary files refused); any undecodable byte is refused, since a post must not
     change silently."""
-    from kit.data import UNDECODABLE, decode_payload
+    from kit.encoding import UNDECODABLE, decode_payload
 
     text, _, n_undecodable = decode_payload(Path(where), payload, "auto")
     if n_undecodable:

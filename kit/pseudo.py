@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from kit import layout
+from kit.registry import VariantKind, register
 from kit.settings import Settings, fail, setting, to_dict
 
 if TYPE_CHECKING:
@@ -225,3 +227,28 @@ def write_pool(test_path, unlabeled_path, settings: PoolSettings, out, log=print
     write_parquet(pool, Path(out))
     log(f"pool: {len(pool)} rows ({pool['source'].value_counts().to_dict()})")
     return pool
+
+
+def fold_inputs(name: str, settings: PseudoSettings) -> dict[str, str]:
+    """What a student's fold job reads beyond its base variant's files: the variant's rows and manifest."""
+    return layout.pseudo_files(name)
+
+
+def training_rows(name: str, settings: PseudoSettings, inputs, classes):
+    """Fold k's students get the rows fold k's teacher labelled (kit.experiment.PseudoRows)."""
+    from pathlib import Path
+
+    from kit.experiment import PseudoRows
+
+    return PseudoRows(Path(inputs["rows"]), tuple(classes))
+
+
+def check_entry(name: str, settings: PseudoSettings, config) -> None:
+    if isinstance(settings.threshold, tuple) and len(settings.threshold) != len(config.classes):
+        raise fail(f"pseudo.{name}.threshold", f"gives {len(settings.threshold)} thresholds for "
+                                               f"{len(config.classes)} classes")
+
+
+register(VariantKind("pseudo", PseudoSettings, training_rows, inputs=fold_inputs, manifest="manifest",
+                     check=check_entry,
+                     help="students train on a text variant plus pool rows a teacher labelled without their fold"))

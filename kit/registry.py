@@ -1,4 +1,5 @@
-"""Registries: a model family, an ensemble method or a text variant declares itself once; the builders look it up.
+"""Registries: a model family, an ensemble method, a text variant or a kind of training-only variant declares itself
+once; the builders, the rules and the commands look it up.
 
 Each declaration names its settings (a kit.settings dataclass: the keys its config entry takes, with types,
 defaults, ranges and help) and its implementation as a callable or a "module:function" string imported only when
@@ -27,6 +28,8 @@ BUILTIN_MODULES = (
     "kit.models.wordvec",
     "kit.ensemble.methods",
     "kit.variants",
+    "kit.pseudo",
+    "kit.augment",
 )
 
 
@@ -42,6 +45,9 @@ class Family:
 
     load_predictor(folder) -> an object with predict(texts) -> logits [n x C] float32 reads back what the fold's
     FoldResult.predictor saved into folder; a family without one cannot keep its fold models for `kit predict`.
+
+    torch: whether its fold jobs use torch, which kit.runtime.compute then loads after the GPU lease with the job's
+    threads.
     """
 
     kind: str
@@ -50,6 +56,7 @@ class Family:
     help: str = ""
     inputs: Callable | str | None = None
     load_predictor: Callable | str | None = None
+    torch: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,35 @@ class Variant:
     help: str = ""
 
 
+@dataclass(frozen=True)
+class VariantKind:
+    """A kind of training-only variant: the config's block `<name>:` holds its named entries, each parsed by
+    `params` (a Settings dataclass with a `base_variant`: the text variant whose files its experiments read, train
+    on and predict), and each entry's name is a variant usable in `variants:` like raw and cleaned.
+
+    inputs(name, settings) -> {role: path}: the workflow files (kit.layout) a fold job of such a variant reads; the
+    fold rule makes them its inputs and passes them as `--variant-inputs role=path`. None: no files. Called at plan
+    time, so it must not import numpy, pandas or torch.
+
+    rows(name, settings, inputs {role: Path}, classes) -> a kit.experiment.TrainingRows: the rows the variant adds to
+    one fold's training set (never to its held-out or test rows), built inside the fold job.
+
+    manifest: the role of inputs whose JSON the experiment's manifest records as `variant_manifest` (a pseudo
+    variant's teacher and rows), or None.
+
+    check(name, settings, config) raises a kit.settings.SettingsError for what one entry alone cannot check (a name
+    of another block, a count that must match the classes); None: nothing to check.
+    """
+
+    name: str
+    params: type
+    rows: Callable | str
+    inputs: Callable | str | None = None
+    manifest: str | None = None
+    check: Callable | str | None = None
+    help: str = ""
+
+
 @dataclass
 class Registry:
     what: str  # 'model kind', 'ensemble method', 'text variant': for error messages
@@ -97,14 +133,15 @@ class Registry:
 FAMILIES = Registry("model kind", "kind")
 METHODS = Registry("ensemble method", "name")
 VARIANTS = Registry("text variant", "name")
-_BY_TYPE = {Family: FAMILIES, Method: METHODS, Variant: VARIANTS}
+VARIANT_KINDS = Registry("variant kind", "name")
+_BY_TYPE = {Family: FAMILIES, Method: METHODS, Variant: VARIANTS, VariantKind: VARIANT_KINDS}
 # Variant names become parts of folder names and Snakemake wildcards; kinds and methods are config values.
 NAME_PATTERN = {"model kind": r"[A-Za-z][A-Za-z0-9_]*", "ensemble method": r"[A-Za-z][A-Za-z0-9_]*",
-                "text variant": r"[a-z][a-z0-9_]*"}
+                "text variant": r"[a-z][a-z0-9_]*", "variant kind": r"[a-z][a-z0-9_]*"}
 _builtins_loaded = False
 
 
-def register(declaration: Family | Method | Variant) -> None:
+def register(declaration: Family | Method | Variant | VariantKind) -> None:
     """Add a declaration; a taken name is refused, since two meanings for one name would mix incompatible files.
 
     Registering the same declaration again (a module imported twice) changes nothing.
@@ -118,12 +155,12 @@ def register(declaration: Family | Method | Variant) -> None:
                          "of file names, wildcards and config keys)")
     if name in registry.entries and registry.entries[name] != declaration:
         raise ValueError(f"{registry.what} {name!r} is already registered")
-    implementations = ("fit_predict", "fit", "apply", "transform", "load_predictor")
-    if isinstance(declaration, Family):  # a Method's `inputs` is what it reads, not a function
-        implementations += ("inputs",)
+    implementations = ("fit_predict", "fit", "apply", "transform", "load_predictor", "rows")
+    if isinstance(declaration, (Family, VariantKind)):  # a Method's `inputs` is what it reads, not a function
+        implementations += ("inputs", "check")
     for attribute in implementations:
         target = getattr(declaration, attribute, None)
-        optional = attribute in ("load_predictor", "inputs") and target is None
+        optional = attribute in ("load_predictor", "inputs", "check") and target is None
         if attribute in type(declaration).__dataclass_fields__ and not optional and not (
                 callable(target) or (isinstance(target, str) and ":" in target)):
             raise ValueError(f"{registry.what} {name!r}: {attribute} must be a callable or 'module:function', "
@@ -131,6 +168,8 @@ def register(declaration: Family | Method | Variant) -> None:
     params = getattr(declaration, "params", Settings)
     if not (isinstance(params, type) and issubclass(params, Settings)):
         raise ValueError(f"{registry.what} {name!r}: params must be a kit.settings.Settings dataclass, got {params!r}")
+    if isinstance(declaration, VariantKind) and "base_variant" not in params.__dataclass_fields__:
+        raise ValueError(f"{registry.what} {name!r}: its params need a base_variant (the text variant it builds on)")
     registry.entries[name] = declaration
     registry.origin.setdefault(name, sys._getframe(1).f_globals.get("__name__", ""))
 
@@ -179,6 +218,10 @@ def method(name: str, path: str = "") -> Method:
 
 def variant(name: str, path: str = "") -> Variant:
     return lookup(VARIANTS, name, path)
+
+
+def variant_kind(name: str, path: str = "") -> VariantKind:
+    return lookup(VARIANT_KINDS, name, path)
 
 
 def resolve(target: Callable | str) -> Callable:

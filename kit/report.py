@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from kit import layout
 from kit.artifacts import discover, read_json
 
 FINAL_MARK = "★"
@@ -62,7 +63,7 @@ class CurrentRun:
     members: dict[str, list[str]] = field(default_factory=dict)
     fold_hash: str | None = None
     config_files: list[str] = field(default_factory=list)
-    folds_path: str = "data/folds.parquet"
+    folds_path: str = layout.FOLDS
 
 
 def current_run(config_files: list[str | Path], folds_path: Path) -> CurrentRun:

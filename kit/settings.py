@@ -201,11 +201,17 @@ def parse(cls, mapping, path: str):
         mapping = {}
     if not isinstance(mapping, Mapping):
         raise fail(path, f"must be a mapping of keys to values (got {mapping!r})")
-    known = keys_of(cls)
+    known = {**keys_of(cls), **_open_keys(cls)}
     for key in mapping:
         if key not in known:
             raise fail(_join(path, key), f"is not a key here; {_suggest(str(key), known)}")
     return _build(cls, mapping, path)
+
+
+def _open_keys(cls) -> dict:
+    """key -> type of the keys a class takes beyond its fields, known only once plugins registered them (a plugin's
+    variant kind is a block of the config): `cls.open_keys()`, parsed into attributes of the same names."""
+    return cls.open_keys() if hasattr(cls, "open_keys") else {}
 
 
 def _build(cls, mapping: Mapping, path: str):
@@ -218,12 +224,20 @@ def _build(cls, mapping: Mapping, path: str):
         elif _default(f) is MISSING:
             raise fail(_join(path, f.name), f"is required ({f.metadata.get('help', '')})")
     instance = cls(**values)
+    for key, hint in _open_keys(cls).items():
+        setattr(instance, key, coerce(mapping.get(key, {}), hint, _join(path, key)))
     instance.check(path)
     return instance
 
 
 def _join(path: str, key) -> str:
     return f"{path}.{key}" if path else str(key)
+
+
+def near(name: str, known) -> str:
+    """The known names closest to a mistyped one, or the known names, for an error message."""
+    close = difflib.get_close_matches(str(name), sorted(known), n=2, cutoff=0.6)
+    return f"did you mean {' or '.join(map(repr, close))}?" if close else f"known: {sorted(known)[:8]}"
 
 
 def _suggest(key: str, known) -> str:
@@ -371,6 +385,10 @@ def to_dict(obj, *, only_identity: bool = False) -> dict:
             out.update(to_dict(value, only_identity=only_identity))
         else:
             out[f.name] = plain(value, only_identity)
+    for key in _open_keys(type(obj)):
+        value = getattr(obj, key, {})
+        if value or not only_identity:
+            out[key] = plain(value, only_identity)
     return out
 
 

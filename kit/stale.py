@@ -24,13 +24,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from kit import layout
+
 STALE = "stale"
 FINAL_FIGURES = ("final", "disagreements")  # figures/final/<name>.png drawn from subs/final.json
 
 
 def current_fold_hash(root: Path) -> str | None:
     """The fold hash of root/data/folds.parquet, or None when there is none yet."""
-    folds = root / "data" / "folds.parquet"
+    folds = root / layout.FOLDS
     if not folds.is_file():
         return None
     from kit.experiment import read_folds
@@ -54,23 +56,23 @@ def stale_files(root: Path) -> dict[Path, str]:
                 found[path.relative_to(root)] = why
 
     live = set()
-    for manifest_path in sorted((root / "oof").glob("*/manifest.json")):
+    for manifest_path in sorted((root / layout.OOF).glob("*/manifest.json")):
         name = manifest_path.parent.name
         recorded = _json(manifest_path).get("fold_hash")
         if recorded == fold_hash:
             live.add(name)
             continue
         why = f"made on another fold file ({str(recorded)[:12]}, not {fold_hash[:12]})"
-        mark([*_files(manifest_path.parent), *_files(root / "models" / "folds" / name),
+        mark([*_files(manifest_path.parent), *_files(root / layout.FOLD_MODELS / name),
               *_submission(root, name), *_artifact_figures(root, name)], why)
-    for sidecar in sorted((root / "subs").glob("*.json")):
+    for sidecar in sorted((root / layout.SUBS).glob("*.json")):
         meta = _json(sidecar)
         source = meta.get("source") or sidecar.stem
         if meta.get("fold_hash") not in (None, fold_hash):
             mark(_submission(root, sidecar.stem), "a submission made on another fold file")
         elif source not in live:
             mark(_submission(root, sidecar.stem), f"its artifact {source} is not in oof/")
-    for figure in sorted((root / "figures").glob("*/*.png")):
+    for figure in sorted((root / layout.FIGURES).glob("*/*.png")):
         source = _drawn_from(root, figure)
         if source is None:
             continue
@@ -89,12 +91,12 @@ def _drawn_from(root: Path, figure: Path) -> Path | None:
         # The final submission's own figures follow it; the CV-vs-LB figure follows the leaderboard log, a
         # person's file that no run rewrites (without one it says there is nothing to draw yet).
         if name in FINAL_FIGURES:
-            return root / "subs" / "final.json"
-        return root / "lb.csv" if (root / "lb.csv").is_file() else None
-    return {"experiments": root / "oof" / name / "manifest.json",
-            "ensembles": root / "oof" / f"ensemble.{name}" / "manifest.json",
-            "eda": root / "data" / "interim" / "report.json",
-            "adversarial": root / "data" / "variants" / name / "test.parquet"}.get(kind)
+            return root / layout.FINAL_SIDECAR
+        return root / layout.LEADERBOARD_LOG if (root / layout.LEADERBOARD_LOG).is_file() else None
+    return {"experiments": root / layout.artifact_files(name)["manifest"],
+            "ensembles": root / layout.artifact_files(f"ensemble.{name}")["manifest"],
+            "eda": root / layout.REPORT,
+            "adversarial": root / layout.variant_files(name)["test"]}.get(kind)
 
 
 def set_aside(root: Path | str = ".", log: Callable[[str], None] = print) -> Path | None:
@@ -130,13 +132,11 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _submission(root: Path, name: str) -> list[Path]:
-    return [root / "subs" / f"{name}.csv", root / "subs" / f"{name}.json"]
+    return [root / path for path in layout.submission(name).values()]
 
 
 def _artifact_figures(root: Path, name: str) -> list[Path]:
-    if name.startswith("ensemble."):
-        return [root / "figures" / "ensembles" / f"{name.removeprefix('ensemble.')}.png"]
-    return [root / "figures" / "experiments" / f"{name}.png"]
+    return [root / layout.artifact_figure(name)]
 
 
 def _remove_if_empty(folder: Path, root: Path) -> None:

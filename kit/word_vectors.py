@@ -1,7 +1,7 @@
 """Word vectors learnt from the corpus's words with gensim: skip-gram word2vec, or fastText, whose character
 n-grams give a vector to any word, seen or not (rule `word_vectors`, `python -m kit word-vectors`).
 
-Each entry of the config's `word_vectors:` is one folder, models/word_vectors/<name>/:
+Each entry of the config's `word_vectors:` is one folder, kit.layout.word_vectors(name) (models/word_vectors/<name>/):
   vectors.kv  gensim's own format (with any vectors.kv.*.npy gensim writes beside it): `load_vectors(folder)`
               or gensim's KeyedVectors.load (a FastTextKeyedVectors for fastText)
   meta.json  the settings, config_hash (the settings that decide the numbers and the corpus_hash), corpus_hash,
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from kit.corpus import FOLDER as CORPUS_FOLDER
+from kit import layout
 from kit.settings import Settings, fail, setting
 
 if TYPE_CHECKING:
@@ -84,7 +84,6 @@ class WordVectorSettings(Settings):
                 if getattr(self, name) != getattr(defaults, name):
                     raise fail(f"{path}.{name}", "applies to algorithm 'fasttext' only")
 NEIGHBOURS = 8  # nearest neighbours shown per probe word
-FOLDER = "models/word_vectors"  # the workflow writes each word_vectors entry to FOLDER/<name>/
 FOLD_INPUTS = ("vectors", "corpus", "userdict")
 VOCABULARY_FILE, USERDICT_FILE = "vocabulary.json", "userdict.txt"  # in a kept model's folder
 RESERVED = ("[PAD]", "[UNK]")  # the first rows of every FoldVocabulary
@@ -227,10 +226,11 @@ def load_vectors(folder: Path) -> tuple[KeyedVectors, dict]:
 
 
 def fold_inputs(name: str) -> dict[str, str]:
-    """role -> workflow path of what a fold job reading the word_vectors entry `name` needs (a family's inputs,
-    kit.registry.Family): the vectors' folder, and the corpus and user dictionary kit.corpus.words_of reads."""
-    return {"vectors": f"{FOLDER}/{name}", "corpus": f"{CORPUS_FOLDER}/corpus.parquet",
-            "userdict": f"{CORPUS_FOLDER}/userdict.txt"}
+    """role -> workflow path (kit.layout) of what a fold job reading the word_vectors entry `name` needs (a family's
+    inputs, kit.registry.Family): the vectors' folder, and the corpus and user dictionary kit.corpus.words_of
+    reads."""
+    corpus = layout.corpus_files()
+    return {"vectors": layout.word_vectors(name), "corpus": corpus["corpus"], "userdict": corpus["userdict"]}
 
 
 def read_fold_words(inputs: Mapping[str, Path], texts: Sequence[str], who: str
@@ -241,9 +241,9 @@ def read_fold_words(inputs: Mapping[str, Path], texts: Sequence[str], who: str
 
     missing = [role for role in FOLD_INPUTS if role not in inputs]
     if missing:
+        example = " ".join(f"{role}={path}" for role, path in fold_inputs("<name>").items())
         raise ValueError(f"{who}: the fold job lacks its inputs {missing} (the workflow passes them as --inputs "
-                         f"vectors={FOLDER}/<name> corpus={CORPUS_FOLDER}/corpus.parquet "
-                         f"userdict={CORPUS_FOLDER}/userdict.txt)")
+                         f"{example})")
     vectors, meta = load_vectors(inputs["vectors"])
     return words_of(texts, Path(inputs["corpus"]), Path(inputs["userdict"])), vectors, meta
 

@@ -1,7 +1,7 @@
 rule adversarial:
     input:
-        train="data/variants/{variant}/train.parquet",
-        test="data/variants/{variant}/test.parquet",
+        train=layout.variant_files("{variant}")["train"],
+        test=layout.variant_files("{variant}")["test"],
     output:
         png=report(
             "figures/adversarial/{variant}.png",

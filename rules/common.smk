@@ -3,10 +3,10 @@ import os
 import sys
 
 from kit import config as kit_config
-from kit import corpus as kit_corpus
+from kit import layout
 from kit.hashing import canonical_json
 from kit.models.transformer.config import BackboneSource
-from kit.settings import from_command_line, identity, to_dict
+from kit.settings import from_command_line, identity, to_dict, yaml_text
 
 # The whole config parsed and checked before any job is planned; a mistake stops here with its key named, in one
 # line rather than Snakemake's listing of frames.
@@ -26,11 +26,10 @@ wildcard_constraints:
 
 EXPERIMENTS = {exp.name: exp for exp in kit_config.matrix(CONFIG)}
 FOLDS = list(range(CONFIG.folds.k))
-INTERIM = "data/interim"
 SPLITS = ["train", "test"] + (["unlabeled"] if CONFIG.data.unlabeled else [])
 PLUGINS = list(CONFIG.plugins)
 # With pseudo variants, teachers label the pool: every text variant writes the pool's texts too.
-POOL = "data/pool.parquet" if CONFIG.pseudo else None
+POOL = layout.POOL if CONFIG.pseudo else None
 POOL_TEACHERS = kit_config.pool_teachers(CONFIG)
 KEPT = kit_config.kept_experiments(CONFIG)
 
@@ -38,11 +37,13 @@ KEPT = kit_config.kept_experiments(CONFIG)
 def all_targets():
     """Every experiment and ensemble artifact, a submission per ensemble, the final one, and the report's figures
     (so that `snakemake --report report.html` works on any finished run)."""
-    targets = [f"oof/{name}/manifest.json" for name in EXPERIMENTS]
-    targets += [f"models/folds/{name}/retention.json" for name in EXPERIMENTS]
-    targets += [f"oof/ensemble.{name}/manifest.json" for name in CONFIG.ensembles]
-    targets += [f"subs/ensemble.{name}.csv" for name in CONFIG.ensembles]
-    return [*targets, "subs/final.csv", *figure_targets(), *tracking_targets()]
+    targets = [layout.artifact_files(name)["manifest"] for name in all_artifacts()]
+    targets += [f"{layout.FOLD_MODELS}/{name}/retention.json" for name in EXPERIMENTS]
+    targets += [
+        layout.submission(f"ensemble.{name}")["csv"] for name in CONFIG.ensembles
+    ]
+    final = layout.submission("final")["csv"]
+    return [*targets, final, *figure_targets(), *tracking_targets()]
 
 
 def set_aside_earlier_runs():
@@ -80,7 +81,7 @@ def text_variants():
 
 
 def variant_split_files(split):
-    return [f"data/variants/{variant}/{split}.parquet" for variant in text_variants()]
+    return [layout.variant_files(variant)[split] for variant in text_variants()]
 
 
 def max_lens_json():
@@ -94,47 +95,68 @@ def max_lens_json():
     return canonical_json({name: n for name, n in lens.items() if n})
 
 
+def artifact_files(names, role):
+    """The npz or manifest (role) of each artifact named, in order."""
+    return [layout.artifact_files(name)[role] for name in names]
+
+
 def all_artifact_npz(wildcards):
-    return [f"oof/{name}/oof.npz" for name in all_artifacts()]
+    return artifact_files(all_artifacts(), "npz")
 
 
 def all_artifact_manifests(wildcards):
-    return [f"oof/{name}/manifest.json" for name in all_artifacts()]
+    return artifact_files(all_artifacts(), "manifest")
 
 
 def all_artifacts():
     return list(EXPERIMENTS) + [f"ensemble.{name}" for name in CONFIG.ensembles]
 
 
+# A file a command may or may not get (the unlabelled split, the pool, a built backbone) is a list of one path or
+# none, so every command line is written whole (`--unlabeled {input.unlabeled:q}`) and the option takes 0 or 1 value.
+
+
 def competition_files(wildcards):
-    return {split: getattr(CONFIG.data, split) for split in SPLITS}
+    """The competition's CSVs; unlabeled is none when the config names no unlabelled file."""
+    return {
+        split: [getattr(CONFIG.data, split)] if split in SPLITS else []
+        for split in ("train", "test", "unlabeled")
+    }
 
 
 def interim_outputs():
-    return {f"out_{split}": f"{INTERIM}/{split}.parquet" for split in SPLITS}
+    return {f"out_{split}": layout.interim(split) for split in SPLITS}
 
 
-def unlabeled_arg(wildcards, input, output):
-    if "unlabeled" not in input.keys():
-        return ""
-    return f"--unlabeled {shell_quote(input.unlabeled)} --out-unlabeled {shell_quote(output.out_unlabeled)}"
+def optional_output(role):
+    """A params function: the output called role when the rule has one (the unlabelled split only with an
+    unlabelled file), else none. Derived from the outputs, so Snakemake leaves it out of its params comparison.
+    """
+
+    def param(wildcards, output):
+        return getattr(output, role, [])
+
+    return param
 
 
-def shell_quote(value):
-    import shlex
+def role_paths(prefix):
+    """A params function: `role=path` for each input named <prefix><role> (what a fold job reads beyond its
+    variant's files), for the command's ROLE=PATH option. Derived from the inputs, so never compared.
+    """
 
-    return shlex.quote(str(value))
+    def param(wildcards, input):
+        return [
+            f"{name.removeprefix(prefix)}={path}"
+            for name, path in input.items()
+            if name.startswith(prefix)
+        ]
+
+    return param
 
 
-def classes_arg():
-    """The labels, each quoted for the shell (kit.config allows only safe characters; quoting keeps it so)."""
-    return " ".join(shell_quote(label) for label in CONFIG.classes)
-
-
-def id_pattern_arg():
-    """columns.id_pattern as the command line writes it (null: any printable id)."""
-    pattern = CONFIG.columns.id_pattern
-    return "null" if pattern is None else pattern
+CLASSES = list(CONFIG.classes)
+# columns.id_pattern as the command line writes it (null: any printable id).
+ID_PATTERN = yaml_text(CONFIG.columns.id_pattern)
 
 
 def run_only(value_of):
@@ -150,122 +172,67 @@ def run_only(value_of):
     return param
 
 
-def plugins_arg(wildcards=None):
-    return ("--plugins " + " ".join(shell_quote(m) for m in PLUGINS)) if PLUGINS else ""
+def plugin_modules(wildcards):
+    """The config's plugin modules: every command that may meet a plugin's declaration imports them first."""
+    return PLUGINS
 
 
 def variant_inputs(wildcards):
     """A text variant's inputs: the ingested train and test splits, and the pool when there are teachers."""
-    inputs = {"train": f"{INTERIM}/train.parquet", "test": f"{INTERIM}/test.parquet"}
-    return inputs | ({"pool": POOL} if POOL else {})
+    inputs = {"train": layout.interim("train"), "test": layout.interim("test")}
+    return inputs | {"pool": [POOL] if POOL else []}
 
 
 def variant_outputs():
-    outputs = {
-        "train": "data/variants/{variant}/train.parquet",
-        "test": "data/variants/{variant}/test.parquet",
-        "meta": "data/variants/{variant}/meta.json",
-    }
-    return outputs | ({"pool": "data/variants/{variant}/pool.parquet"} if POOL else {})
-
-
-def pool_args(wildcards, input, output):
-    return (
-        f"--pool {shell_quote(input.pool)} --out-pool {shell_quote(output.pool)}"
-        if POOL
-        else ""
-    )
+    return layout.variant_files("{variant}", pool=bool(POOL))
 
 
 def pool_inputs(wildcards):
-    inputs = {"test": f"{INTERIM}/test.parquet"}
-    return inputs | (
-        {"unlabeled": f"{INTERIM}/unlabeled.parquet"} if CONFIG.data.unlabeled else {}
-    )
-
-
-def pool_unlabeled_arg(wildcards, input):
-    return (
-        f"--unlabeled {shell_quote(input.unlabeled)}"
-        if "unlabeled" in input.keys()
-        else ""
-    )
+    return {
+        "test": layout.interim("test"),
+        "unlabeled": [layout.interim("unlabeled")] if CONFIG.data.unlabeled else [],
+    }
 
 
 def experiment_files(wildcards):
-    """What a fold job and its merge read: the text variant's files, the pool when the experiment teaches, and a
-    pseudo variant's rows and manifest."""
-    folder = f"data/variants/{kit_config.text_variant(CONFIG, wildcards.variant)}"
-    files = {
-        "train": f"{folder}/train.parquet",
-        "test": f"{folder}/test.parquet",
-        "meta": f"{folder}/meta.json",
-    }
-    if experiment_name(wildcards) in POOL_TEACHERS:
-        files["pool"] = f"{folder}/pool.parquet"
-    kind = kit_config.variant_kind(CONFIG, wildcards.variant)
-    if kind == "pseudo":
-        files["pseudo_rows"] = f"data/pseudo/{wildcards.variant}/rows.parquet"
-        files["pseudo_manifest"] = f"data/pseudo/{wildcards.variant}/manifest.json"
-    if kind == "augment":
-        files["corpus"] = "data/corpus/corpus.parquet"
-        files["userdict"] = "data/corpus/userdict.txt"
-        synonyms = CONFIG.augment[wildcards.variant].synonyms
-        if synonyms:
-            files["synonyms"] = f"models/word_vectors/{synonyms}"
-    return files
+    """What a fold job and its merge read: the text variant's files, the pool when the experiment teaches (none
+    otherwise), and the files the variant's kind declares (kit.registry.VariantKind.inputs: a pseudo variant's
+    rows, an augmented one's corpus), named variant_<role>."""
+    files = layout.variant_files(
+        kit_config.text_variant(CONFIG, wildcards.variant), pool=True
+    )
+    if experiment_name(wildcards) not in POOL_TEACHERS:
+        files["pool"] = []
+    declared = kit_config.variant_inputs(CONFIG, wildcards.variant)
+    return files | {f"variant_{role}": path for role, path in declared.items()}
 
 
 def family_inputs(wildcards):
-    """The workflow files the model's family reads beyond the variant's (kit.registry.Family.inputs: the corpus and
-    a word_vectors folder, say), named family_<role>."""
+    """The workflow files the model's family reads beyond the variant's (kit.registry.Family.inputs: the corpus, a
+    word_vectors folder, a built backbone), named family_<role>."""
     return {
         f"family_{role}": path
         for role, path in kit_config.model_inputs(CONFIG, wildcards.model).items()
     }
 
 
-def family_inputs_arg(wildcards, input):
-    roles = kit_config.model_inputs(CONFIG, wildcards.model)
-    pairs = [
-        shell_quote(f"{role}={getattr(input, f'family_{role}')}") for role in roles
-    ]
-    return f"--inputs {' '.join(pairs)}" if pairs else ""
+def variant_kind(wildcards):
+    """'text', or the kind of a training-only variant (pseudo, augment, a plugin's)."""
+    return kit_config.variant_kind(CONFIG, wildcards.variant)
 
 
-def fold_extra_args(wildcards, input):
-    args = [f"--pool {shell_quote(input.pool)}" if "pool" in input.keys() else ""]
-    if "pseudo_rows" in input.keys():
-        args.append(f"--pseudo-rows {shell_quote(input.pseudo_rows)}")
-    if kit_config.variant_kind(CONFIG, wildcards.variant) == "augment":
-        args.append(
-            f"--augment-json {shell_quote(settings_json(CONFIG.augment[wildcards.variant]))}"
-        )
-        args.append(
-            f"--corpus {shell_quote(input.corpus)} --userdict {shell_quote(input.userdict)}"
-        )
-        if "synonyms" in input.keys():
-            args.append(f"--synonyms {shell_quote(input.synonyms)}")
-    return " ".join(arg for arg in args if arg)
-
-
-def merge_extra_args(wildcards, input):
-    if kit_config.variant_kind(CONFIG, wildcards.variant) == "text":
-        return ""
-    args = f"--variant {wildcards.variant}"
-    if "pseudo_manifest" in input.keys():
-        args += f" --variant-manifest {shell_quote(input.pseudo_manifest)}"
-    return args
+def variant_settings_json(wildcards):
+    """A training-only variant's whole entry ({} for a text variant); its identity is in config_hash."""
+    entry = kit_config.variant_entry(CONFIG, wildcards.variant)
+    return "{}" if entry is None else settings_json(entry)
 
 
 def teacher_files(wildcards):
-    teacher = kit_config.teacher_artifact(CONFIG, wildcards.pseudo)
+    teacher = layout.artifact_files(
+        kit_config.teacher_artifact(CONFIG, wildcards.pseudo)
+    )
     base = CONFIG.pseudo[wildcards.pseudo].base_variant
-    return {
-        "npz": f"oof/{teacher}/oof.npz",
-        "manifest": f"oof/{teacher}/manifest.json",
-        "pool": f"data/variants/{base}/pool.parquet",
-    }
+    return teacher | {"pool": layout.variant_files(base, pool=True)["pool"]}
 
 
 def pseudo_settings_json(wildcards):
@@ -318,17 +285,8 @@ def built_backbones():
     return built
 
 
-BACKBONES = "models/backbones"
+BACKBONES = layout.BACKBONES
 BUILT_BACKBONES = built_backbones()
-
-
-def backbone_input(wildcards):
-    source = backbone_source(wildcards.model)
-    return [] if source is None else f"{BACKBONES}/{source.folder_name()}"
-
-
-def backbone_arg(wildcards, input):
-    return f"--backbone-dir {shell_quote(input.backbone)}" if input.backbone else ""
 
 
 def scratch_spec_json(wildcards):
@@ -354,10 +312,6 @@ def post_train_base_input(wildcards):
     return [] if base is None else f"{BACKBONES}/{base.folder_name()}"
 
 
-def post_train_base_arg(wildcards, input):
-    return f"--base-dir {shell_quote(input.base)}" if input.base else ""
-
-
 def post_train_runs(wildcards):
     """The scheduling keys (ModelRun) of the model entries that fine-tune this backbone."""
     folder = post_train_source(wildcards).folder_name()
@@ -379,18 +333,16 @@ def post_train_gpus(wildcards):
 
 
 def fold_files(wildcards):
-    name = f"{wildcards.model}.{wildcards.variant}.s{wildcards.seed}"
-    return [f"oof/{name}/fold{fold}.npz" for fold in FOLDS]
+    return [layout.fold_file(experiment_name(wildcards), fold) for fold in FOLDS]
 
 
 def fold_model_dirs(wildcards):
-    name = experiment_name(wildcards)
-    return [f"models/folds/{name}/fold{fold}" for fold in FOLDS]
+    return [layout.fold_model(experiment_name(wildcards), fold) for fold in FOLDS]
 
 
-def kept_flag(wildcards):
-    """--kept when keep_models keeps this experiment's fold models (kit.config.kept_experiments)."""
-    return "--kept" if experiment_name(wildcards) in KEPT else ""
+def kept(wildcards):
+    """Whether keep_models keeps this experiment's fold models (kit.config.kept_experiments)."""
+    return yaml_text(experiment_name(wildcards) in KEPT)
 
 
 def config_hash(wildcards):
@@ -408,11 +360,11 @@ def ensemble_members(wildcards):
 
 
 def ensemble_member_npz(wildcards):
-    return [f"oof/{name}/oof.npz" for name in ensemble_members(wildcards)]
+    return artifact_files(ensemble_members(wildcards), "npz")
 
 
 def ensemble_member_manifests(wildcards):
-    return [f"oof/{name}/manifest.json" for name in ensemble_members(wildcards)]
+    return artifact_files(ensemble_members(wildcards), "manifest")
 
 
 def ensemble_spec_json(wildcards):
@@ -436,27 +388,24 @@ def final_candidates():
 
 
 def final_candidate_npz(wildcards):
-    return [f"oof/{name}/oof.npz" for name in final_candidates()]
+    return artifact_files(final_candidates(), "npz")
 
 
 def final_candidate_manifests(wildcards):
-    return [f"oof/{name}/manifest.json" for name in final_candidates()]
+    return artifact_files(final_candidates(), "manifest")
 
 
 # ------------------------------------------------------------------------------- the corpus and word vectors
 
-CORPUS = kit_corpus.FOLDER
+CORPUS_FILES = layout.corpus_files()
 
 
 def corpus_inputs(wildcards):
     """The ingested splits the corpus reads: train, test and, when the config names one, the unlabelled file."""
-    return {split: f"{INTERIM}/{split}.parquet" for split in SPLITS}
-
-
-def corpus_unlabeled_arg(wildcards, input):
-    if "unlabeled" not in input.keys():
-        return ""
-    return f"--unlabeled {shell_quote(input.unlabeled)}"
+    return {
+        split: [layout.interim(split)] if split in SPLITS else []
+        for split in ("train", "test", "unlabeled")
+    }
 
 
 def settings_json(settings):
@@ -490,28 +439,16 @@ def word_vectors_identity(wildcards):
 
 
 # The leaderboard log (kit lb), adversarial validation and experiment tracking.
-LEADERBOARD_LOG = "lb.csv"
 
 
 def leaderboard_log(wildcards):
     """lb.csv once a score is recorded (a person writes it, no rule does); the figure notes its absence."""
-    return [LEADERBOARD_LOG] if os.path.exists(LEADERBOARD_LOG) else []
-
-
-def leaderboard_log_arg(wildcards, input):
-    return f"--lb {shell_quote(input[0])}" if len(input) else ""
+    return [layout.LEADERBOARD_LOG] if os.path.exists(layout.LEADERBOARD_LOG) else []
 
 
 def all_artifact_figures(wildcards):
     """Each artifact's figure, in the order of all_artifacts()."""
-    return [
-        (
-            f"figures/ensembles/{name.removeprefix('ensemble.')}.png"
-            if name.startswith("ensemble.")
-            else f"figures/experiments/{name}.png"
-        )
-        for name in all_artifacts()
-    ]
+    return [layout.artifact_figure(name) for name in all_artifacts()]
 
 
 def tracking_targets():
@@ -519,6 +456,5 @@ def tracking_targets():
     return ["tracking/mlflow.json"] if CONFIG.tracking == "mlflow" else []
 
 
-def tracking_uri_arg():
-    uri = CONFIG.tracking_uri
-    return f"--uri {shell_quote(uri)}" if uri else ""
+# The MLflow tracking URI, none for the default store.
+TRACKING_URI = [CONFIG.tracking_uri] if CONFIG.tracking_uri else []

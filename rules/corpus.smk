@@ -6,20 +6,16 @@ rule corpus:
     input:
         unpack(corpus_inputs),
     output:
-        corpus=f"{CORPUS}/corpus.parquet",
-        userdict=f"{CORPUS}/userdict.txt",
-        new_words=f"{CORPUS}/new_words.tsv",
-        meta=f"{CORPUS}/meta.json",
+        **CORPUS_FILES,
     log:
         "logs/corpus.log",
     conda:
         "../env.yaml"
     threads: 4
     params:
-        unlabeled=corpus_unlabeled_arg,
         settings=corpus_settings_json(),
     shell:
-        "python -m kit corpus --train {input.train:q} --test {input.test:q} {params.unlabeled}"
+        "python -m kit corpus --train {input.train:q} --test {input.test:q} --unlabeled {input.unlabeled:q}"
         " --settings-json {params.settings:q} --threads {threads} --out-corpus {output.corpus:q}"
         " --out-userdict {output.userdict:q} --out-new-words {output.new_words:q} --out-meta {output.meta:q}"
         " --log {log:q}"
@@ -27,10 +23,10 @@ rule corpus:
 
 rule word_vectors:
     input:
-        corpus=f"{CORPUS}/corpus.parquet",
-        meta=f"{CORPUS}/meta.json",
+        corpus=CORPUS_FILES["corpus"],
+        meta=CORPUS_FILES["meta"],
     output:
-        directory("models/word_vectors/{vectors}"),
+        directory(layout.word_vectors("{vectors}")),
     log:
         "logs/word_vectors/{vectors}.log",
     conda:

@@ -17,26 +17,27 @@ rule ingest:
         unpack(competition_files),
     output:
         **interim_outputs(),
-        report=f"{INTERIM}/report.json",
+        report=layout.REPORT,
     log:
         "logs/ingest.log",
     conda:
         "../env.yaml"
     params:
-        unlabeled=unlabeled_arg,
-        classes=classes_arg(),
+        classes=CLASSES,
         id_column=CONFIG.columns.id,
         text_column=CONFIG.columns.text,
         label_column=CONFIG.columns.label,
-        id_pattern=id_pattern_arg(),
+        id_pattern=ID_PATTERN,
         encoding=CONFIG.data.encoding,
         conflicting_text=CONFIG.ingest.conflicting_text,
+        out_unlabeled=optional_output("out_unlabeled"),
     shell:
-        "python -m kit ingest --train {input.train:q} --test {input.test:q} {params.unlabeled}"
-        " --classes {params.classes} --column-id {params.id_column:q} --column-text {params.text_column:q}"
+        "python -m kit ingest --train {input.train:q} --test {input.test:q} --unlabeled {input.unlabeled:q}"
+        " --classes {params.classes:q} --column-id {params.id_column:q} --column-text {params.text_column:q}"
         " --column-label {params.label_column:q} --column-id-pattern {params.id_pattern:q}"
         " --encoding {params.encoding:q} --conflicting-text {params.conflicting_text:q}"
-        " --out-train {output.out_train:q} --out-test {output.out_test:q} --report {output.report:q} --log {log:q}"
+        " --out-train {output.out_train:q} --out-test {output.out_test:q}"
+        " --out-unlabeled {params.out_unlabeled:q} --report {output.report:q} --log {log:q}"
 
 
 rule variant:
@@ -50,37 +51,36 @@ rule variant:
         "../env.yaml"
     params:
         identity=variant_identity,
-        pool=pool_args,
-        plugins=run_only(plugins_arg),
+        out_pool=optional_output("pool"),
+        plugins=run_only(plugin_modules),
     shell:
         "python -m kit variant --name {wildcards.variant} --train {input.train:q} --test {input.test:q}"
-        " --out-train {output.train:q} --out-test {output.test:q} --meta {output.meta:q} {params.pool}"
-        " {params.plugins} --log {log:q}"
+        " --pool {input.pool:q} --out-train {output.train:q} --out-test {output.test:q} --meta {output.meta:q}"
+        " --out-pool {params.out_pool:q} --plugins {params.plugins:q} --log {log:q}"
 
 
 rule pool:
     input:
         unpack(pool_inputs),
     output:
-        "data/pool.parquet",
+        layout.POOL,
     log:
         "logs/pool.log",
     conda:
         "../env.yaml"
     params:
-        unlabeled=pool_unlabeled_arg,
         rows=CONFIG.pool.unlabeled_rows,
         seed=CONFIG.pool.seed,
     shell:
-        "python -m kit pool --test {input.test:q} {params.unlabeled} --unlabeled-rows {params.rows}"
+        "python -m kit pool --test {input.test:q} --unlabeled {input.unlabeled:q} --unlabeled-rows {params.rows}"
         " --seed {params.seed} --out {output:q} --log {log:q}"
 
 
 rule folds:
     input:
-        train=f"{INTERIM}/train.parquet",
+        train=layout.interim("train"),
     output:
-        "data/folds.parquet",
+        layout.FOLDS,
     log:
         "logs/folds.log",
     conda:

@@ -1,6 +1,6 @@
 rule cv_vs_lb_figure:
     input:
-        leaderboard_log,
+        lb=leaderboard_log,
     output:
         report(
             "figures/final/cv_vs_lb.png",
@@ -11,7 +11,5 @@ rule cv_vs_lb_figure:
         "logs/figures/cv_vs_lb.log",
     conda:
         "../env.yaml"
-    params:
-        lb=leaderboard_log_arg,
     shell:
-        "python -m kit lb-figure {params.lb} --out {output:q} --log {log:q}"
+        "python -m kit lb-figure --lb {input.lb:q} --out {output:q} --log {log:q}"

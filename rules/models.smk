@@ -1,6 +1,6 @@
 rule build_backbone:
     input:
-        texts=expand(f"{INTERIM}/{{split}}.parquet", split=SPLITS),
+        texts=[layout.interim(split) for split in SPLITS],
     output:
         directory(f"{BACKBONES}/scratch-{{backbone_hash}}"),
     log:
@@ -16,8 +16,8 @@ rule build_backbone:
 
 rule post_train:
     input:
-        corpus="data/corpus/corpus.parquet",
-        corpus_meta="data/corpus/meta.json",
+        corpus=CORPUS_FILES["corpus"],
+        corpus_meta=CORPUS_FILES["meta"],
         base=post_train_base_input,
     output:
         directory(f"{BACKBONES}/post-{{backbone_hash}}"),
@@ -31,10 +31,9 @@ rule post_train:
     params:
         identity=post_train_identity,
         spec=run_only(post_train_spec_json),
-        base=post_train_base_arg,
-        workdir="checkpoints/backbones/post-{backbone_hash}",
+        workdir=f"{layout.CHECKPOINTS}/backbones/post-{{backbone_hash}}",
     shell:
-        "python -m kit post-train --spec-json {params.spec:q} {params.base} --corpus {input.corpus:q}"
+        "python -m kit post-train --spec-json {params.spec:q} --base-dir {input.base:q} --corpus {input.corpus:q}"
         " --corpus-meta {input.corpus_meta:q} --gpus {resources.gpu} --threads {threads}"
         " --workdir {params.workdir:q} --out {output:q} --log {log:q}"
 
@@ -43,11 +42,10 @@ rule fit_fold:
     input:
         unpack(experiment_files),
         unpack(family_inputs),
-        folds="data/folds.parquet",
-        backbone=backbone_input,
+        folds=layout.FOLDS,
     output:
-        npz="oof/{model}.{variant}.s{seed}/fold{fold}.npz",
-        model=directory("models/folds/{model}.{variant}.s{seed}/fold{fold}"),
+        npz=layout.fold_file("{model}.{variant}.s{seed}", "{fold}"),
+        model=directory(layout.fold_model("{model}.{variant}.s{seed}", "{fold}")),
     log:
         "logs/fit/{model}.{variant}.s{seed}.fold{fold}.log",
     conda:
@@ -59,28 +57,31 @@ rule fit_fold:
         identity=config_hash,
         kind=model_kind,
         model=run_only(model_params_json),
-        backbone=backbone_arg,
-        inputs=family_inputs_arg,
-        classes=classes_arg(),
-        plugins=run_only(plugins_arg),
-        extra=fold_extra_args,
-        workdir="checkpoints/{model}.{variant}.s{seed}/fold{fold}",
+        family_inputs=role_paths("family_"),
+        variant_kind=variant_kind,
+        variant=run_only(variant_settings_json),
+        variant_inputs=role_paths("variant_"),
+        classes=CLASSES,
+        plugins=run_only(plugin_modules),
+        workdir=f"{layout.CHECKPOINTS}/{{model}}.{{variant}}.s{{seed}}/fold{{fold}}",
     shell:
-        "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q} {params.backbone} {params.inputs}"
-        " --train {input.train:q} --test {input.test:q} --variant-meta {input.meta:q} --folds {input.folds:q}"
-        " --fold {wildcards.fold} --seed {wildcards.seed} --classes {params.classes} --gpus {resources.gpu}"
-        " --threads {threads} --workdir {params.workdir:q} {params.extra} --out {output.npz:q}"
-        " --model-dir {output.model:q} --config-hash {params.identity} {params.plugins} --log {log:q}"
+        "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q}"
+        " --inputs {params.family_inputs:q} --train {input.train:q}"
+        " --test {input.test:q} --variant-meta {input.meta:q} --pool {input.pool:q}"
+        " --variant {wildcards.variant} --variant-kind {params.variant_kind:q} --variant-json {params.variant:q}"
+        " --variant-inputs {params.variant_inputs:q} --folds {input.folds:q} --fold {wildcards.fold}"
+        " --seed {wildcards.seed} --classes {params.classes:q} --gpus {resources.gpu} --threads {threads}"
+        " --workdir {params.workdir:q} --out {output.npz:q} --model-dir {output.model:q}"
+        " --config-hash {params.identity} --plugins {params.plugins:q} --log {log:q}"
 
 
 rule merge_folds:
     input:
         unpack(experiment_files),
         folds_npz=fold_files,
-        folds="data/folds.parquet",
+        folds=layout.FOLDS,
     output:
-        npz="oof/{model}.{variant}.s{seed}/oof.npz",
-        manifest="oof/{model}.{variant}.s{seed}/manifest.json",
+        **layout.artifact_files("{model}.{variant}.s{seed}"),
     log:
         "logs/merge/{model}.{variant}.s{seed}.log",
     conda:
@@ -89,14 +90,18 @@ rule merge_folds:
         identity=config_hash,
         kind=model_kind,
         model=run_only(model_params_json),
-        classes=classes_arg(),
-        extra=merge_extra_args,
+        variant_kind=variant_kind,
+        variant_inputs=role_paths("variant_"),
+        classes=CLASSES,
+        plugins=run_only(plugin_modules),
     shell:
         "python -m kit merge --fold-files {input.folds_npz:q} --train {input.train:q} --test {input.test:q}"
-        " --variant-meta {input.meta:q} --folds {input.folds:q} --classes {params.classes}"
+        " --variant-meta {input.meta:q} --folds {input.folds:q} --classes {params.classes:q}"
         " --name {wildcards.model}.{wildcards.variant}.s{wildcards.seed} --model {wildcards.model}"
-        " --kind {params.kind:q} --params-json {params.model:q} --config-hash {params.identity} {params.extra}"
-        " --out-npz {output.npz:q} --out-manifest {output.manifest:q} --log {log:q}"
+        " --kind {params.kind:q} --params-json {params.model:q} --config-hash {params.identity}"
+        " --variant {wildcards.variant} --variant-kind {params.variant_kind:q}"
+        " --variant-inputs {params.variant_inputs:q} --out-npz {output.npz:q} --out-manifest {output.manifest:q}"
+        " --plugins {params.plugins:q} --log {log:q}"
 
 
 # Which fold models `kit predict` keeps is settled here, after the experiment is merged, so that keep_models, the
@@ -105,16 +110,16 @@ rule merge_folds:
 rule keep_models:
     input:
         models=fold_model_dirs,
-        manifest="oof/{model}.{variant}.s{seed}/manifest.json",
+        manifest=layout.artifact_files("{model}.{variant}.s{seed}")["manifest"],
     output:
-        "models/folds/{model}.{variant}.s{seed}/retention.json",
+        f"{layout.FOLD_MODELS}/{{model}}.{{variant}}.s{{seed}}/retention.json",
     log:
         "logs/keep_models/{model}.{variant}.s{seed}.log",
     conda:
         "../env.yaml"
     params:
-        kept=kept_flag,
+        kept=kept,
         mode=CONFIG.keep_models,
     shell:
-        "python -m kit keep-models --model-dirs {input.models:q} {params.kept} --keep-models {params.mode}"
+        "python -m kit keep-models --model-dirs {input.models:q} --kept {params.kept} --keep-models {params.mode}"
         " --out {output:q} --log {log:q}"

@@ -2,8 +2,7 @@ rule pseudo_rows:
     input:
         unpack(teacher_files),
     output:
-        rows="data/pseudo/{pseudo}/rows.parquet",
-        manifest="data/pseudo/{pseudo}/manifest.json",
+        **layout.pseudo_files("{pseudo}"),
     log:
         "logs/pseudo/{pseudo}.log",
     conda:

@@ -1,6 +1,6 @@
 rule eda_figures:
     input:
-        report=f"{INTERIM}/report.json",
+        report=layout.REPORT,
         train=variant_split_files("train"),
         test=variant_split_files("test"),
     output:
@@ -35,8 +35,7 @@ rule eda_figures:
 
 rule experiment_figure:
     input:
-        npz="oof/{model}.{variant}.s{seed}/oof.npz",
-        manifest="oof/{model}.{variant}.s{seed}/manifest.json",
+        **layout.artifact_files("{model}.{variant}.s{seed}"),
     output:
         report(
             "figures/experiments/{model}.{variant}.s{seed}.png",
@@ -56,8 +55,7 @@ rule experiment_figure:
 
 rule ensemble_figure:
     input:
-        npz="oof/ensemble.{ensemble}/oof.npz",
-        manifest="oof/ensemble.{ensemble}/manifest.json",
+        **layout.artifact_files("ensemble.{ensemble}"),
     output:
         report(
             "figures/ensembles/{ensemble}.png",
@@ -76,9 +74,9 @@ rule ensemble_figure:
 
 rule final_figure:
     input:
-        final="subs/final.json",
+        final=layout.FINAL_SIDECAR,
         manifests=final_candidate_manifests,
-        report=f"{INTERIM}/report.json",
+        report=layout.REPORT,
     output:
         report(
             "figures/final/final.png",
@@ -96,11 +94,11 @@ rule final_figure:
 
 rule disagreements:
     input:
-        final="subs/final.json",
+        final=layout.FINAL_SIDECAR,
         npz=all_artifact_npz,
         manifests=all_artifact_manifests,
-        train=f"{INTERIM}/train.parquet",
-        test=f"{INTERIM}/test.parquet",
+        train=layout.interim("train"),
+        test=layout.interim("test"),
     output:
         png=report(
             "figures/final/disagreements.png",

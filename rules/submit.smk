@@ -1,11 +1,9 @@
 rule submission:
     input:
-        npz="oof/{artifact}/oof.npz",
-        manifest="oof/{artifact}/manifest.json",
-        test=f"{INTERIM}/test.parquet",
+        **layout.artifact_files("{artifact}"),
+        test=layout.interim("test"),
     output:
-        csv="subs/{artifact}.csv",
-        sidecar="subs/{artifact}.json",
+        **layout.submission("{artifact}"),
     log:
         "logs/submit/{artifact}.log",
     conda:
@@ -19,10 +17,9 @@ rule final_submission:
     input:
         npz=final_candidate_npz,
         manifests=final_candidate_manifests,
-        test=f"{INTERIM}/test.parquet",
+        test=layout.interim("test"),
     output:
-        csv="subs/final.csv",
-        sidecar="subs/final.json",
+        **layout.submission("final"),
     log:
         "logs/submit/final.log",
     conda:

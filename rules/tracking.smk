@@ -9,7 +9,7 @@ rule track:
     conda:
         "../env.yaml"
     params:
-        uri=tracking_uri_arg(),
+        uri=TRACKING_URI,
     shell:
-        "python -m kit track --manifests {input.manifests:q} --figures {input.figures:q} {params.uri}"
+        "python -m kit track --manifests {input.manifests:q} --figures {input.figures:q} --uri {params.uri:q}"
         " --out {output:q} --log {log:q}"

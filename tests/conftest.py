@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,6 +168,12 @@ class FakeClock:
 def clock() -> FakeClock:
     return FakeClock()
 
+def snakemake(workdir: Path, *args: str) -> str:
+    """Run the kit's Snakefile in workdir with args; its output (stdout, then stderr), asserting that it succeeded."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
 
 
 def job_counts(snakemake_output: str) -> dict[str, int]:

@@ -153,6 +153,36 @@ def test_an_augment_variant_needs_the_word_vectors_it_names(default_config):
     assert kit_config.variant_kind(loaded, "eda") == "augment" and kit_config.text_variant(loaded, "eda") == "cleaned"
 
 
+def test_a_registered_variant_kind_is_a_config_block_whose_entries_are_variants(monkeypatch):
+    from dataclasses import dataclass
+
+    from kit import registry
+    from kit.registry import VariantKind, register
+    from kit.settings import Settings, setting, to_dict
+
+    @dataclass
+    class Loud(Settings):
+        base_variant: str = setting("raw", "the text variant it copies")
+        copies: int = setting(1, "upper-cased copies of each training row", ge=1)
+
+    registry.names(registry.VARIANT_KINDS)
+    for attribute in ("entries", "origin"):
+        monkeypatch.setattr(registry.VARIANT_KINDS, attribute, dict(getattr(registry.VARIANT_KINDS, attribute)))
+    register(VariantKind("loud", Loud, "m:rows", inputs=lambda name, settings: {"report": "data/interim/report.json"}))
+    config = kit_config.load(minimal(variants=["raw", "shouty"], loud={"shouty": {"copies": 2}}))
+    assert kit_config.variant_kind(config, "shouty") == "loud" and kit_config.text_variant(config, "shouty") == "raw"
+    assert kit_config.variant_inputs(config, "shouty") == {"report": "data/interim/report.json"}
+    assert kit_config.variant_inputs(config, "raw") == {}
+    shouty = next(exp for exp in kit_config.matrix(config) if exp.variant == "shouty")
+    identity = kit_config.experiment_identity(config, shouty)
+    assert identity["variant_settings"] == {"copies": 2} and list(identity["variant_code"]) == [__name__]
+    assert to_dict(config)["loud"] == {"shouty": {"base_variant": "raw", "copies": 2}}  # `kit config --show`
+    with pytest.raises(SettingsError, match=r"'loud\.raw': is already the name of another variant"):
+        kit_config.load(minimal(loud={"raw": {}}))
+    with pytest.raises(SettingsError, match=r"'loud\.shouty\.copies'"):
+        kit_config.load(minimal(loud={"shouty": {"copies": 0}}))
+
+
 def test_other_competition_does_not_inherit_the_demo_unlabeled_file():
     config = minimal()
     config["data"]["unlabeled"] = kit_config.DEMO_FILES["unlabeled"]

@@ -229,5 +229,6 @@ def test_without_an_unlabelled_file_the_corpus_reads_train_and_test(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     out = snakemake(tmp_path, "-n", "-p", "data/corpus/corpus.parquet", "--configfile", "c.yaml")
     command = next(line for line in out.splitlines() if "python -m kit corpus" in line)
-    assert "--train data/interim/train.parquet --test data/interim/test.parquet  --settings-json" in command
-    assert "unlabeled" not in command
+    # The whole command is written out: its --unlabeled option is there, with no file.
+    assert "--train data/interim/train.parquet --test data/interim/test.parquet --unlabeled  --settings-json" in command
+    assert "unlabeled.parquet" not in command

@@ -19,6 +19,7 @@ import pytest
 from rich.console import Console
 
 import kit.data
+import kit.encoding
 from kit.artifacts import sha256_strings
 from kit.settings import parse
 from kit.data import (
@@ -499,10 +500,10 @@ def test_blank_characters_are_whitespace_and_what_shows_nothing():
 
 
 def test_the_common_characters_are_the_level_1_sets():
-    flags = kit.data._char_flags()
-    assert np.count_nonzero(flags & kit.data._COMMON_SIMPLIFIED) == 3755
-    assert np.count_nonzero(flags & kit.data._COMMON_TRADITIONAL) == 5401
-    assert flags[ord("的")] & kit.data._COMMON_SIMPLIFIED and not flags[ord("們")] & kit.data._COMMON_SIMPLIFIED
+    flags = kit.encoding._char_flags()
+    assert np.count_nonzero(flags & kit.encoding._COMMON_SIMPLIFIED) == 3755
+    assert np.count_nonzero(flags & kit.encoding._COMMON_TRADITIONAL) == 5401
+    assert flags[ord("的")] & kit.encoding._COMMON_SIMPLIFIED and not flags[ord("們")] & kit.encoding._COMMON_SIMPLIFIED
 
 
 def test_bad_arguments_are_value_errors(tmp_path):

@@ -12,7 +12,7 @@ KIT = Path(__file__).resolve().parents[1] / "kit"
 # Bottom to top. A module may import its own layer's modules and those of the layers below; every kit module not
 # named here sits in FEATURES, between the composition of the config above and the foundation below.
 FOUNDATION = {"kit", "kit.settings", "kit.registry", "kit.hashing", "kit.metrics", "kit.log", "kit.progress",
-              "kit.input_files", "kit.strict_yaml", "kit.artifacts", "kit.ensemble.objectives"}
+              "kit.input_files", "kit.strict_yaml", "kit.artifacts", "kit.ensemble.objectives", "kit.layout"}
 COMPOSITION = {"kit.config"}  # composes the settings of the features below it
 ABOVE_CONFIG = {"kit.runtime", "kit.docs", "kit.demo", "kit.predict", "kit.ensemble.build", "kit.report", "kit.results",
                 "kit.figures", "kit.disagreements", "kit.lb", "kit.adversarial", "kit.tracking", "kit.stale"}

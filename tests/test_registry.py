@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from kit import registry
-from kit.registry import Family, Method, Variant, load_plugins, lookup, register, resolve
+from kit.registry import Family, Method, Variant, VariantKind, load_plugins, lookup, register, resolve
 from kit.settings import Settings, SettingsError, setting
 
 
@@ -16,10 +16,15 @@ class ToyParams(Settings):
     strength: float = setting(1.0, "how strong", gt=0)
 
 
+@dataclass
+class ToyKind(Settings):
+    base_variant: str = setting("raw", "the text variant it builds on")
+
+
 @pytest.fixture
 def scratch_registries(monkeypatch):
     registry.names(registry.FAMILIES)
-    for table in (registry.FAMILIES, registry.METHODS, registry.VARIANTS):
+    for table in (registry.FAMILIES, registry.METHODS, registry.VARIANTS, registry.VARIANT_KINDS):
         monkeypatch.setattr(table, "entries", dict(table.entries))
 
 
@@ -28,6 +33,8 @@ def test_the_kits_own_declarations_are_there():
     assert all(registry.family(kind).load_predictor for kind in ("sklearn", "transformer"))  # both can be kept
     assert {"mean", "caruana", "stack", "vote_multiround"} <= set(registry.names(registry.METHODS))
     assert registry.method("vote_multiround").min_members == 3 and registry.method("caruana").fitted
+    assert registry.names(registry.VARIANT_KINDS) == ["pseudo", "augment"]
+    assert registry.variant_kind("pseudo").manifest == "manifest" and registry.variant_kind("augment").inputs
     assert not registry.method("mean").fitted
 
 
@@ -56,6 +63,10 @@ def test_register_refuses_a_second_meaning_and_accepts_the_same_one_again(scratc
         (Family("toy", ToyParams, "m:f", inputs="no_colon"), "inputs must be a callable"),
         (Family("to y", ToyParams, "m:f"), "must match"),
         (Variant("Toy", str.upper), "must match"),
+        (VariantKind("toy", ToyParams, "m:rows"), "its params need a base_variant"),
+        (VariantKind("toy", ToyKind, "no_colon"), "rows must be a callable"),
+        (VariantKind("toy", ToyKind, "m:rows", check="no_colon"), "check must be a callable"),
+        (VariantKind("Toy", ToyKind, "m:rows"), "must match"),
     ],
 )
 def test_register_refuses_malformed_declarations(scratch_registries, declaration, message):

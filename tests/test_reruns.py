@@ -18,7 +18,7 @@ import yaml
 
 from kit import config as kit_config
 from kit.settings import Settings
-from tests.conftest import PLUGIN, job_counts
+from tests.conftest import PLUGIN, job_counts, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "configs" / "config.yaml").read_text(encoding="utf-8"))
@@ -28,13 +28,6 @@ from kit.registry import Variant, register
 
 register(Variant("whisper", str.lower, help="lower case"))
 """
-
-
-def snakemake(workdir: Path, *args: str) -> str:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
 
 
 def planned(workdir: Path, config: dict | None = None, *args: str) -> dict[str, int]:

@@ -397,7 +397,8 @@ def test_two_models_on_one_post_trained_backbone_plan_one_build_and_post_trainin
     assert "--base-dir models/backbones/scratch-" in post_train
     assert "--gpus 1 --threads 2" in post_train  # the most any of its users asks
     fold_jobs = [line for line in out.splitlines() if "python -m kit fit-fold" in line]
-    assert sum("--backbone-dir models/backbones/post-" in line for line in fold_jobs) == 4
+    # The built folder is the family's declared input, passed as every family input is.
+    assert sum("--inputs backbone=models/backbones/post-" in line for line in fold_jobs) == 4
 
 
 @pytest.mark.slow

@@ -13,15 +13,7 @@ import yaml
 
 from kit.artifacts import Artifact
 from kit.demo import make_demo
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def snakemake(workdir: Path, *args: str) -> str:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
+from tests.conftest import snakemake
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,16 @@ Importing this package stays light (torch loads when a fold runs), so the config
 
 from __future__ import annotations
 
-from kit.models.transformer.config import TransformerConfig
+from kit.models.transformer.config import TransformerConfig, built_backbone_input
 from kit.registry import Family, register
 
-register(Family("transformer", TransformerConfig, "kit.models.transformer.fold:fit_predict",
+
+def inputs(config: TransformerConfig) -> dict[str, str]:
+    """The family's workflow inputs (kit.registry.Family.inputs): the backbone's folder, when the workflow builds it
+    (`backbone: {scratch: ...}` or `{post_train: ...}`)."""
+    return built_backbone_input(config.backbone)
+
+
+register(Family("transformer", TransformerConfig, "kit.models.transformer.fold:fit_predict", inputs=inputs,
                 help="a pretrained (or scratch) encoder with a classification head, fine-tuned",
-                load_predictor="kit.models.transformer.kept:load_predictor"))
+                load_predictor="kit.models.transformer.kept:load_predictor", torch=True))

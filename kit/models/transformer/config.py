@@ -8,10 +8,12 @@ This module imports only the standard library: the Snakefile checks every entry 
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
+from kit import layout
 from kit.hashing import sha256_json
 from kit.settings import Settings, fail, group, identity, parse, setting, to_dict
 
@@ -44,6 +46,34 @@ class ScratchBase(Settings):
 
 
 @dataclass
+class BatchSettings(Settings):
+    """How the training texts are batched and computed: shared by fine-tuning (ScheduleSettings) and post-training
+    (PostTrainSpec)."""
+
+    # BERT's recipe; at max_len 192 a base model fits a 16 GB GPU.
+    batch_size: int = setting(32, "texts per micro-batch", ge=1)
+    grad_accum: int = setting(1, "micro-batches per optimizer step (effective batch = batch_size x grad_accum)",
+                              ge=1)
+    bucket_batches: int = setting(50, "texts are sorted by length within chunks of this many batches", ge=1)
+    # bf16 autocast on a CPU is usually slower than fp32.
+    amp: Literal["auto", "off", "bf16", "fp16"] = setting(
+        "auto", "mixed precision: auto = bf16 on CUDA where supported (else fp16 with a GradScaler) and on CPUs "
+        "with bf16 instructions (AVX512-BF16, AMX), else off")
+
+
+@dataclass
+class CheckpointSettings(Settings):
+    """How often a training job checkpoints (never part of its identity): shared by fine-tuning (OutputSettings)
+    and post-training (PostTrainSpec)."""
+
+    checkpoint_every_steps: int | None = setting(
+        None, "also checkpoint every this many optimizer steps (null: not by steps)", ge=1, identity=False)
+    # A killed job then loses little of what may be hours of training.
+    checkpoint_minutes: float | None = setting(
+        10.0, "also checkpoint at the first step after this many minutes (null: not by time)", gt=0, identity=False)
+
+
+@dataclass
 class PostTrainSpec(Settings):
     """`backbone: {post_train: {...}}`: masked-language-model training of a backbone continued on the corpus
     (train + test + unlabelled posts), written as a save_pretrained folder that the fold jobs then fine-tune."""
@@ -55,10 +85,6 @@ class PostTrainSpec(Settings):
     epochs: int = setting(2, "passes over the corpus's training rows", ge=1)
     # 128 tokens cover 90% of the real posts whole (median 84 characters); attention cost grows with its square.
     max_len: int = setting(128, "tokens per text, [CLS] and [SEP] included; longer texts are truncated", ge=8)
-    batch_size: int = setting(32, "texts per micro-batch", ge=1)
-    grad_accum: int = setting(1, "micro-batches per optimizer step (effective batch = batch_size x grad_accum)",
-                              ge=1)
-    bucket_batches: int = setting(50, "texts are sorted by length within chunks of this many batches", ge=1)
     # run_mlm's rate for a pretrained model; a scratch base learns from nothing and wants about 1e-3.
     lr: float = setting(5e-5, "peak learning rate (warmup, then linear decay to 0)", gt=0)
     weight_decay: float = setting(0.01, "AdamW weight decay (never on biases and LayerNorm weights)", ge=0)
@@ -76,14 +102,8 @@ class PostTrainSpec(Settings):
     max_texts: int | None = setting(None, "train on at most this many corpus texts, drawn with the seed (null: all)",
                                     ge=1)
     seed: int = setting(0, "seed of the held-out split, the text cap, batch order, masks and dropout", ge=0)
-    amp: Literal["auto", "off", "bf16", "fp16"] = setting(
-        "auto", "mixed precision: auto = bf16 on CUDA where supported (else fp16 with a GradScaler) and on CPUs "
-        "with bf16 instructions (AVX512-BF16, AMX), else off")
-    checkpoint_every_steps: int | None = setting(
-        None, "also checkpoint every this many optimizer steps (null: not by steps)", ge=1, identity=False)
-    # A killed job then loses little of what may be hours of training.
-    checkpoint_minutes: float | None = setting(
-        10.0, "also checkpoint at the first step after this many minutes (null: not by time)", gt=0, identity=False)
+    batching: BatchSettings = group(BatchSettings, "batching and precision, as fine-tuning's")
+    checkpoints: CheckpointSettings = group(CheckpointSettings, "checkpoint cadence, as fine-tuning's")
 
     def check(self, path: str) -> None:
         if isinstance(self.base, ScratchBase) and self.max_len > self.base.scratch.max_position:
@@ -125,6 +145,22 @@ class BackboneSource(Settings):
         """The longest max_len the built backbone takes, when the spec says (a scratch build, or one as a base)."""
         scratch = self.scratch if self.scratch is not None else getattr(self.base_source(), "scratch", None)
         return None if scratch is None else scratch.max_position
+
+
+def built_backbone_input(backbone) -> dict[str, str]:
+    """{'backbone': the folder (kit.layout)} when the workflow builds the backbone a settings group names (a
+    BackboneSource), else {}: the built backbone is one of the family's declared inputs (kit.registry.Family)."""
+    source = backbone.backbone
+    return {"backbone": layout.backbone(source.folder_name())} if isinstance(source, BackboneSource) else {}
+
+
+def with_built_backbone(config, inputs: Mapping):
+    """config with its backbone group reading the built folder a fold job was given (inputs['backbone']), when it
+    was given one; config unchanged otherwise."""
+    if "backbone" not in inputs:
+        return config
+    built = dataclasses.replace(config.backbone, backbone=str(inputs["backbone"]))
+    return dataclasses.replace(config, backbone=built)
 
 
 @dataclass
@@ -208,20 +244,11 @@ class AdversarialSettings(Settings):
 
 
 @dataclass
-class ScheduleSettings(Settings):
+class ScheduleSettings(BatchSettings):
     # Hub models converge in 2-3 epochs; the linear decay makes the last one a gentle polish.
     epochs: int = setting(3, "training epochs (the most, with inner early stopping)", ge=1)
-    # BERT's recipe; at max_len 192 a base model fits a 16 GB GPU.
-    batch_size: int = setting(32, "texts per micro-batch", ge=1)
-    grad_accum: int = setting(1, "micro-batches per optimizer step (effective batch = batch_size x grad_accum)",
-                              ge=1)
-    bucket_batches: int = setting(50, "texts are sorted by length within chunks of this many batches", ge=1)
     # Inference keeps no activations for backward, so 4x the training batch fits.
     predict_batch_size: int = setting(128, "texts per prediction batch", ge=1, identity=False)
-    # bf16 autocast on a CPU is usually slower than fp32.
-    amp: Literal["auto", "off", "bf16", "fp16"] = setting(
-        "auto", "mixed precision: auto = bf16 on CUDA where supported (else fp16 with a GradScaler) and on CPUs "
-        "with bf16 instructions (AVX512-BF16, AMX), else off")
 
 
 @dataclass
@@ -236,12 +263,7 @@ class EpochPolicySettings(Settings):
 
 
 @dataclass
-class OutputSettings(Settings):
-    checkpoint_every_steps: int | None = setting(
-        None, "also checkpoint every this many optimizer steps (null: not by steps)", ge=1, identity=False)
-    # A killed job then loses little.
-    checkpoint_minutes: float | None = setting(
-        10.0, "also checkpoint at the first step after this many minutes (null: not by time)", gt=0, identity=False)
+class OutputSettings(CheckpointSettings):
     # Checkpoints are big (weights + Adam state) and only useful to resume.
     keep_checkpoints: bool = setting(False, "keep the checkpoints after the fold succeeds", identity=False)
 

@@ -20,7 +20,7 @@ from kit.metrics import macro_f1
 from kit.models import FoldData, FoldResult
 from kit.models.transformer.backbone import load_backbone
 from kit.models.transformer.checkpoint import fingerprint
-from kit.models.transformer.config import TransformerConfig, config_to_params, parse_config
+from kit.models.transformer.config import TransformerConfig, config_to_params, parse_config, with_built_backbone
 from kit.progress import stage
 from kit.settings import identity
 from kit.models.transformer.data import encode, inner_split
@@ -212,5 +212,6 @@ def train_and_predict(model, config, encoded: EncodedFold, pad_id: int, data: Fo
 
 def fit_predict(config: TransformerConfig, data: FoldData, seed: int, workdir: Path,
                 log: Callable[[str], None] = print) -> FoldResult:
-    """The model family's entry point (kit.models.fit_predict), with the model's entry parsed."""
-    return run_fold(config, data, seed, workdir, log)
+    """The model family's entry point (kit.models.fit_predict), with the model's entry parsed; a built backbone is
+    read from the folder the fold job was given."""
+    return run_fold(with_built_backbone(config, data.inputs), data, seed, workdir, log)

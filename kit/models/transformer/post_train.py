@@ -282,17 +282,18 @@ class PostTrainer(TrainingLoop):
     def __init__(self, model, tokenizer, spec: PostTrainSpec, train_set: EncodedCorpus, heldout_set: EncodedCorpus,
                  workdir: Path, fingerprint: str, log: Callable[[str], None]):
         settings = LoopSettings(
-            epochs=spec.epochs, batch_size=spec.batch_size, grad_accum=spec.grad_accum,
-            bucket_batches=spec.bucket_batches, amp=spec.amp, lr=spec.lr, warmup_ratio=spec.warmup_ratio,
-            max_grad_norm=spec.max_grad_norm, checkpoint_every_steps=spec.checkpoint_every_steps,
-            checkpoint_minutes=spec.checkpoint_minutes)
+            epochs=spec.epochs, batch_size=spec.batching.batch_size, grad_accum=spec.batching.grad_accum,
+            bucket_batches=spec.batching.bucket_batches, amp=spec.batching.amp, lr=spec.lr,
+            warmup_ratio=spec.warmup_ratio, max_grad_norm=spec.max_grad_norm,
+            checkpoint_every_steps=spec.checkpoints.checkpoint_every_steps,
+            checkpoint_minutes=spec.checkpoints.checkpoint_minutes)
         super().__init__(model, model, param_groups(model, spec.lr, spec.weight_decay), settings, LoopState(),
                          train_set.lengths(), spec.seed, workdir, fingerprint, log)
         self.train_set, self.heldout_texts = train_set, len(heldout_set)
         self.head = prediction_head(model)
         self.masker = Masker(tokenizer, spec.mask_prob, self.device, self.amp)
         self.heldout = mask_once(self.masker, heldout_set, spec.seed)
-        self.eval_batch_size = 4 * spec.batch_size  # no activations are kept for backward
+        self.eval_batch_size = 4 * spec.batching.batch_size  # no activations are kept for backward
 
     def run(self, on_step: Callable[[int], None] | None) -> PostTrainOutcome:
         self.resume()
@@ -392,7 +393,7 @@ def run_post_train(
     texts, words = corpus["text"].tolist(), corpus["words"].tolist()
     base = base_location(spec, base_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp = resolve_amp(spec.amp, device)
+    amp = resolve_amp(spec.batching.amp, device)
     torch.manual_seed(spec.seed)  # a head the base lacks starts from this stream, and dropout continues it
 
     tokenizer, model = load_backbone(base, masked_lm=True)

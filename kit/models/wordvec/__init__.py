@@ -17,19 +17,20 @@ unchanged. Importing this package stays light, so the config can be checked anyw
 
 from __future__ import annotations
 
+from kit.models.transformer.config import built_backbone_input
 from kit.models.wordvec.config import WordvecConfig
 from kit.registry import Family, register
 
 
 def inputs(config: WordvecConfig) -> dict[str, str]:
-    """The family's workflow inputs (kit.registry.Family.inputs): the vectors' folder and the corpus files. A
-    hybrid's built backbone reaches the fold job as the transformer family's does (--backbone-dir)."""
+    """The family's workflow inputs (kit.registry.Family.inputs): the vectors' folder and the corpus files, and a
+    hybrid's backbone folder when the workflow builds it."""
     from kit.word_vectors import fold_inputs
 
-    return fold_inputs(config.embedding.vectors)
+    return fold_inputs(config.embedding.vectors) | built_backbone_input(config.backbone)
 
 
 register(Family("wordvec", WordvecConfig, "kit.models.wordvec.fold:fit_predict", inputs=inputs,
-                load_predictor="kit.models.wordvec.fold:load_predictor",
+                load_predictor="kit.models.wordvec.fold:load_predictor", torch=True,
                 help="a BiGRU, BiLSTM or TextCNN over the corpus's word vectors, or over a transformer's token "
                      "states joined with them"))

@@ -34,6 +34,7 @@ from kit.models.transformer.fold import (
 )
 from kit.models.transformer.heads import TextClassifier
 from kit.models.transformer.train import prediction_amp, predict, resolve_amp
+from kit.models.transformer.config import with_built_backbone
 from kit.models.wordvec.config import WordvecConfig
 from kit.models.wordvec.encoder import HybridEncoder, WordEmbedding, WordVectorEncoder, hybrid_ids, word_ids
 from kit.settings import parse, to_dict
@@ -179,5 +180,6 @@ def split_bounds(splits: dict[str, list]) -> dict[str, tuple[int, int]]:
 
 def fit_predict(config: WordvecConfig, data: FoldData, seed: int, workdir: Path,
                 log: Callable[[str], None] = print) -> FoldResult:
-    """The model family's entry point (kit.models.fit_predict), with the model's entry parsed."""
-    return run_fold(config, data, seed, workdir, log)
+    """The model family's entry point (kit.models.fit_predict), with the model's entry parsed; a hybrid's built
+    backbone is read from the folder the fold job was given."""
+    return run_fold(with_built_backbone(config, data.inputs), data, seed, workdir, log)

@@ -1,0 +1,84 @@
+"""Where the workflow keeps its files: every path the rules, `kit predict` and the families name, in one place.
+
+Paths are relative to the run folder (Snakemake's working directory) and written with "/" as Snakemake's patterns
+are; a `{wildcard}` left in a pattern is filled by Snakemake. Library code that needs a workflow file receives it
+from the rule that names it here, never builds it itself. Standard library only: the Snakefile reads it at plan
+time.
+"""
+
+from __future__ import annotations
+
+INTERIM = "data/interim"  # the ingested splits and report.json
+REPORT = f"{INTERIM}/report.json"  # the ingest report
+FOLDS = "data/folds.parquet"  # the one fold file
+POOL = "data/pool.parquet"  # the rows teachers label for pseudo variants
+VARIANTS = "data/variants"  # one folder per text variant
+PSEUDO = "data/pseudo"  # one folder per pseudo variant: its rows and manifest
+CORPUS = "data/corpus"  # the corpus for representation learning
+WORD_VECTORS = "models/word_vectors"  # one folder per word_vectors entry
+BACKBONES = "models/backbones"  # built backbones: scratch-<hash>/, post-<hash>/
+FOLD_MODELS = "models/folds"  # kept fold models: <exp>/fold<k>/ and <exp>/retention.json
+OOF = "oof"  # artifacts: <exp>/ and ensemble.<name>/
+SUBS = "subs"  # submissions and their sidecars
+FINAL_SIDECAR = f"{SUBS}/final.json"
+LEADERBOARD_LOG = "lb.csv"  # written by a person (kit lb add), read by the CV-vs-LB figure and kit scores
+CHECKPOINTS = "checkpoints"  # outside every rule's outputs, so Snakemake never deletes them on a re-run
+FIGURES = "figures"  # the report's figures: eda/, experiments/, ensembles/, final/, adversarial/
+
+
+def interim(split: str) -> str:
+    """An ingested split: train, test or unlabeled."""
+    return f"{INTERIM}/{split}.parquet"
+
+
+def variant_files(variant: str, pool: bool = False) -> dict[str, str]:
+    """role -> path of one text variant's files; with pool, its texts of the pseudo-label pool too."""
+    files = {"train": f"{VARIANTS}/{variant}/train.parquet", "test": f"{VARIANTS}/{variant}/test.parquet",
+             "meta": f"{VARIANTS}/{variant}/meta.json"}
+    return files | ({"pool": f"{VARIANTS}/{variant}/pool.parquet"} if pool else {})
+
+
+def pseudo_files(name: str) -> dict[str, str]:
+    """A pseudo variant's rows (each fold's pseudo-labelled pool rows) and manifest."""
+    return {"rows": f"{PSEUDO}/{name}/rows.parquet", "manifest": f"{PSEUDO}/{name}/manifest.json"}
+
+
+def corpus_files() -> dict[str, str]:
+    """role -> path of the corpus's files (rules/corpus.smk writes them)."""
+    return {"corpus": f"{CORPUS}/corpus.parquet", "userdict": f"{CORPUS}/userdict.txt",
+            "new_words": f"{CORPUS}/new_words.tsv", "meta": f"{CORPUS}/meta.json"}
+
+
+def word_vectors(name: str) -> str:
+    """The folder of one word_vectors entry (gensim's vectors.kv and its meta.json)."""
+    return f"{WORD_VECTORS}/{name}"
+
+
+def backbone(folder_name: str) -> str:
+    """A built backbone's save_pretrained folder (folder_name: scratch-<hash> or post-<hash>)."""
+    return f"{BACKBONES}/{folder_name}"
+
+
+def artifact_files(name: str) -> dict[str, str]:
+    """An artifact's two files (docs/architecture.md, "The artifact contract")."""
+    return {"npz": f"{OOF}/{name}/oof.npz", "manifest": f"{OOF}/{name}/manifest.json"}
+
+
+def submission(name: str) -> dict[str, str]:
+    """A submission CSV and its JSON sidecar (name: an artifact's, or final)."""
+    return {"csv": f"{SUBS}/{name}.csv", "sidecar": f"{SUBS}/{name}.json"}
+
+
+def artifact_figure(name: str) -> str:
+    """An artifact's figure: figures/ensembles/<entry>.png for ensemble.<entry>, else figures/experiments/."""
+    if name.startswith("ensemble."):
+        return f"{FIGURES}/ensembles/{name.removeprefix('ensemble.')}.png"
+    return f"{FIGURES}/experiments/{name}.png"
+
+
+def fold_file(experiment: str, fold: int | str) -> str:
+    return f"{OOF}/{experiment}/fold{fold}.npz"
+
+
+def fold_model(experiment: str, fold: int | str) -> str:
+    return f"{FOLD_MODELS}/{experiment}/fold{fold}"
