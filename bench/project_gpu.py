@@ -162,8 +162,8 @@ def main() -> None:
         for count in (1, 2):
             walls = {level: hours(max(post, default=0) if count == 2 else sum(post), peak, mfu)
                      + hours(folds, peak, mfu) / count for level, mfu in MFU.items()}
-            totals.append({"stage": f"whole matrix, {count} x {name}: wall h (projected, MFU "
-                                    f"{MFU['low']}/{MFU['mid']}/{MFU['high']})",
+            totals.append({"stage": f"whole matrix, {count} x {name}: wall h at MFU "
+                                    f"{MFU['high']} / {MFU['mid']} / {MFU['low']} (projected)",
                            "padded tokens/text (measured)": "",
                            "PFLOP (projected)": round(total / 1e15, 1),
                            **{key: "" for key in rows[0] if "GPU-h" in key},
