@@ -42,6 +42,9 @@ class Family:
 
     load_predictor(folder) -> an object with predict(texts) -> logits [n x C] float32 reads back what the fold's
     FoldResult.predictor saved into folder; a family without one cannot keep its fold models for `kit predict`.
+
+    soft_targets: fit_predict learns FoldData.train_targets (probabilities) when they are given, so its models may
+    train on a soft pseudo variant (distillation); the config refuses the variant for any other family.
     """
 
     kind: str
@@ -50,6 +53,7 @@ class Family:
     help: str = ""
     inputs: Callable | str | None = None
     load_predictor: Callable | str | None = None
+    soft_targets: bool = False
 
 
 @dataclass(frozen=True)
