@@ -17,7 +17,8 @@ rule corpus:
     threads: 4
     params:
         unlabeled=corpus_unlabeled_arg,
-        settings=corpus_settings_json(),
+        identity=corpus_identity(),
+        settings=run_only(corpus_settings_json),
     shell:
         "python -m kit corpus --train {input.train:q} --test {input.test:q} {params.unlabeled}"
         " --settings-json {params.settings:q} --threads {threads} --out-corpus {output.corpus:q}"
