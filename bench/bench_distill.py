@@ -95,7 +95,7 @@ def main() -> None:
     baseline = plain_baseline_f1(train, test)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), f"-j{args.jobs}",
-                    "--configfile", "distill.yaml",
+                    "--configfile", "distill.yaml", "--rerun-incomplete",
                     *(["--rerun-triggers", *args.rerun_triggers] if args.rerun_triggers else [])],
                    cwd=workdir, check=True)
     wall = time.perf_counter() - started
