@@ -268,6 +268,13 @@ class Config(Settings):
             for variant in variants or ():
                 if variant not in known:
                     raise fail(key, f"unknown variant {variant!r}; {near(variant, known)}")
+        for exp in matrix(self):
+            variant = self.pseudo.get(exp.variant)
+            kind = self.models[exp.model].common.kind
+            if variant is not None and variant.targets == "soft" and not registry.family(kind).soft_targets:
+                raise fail(f"models.{exp.model}.variants", f"pseudo variant {exp.variant!r} has soft targets, which "
+                           f"kind {kind!r} cannot learn; give the model hard-target variants, or use a kind that "
+                           f"learns soft targets ({', '.join(soft_target_kinds())})")
 
     def _check_references(self) -> None:
         """A model key that names an entry of another block (`vectors: w2v`) must name one that exists."""
@@ -298,6 +305,10 @@ class Config(Settings):
         least = registry.method(entry.method).min_members
         if n_members < least:
             raise fail(f"{path}.members", f"method {entry.method!r} needs at least {least} members, got {n_members}")
+
+
+def soft_target_kinds() -> list[str]:
+    return [kind for kind in registry.names(registry.FAMILIES) if registry.family(kind).soft_targets]
 
 
 def _refuse_cycles(config: Config) -> None:

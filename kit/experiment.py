@@ -21,6 +21,7 @@ from kit import folds as folds_module
 from kit.artifacts import Artifact, load_npz, mean_of_folds, provenance, read_json, read_parquet, save_npz
 from kit.metrics import macro_f1, score_summary
 from kit.models import FoldData, fit_predict
+from kit.pseudo import SOFT_PREFIX
 
 
 def unicode(column: pd.Series) -> np.ndarray:
@@ -73,7 +74,8 @@ class TrainingRows(Protocol):
     never tested, so the OOF rows and the test set stay as they are."""
 
     def rows(self, fold: int, train_text: list[str], train_y: np.ndarray) -> tuple[list[str], np.ndarray, dict]:
-        """(texts, class indices [n], a JSON-able summary for the fold file's meta)."""
+        """(texts, class indices [n] or soft targets [n x C] (probabilities), a JSON-able summary for the fold file's
+        meta)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,11 @@ class PseudoRows:
         mine = table[table["fold"] == fold]
         y = label_indices(mine["label"], list(self.classes), str(self.path))
         counts = {self.classes[c]: int(n) for c, n in enumerate(np.bincount(y, minlength=len(self.classes)))}
-        return mine["text"].astype(str).tolist(), y, {"pseudo_rows": len(mine), "pseudo_rows_per_class": counts}
+        summary = {"pseudo_rows": len(mine), "pseudo_rows_per_class": counts}
+        soft = [f"{SOFT_PREFIX}{c}" for c in self.classes]
+        if soft[0] in mine:  # a soft pseudo variant: the teacher's probabilities are the targets
+            return mine["text"].astype(str).tolist(), mine[soft].to_numpy(np.float64), {**summary, "targets": "soft"}
+        return mine["text"].astype(str).tolist(), y, summary
 
 
 def training_rows(kind: str, variant: str, settings: dict, inputs: dict[str, Path], classes) -> TrainingRows | None:
@@ -152,9 +158,12 @@ def run_fold(
     held_out = fold_of == fold
     texts = train["text"].astype(str).tolist()
     train_text, train_y = [t for t, h in zip(texts, held_out) if not h], y[~held_out]
-    added = {}
+    added, train_targets = {}, None
     if additions is not None:
         extra_text, extra_y, added = additions.rows(fold, train_text, train_y)
+        if extra_y.ndim == 2:  # soft targets: every training row learns probabilities, a labelled one its one-hot
+            train_targets = np.concatenate([np.eye(len(classes))[train_y], extra_y])
+            extra_y = extra_y.argmax(axis=1)
         train_text, train_y = train_text + extra_text, np.concatenate([train_y, extra_y])
         log(f"fold {fold}: {len(extra_text)} training-only rows added: {added}")
     pool_frame = pd.read_parquet(pool) if pool is not None else None
@@ -167,6 +176,7 @@ def run_fold(
         n_classes=len(classes),
         pool_text=[] if pool_frame is None else pool_frame["text"].astype(str).tolist(),
         inputs=dict(inputs or {}),
+        train_targets=train_targets,
     )
     log(f"fold {fold}: {len(data.train_text)} train, {len(data.valid_text)} held out, {len(data.test_text)} test"
         + (f", {len(data.pool_text)} pool rows to label" if data.pool_text else ""))

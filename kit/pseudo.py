@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 SOURCES = ("test", "unlabeled")
+SOFT_PREFIX = "p_"  # a rows file's column of one class's soft target: p_-1, p_0, p_1
 
 
 @dataclass
@@ -56,10 +57,19 @@ class PseudoSettings(Settings):
     balance: Literal["train_ratio", "none"] = setting(
         "train_ratio", "keep the train set's class ratio among the pseudo rows, or take the most confident")
     seed: int = setting(0, "seed of tie-breaking between equally confident rows", ge=0)
+    # Hinton et al. (2015): the teacher's whole distribution carries what it learnt about how classes resemble each
+    # other, which its argmax throws away; with threshold 0 every pool row teaches.
+    targets: Literal["hard", "soft"] = setting(
+        "hard", "what the students learn of each chosen row: the teacher's label, or its probabilities "
+                "(distillation; models of a family that learns soft targets only, e.g. kind sklearn)")
+    temperature: float = setting(1.0, "soft targets only: the teacher's logits are divided by this before the "
+                                      "softmax (above 1: softer)", gt=0)
 
     def check(self, path: str) -> None:
         if len(set(self.sources)) != len(self.sources):
             raise fail(f"{path}.sources", f"names a source twice: {list(self.sources)}")
+        if self.targets == "hard" and self.temperature != 1.0:
+            raise fail(f"{path}.temperature", "applies to targets 'soft' only")
 
 
 def select_pseudo_rows(
@@ -141,7 +151,8 @@ def trusted(labels: np.ndarray, confidence: np.ndarray, settings: PseudoSettings
 
 def write_pseudo_rows(name: str, settings: PseudoSettings, teacher_npz, teacher_manifest, pool_path, out_rows,
                       out_manifest, log=print) -> dict:
-    """The pseudo variant's rows (fold, id, text, label, confidence, source) and its manifest; returns the manifest.
+    """The pseudo variant's rows (fold, id, text, label, confidence, source, and with soft targets p_<class>: the
+    teacher's probabilities at the temperature) and its manifest; returns the manifest.
 
     teacher_*: the teacher artifact, which must carry per-fold pool predictions; pool_path: the pool as the base
     variant writes it (id, text, source), in the order the teacher predicted it.
@@ -170,11 +181,15 @@ def write_pseudo_rows(name: str, settings: PseudoSettings, teacher_npz, teacher_
         train_labels = teacher.labels[scored & (teacher.fold_of != fold)]
         rows, labels, confidence = select_pseudo_rows(softmax(teacher.pool_logits[fold]), allowed, train_labels,
                                                       settings, fold)
-        parts.append(pd.DataFrame({
+        part = pd.DataFrame({
             "fold": np.full(len(rows), fold, dtype=np.int64), "id": pool["id"].to_numpy()[rows],
             "text": pool["text"].to_numpy()[rows], "label": classes[labels], "confidence": confidence,
             "source": pool["source"].to_numpy()[rows],
-        }))
+        })
+        if settings.targets == "soft":
+            soft = softmax(teacher.pool_logits[fold][rows] / settings.temperature)
+            part = part.assign(**{f"{SOFT_PREFIX}{c}": soft[:, at] for at, c in enumerate(classes)})
+        parts.append(part)
         per_fold[str(fold)] = {str(c): int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
         log(f"pseudo {name}: fold {fold}: {len(rows)} rows {per_fold[str(fold)]}")
         if not len(rows):
@@ -195,7 +210,8 @@ def write_pseudo_rows(name: str, settings: PseudoSettings, teacher_npz, teacher_
         "pool_rows_allowed": int(allowed.sum()),
         "rows_per_class_per_fold": per_fold,
         "teacher_precision_at_threshold": noise,
-        "rows_hash": sha256_strings(table["fold"], table["id"], table["text"], table["label"]),
+        "rows_hash": sha256_strings(table["fold"], table["id"], table["text"], table["label"],
+                                    *[table[column].map(repr) for column in table if column.startswith(SOFT_PREFIX)]),
     }
     if noise["precision"] is not None:
         log(f"pseudo {name}: teacher {teacher.name} is right on {noise['precision']:.1%} of the {noise['rows']} OOF "

@@ -48,6 +48,9 @@ class Family:
 
     torch: whether its fold jobs use torch, which kit.runtime.compute then loads after the GPU lease with the job's
     threads.
+
+    soft_targets: fit_predict learns FoldData.train_targets (probabilities) when they are given, so its models may
+    train on a soft pseudo variant (distillation); the config refuses the variant for any other family.
     """
 
     kind: str
@@ -57,6 +60,7 @@ class Family:
     inputs: Callable | str | None = None
     load_predictor: Callable | str | None = None
     torch: bool = False
+    soft_targets: bool = False
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,12 @@ def pseudo_settings_json(wildcards):
     return canonical_json(to_dict(CONFIG.pseudo[wildcards.pseudo]))
 
 
+def pseudo_identity(wildcards):
+    """What decides a pseudo variant's rows: its settings without those at their default, so that a release adding
+    a setting re-runs nothing."""
+    return canonical_json(identity(CONFIG.pseudo[wildcards.pseudo]))
+
+
 def model_entry(wildcards):
     return CONFIG.models[wildcards.model]
 
@@ -416,8 +422,13 @@ def settings_json(settings):
     return canonical_json(to_dict(settings))
 
 
-def corpus_settings_json():
+def corpus_settings_json(wildcards=None):
     return settings_json(CONFIG.corpus)
+
+
+def corpus_identity():
+    """What decides the corpus: its settings without those at their default."""
+    return canonical_json(identity(CONFIG.corpus))
 
 
 def word_vectors_entry(wildcards):

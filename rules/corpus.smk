@@ -13,7 +13,8 @@ rule corpus:
         "../env.yaml"
     threads: 4
     params:
-        settings=corpus_settings_json(),
+        identity=corpus_identity(),
+        settings=run_only(corpus_settings_json),
     shell:
         "python -m kit corpus --train {input.train:q} --test {input.test:q} --unlabeled {input.unlabeled:q}"
         " --settings-json {params.settings:q} --threads {threads} --out-corpus {output.corpus:q}"

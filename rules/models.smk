@@ -8,7 +8,7 @@ rule build_backbone:
     conda:
         "../env.yaml"
     params:
-        spec=scratch_spec_json,
+        spec=run_only(scratch_spec_json),  # its identity is the folder's name: the hash of the spec's identity
     shell:
         "python -m kit build-backbone --spec-json {params.spec:q} --texts {input.texts:q} --out {output:q}"
         " --log {log:q}"

@@ -8,7 +8,8 @@ rule pseudo_rows:
     conda:
         "../env.yaml"
     params:
-        settings=pseudo_settings_json,
+        identity=pseudo_identity,
+        settings=run_only(pseudo_settings_json),
     shell:
         "python -m kit pseudo-rows --name {wildcards.pseudo} --settings-json {params.settings:q}"
         " --teacher-npz {input.npz:q} --teacher-manifest {input.manifest:q} --pool {input.pool:q}"

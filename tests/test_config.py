@@ -142,6 +142,16 @@ def test_pseudo_mistakes_name_their_key(default_config, teacher, change, message
         kit_config.load(config)
 
 
+def test_soft_targets_are_refused_for_a_kind_that_learns_hard_labels_only(default_config):
+    config = with_pseudo(default_config, "tfidf_word_lr.cleaned.s0")
+    config["pseudo"]["pl"].update(targets="soft", threshold=0.0, temperature=2.0)
+    assert "tfidf_char_lr.pl.s0" in {exp.name for exp in kit_config.matrix(kit_config.load(config))}
+    config["models"]["tiny_bert"]["variants"] = ["cleaned", "pl"]
+    with pytest.raises(SettingsError, match=r"'models\.tiny_bert\.variants': pseudo variant 'pl' has soft targets, "
+                                            r"which kind 'transformer' cannot learn; .* \(sklearn\)"):
+        kit_config.load(config)
+
+
 def test_an_augment_variant_needs_the_word_vectors_it_names(default_config):
     config = copy.deepcopy(default_config)
     config["augment"] = {"eda": {"synonyms": "w2v_corpus"}}

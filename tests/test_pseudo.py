@@ -74,6 +74,8 @@ def test_teacher_precision_counts_the_trusted_oof_rows():
     ({"teacher": "t", "sources": ["train"]}, r"'pseudo\.p\.sources\[0\]': must be one of 'test', 'unlabeled'"),
     ({"teacher": "t", "sources": ["test", "test"]}, r"'pseudo\.p\.sources': names a source twice"),
     ({"teacher": "t", "balance": "equal"}, r"'pseudo\.p\.balance': must be one of"),
+    ({"teacher": "t", "temperature": 2.0}, r"'pseudo\.p\.temperature': applies to targets 'soft' only"),
+    ({"teacher": "t", "targets": "soft", "temperature": 0}, r"'pseudo\.p\.temperature': must be greater than 0"),
 ])
 def test_bad_entries_name_their_key(entry, message):
     with pytest.raises(ValueError, match=message):
@@ -118,7 +120,7 @@ def test_per_fold_teachers_leak_nothing_where_a_full_data_teacher_inflates_the_s
 
     registry.names(registry.FAMILIES)
     monkeypatch.setattr(registry.FAMILIES, "entries", dict(registry.FAMILIES.entries))
-    register(Family("memorise", Settings, memorise))
+    register(Family("memorise", Settings, memorise, soft_targets=True))
     rng = np.random.default_rng(0)
     classes = ["-1", "0", "1"]
     n = 300
@@ -154,6 +156,15 @@ def test_per_fold_teachers_leak_nothing_where_a_full_data_teacher_inflates_the_s
     write_pseudo_rows("pl", settings, tmp_path / "oof/teacher/oof.npz", tmp_path / "oof/teacher/manifest.json",
                       variant / "pool.parquet", tmp_path / "pl.parquet", tmp_path / "pl.json", log=lambda line: None)
     honest = oof_f1(experiment("student", additions=PseudoRows(tmp_path / "pl.parquet", tuple(classes))))
+    soft = parse(PseudoSettings, {"teacher": "teacher.raw.s0", "threshold": 0.9, "balance": "none",
+                                  "targets": "soft", "temperature": 2.0}, "pseudo.kd")
+    write_pseudo_rows("kd", soft, tmp_path / "oof/teacher/oof.npz", tmp_path / "oof/teacher/manifest.json",
+                      variant / "pool.parquet", tmp_path / "kd.parquet", tmp_path / "kd.json", log=lambda line: None)
+    kd_rows = pd.read_parquet(tmp_path / "kd.parquet")
+    targets = kd_rows[[f"p_{c}" for c in classes]].to_numpy()
+    assert np.allclose(targets.sum(axis=1), 1) and 0.5 < targets.max(axis=1).min() < 0.999  # softened: 10 / 2
+    assert (targets.argmax(axis=1) == kd_rows["label"].map(classes.index)).all()
+    distilled = oof_f1(experiment("distilled", additions=PseudoRows(tmp_path / "kd.parquet", tuple(classes))))
 
     full_teacher = dict(zip(texts, labels))  # the naive build: one teacher trained on every labelled row
     naive_rows = pd.DataFrame([{"fold": k, "id": f"p{i}", "text": text, "label": full_teacher[text]}
@@ -164,4 +175,5 @@ def test_per_fold_teachers_leak_nothing_where_a_full_data_teacher_inflates_the_s
     print(f"teacher {oof_f1(teacher):.3f}, per-fold teachers {honest:.3f}, naive full-data teacher {naive:.3f}")
     assert oof_f1(teacher) < 0.45  # random labels: chance is about 0.33
     assert honest < 0.45, f"per-fold teachers leaked: OOF macro-F1 {honest:.3f}"
+    assert distilled < 0.45, f"per-fold soft targets leaked: OOF macro-F1 {distilled:.3f}"
     assert naive > 0.95, f"the naive build should show the leak: OOF macro-F1 {naive:.3f}"

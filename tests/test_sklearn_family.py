@@ -7,7 +7,7 @@ import pytest
 from scipy.sparse import csr_matrix
 
 from kit.metrics import macro_f1
-from kit.models import FoldData, fit_predict
+from kit.models import FoldData, expanded, fit_predict
 from kit.models.sklearn_family import (MODEL_ARRAYS, MODEL_PARAMS, SklearnParams, as_logits,
                                       inverse_document_frequency, load_predictor, nb_log_count_ratios, pack_terms,
                                       pool_vectors, unpack_terms, word_counts)
@@ -227,3 +227,24 @@ def test_nb_features_beat_plain_tf_idf_where_few_posts_meet_many_useless_n_grams
     plain, nb = mean_f1(False), mean_f1(True)
     assert plain > 0.8  # the task is learnable without NB features...
     assert nb > plain + 0.04  # ...and they add several points (measured: about +8 for both estimators)
+
+
+def test_soft_targets_expand_into_weighted_rows_and_one_hot_ones_change_nothing(tmp_path):
+    rows, classes, weights = expanded(np.array([[0.0, 1.0, 0.0], [0.2, 0.0, 0.8]]))
+    assert rows.tolist() == [0, 1, 1] and classes.tolist() == [1, 0, 2] and weights.tolist() == [1.0, 0.2, 0.8]
+    data = toy_fold()
+    one_hot = FoldData(**{**vars(data), "train_targets": np.eye(3)[data.train_y]})
+    for params in ({"min_df": 1}, {"min_df": 1, "nb": True}, {"min_df": 1, "estimator": "linear_svm"}):
+        plain = fit_predict("sklearn", params, data, 0, tmp_path, lambda m: None)
+        soft = fit_predict("sklearn", params, one_hot, 0, tmp_path, lambda m: None)
+        assert np.allclose(plain.valid_logits, soft.valid_logits, atol=1e-5), params
+
+
+def test_soft_targets_teach_what_the_teacher_believes(tmp_path):
+    """Rows labelled 0 whose targets put 0.9 on class 2 pull the model towards 2: it learns the probabilities."""
+    data = toy_fold()
+    targets = np.eye(3)[data.train_y]
+    targets[data.train_y == 0] = [0.1, 0.0, 0.9]
+    soft = FoldData(**{**vars(data), "train_targets": targets})
+    result = fit_predict("sklearn", {"min_df": 1}, soft, 0, tmp_path, lambda m: None)
+    assert result.test_logits.argmax(1).tolist() == [2, 1, 2]

@@ -17,6 +17,19 @@ def test_log_lines_come_at_most_every_10_s_with_the_time_left_and_at_the_epoch_e
     assert "lr 2e-05" in lines[-1] and "loss 0.0400" in lines[-1] and "2.7 samples/s" in lines[-1]
 
 
+def test_while_epochs_remain_a_line_also_gives_the_time_left_for_all_of_them(clock):
+    lines = []
+    with EpochProgress(lines.append, epoch=0, epochs=3, total_batches=10, show_bar=False, clock=clock) as progress:
+        clock.now = 20.0  # 0.1 batches/s: 8 batches of this epoch and 20 of the two after it remain
+        progress.update(2, samples=4, mean_loss=0.5, lr=1e-3)
+    assert lines[1].endswith("; all 3 epochs: about 4 min 40 s left")
+    last = []
+    with EpochProgress(last.append, epoch=2, epochs=3, total_batches=10, show_bar=False, clock=clock) as progress:
+        clock.now = 40.0
+        progress.update(2, samples=4, mean_loss=0.5, lr=1e-3)
+    assert "all 3 epochs" not in last[1]  # the last epoch's own estimate is the whole one
+
+
 def test_a_resumed_epoch_logs_from_where_it_starts_and_rates_only_its_own_batches(clock):
     lines = []
     with EpochProgress(lines.append, epoch=1, epochs=2, total_batches=10, start_batch=7, show_bar=False,

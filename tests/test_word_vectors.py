@@ -15,8 +15,8 @@ import pytest
 from kit import config as kit_config
 from kit.word_vectors import WordVectorSettings
 from kit.settings import SettingsError, parse
-from kit.word_vectors import (PAD_ID, UNK_ID, build_word_vectors, config_hash, fold_vocabulary, load_vectors,
-                              nearest, sentences_of, train_vectors)
+from kit.word_vectors import (PAD_ID, UNK_ID, build_word_vectors, capped, config_hash, fold_vocabulary,
+                              load_vectors, nearest, sentences_of, train_vectors)
 
 # Each pair shares every context, so each word's nearest neighbour is its partner.
 PAIRS = ((("今天", "戴", None, "出门"), ("口罩", "面罩")), (("我们", "为", None, "加油"), ("武汉", "湖北")),
@@ -154,6 +154,14 @@ def test_build_word_vectors_writes_gensim_s_files_and_their_meta(tmp_path, corpu
     train_only = build_word_vectors("train", WordVectorSettings(source="train", **TINY), *corpus_files,
                                     tmp_path / "models" / "train", log=lines.append)
     assert train_only["texts"] == 100
+
+
+def test_max_texts_learns_from_a_seeded_sample_in_corpus_order():
+    sentences = [[f"w{i}", "x"] for i in range(10)]
+    assert capped(sentences, None, 0) is sentences and capped(sentences, 10, 0) is sentences
+    five = capped(sentences, 5, 0)
+    assert len(five) == 5 and five == sorted(five, key=lambda words: int(words[0][1:]))
+    assert capped(sentences, 5, 0) == five and capped(sentences, 5, 1) != five
 
 
 def test_too_few_words_and_a_missing_folder_are_errors_naming_what_to_do(tmp_path):

@@ -34,6 +34,10 @@ class FoldData:
     # The workflow files the family declared it reads (kit.registry.Family.inputs), by role: e.g. 'vectors' (a
     # word_vectors folder), 'corpus' and 'userdict' (the corpus's words of each text).
     inputs: dict[str, Path] = field(default_factory=dict)
+    # Probabilities [n_train x n_classes] to learn instead of train_y, when a soft pseudo variant's rows are among the
+    # training rows (distillation): a labelled row's is its one-hot label. None: learn train_y. Only a family that
+    # declares soft_targets (kit.registry.Family) is ever given them.
+    train_targets: np.ndarray | None = None
 
 
 class Predictor(Protocol):
@@ -65,6 +69,9 @@ def fit_predict(
     from kit.settings import parse
 
     declared = family(kind)
+    if data.train_targets is not None and not declared.soft_targets:
+        raise ValueError(f"model kind {kind!r} learns hard labels only, not soft targets (a pseudo variant with "
+                         "targets: soft); kit.config refuses this at plan time")
     settings = parse(declared.params, params, f"models ({kind})")
     result = resolve(declared.fit_predict)(settings, data, seed=seed, workdir=Path(workdir), log=log)
     n_valid, n_test, n_pool = len(data.valid_text), len(data.test_text), len(data.pool_text)
@@ -78,3 +85,13 @@ def fit_predict(
             raise RuntimeError(f"model kind {kind!r} returned {name} of shape {got_shape} (want {shape}) or non-finite")
         setattr(result, name, got.astype(np.float32))
     return result
+
+
+def expanded(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, classes, weights): each row of targets [n x C] once per class it gives a probability above zero, as
+    that class with that weight. A weighted fit on them minimises the cross-entropy against the targets, so an
+    estimator that takes sample weights learns soft targets; a one-hot row stays one row of weight 1."""
+    import numpy as np
+
+    rows, classes = np.nonzero(targets > 0)
+    return rows, classes, targets[rows, classes].astype(np.float64)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
-from kit.models import FoldData, FoldResult
+from kit.models import FoldData, FoldResult, expanded
 from kit.registry import Family, register
 from kit.settings import Settings, fail, setting
 
@@ -228,15 +228,18 @@ def make_estimator(p: SklearnParams, seed: int):
     return LinearSVC(C=p.C, max_iter=p.max_iter, class_weight=p.class_weight, random_state=seed)
 
 
-def nb_log_count_ratios(train_x, train_y: np.ndarray, n_classes: int, alpha: float) -> np.ndarray:
+def nb_log_count_ratios(train_x, train_y: np.ndarray, n_classes: int, alpha: float,
+                        weight: np.ndarray | None = None) -> np.ndarray:
     """[n_classes x n_features] float64: each class's log-count ratio r_c = log((p / |p|_1) / (q / |q|_1)), with
     p = alpha + the features summed over the class's rows and q = alpha + the same over the other rows (Wang and
     Manning 2012, on TF-IDF values rather than binarised counts). train_x: csr [n x F], non-negative, the training rows
-    only (a validation row's label must not reach a feature)."""
+    only (a validation row's label must not reach a feature); weight [n]: each row's weight in the sums (soft
+    targets), 1 when None."""
     import numpy as np
     from scipy.sparse import csr_matrix
 
-    one_hot = csr_matrix((np.ones(len(train_y)), (np.asarray(train_y), np.arange(len(train_y)))),
+    weight = np.ones(len(train_y)) if weight is None else weight
+    one_hot = csr_matrix((weight, (np.asarray(train_y), np.arange(len(train_y)))),
                          shape=(n_classes, len(train_y)))
     in_class = np.asarray((one_hot @ train_x).todense(), dtype=np.float64)
     outside = in_class.sum(axis=0, keepdims=True) - in_class
@@ -244,11 +247,13 @@ def nb_log_count_ratios(train_x, train_y: np.ndarray, n_classes: int, alpha: flo
     return np.log(p / p.sum(axis=1, keepdims=True)) - np.log(q / q.sum(axis=1, keepdims=True))
 
 
-def fit_nb_one_vs_rest(p: SklearnParams, train_x, train_y: np.ndarray, n_classes: int, seed: int):
+def fit_nb_one_vs_rest(p: SklearnParams, train_x, train_y: np.ndarray, n_classes: int, seed: int,
+                       weight: np.ndarray | None = None):
     """The entry's estimator with NB features (nb: true): per class c, a binary estimator of c against the rest fitted
     on train_x * r_c (nb_log_count_ratios), its weights times r_c set as row c of coef_ [C x F] (intercept_ [C]),
     so that decision_function gives the C one-vs-rest decision values. class_weight 'balanced' weighs the rows as
-    the multiclass fit would (each class equal in total), not each binary problem's two sides."""
+    the multiclass fit would (each class equal in total), not each binary problem's two sides; weight [n] weighs
+    the rows on top of that (soft targets)."""
     import dataclasses
 
     import numpy as np
@@ -257,8 +262,10 @@ def fit_nb_one_vs_rest(p: SklearnParams, train_x, train_y: np.ndarray, n_classes
     missing = sorted(set(range(n_classes)) - set(np.unique(train_y).tolist()))
     if missing:
         raise ValueError(f"no training row of class {missing} in the fold: nb needs rows of every class")
-    ratios = nb_log_count_ratios(train_x, train_y, n_classes, p.nb_alpha)
+    ratios = nb_log_count_ratios(train_x, train_y, n_classes, p.nb_alpha, weight)
     sample_weight = compute_sample_weight("balanced", train_y) if p.class_weight == "balanced" else None
+    if weight is not None:
+        sample_weight = weight if sample_weight is None else sample_weight * weight
     binary = dataclasses.replace(p, class_weight=None)
     coef, intercept = np.zeros((n_classes, train_x.shape[1])), np.zeros(n_classes)
     for c in range(n_classes):
@@ -514,12 +521,18 @@ def fit_predict(
             pooler = VectorPooler.fit(p, ids["train"], matrix)
             parts.append(pooler.transform(ids["train"]))
     train_x = parts[0] if len(parts) == 1 else hstack(parts, format="csr")
+    train_y, weight = data.train_y, None
+    if data.train_targets is not None:  # distillation: each row once per class, weighted by its probability
+        rows, train_y, weight = expanded(data.train_targets)
+        train_x = train_x[rows]
+        log(f"soft targets: {len(data.train_targets)} rows learnt as {len(rows)} (row, class) pairs weighted by "
+            "their probabilities")
     with stage(log, f"fitting {p.estimator} on {train_x.shape[0]} x {train_x.shape[1]}"):
         if p.nb:
-            estimator = fit_nb_one_vs_rest(p, train_x, data.train_y, data.n_classes, seed)
+            estimator = fit_nb_one_vs_rest(p, train_x, train_y, data.n_classes, seed, weight)
             log(f"nb: {data.n_classes} one-vs-rest {p.estimator} on log-count-ratio features (alpha {p.nb_alpha})")
         else:
-            estimator = make_estimator(p, seed).fit(train_x, data.train_y)
+            estimator = make_estimator(p, seed).fit(train_x, train_y, sample_weight=weight)
     predictor = SklearnPredictor(p, vectorizer, estimator, data.n_classes, pooler, words)
     started = time.perf_counter()
     with stage(log, f"predicting {len(data.valid_text)} valid, {len(data.test_text)} test and {len(data.pool_text)} "
@@ -534,4 +547,4 @@ def fit_predict(
 
 
 register(Family("sklearn", SklearnParams, fit_predict, inputs=inputs, load_predictor=load_predictor,
-                help="TF-IDF n-grams and/or pooled word vectors with a linear classifier"))
+                help="TF-IDF n-grams and/or pooled word vectors with a linear classifier", soft_targets=True))
