@@ -21,7 +21,6 @@ from kit import folds as folds_module
 from kit.artifacts import Artifact, load_npz, mean_of_folds, provenance, read_json, read_parquet, save_npz
 from kit.metrics import macro_f1, score_summary
 from kit.models import FoldData, fit_predict
-from kit.pseudo import SOFT_PREFIX
 
 
 def unicode(column: pd.Series) -> np.ndarray:
@@ -76,6 +75,9 @@ class TrainingRows(Protocol):
     def rows(self, fold: int, train_text: list[str], train_y: np.ndarray) -> tuple[list[str], np.ndarray, dict]:
         """(texts, class indices [n] or soft targets [n x C] (probabilities), a JSON-able summary for the fold file's
         meta)."""
+
+
+SOFT_PREFIX = "p_"  # a pseudo rows file's column of one class's soft target: p_-1, p_0, p_1 (kit.pseudo writes them)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 SOURCES = ("test", "unlabeled")
-SOFT_PREFIX = "p_"  # a rows file's column of one class's soft target: p_-1, p_0, p_1
 
 
 @dataclass
@@ -163,6 +162,7 @@ def write_pseudo_rows(name: str, settings: PseudoSettings, teacher_npz, teacher_
     import pandas as pd
 
     from kit.artifacts import Artifact, write_json, write_parquet
+    from kit.experiment import SOFT_PREFIX
     from kit.hashing import sha256_json, sha256_strings
     from kit.metrics import softmax
 
