@@ -114,17 +114,21 @@ def main() -> None:
         print(rows[-1], flush=True)
     from results import save
 
-    students = [row for row in rows[2:2 + len(STUDENTS)] if ".kd" in row["artifact"]]
-    best = max(students, key=lambda row: row["held-out macro-F1"])
-    teacher = next(row for row in rows if row["artifact"].startswith("ensemble.all_base"))
+    students = rows[2:2 + len(STUDENTS)]
+    soft = max((row for row in students if ".kd" in row["artifact"]), key=lambda row: row["held-out macro-F1"])
+    hard = max((row for row in students if ".kd" not in row["artifact"]), key=lambda row: row["held-out macro-F1"])
+    final_row = next(row for row in rows if row["artifact"].endswith("(final)"))
+
+    def said(row) -> str:
+        return (f"{row['artifact']} {row['held-out macro-F1']:.4f} ({row['cold predict s (median of 5)']:.2f} s "
+                "cold predict)")
+
     save("distill", command="python bench/bench_distill.py" + (" --unlabeled" if args.unlabeled else ""),
-         compares="one TF-IDF + LR student of the teacher ensemble's soft probabilities (distillation) vs its hard "
-                  "pseudo-labels, the plain student and the ensembles, on real held-out labels",
+         compares="one TF-IDF + LR student of a teacher ensemble's probabilities (distillation) or labels (hard "
+                  "pseudo-labels), against the plain student and the ensembles, on real held-out labels",
          rows=rows,
-         summary=f"best distilled student {best['artifact']} held-out {best['held-out macro-F1']:.4f} "
-                 f"({best['cold predict s (median of 5)']:.2f} s cold predict) vs the all_base ensemble "
-                 f"{teacher['held-out macro-F1']:.4f} ({teacher['cold predict s (median of 5)']:.2f} s); "
-                 f"plain TF-IDF + LR {baseline:.4f}",
+         summary=f"held-out macro-F1: best soft student {said(soft)}, best hard student {said(hard)}, final "
+                 f"{said(final_row)}; plain TF-IDF + LR {baseline:.4f}",
          notes=f"{len(train)} train / {len(test)} held-out rows of processed_dev.txt; pool: the test texts"
                + (" and 2,000 real unlabelled posts" if args.unlabeled else "")
                + f"; workflow {wall / 60:.1f} min with -j{args.jobs} (only what was new ran); load average "
