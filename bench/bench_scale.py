@@ -29,15 +29,21 @@ the jobs that ran over 30 s left no progress line (a `(NN%)` or `done in` line, 
 
     python bench/bench_scale.py [--size full|tenth|hundredth] [--workdir DIR] [--jobs 2]
 
-writes bench/results/scale.json (scale-tenth.json, scale-hundredth.json). Full size takes many hours on CPU (the
-default matrix post-trains and fine-tunes a small BERT on a million posts); `--size hundredth` is the smoke test.
+writes bench/results/scale.json (scale-tenth.json, scale-hundredth.json). Fold jobs are shown per experiment
+(`fit-fold <experiment>`, read from the job's log path), so the model that dominates is plain. The file is rewritten
+every SAVE_S seconds while the run goes on (summary "RUNNING ..."), so a run stopped early still leaves what it
+measured; Ctrl-C (or SIGTERM) stops Snakemake and saves "STOPPED". The competition files are written once per work
+folder and reused (delete <workdir>/comp to rebuild them). Full size takes about two hours on 2 cores;
+`--size hundredth` is the smoke test.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -50,17 +56,28 @@ import psutil
 import yaml
 
 # bench/ is on the path
-from shared_data import DEV_TXT, REPO, SHARED_DATA, competition_frame, read_processed_dev
+from shared_data import (
+    DEV_TXT,
+    REPO,
+    SHARED_DATA,
+    competition_frame,
+    read_processed_dev,
+)
 
 sys.path.insert(0, str(REPO))
 
-from kit.demo import write_competition_csv  # noqa: E402
+from kit.demo import write_competition_csv
 
 UNLABELED = "covid_weibo_unlabeled/covid_weibo_unlabeled_100k.csv"
 TEST = "ncov/nCov_10k_test.csv"
-SIZES = {"full": (100_000, 900_000, 10_000), "tenth": (10_000, 90_000, 1_000), "hundredth": (1_000, 9_000, 100)}
+SIZES = {
+    "full": (100_000, 900_000, 10_000),
+    "tenth": (10_000, 90_000, 1_000),
+    "hundredth": (1_000, 9_000, 100),
+}
 SEED = 2020
 SAMPLE_S = 0.25  # short enough to see a one-second job, cheap enough beside the jobs on a loaded machine
+SAVE_S = 60.0  # how often a running bench rewrites its results file
 LONG_S = 30.0  # issue 24: a job that can run longer than this must log its progress
 PROGRESS_LINE = re.compile(r"\(\d+%\)|: done in ")
 
@@ -95,13 +112,20 @@ def resampled(frame: pd.DataFrame, rows: int, rng: random.Random) -> pd.DataFram
         copies += [copy] * n
     places, copies = places[:rows], copies[:rows]
     out = frame.iloc[places].reset_index(drop=True)
-    out["text"] = [perturbed(text, copy, rng) for text, copy in zip(out["text"], copies)]
+    out["text"] = [
+        perturbed(text, copy, rng) for text, copy in zip(out["text"], copies)
+    ]
     return out
 
 
 def write_competition(folder: Path, size: str) -> dict:
-    """train.csv, test.csv and unlabeled.csv of the size in folder; what they hold (rows, distinct texts)."""
+    """train.csv, test.csv and unlabeled.csv of the size in folder; what they hold (rows, distinct texts). Files
+    written by an earlier run (held.json beside them) are kept."""
     from kit.data import read_posts
+
+    record = folder / "held.json"
+    if record.is_file():
+        return json.loads(record.read_text(encoding="utf-8"))
 
     n_train, n_unlabeled, n_test = SIZES[size]
     rng = random.Random(SEED)
@@ -110,14 +134,22 @@ def write_competition(folder: Path, size: str) -> dict:
     labelled = labelled[labelled["text"] != ""].reset_index(drop=True)
     unlabelled = read_posts(SHARED_DATA / UNLABELED)[["text"]]
     test = read_posts(SHARED_DATA / TEST)[["text"]].iloc[:n_test]
-    built = {"train": (resampled(labelled, n_train, rng), 4400000000000000, True),
-             "unlabeled": (resampled(unlabelled, n_unlabeled, rng), 4600000000000000, False),
-             "test": (test, 4500000000000000, False)}
+    built = {
+        "train": (resampled(labelled, n_train, rng), 4400000000000000, True),
+        "unlabeled": (resampled(unlabelled, n_unlabeled, rng), 4600000000000000, False),
+        "test": (test, 4500000000000000, False),
+    }
     folder.mkdir(parents=True, exist_ok=True)
     held = {}
     for split, (frame, first_id, with_label) in built.items():
-        write_competition_csv(competition_frame(frame, first_id, with_label), folder / f"{split}.csv")
-        held[split] = {"rows": len(frame), "distinct_texts": int(frame["text"].nunique())}
+        write_competition_csv(
+            competition_frame(frame, first_id, with_label), folder / f"{split}.csv"
+        )
+        held[split] = {
+            "rows": len(frame),
+            "distinct_texts": int(frame["text"].nunique()),
+        }
+    record.write_text(json.dumps(held), encoding="utf-8")
     return held
 
 
@@ -128,18 +160,26 @@ class Job:
     first: float
     last: float
     peak_rss: int = 0
-    cpu: dict = field(default_factory=dict)  # pid -> user + system seconds at its last sample
+    cpu: dict = field(
+        default_factory=dict
+    )  # pid -> user + system seconds at its last sample
     written: dict = field(default_factory=dict)  # pid -> write_bytes at its last sample
 
 
 def kit_command(cmdline: list[str]) -> tuple[str, str | None] | None:
-    """(kit command, --log path) of a `python -m kit <command> ...` process; None for any other (the job's shell)."""
+    """(kind of job, --log path) of a `python -m kit <command> ...` process; None for any other (the job's shell).
+    The kind is the kit command, and for fit-fold the experiment too (logs/fit/<experiment>.fold<k>.log)."""
     if not cmdline or not Path(cmdline[0]).name.startswith("python"):
         return None
     for at in range(len(cmdline) - 2):
         if cmdline[at] == "-m" and cmdline[at + 1] == "kit":
-            log = cmdline[cmdline.index("--log") + 1] if "--log" in cmdline[:-1] else None
-            return cmdline[at + 2], log
+            log = (
+                cmdline[cmdline.index("--log") + 1] if "--log" in cmdline[:-1] else None
+            )
+            kind = cmdline[at + 2]
+            if kind == "fit-fold" and log:
+                kind = f"{kind} {Path(log).name.rsplit('.fold', 1)[0]}"
+            return kind, log
     return None
 
 
@@ -172,8 +212,9 @@ def sample(root: psutil.Process, jobs: dict, now: float) -> None:
             continue  # the process ended between two looks
 
 
-def watch(command: list[str], workdir: Path) -> tuple[int, float, dict]:
-    """Run command in workdir while sampling it; (exit code, wall seconds, jobs by (pid, start time))."""
+def watch(command: list[str], workdir: Path, report) -> tuple[int, float, dict]:
+    """Run command in workdir while sampling it, calling report(jobs, wall seconds so far) every SAVE_S seconds;
+    (exit code, wall seconds, jobs by (pid, start time)). SIGTERM stops the command as Ctrl-C does."""
     jobs: dict = {}
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=workdir)
@@ -181,13 +222,29 @@ def watch(command: list[str], workdir: Path) -> tuple[int, float, dict]:
     done = threading.Event()
 
     def loop() -> None:
+        saved = time.monotonic()
         while not done.is_set():
-            sample(root, jobs, time.monotonic())
+            now = time.monotonic()
+            sample(root, jobs, now)
+            if now - saved >= SAVE_S:
+                report(dict(jobs), now - started)
+                saved = now
             done.wait(SAMPLE_S)
 
+    def stop(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     sampler = threading.Thread(target=loop, daemon=True)
     sampler.start()
-    code = process.wait()
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(
+            signal.SIGINT
+        )  # Snakemake stops its jobs and removes their incomplete outputs
+        process.wait()
+        code = None
     done.set()
     sampler.join()
     return code, time.monotonic() - started, jobs
@@ -195,7 +252,11 @@ def watch(command: list[str], workdir: Path) -> tuple[int, float, dict]:
 
 def has_progress(workdir: Path, log: str | None) -> bool:
     path = workdir / log if log else None
-    return bool(path and path.is_file() and PROGRESS_LINE.search(path.read_text(encoding="utf-8", errors="replace")))
+    return bool(
+        path
+        and path.is_file()
+        and PROGRESS_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
+    )
 
 
 def rows_by_kind(jobs: dict, workdir: Path) -> list[dict]:
@@ -203,62 +264,108 @@ def rows_by_kind(jobs: dict, workdir: Path) -> list[dict]:
     for job in jobs.values():
         by_kind.setdefault(job.kind, []).append(job)
     rows = []
-    for kind, kind_jobs in sorted(by_kind.items(), key=lambda item: -sum(j.last - j.first for j in item[1])):
+    for kind, kind_jobs in sorted(
+        by_kind.items(), key=lambda item: -sum(j.last - j.first for j in item[1])
+    ):
         walls = [job.last - job.first for job in kind_jobs]
-        rows.append({
-            "job": kind,
-            "jobs": len(kind_jobs),
-            "wall s": round(sum(walls), 1),
-            "longest s": round(max(walls), 1),
-            "CPU s": round(sum(sum(job.cpu.values()) for job in kind_jobs), 1),
-            "peak RSS MB": round(max(job.peak_rss for job in kind_jobs) / 2**20),
-            "written MB": round(sum(sum(job.written.values()) for job in kind_jobs) / 2**20, 1),
-            "over 30 s without progress": sum(wall > LONG_S and not has_progress(workdir, job.log)
-                                              for wall, job in zip(walls, kind_jobs)),
-        })
+        rows.append(
+            {
+                "job": kind,
+                "jobs": len(kind_jobs),
+                "wall s": round(sum(walls), 1),
+                "longest s": round(max(walls), 1),
+                "CPU s": round(sum(sum(job.cpu.values()) for job in kind_jobs), 1),
+                "peak RSS MB": round(max(job.peak_rss for job in kind_jobs) / 2**20),
+                "written MB": round(
+                    sum(sum(job.written.values()) for job in kind_jobs) / 2**20, 1
+                ),
+                "over 30 s without progress": sum(
+                    wall > LONG_S and not has_progress(workdir, job.log)
+                    for wall, job in zip(walls, kind_jobs)
+                ),
+            }
+        )
     return rows
 
 
 def folder_bytes(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else 0
+    return (
+        sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+        if folder.is_dir()
+        else 0
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--workdir", default=None, help="default: /tmp/kit-scale-<size>")
+    parser.add_argument(
+        "--workdir", default=None, help="default: /tmp/kit-scale-<size>"
+    )
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     for needed in (DEV_TXT, UNLABELED, TEST):
         if not (SHARED_DATA / needed).is_file():
-            sys.exit(f"real data not found at {SHARED_DATA / needed} (set KIT_SHARED_DATA to the shared/data folder)")
+            sys.exit(
+                f"real data not found at {SHARED_DATA / needed} (set KIT_SHARED_DATA to the shared/data folder)"
+            )
     workdir = Path(args.workdir or f"/tmp/kit-scale-{args.size}")
     started = time.perf_counter()
     held = write_competition(workdir / "comp", args.size)
-    print(f"competition files written in {time.perf_counter() - started:.0f}s: {held}", flush=True)
+    print(
+        f"competition files written in {time.perf_counter() - started:.0f}s: {held}",
+        flush=True,
+    )
     data = {split: f"comp/{split}.csv" for split in ("train", "test", "unlabeled")}
-    (workdir / "scale.yaml").write_text(yaml.safe_dump({"data": data}), encoding="utf-8")
+    (workdir / "scale.yaml").write_text(
+        yaml.safe_dump({"data": data}), encoding="utf-8"
+    )
 
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), f"-j{args.jobs}", "--configfile",
-               "scale.yaml"]
-    code, wall, jobs = watch(command, workdir)
-    rows = rows_by_kind(jobs, workdir)
-    print(pd.DataFrame(rows).to_string(index=False))
-    disk = {name: round(folder_bytes(workdir / name) / 2**20, 1) for name in ("data", "models", "oof", "logs")}
-    print(f"snakemake exit {code}, {wall / 60:.1f} min with -j{args.jobs}; MB on disk per folder: {disk}")
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        f"-j{args.jobs}",
+        "--configfile",
+        "scale.yaml",
+    ]
     from results import save
 
     name = "scale" if args.size == "full" else f"scale-{args.size}"
     n_train, n_unlabeled, n_test = SIZES[args.size]
-    silent = sum(row["over 30 s without progress"] for row in rows)
-    save(name, command=f"python bench/bench_scale.py --size {args.size}", rows=rows,
-         compares=f"the default workflow at {args.size} size ({n_train:,} labelled, {n_unlabeled:,} unlabelled, "
-                  f"{n_test:,} test posts): each kind of job's time, memory and disk",
-         summary=f"{'finished' if code == 0 else f'FAILED (exit {code})'} in {wall / 60:.1f} min -j{args.jobs}; "
-                 f"{silent} job(s) over {LONG_S:.0f} s without a progress line",
-         notes=f"files: {held}; MB on disk per folder at the end: {disk}; sampled every {SAMPLE_S} s "
-               "(bench/bench_scale.py's docstring says what each column measures)")
-    sys.exit(code)
+
+    def report(jobs: dict, wall: float, state: str) -> list[dict]:
+        rows = rows_by_kind(jobs, workdir)
+        disk = {
+            name: round(folder_bytes(workdir / name) / 2**20, 1)
+            for name in ("data", "models", "oof", "logs")
+        }
+        silent = sum(row["over 30 s without progress"] for row in rows)
+        save(
+            name,
+            command=f"python bench/bench_scale.py --size {args.size}",
+            rows=rows,
+            compares=f"the default workflow at {args.size} size ({n_train:,} labelled, {n_unlabeled:,} unlabelled, "
+            f"{n_test:,} test posts): each kind of job's time, memory and disk",
+            summary=f"{state} in {wall / 60:.1f} min -j{args.jobs}; {silent} job(s) over {LONG_S:.0f} s without a "
+            "progress line",
+            notes=f"files: {held}; MB on disk per folder at the end: {disk}; sampled every {SAMPLE_S} s "
+            "(bench/bench_scale.py's docstring says what each column measures)",
+        )
+        return rows
+
+    code, wall, jobs = watch(
+        command, workdir, lambda jobs, wall: report(jobs, wall, "RUNNING: so far")
+    )
+    state = {0: "finished", None: "STOPPED before the end"}.get(
+        code, f"FAILED (exit {code})"
+    )
+    rows = report(jobs, wall, state)
+    print(pd.DataFrame(rows).to_string(index=False))
+    print(f"snakemake {state}, {wall / 60:.1f} min with -j{args.jobs}")
+    sys.exit(0 if code == 0 else 1)
 
 
 if __name__ == "__main__":
