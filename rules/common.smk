@@ -269,6 +269,18 @@ def model_threads(wildcards):
     return model_entry(wildcards).run.threads
 
 
+# Scheduling. With more ready jobs than cores, Snakemake starts the highest priority first. A run's longest chain is
+# corpus -> backbone -> post-training -> the torch models' fold jobs (the slowest of all), so the build steps go
+# first, then those fold jobs, and the linear models fill the cores around them: started in Snakemake's own order,
+# post-training waited 3.5 minutes behind linear fold jobs (bench/bench_scale.py --size tenth).
+BUILD_PRIORITY = 2
+
+
+def fold_priority(wildcards):
+    """1 for a torch family's fold job (kit.registry.Family.torch), else 0."""
+    return int(kit_config.registry.family(model_kind(wildcards)).torch)
+
+
 def backbone_source(model):
     """The `backbone: {scratch: ...}` or `{post_train: ...}` of a transformer entry; None for a hub name, a folder
     or another family."""

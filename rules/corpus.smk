@@ -9,6 +9,7 @@ rule corpus:
         **CORPUS_FILES,
     log:
         "logs/corpus.log",
+    priority: BUILD_PRIORITY
     conda:
         "../env.yaml"
     threads: 4
@@ -30,6 +31,7 @@ rule word_vectors:
         directory(layout.word_vectors("{vectors}")),
     log:
         "logs/word_vectors/{vectors}.log",
+    priority: BUILD_PRIORITY
     conda:
         "../env.yaml"
     # One gensim worker: the vectors, and all that is built on them, are the same bytes on every run (several

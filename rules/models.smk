@@ -5,6 +5,7 @@ rule build_backbone:
         directory(f"{BACKBONES}/scratch-{{backbone_hash}}"),
     log:
         "logs/backbone/scratch-{backbone_hash}.log",
+    priority: BUILD_PRIORITY
     conda:
         "../env.yaml"
     params:
@@ -23,6 +24,7 @@ rule post_train:
         directory(f"{BACKBONES}/post-{{backbone_hash}}"),
     log:
         "logs/backbone/post-{backbone_hash}.log",
+    priority: BUILD_PRIORITY
     conda:
         "../env.yaml"
     threads: post_train_threads
@@ -48,6 +50,7 @@ rule fit_fold:
         model=directory(layout.fold_model("{model}.{variant}.s{seed}", "{fold}")),
     log:
         "logs/fit/{model}.{variant}.s{seed}.fold{fold}.log",
+    priority: fold_priority
     conda:
         "../env.yaml"
     threads: model_threads

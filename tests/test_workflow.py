@@ -270,6 +270,27 @@ def test_shipped_configs_plan_their_matrix(tmp_path, configfiles, expected):
     assert jobs["ingest"] == jobs["folds"] == jobs["final_submission"] == 1
 
 
+def planned_priorities(workdir: Path) -> dict[tuple[str, str], int]:
+    """(rule, wildcards) -> priority of each job of Snakemake's dry run (0 where it prints none)."""
+    jobs = {}
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", snakemake(workdir, "-n").stdout, flags=re.M)[1:]:
+        fields = dict(re.findall(r"^ +(wildcards|priority): (.*)$", block, flags=re.M))
+        jobs[(block.split()[1].rstrip(":"), fields.get("wildcards", ""))] = int(fields.get("priority", 0))
+    return jobs
+
+
+def test_the_longest_chain_is_scheduled_first(tmp_path):
+    """Build steps, then the torch models' fold jobs, before everything else (rules/common.smk, Scheduling)."""
+    by_priority: dict[int, list] = {}
+    for (rule, wildcards), priority in planned_priorities(tmp_path).items():
+        by_priority.setdefault(priority, []).append((rule, wildcards))
+    assert sorted(by_priority) == [0, 1, 2]
+    assert sorted(rule for rule, _ in by_priority[2]) == ["build_backbone", "corpus", "post_train", "word_vectors"]
+    assert len(by_priority[1]) == 5
+    assert all(rule == "fit_fold" and "model=tiny_bert," in wildcards for rule, wildcards in by_priority[1])
+    assert len(by_priority[0]) > 40
+
+
 @pytest.mark.slow
 def test_a_pseudo_variant_trains_students_on_rows_its_teacher_labelled_fold_by_fold(tmp_path):
     files = make_demo(tmp_path / "raw", n_train=300, n_test=80, n_unlabeled=300, seed=6)
