@@ -255,14 +255,14 @@ def cmd_build_backbone(args, log) -> None:
     Example: python -m kit build-backbone --spec-json '{"layers": 2, "hidden": 64, "heads": 2}' --texts i/train.parquet i/test.parquet --out models/backbones/tiny
     """
     from kit.data import read_texts
-    from kit.progress import stage
+    from kit.progress import Progress, stage
 
     with stage(log, "reading the texts"):  # a million posts take tens of seconds: the log says which step runs
         texts = read_texts(args.texts)
-    with stage(log, f"character vocabulary and weights from {len(texts)} texts"):
-        from kit.models.transformer.backbone import build_scratch_backbone
+    from kit.models.transformer.backbone import build_scratch_backbone
 
-        out = build_scratch_backbone(Path(args.out), texts, **json.loads(args.spec_json))
+    counted = Progress(log, "character vocabulary", len(texts), "texts")
+    out = build_scratch_backbone(Path(args.out), texts, on_texts=counted.update, **json.loads(args.spec_json))
     log(f"scratch backbone from {len(texts)} texts: {out}")
 
 

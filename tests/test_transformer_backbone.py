@@ -30,6 +30,34 @@ def test_char_vocab_drops_rare_characters_and_names_bad_rows():
         char_vocab(["好", None])
 
 
+def per_text_vocab(texts: list[str]) -> list[str]:
+    """The vocabulary counted one text and one pre-tokenized word at a time: what char_vocab must equal."""
+    from collections import Counter
+
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    normalizer = BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
+    counts = Counter()
+    for text in texts:
+        for word, _ in BertPreTokenizer().pre_tokenize_str(normalizer.normalize_str(text)):
+            counts.update([word[0]] + ["##" + char for char in word[1:]])
+    return list(SPECIAL_TOKENS) + sorted(counts, key=lambda token: (-counts[token], token))
+
+
+def test_char_vocab_counts_as_one_text_at_a_time_would(monkeypatch):
+    """Chunked counting (texts joined, only the longer pieces pre-tokenized) gives the per-text counts, whatever
+    the whitespace, control characters, accents, punctuation inside words and chunk edges."""
+    import kit.models.transformer.backbone as backbone
+
+    texts = TEXTS + ["Café，naïve!!x y", "a\u3000b\tc\r\nd", "e\x00f\u200bg\x1fh", "￥100元…ok?", "#武汉#@用户:😀好😀",
+                     "", " ", "x", "C++/Java-8_9", "ＡＢＣ全角", "end.", "\u00a0nbsp\u2028line"]
+    monkeypatch.setattr(backbone, "CHUNK_TEXTS", 4)  # chunk edges between many of them
+    seen = []
+    assert char_vocab(texts, on_chunk=seen.append) == per_text_vocab(texts)
+    assert seen == [4, 8, 12, 15]
+
+
 def test_scratch_backbone_round_trips_through_from_pretrained(tmp_path):
     folder = build_scratch_backbone(tmp_path / "bert", TEXTS, layers=2, hidden=32, heads=2, max_position=64)
     tokenizer, model = load_backbone(folder)
