@@ -66,6 +66,8 @@ from shared_data import (
 
 sys.path.insert(0, str(REPO))
 
+from results import RESULTS
+
 from kit.demo import write_competition_csv
 
 UNLABELED = "covid_weibo_unlabeled/covid_weibo_unlabeled_100k.csv"
@@ -79,6 +81,9 @@ SEED = 2020
 SAMPLE_S = 0.25  # short enough to see a one-second job, cheap enough beside the jobs on a loaded machine
 SAVE_S = 60.0  # how often a running bench rewrites its results file
 LONG_S = 30.0  # issue 24: a job that can run longer than this must log its progress
+TARGET_MIN = {"full": 90.0, "tenth": 15.0}  # issue 24: wall-clock targets on 2 cores
+TARGET_RSS_MB = 6 * 1024  # issue 24: no job above 6 GB resident
+LINEAR_SLACK = 1.25  # a kind of job grows worse than linearly when its CPU time grows more than 1.25x the data
 PROGRESS_LINE = re.compile(r"\(\d+%\)|: done in ")
 
 
@@ -112,9 +117,7 @@ def resampled(frame: pd.DataFrame, rows: int, rng: random.Random) -> pd.DataFram
         copies += [copy] * n
     places, copies = places[:rows], copies[:rows]
     out = frame.iloc[places].reset_index(drop=True)
-    out["text"] = [
-        perturbed(text, copy, rng) for text, copy in zip(out["text"], copies)
-    ]
+    out["text"] = [perturbed(text, copy, rng) for text, copy in zip(out["text"], copies)]
     return out
 
 
@@ -142,9 +145,7 @@ def write_competition(folder: Path, size: str) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     held = {}
     for split, (frame, first_id, with_label) in built.items():
-        write_competition_csv(
-            competition_frame(frame, first_id, with_label), folder / f"{split}.csv"
-        )
+        write_competition_csv(competition_frame(frame, first_id, with_label), folder / f"{split}.csv")
         held[split] = {
             "rows": len(frame),
             "distinct_texts": int(frame["text"].nunique()),
@@ -160,9 +161,7 @@ class Job:
     first: float
     last: float
     peak_rss: int = 0
-    cpu: dict = field(
-        default_factory=dict
-    )  # pid -> user + system seconds at its last sample
+    cpu: dict = field(default_factory=dict)  # pid -> user + system seconds at its last sample
     written: dict = field(default_factory=dict)  # pid -> write_bytes at its last sample
 
 
@@ -173,9 +172,7 @@ def kit_command(cmdline: list[str]) -> tuple[str, str | None] | None:
         return None
     for at in range(len(cmdline) - 2):
         if cmdline[at] == "-m" and cmdline[at + 1] == "kit":
-            log = (
-                cmdline[cmdline.index("--log") + 1] if "--log" in cmdline[:-1] else None
-            )
+            log = cmdline[cmdline.index("--log") + 1] if "--log" in cmdline[:-1] else None
             kind = cmdline[at + 2]
             if kind == "fit-fold" and log:
                 kind = f"{kind} {Path(log).name.rsplit('.fold', 1)[0]}"
@@ -240,9 +237,7 @@ def watch(command: list[str], workdir: Path, report) -> tuple[int, float, dict]:
     try:
         code = process.wait()
     except KeyboardInterrupt:
-        process.send_signal(
-            signal.SIGINT
-        )  # Snakemake stops its jobs and removes their incomplete outputs
+        process.send_signal(signal.SIGINT)  # Snakemake stops its jobs and removes their incomplete outputs
         process.wait()
         code = None
     done.set()
@@ -252,11 +247,7 @@ def watch(command: list[str], workdir: Path, report) -> tuple[int, float, dict]:
 
 def has_progress(workdir: Path, log: str | None) -> bool:
     path = workdir / log if log else None
-    return bool(
-        path
-        and path.is_file()
-        and PROGRESS_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
-    )
+    return bool(path and path.is_file() and PROGRESS_LINE.search(path.read_text(encoding="utf-8", errors="replace")))
 
 
 def rows_by_kind(jobs: dict, workdir: Path) -> list[dict]:
@@ -264,9 +255,7 @@ def rows_by_kind(jobs: dict, workdir: Path) -> list[dict]:
     for job in jobs.values():
         by_kind.setdefault(job.kind, []).append(job)
     rows = []
-    for kind, kind_jobs in sorted(
-        by_kind.items(), key=lambda item: -sum(j.last - j.first for j in item[1])
-    ):
+    for kind, kind_jobs in sorted(by_kind.items(), key=lambda item: -sum(j.last - j.first for j in item[1])):
         walls = [job.last - job.first for job in kind_jobs]
         rows.append(
             {
@@ -276,12 +265,9 @@ def rows_by_kind(jobs: dict, workdir: Path) -> list[dict]:
                 "longest s": round(max(walls), 1),
                 "CPU s": round(sum(sum(job.cpu.values()) for job in kind_jobs), 1),
                 "peak RSS MB": round(max(job.peak_rss for job in kind_jobs) / 2**20),
-                "written MB": round(
-                    sum(sum(job.written.values()) for job in kind_jobs) / 2**20, 1
-                ),
+                "written MB": round(sum(sum(job.written.values()) for job in kind_jobs) / 2**20, 1),
                 "over 30 s without progress": sum(
-                    wall > LONG_S and not has_progress(workdir, job.log)
-                    for wall, job in zip(walls, kind_jobs)
+                    wall > LONG_S and not has_progress(workdir, job.log) for wall, job in zip(walls, kind_jobs)
                 ),
             }
         )
@@ -289,79 +275,102 @@ def rows_by_kind(jobs: dict, workdir: Path) -> list[dict]:
 
 
 def folder_bytes(folder: Path) -> int:
-    return (
-        sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-        if folder.is_dir()
-        else 0
-    )
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else 0
+
+
+def targets(rows: list[dict], wall: float, size: str, jobs: int) -> str:
+    """What the run says about issue 24's targets: wall time, CPU time (and the least wall time it allows on `jobs`
+    cores), the largest job, and at full size which kinds of job grew worse than linearly from the tenth."""
+    parts = []
+    if size in TARGET_MIN:
+        limit, minutes = TARGET_MIN[size], wall / 60
+        verdict = "met" if minutes <= limit else f"MISSED by {minutes - limit:.1f} min"
+        parts.append(f"wall {minutes:.1f} min against {limit:.0f}: {verdict}")
+    cpu = sum(row["CPU s"] for row in rows)
+    parts.append(f"{cpu:,.0f} CPU-s in all, at least {cpu / jobs / 60:.1f} min on {jobs} cores")
+    largest = max(rows, key=lambda row: row["peak RSS MB"])
+    verdict = "met" if largest["peak RSS MB"] <= TARGET_RSS_MB else "MISSED"
+    parts.append(f"largest job {largest['peak RSS MB']:,} MB ({largest['job']}) against {TARGET_RSS_MB:,}: {verdict}")
+    tenth = RESULTS / "scale-tenth.json"
+    if size == "full" and tenth.is_file():
+        grew = {}
+        for kind, full_cpu in cpu_by_command(rows).items():
+            tenth_cpu = cpu_by_command(json.loads(tenth.read_text(encoding="utf-8"))["rows"]).get(kind)
+            if tenth_cpu and full_cpu / tenth_cpu > 10 * LINEAR_SLACK:
+                grew[kind] = full_cpu / tenth_cpu
+        parts.append("CPU time per command grew at most linearly from the tenth (10x the data)" if not grew else
+                     "grew worse than linearly from the tenth (10x the data): "
+                     + ", ".join(f"{kind} {ratio:.1f}x" for kind, ratio in sorted(grew.items())))
+    return "; ".join(parts)
+
+
+def cpu_by_command(rows: list[dict]) -> dict[str, float]:
+    """CPU seconds per kit command (the fit-fold rows of every experiment summed)."""
+    cpu: dict[str, float] = {}
+    for row in rows:
+        command = row["job"].split(" ")[0]
+        cpu[command] = cpu.get(command, 0.0) + row["CPU s"]
+    return cpu
+
+
+def summary(rows: list[dict], wall: float, state: str, size: str, jobs: int) -> str:
+    silent = sum(row["over 30 s without progress"] for row in rows)
+    return (f"{state} in {wall / 60:.1f} min -j{jobs}; {silent} job(s) over {LONG_S:.0f} s without a progress line; "
+            + targets(rows, wall, size, jobs))
+
+
+def resummarize(name: str, size: str, jobs: int) -> None:
+    """Recompute the summary of a saved run (its rows, wall time and state) with this script's targets."""
+    from results import save
+
+    saved = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+    found = re.match(r"(.*?) in ([0-9.]+) min", saved["summary"])
+    state, wall = found.group(1), float(found.group(2)) * 60
+    save(name, command=saved["command"], compares=saved["compares"], rows=saved["rows"],
+         summary=summary(saved["rows"], wall, state, size, jobs), notes=saved["notes"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument(
-        "--workdir", default=None, help="default: /tmp/kit-scale-<size>"
-    )
+    parser.add_argument("--workdir", default=None, help="default: /tmp/kit-scale-<size>")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--summarize", action="store_true",
+                        help="only recompute the summary (the targets) of the saved results file")
     args = parser.parse_args()
+    name = "scale" if args.size == "full" else f"scale-{args.size}"
+    if args.summarize:
+        resummarize(name, args.size, args.jobs)
+        return
     for needed in (DEV_TXT, UNLABELED, TEST):
         if not (SHARED_DATA / needed).is_file():
-            sys.exit(
-                f"real data not found at {SHARED_DATA / needed} (set KIT_SHARED_DATA to the shared/data folder)"
-            )
+            sys.exit(f"real data not found at {SHARED_DATA / needed} (set KIT_SHARED_DATA to the shared/data folder)")
     workdir = Path(args.workdir or f"/tmp/kit-scale-{args.size}")
     started = time.perf_counter()
     held = write_competition(workdir / "comp", args.size)
-    print(
-        f"competition files written in {time.perf_counter() - started:.0f}s: {held}",
-        flush=True,
-    )
+    print(f"competition files written in {time.perf_counter() - started:.0f}s: {held}", flush=True)
     data = {split: f"comp/{split}.csv" for split in ("train", "test", "unlabeled")}
-    (workdir / "scale.yaml").write_text(
-        yaml.safe_dump({"data": data}), encoding="utf-8"
-    )
+    (workdir / "scale.yaml").write_text(yaml.safe_dump({"data": data}), encoding="utf-8")
 
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        f"-j{args.jobs}",
-        "--configfile",
-        "scale.yaml",
-    ]
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), f"-j{args.jobs}", "--configfile",
+               "scale.yaml"]
     from results import save
 
-    name = "scale" if args.size == "full" else f"scale-{args.size}"
     n_train, n_unlabeled, n_test = SIZES[args.size]
 
     def report(jobs: dict, wall: float, state: str) -> list[dict]:
         rows = rows_by_kind(jobs, workdir)
-        disk = {
-            name: round(folder_bytes(workdir / name) / 2**20, 1)
-            for name in ("data", "models", "oof", "logs")
-        }
-        silent = sum(row["over 30 s without progress"] for row in rows)
-        save(
-            name,
-            command=f"python bench/bench_scale.py --size {args.size}",
-            rows=rows,
-            compares=f"the default workflow at {args.size} size ({n_train:,} labelled, {n_unlabeled:,} unlabelled, "
-            f"{n_test:,} test posts): each kind of job's time, memory and disk",
-            summary=f"{state} in {wall / 60:.1f} min -j{args.jobs}; {silent} job(s) over {LONG_S:.0f} s without a "
-            "progress line",
-            notes=f"files: {held}; MB on disk per folder at the end: {disk}; sampled every {SAMPLE_S} s "
-            "(bench/bench_scale.py's docstring says what each column measures)",
-        )
+        disk = {name: round(folder_bytes(workdir / name) / 2**20, 1) for name in ("data", "models", "oof", "logs")}
+        save(name, command=f"python bench/bench_scale.py --size {args.size}", rows=rows,
+             compares=f"the default workflow at {args.size} size ({n_train:,} labelled, {n_unlabeled:,} unlabelled, "
+                      f"{n_test:,} test posts): each kind of job's time, memory and disk",
+             summary=summary(rows, wall, state, args.size, args.jobs),
+             notes=f"files: {held}; MB on disk per folder at the end: {disk}; sampled every {SAMPLE_S} s "
+                   "(bench/bench_scale.py's docstring says what each column measures)")
         return rows
 
-    code, wall, jobs = watch(
-        command, workdir, lambda jobs, wall: report(jobs, wall, "RUNNING: so far")
-    )
-    state = {0: "finished", None: "STOPPED before the end"}.get(
-        code, f"FAILED (exit {code})"
-    )
+    code, wall, jobs = watch(command, workdir, lambda jobs, wall: report(jobs, wall, "RUNNING: so far"))
+    state = {0: "finished", None: "STOPPED before the end"}.get(code, f"FAILED (exit {code})")
     rows = report(jobs, wall, state)
     print(pd.DataFrame(rows).to_string(index=False))
     print(f"snakemake {state}, {wall / 60:.1f} min with -j{args.jobs}")

@@ -142,25 +142,36 @@ def ngram_statistics(texts: Sequence[str], max_len: int, min_count: int) -> list
     # character later do (each is seen wherever it is), so each length looks only there: that also guarantees
     # the PMI's lookups of the pieces.
     tables = {1: (np.flatnonzero(char_counts >= min_count), char_counts[char_counts >= min_count])}
-    occurrences: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    entropies: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    boundary = np.int64(1 << _BITS)  # neighbour codes above every character's
     keys, frequent_at = codes, char_counts[codes] >= min_count
     for n in range(2, max_len + 1):
         keys = (keys[:-1] << _BITS) | codes[n - 1:]
-        positions = np.flatnonzero(frequent_at[:-1] & frequent_at[1:])
+        # int32 positions: a million posts are some 70 million characters, and every array here is that long
+        positions = np.flatnonzero(frequent_at[:-1] & frequent_at[1:]).astype(np.int32)
         ordered = np.sort(keys[positions])
         first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         counts = np.diff(np.r_[first, len(ordered)])
         frequent = counts >= min_count
         table = ordered[first[frequent]]
+        del ordered, first
         tables[n] = table, counts[frequent]
         frequent_at = np.zeros(len(keys), dtype=bool)
         if len(table):
-            index = np.minimum(np.searchsorted(table, keys[positions]), len(table) - 1)
+            index = np.minimum(np.searchsorted(table, keys[positions]), len(table) - 1).astype(np.int32)
             hit = table[index] == keys[positions]
-            occurrences[n] = positions[hit], index[hit]
-            frequent_at[positions[hit]] = True
+            positions, group = positions[hit], index[hit]
+            del index, hit
+            frequent_at[positions] = True
+            # The neighbours of this length's occurrences now, so that only one length's occurrences are held.
+            before, after = codes[positions - 1], codes[positions + n]
+            # Each boundary occurrence gets its own neighbour code, so boundaries add entropy instead of one symbol.
+            before = np.where(before > 0, before, boundary + positions)
+            after = np.where(after > 0, after, boundary + positions)
+            entropies[n] = tuple(_entropy_by_group(group, side, len(table)) for side in (before, after))
+            del before, after, group
+        del positions
     found = []
-    boundary = np.int64(1 << _BITS)  # neighbour codes above every character's
     for n in range(2, max_len + 1):
         table, counts = tables[n]
         if not len(table):
@@ -172,12 +183,7 @@ def ngram_statistics(texts: Sequence[str], max_len: int, min_count: int) -> list
             left_counts = tables[split][1][np.searchsorted(tables[split][0], left_keys)]
             right_counts = tables[n - split][1][np.searchsorted(tables[n - split][0], right_keys)]
             pmi = np.minimum(pmi, np.log2(counts * n_chars / (left_counts * right_counts)))
-        positions, group = occurrences[n]
-        before, after = codes[positions - 1], codes[positions + n]
-        # Each boundary occurrence gets its own neighbour code, so boundaries add entropy instead of one symbol.
-        before = np.where(before > 0, before, boundary + positions)
-        after = np.where(after > 0, after, boundary + positions)
-        left, right = (_entropy_by_group(group, side, len(table)) for side in (before, after))
+        left, right = entropies[n]
         found += [NewWord(_decode(int(key), n), "new_word", int(count), float(p), float(lh), float(rh))
                   for key, count, p, lh, rh in zip(table, counts, pmi, left, right)]
     return found

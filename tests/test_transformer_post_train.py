@@ -157,6 +157,20 @@ def test_encode_corpus_maps_each_token_to_its_word(tokenizer):
         encode_corpus(tokenizer, ["好", "好"], ["好", "坏"], np.array([1]), max_len=8, where="c.parquet")
 
 
+def test_encode_corpus_in_chunks_gives_what_one_call_gives(tokenizer, monkeypatch):
+    import kit.models.transformer.post_train as post_train
+
+    texts, words = ["武汉加油 hello", "好", "加油", "hello 武汉"], ["武汉 加油 hello", "好", "加油", "hello 武汉"]
+    rows = np.array([3, 0, 2])
+    whole = encode_corpus(tokenizer, texts, words, rows, max_len=32, where="c.parquet")
+    monkeypatch.setattr(post_train, "ENCODE_CHUNK", 2)
+    done = []
+    chunked = encode_corpus(tokenizer, texts, words, rows, max_len=32, where="c.parquet", on_chunk=done.append)
+    assert done == [2, 3]
+    for one, other in ((whole.token_ids, chunked.token_ids), (whole.word_ids, chunked.word_ids)):
+        assert [a.tolist() for a in one] == [b.tolist() for b in other]
+
+
 def test_whole_word_masking_chooses_whole_words_for_15_percent_of_tokens_80_10_10():
     rng = np.random.default_rng(0)
     n_rows, width = 2000, 40

@@ -50,7 +50,7 @@ from kit.models.transformer.train import (
     pad_multiple,
     resolve_amp,
 )
-from kit.progress import stage
+from kit.progress import Progress, stage
 from kit.settings import identity, to_dict
 
 META = "meta.json"
@@ -98,28 +98,37 @@ class EncodedCorpus:
         return [self.token_ids[r] for r in rows], [self.word_ids[r] for r in rows]
 
 
+ENCODE_CHUNK = 5000  # texts per tokenizer call: its Python lists of ids and offsets are dropped chunk by chunk
+
+
 def encode_corpus(tokenizer, texts: list[str], words: list[str] | None, rows: np.ndarray, max_len: int,
-                  where: str) -> EncodedCorpus:
+                  where: str, on_chunk: Callable[[int], None] | None = None) -> EncodedCorpus:
     """The given rows of the corpus, each text tokenized as it is (truncated to max_len), each token mapped to its
     word: the jieba word its first character lies in, or, with words None, the token itself (token-level masking).
-    Errors name the row of `where`, the corpus file."""
-    encoded = tokenizer([texts[r] for r in rows], truncation=True, max_length=max_len, return_offsets_mapping=True,
-                        return_special_tokens_mask=True, return_attention_mask=False, return_token_type_ids=False)
+    Errors name the row of `where`, the corpus file. Rows are tokenized ENCODE_CHUNK at a time (the tokenizer's
+    lists of a hundred thousand texts took gigabytes); on_chunk(rows done) runs after each chunk."""
     token_ids, word_ids = [], []
-    for i, row in enumerate(rows):
-        ids = np.asarray(encoded["input_ids"][i], dtype=np.int64)
-        special = np.asarray(encoded["special_tokens_mask"][i], dtype=bool)
-        if words is None:
-            word = np.arange(len(ids))
-        else:
-            try:
-                spans = word_spans(texts[row], words[row])
-            except ValueError as error:
-                raise ValueError(f"{where} row {row}: {error}; rebuild the corpus") from None
-            starts = np.asarray(encoded["offset_mapping"][i], dtype=np.int64)[:, 0]
-            word = np.searchsorted(spans[:, 1], starts, side="right")
-        token_ids.append(ids)
-        word_ids.append(np.where(special, -1, word))
+    for start in range(0, len(rows), ENCODE_CHUNK):
+        chunk = rows[start : start + ENCODE_CHUNK]
+        encoded = tokenizer([texts[r] for r in chunk], truncation=True, max_length=max_len,
+                            return_offsets_mapping=True, return_special_tokens_mask=True,
+                            return_attention_mask=False, return_token_type_ids=False)
+        for i, row in enumerate(chunk):
+            ids = np.asarray(encoded["input_ids"][i], dtype=np.int64)
+            special = np.asarray(encoded["special_tokens_mask"][i], dtype=bool)
+            if words is None:
+                word = np.arange(len(ids))
+            else:
+                try:
+                    spans = word_spans(texts[row], words[row])
+                except ValueError as error:
+                    raise ValueError(f"{where} row {row}: {error}; rebuild the corpus") from None
+                starts = np.asarray(encoded["offset_mapping"][i], dtype=np.int64)[:, 0]
+                word = np.searchsorted(spans[:, 1], starts, side="right")
+            token_ids.append(ids)
+            word_ids.append(np.where(special, -1, word))
+        if on_chunk is not None:
+            on_chunk(start + len(chunk))
     return EncodedCorpus(token_ids, word_ids)
 
 
@@ -391,6 +400,7 @@ def run_post_train(
         raise ValueError(f"{corpus_meta_path}: no 'corpus_hash' key; rebuild the corpus")
     corpus = read_corpus(corpus_path, ("text", "words"))
     texts, words = corpus["text"].tolist(), corpus["words"].tolist()
+    del corpus
     base = base_location(spec, base_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     amp = resolve_amp(spec.batching.amp, device)
@@ -407,10 +417,12 @@ def run_post_train(
 
     mark = time.perf_counter()
     train_rows, heldout_rows = split_rows(len(texts), spec)
-    with stage(log, f"tokenizing {len(texts)} corpus texts"):  # a million posts: a minute or more, no count inside
-        train_set, heldout_set = (
-            encode_corpus(tokenizer, texts, words if spec.whole_word else None, rows, spec.max_len, str(corpus_path))
-            for rows in (train_rows, heldout_rows))
+    tokenized = Progress(log, "tokenizing the corpus texts trained on and held out",
+                         len(train_rows) + len(heldout_rows), "texts")
+    train_set = encode_corpus(tokenizer, texts, words if spec.whole_word else None, train_rows, spec.max_len,
+                              str(corpus_path), tokenized.update)
+    heldout_set = encode_corpus(tokenizer, texts, words if spec.whole_word else None, heldout_rows, spec.max_len,
+                                str(corpus_path), lambda done: tokenized.update(len(train_rows) + done))
     timings["tokenize_seconds"] = round(time.perf_counter() - mark, 2)
     log(f"corpus {corpus_path}: {len(texts)} texts, {len(train_rows)} trained on, {len(heldout_rows)} held out; "
         f"tokenized in {timings['tokenize_seconds']:.1f}s; device {device}, amp {amp.name}, "
