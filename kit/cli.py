@@ -299,18 +299,19 @@ def cmd_corpus(args, log) -> None:
          arg("--corpus", required=True, help="the corpus parquet"),
          arg("--corpus-meta", required=True, help="the corpus's meta.json (its hash)"),
          arg("--threads", type=int, default=1, help="gensim workers (1: identical vectors for a seed)"),
-         arg("--out", required=True, help="the folder to write (gensim's files and meta.json)"),
+         output("--out-vectors", required=True, help="the vectors to write (gensim's format, one file)"),
+         output("--out-meta", required=True, help="their meta (JSON) to write"),
 )
 def cmd_word_vectors(args, log) -> None:
     """Train one word_vectors entry (gensim word2vec or fastText) on the corpus's words.
 
-    Example: python -m kit word-vectors --name w2v --settings-json '{"algorithm": "word2vec"}' --corpus c/corpus.parquet --corpus-meta c/meta.json --threads 1 --out models/word_vectors/w2v
+    Example: python -m kit word-vectors --name w2v --settings-json '{"algorithm": "word2vec"}' --corpus c/corpus.parquet --corpus-meta c/meta.json --threads 1 --out-vectors models/word_vectors/w2v.kv --out-meta models/word_vectors/w2v.json
     """
     from kit.word_vectors import build_word_vectors
 
     settings = parse(WordVectorSettings, json.loads(args.settings_json), f"word_vectors.{args.name}")
-    build_word_vectors(args.name, settings, Path(args.corpus), Path(args.corpus_meta), Path(args.out),
-                       workers=args.threads, log=log)
+    build_word_vectors(args.name, settings, Path(args.corpus), Path(args.corpus_meta), Path(args.out_vectors),
+                       Path(args.out_meta), workers=args.threads, log=log)
 
 
 @command("post-train", "post-train a backbone on the corpus (masked language model)",
@@ -355,7 +356,7 @@ def variant_files(args):
          arg("--variant-json", default="{}", help="a training-only variant's entry (its kind's settings)"),
          arg("--inputs", nargs="*", default=[], metavar="ROLE=PATH",
              help="workflow files the model family reads (its declared inputs), e.g. "
-             "vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet"),
+             "vectors=models/word_vectors/w2v.kv corpus=data/corpus/corpus.parquet"),
          output("--out", required=True, help="the fold file (npz) to write"),
          output("--model-dir", help="the fold's model folder to write: the model, or not_kept.json saying why"),
          arg("--config-hash", default="", help="the experiment's identity hash, recorded beside the model"),
@@ -412,7 +413,7 @@ def role_paths(pairs: list[str], option: str) -> dict[str, Path]:
     for pair in pairs:
         role, sep, path = pair.partition("=")
         if not sep or not role.isidentifier() or not path:
-            raise ValueError(f"{option}: {pair!r} is not role=path (e.g. vectors=models/word_vectors/w2v)")
+            raise ValueError(f"{option}: {pair!r} is not role=path (e.g. vectors=models/word_vectors/w2v.kv)")
         inputs[role] = Path(path)
     return inputs
 

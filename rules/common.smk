@@ -38,7 +38,7 @@ def all_targets():
     """Every experiment and ensemble artifact, a submission per ensemble, the final one, and the report's figures
     (so that `snakemake --report report.html` works on any finished run)."""
     targets = [layout.artifact_files(name)["manifest"] for name in all_artifacts()]
-    targets += [f"{layout.FOLD_MODELS}/{name}/retention.json" for name in EXPERIMENTS]
+    targets += [layout.retention(name) for name in EXPERIMENTS]
     targets += [
         layout.submission(f"ensemble.{name}")["csv"] for name in CONFIG.ensembles
     ]
@@ -55,19 +55,11 @@ def set_aside_earlier_runs():
 
 def figure_targets():
     """The report's figures: EDA, one per experiment and ensemble, the final submission and the disagreements."""
-    targets = [
-        f"figures/eda/{name}.png"
-        for name in ("class_counts", "text_lengths", "duplicates")
-    ]
-    targets += [f"figures/experiments/{name}.png" for name in EXPERIMENTS]
-    targets += [f"figures/ensembles/{name}.png" for name in CONFIG.ensembles]
-    targets += [f"figures/adversarial/{variant}.png" for variant in text_variants()]
-    return [
-        *targets,
-        "figures/final/final.png",
-        "figures/final/disagreements.png",
-        "figures/final/cv_vs_lb.png",
-    ]
+    targets = [layout.eda_figure(name) for name in layout.EDA_FIGURES]
+    targets += [layout.artifact_figure(name) for name in all_artifacts()]
+    targets += [layout.adversarial_files(variant)["png"] for variant in text_variants()]
+    finals = ("final", "disagreements", "cv_vs_lb")
+    return [*targets, *(layout.final_figure(name) for name in finals)]
 
 
 def text_variants():
@@ -434,7 +426,7 @@ def corpus_identity():
 def word_vectors_entry(wildcards):
     if wildcards.vectors not in CONFIG.word_vectors:
         raise ValueError(
-            f"models/word_vectors/{wildcards.vectors}: the config's word_vectors has no entry "
+            f"{layout.word_vectors(wildcards.vectors)['vectors']}: the config's word_vectors has no entry "
             f"{wildcards.vectors!r} (it has {sorted(CONFIG.word_vectors)})"
         )
     return CONFIG.word_vectors[wildcards.vectors]
@@ -464,7 +456,7 @@ def all_artifact_figures(wildcards):
 
 def tracking_targets():
     """The MLflow log of every artifact, with tracking: mlflow (a separate rule: no fold job depends on it)."""
-    return ["tracking/mlflow.json"] if CONFIG.tracking == "mlflow" else []
+    return [layout.TRACKING] if CONFIG.tracking == "mlflow" else []
 
 
 # The MLflow tracking URI, none for the default store.

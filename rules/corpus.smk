@@ -8,7 +8,7 @@ rule corpus:
     output:
         **CORPUS_FILES,
     log:
-        "logs/corpus.log",
+        layout.log("corpus"),
     conda:
         "../env.yaml"
     threads: 4
@@ -27,9 +27,9 @@ rule word_vectors:
         corpus=CORPUS_FILES["corpus"],
         meta=CORPUS_FILES["meta"],
     output:
-        directory(layout.word_vectors("{vectors}")),
+        **layout.word_vectors("{vectors}"),
     log:
-        "logs/word_vectors/{vectors}.log",
+        layout.log("word_vectors", "{vectors}"),
     conda:
         "../env.yaml"
     # One gensim worker: the vectors, and all that is built on them, are the same bytes on every run (several
@@ -40,5 +40,6 @@ rule word_vectors:
         settings=run_only(word_vectors_json),
     shell:
         "python -m kit word-vectors --name {wildcards.vectors} --settings-json {params.settings:q}"
-        " --corpus {input.corpus:q} --corpus-meta {input.meta:q} --threads {threads} --out {output:q}"
+        " --corpus {input.corpus:q} --corpus-meta {input.meta:q} --threads {threads}"
+        " --out-vectors {output.vectors:q} --out-meta {output.meta:q}"
         " --log {log:q}"

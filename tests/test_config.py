@@ -248,7 +248,8 @@ def test_a_model_hashes_the_word_vectors_entry_it_names(default_config):
     config = kit_config.load(copy.deepcopy(default_config))
     pooled = next(exp for exp in kit_config.matrix(config) if exp.model == "w2v_lr")
     assert kit_config.model_inputs(config, "w2v_lr") == {
-        "vectors": "models/word_vectors/w2v", "corpus": "data/corpus/corpus.parquet",
+        "vectors": "models/word_vectors/w2v.kv", "vectors_meta": "models/word_vectors/w2v.json",
+        "corpus": "data/corpus/corpus.parquet",
         "userdict": "data/corpus/userdict.txt"}
     assert kit_config.model_inputs(config, "tfidf_char_lr") == {}
     changed = copy.deepcopy(default_config)
