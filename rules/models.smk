@@ -4,7 +4,7 @@ rule build_backbone:
     output:
         directory(f"{BACKBONES}/scratch-{{backbone_hash}}"),
     log:
-        "logs/backbone/scratch-{backbone_hash}.log",
+        layout.log("backbone", "scratch-{backbone_hash}"),
     conda:
         "../env.yaml"
     params:
@@ -22,7 +22,7 @@ rule post_train:
     output:
         directory(f"{BACKBONES}/post-{{backbone_hash}}"),
     log:
-        "logs/backbone/post-{backbone_hash}.log",
+        layout.log("backbone", "post-{backbone_hash}"),
     conda:
         "../env.yaml"
     threads: post_train_threads
@@ -47,7 +47,7 @@ rule fit_fold:
         npz=layout.fold_file("{model}.{variant}.s{seed}", "{fold}"),
         model=directory(layout.fold_model("{model}.{variant}.s{seed}", "{fold}")),
     log:
-        "logs/fit/{model}.{variant}.s{seed}.fold{fold}.log",
+        layout.log("fit", "{model}.{variant}.s{seed}.fold{fold}"),
     conda:
         "../env.yaml"
     threads: model_threads
@@ -83,7 +83,7 @@ rule merge_folds:
     output:
         **layout.artifact_files("{model}.{variant}.s{seed}"),
     log:
-        "logs/merge/{model}.{variant}.s{seed}.log",
+        layout.log("merge", "{model}.{variant}.s{seed}"),
     conda:
         "../env.yaml"
     params:
@@ -112,9 +112,9 @@ rule keep_models:
         models=fold_model_dirs,
         manifest=layout.artifact_files("{model}.{variant}.s{seed}")["manifest"],
     output:
-        f"{layout.FOLD_MODELS}/{{model}}.{{variant}}.s{{seed}}/retention.json",
+        layout.retention("{model}.{variant}.s{seed}"),
     log:
-        "logs/keep_models/{model}.{variant}.s{seed}.log",
+        layout.log("keep_models", "{model}.{variant}.s{seed}"),
     conda:
         "../env.yaml"
     params:

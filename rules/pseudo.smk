@@ -4,7 +4,7 @@ rule pseudo_rows:
     output:
         **layout.pseudo_files("{pseudo}"),
     log:
-        "logs/pseudo/{pseudo}.log",
+        layout.log("pseudo", "{pseudo}"),
     conda:
         "../env.yaml"
     params:
