@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from kit import layout
+from kit.registry import BuildStep, register
 from kit.settings import Settings, fail, setting
 
 if TYPE_CHECKING:
@@ -345,3 +346,28 @@ class KeptWords:
     def ids(self, words: Sequence[str]) -> list[int]:
         """The row of each word, UNK_ID for a word the fold's texts did not have."""
         return [self.index.get(word, UNK_ID) for word in words]
+
+
+# ------------------------------------------------------------------------------------------- the vectors' build step
+
+
+def step_inputs(config, entry: str, settings: WordVectorSettings) -> dict[str, str]:
+    """What one entry's vectors learn from: the corpus and its meta (the corpus_hash they record)."""
+    corpus = layout.corpus_files()
+    return {"corpus": corpus["corpus"], "corpus_meta": corpus["meta"]}
+
+
+def build_step(entry: str, settings: WordVectorSettings, inputs: Mapping[str, Path], outputs: Mapping[str, Path],
+               log=print, workers: int = 1) -> dict:
+    """The build step's work (kit.registry.BuildStep): build_word_vectors into the two files given."""
+    return build_word_vectors(entry, settings, Path(inputs["corpus"]), Path(inputs["corpus_meta"]),
+                              Path(outputs["vectors"]), Path(outputs["meta"]), workers=workers, log=log)
+
+
+register(BuildStep(
+    "word_vectors", WordVectorSettings, "word_vectors", build_step, step_inputs, layout.word_vectors,
+    reads={"corpus": "the corpus parquet", "corpus_meta": "the corpus's meta.json (its hash)"},
+    writes={"vectors": "the vectors to write (gensim's format, one file)", "meta": "their meta (JSON) to write"},
+    wildcard="vectors", named=True,
+    help="gensim word2vec or fastText vectors of one word_vectors entry, learnt from the corpus's words",
+))

@@ -1,41 +1,43 @@
+# Built and post-trained backbones: build steps (kit.registry.BuildStep), one folder per spec, named by its hash.
+
+
 rule build_backbone:
     input:
-        texts=[layout.interim(split) for split in SPLITS],
+        unpack(step_inputs("build_backbone")),
     output:
-        directory(f"{BACKBONES}/scratch-{{backbone_hash}}"),
+        **step_outputs("build_backbone"),
     log:
-        layout.log("backbone", "scratch-{backbone_hash}"),
+        step_log("build_backbone"),
     conda:
         "../env.yaml"
     params:
-        spec=run_only(scratch_spec_json),  # its identity is the folder's name: the hash of the spec's identity
+        # Its identity is the folder's name: the hash of the spec's identity.
+        settings=step_settings("build_backbone"),
     shell:
-        "python -m kit build-backbone --spec-json {params.spec:q} --texts {input.texts:q} --out {output:q}"
-        " --log {log:q}"
+        "python -m kit build-backbone --settings-json {params.settings:q} --texts {input.texts:q}"
+        " --out-backbone {output.backbone:q} --log {log:q}"
 
 
 rule post_train:
     input:
-        corpus=CORPUS_FILES["corpus"],
-        corpus_meta=CORPUS_FILES["meta"],
-        base=post_train_base_input,
+        unpack(step_inputs("post_train")),
     output:
-        directory(f"{BACKBONES}/post-{{backbone_hash}}"),
+        **step_outputs("post_train"),
     log:
-        layout.log("backbone", "post-{backbone_hash}"),
+        step_log("post_train"),
     conda:
         "../env.yaml"
     threads: post_train_threads
     resources:
         gpu=post_train_gpus,
     params:
-        identity=post_train_identity,
-        spec=run_only(post_train_spec_json),
+        identity=step_identity("post_train"),
+        settings=step_settings("post_train"),
         workdir=f"{layout.CHECKPOINTS}/backbones/post-{{backbone_hash}}",
     shell:
-        "python -m kit post-train --spec-json {params.spec:q} --base-dir {input.base:q} --corpus {input.corpus:q}"
-        " --corpus-meta {input.corpus_meta:q} --gpus {resources.gpu} --threads {threads}"
-        " --workdir {params.workdir:q} --out {output:q} --log {log:q}"
+        "python -m kit post-train --settings-json {params.settings:q} --base-dir {input.base_dir:q}"
+        " --corpus {input.corpus:q} --corpus-meta {input.corpus_meta:q} --gpus {resources.gpu} --threads {threads}"
+        " --workdir {params.workdir:q} --out-backbone {output.backbone:q} --log {log:q}"
 
 
 rule fit_fold:
