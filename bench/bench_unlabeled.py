@@ -38,6 +38,7 @@ from shared_data import REPO, SHARED_DATA, held_out_split, plain_baseline_f1, wr
 
 sys.path.insert(0, str(REPO))
 
+from kit import layout  # noqa: E402
 from kit.artifacts import Artifact, read_json  # noqa: E402
 from kit.demo import HEADER  # noqa: E402
 from kit.metrics import macro_f1  # noqa: E402
@@ -143,7 +144,7 @@ def main() -> None:
     print(f"plain TF-IDF(char 1-3) + LogisticRegression on train.csv: held-out macro-F1 {plain_f1:.4f}")
     print(table.to_string(index=False, float_format=lambda value: f"{value:.4f}"))
     stages = {"corpus": read_json(workdir / "data/corpus/meta.json")["seconds"]}
-    for meta in sorted((workdir / "models").glob("*/*/meta.json")):
+    for meta in sorted((workdir / layout.BACKBONES).glob("*/meta.json")):
         found = read_json(meta)
         if "train_seconds" in found:  # a post-trained backbone: its held-out perplexity says what it learnt
             stages[str(meta.parent.relative_to(workdir))] = {
@@ -151,6 +152,9 @@ def main() -> None:
                 "perplexity": [found["heldout_perplexity_before"], found["heldout_perplexity_after"]]}
         else:
             stages[str(meta.parent.relative_to(workdir))] = found.get("seconds")
+    for name in yaml.safe_load((workdir / "bench.yaml").read_text())["word_vectors"]:  # each entry's vectors' meta
+        meta = layout.word_vectors(name)["meta"]
+        stages[meta] = read_json(workdir / meta).get("seconds")
     print("stage timings (seconds):", json.dumps(stages, ensure_ascii=False))
     print(f"workflow {workflow_seconds:.0f}s with -j{args.jobs}")
     from results import save

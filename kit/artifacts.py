@@ -19,6 +19,7 @@ ValueErrors whose one-line message names the file and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -100,23 +101,29 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     No permission, a read-only file system or a full disk raise OutputError; the temporary file is removed and an
     older `path` stays as it was.
     """
-    path = Path(path)
-    make_folder(path.parent)
-    tmp = path.parent / _temp_name(path, secrets.token_hex(8))
-    try:
+    with atomic_file(path) as tmp:
         # 0o666 through the umask, like any file the user's tools create (mkstemp would make it 0600).
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as error:
-        _refuse_unwritable(path, error)
-        raise
-    try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` for a writer that takes a file name (gensim's save); it is renamed into
+    place when the block ends without an error and removed otherwise. Its name follows atomic_write's, so
+    remove_stale_temps clears a killed job's file; errors are atomic_write's."""
+    path = Path(path)
+    make_folder(path.parent)
+    tmp = path.parent / _temp_name(path, secrets.token_hex(8))
+    try:
+        yield tmp
         os.replace(tmp, path)
     except BaseException as error:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         if isinstance(error, OSError):
             _refuse_unwritable(path, error)
         raise

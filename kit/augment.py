@@ -163,7 +163,7 @@ def fold_inputs(name: str, settings: AugmentSettings) -> dict[str, str]:
     """What an augmented fold job reads: the corpus's words and dictionary, and the synonyms' word vectors."""
     corpus = layout.corpus_files()
     files = {"corpus": corpus["corpus"], "userdict": corpus["userdict"]}
-    return files | ({"synonyms": layout.word_vectors(settings.synonyms)} if settings.synonyms else {})
+    return files | ({"synonyms": layout.word_vectors(settings.synonyms)["vectors"]} if settings.synonyms else {})
 
 
 def training_rows(name: str, settings: AugmentSettings, inputs, classes) -> AugmentRows:

@@ -16,9 +16,7 @@ from pathlib import Path
 
 from kit import __version__, layout
 from kit.config import DEFAULT_CLASSES, Config, FoldSettings
-from kit.corpus import CorpusSettings
 from kit.data_settings import Columns, DataSettings, IngestSettings
-from kit.word_vectors import WordVectorSettings
 from kit.pseudo import PoolSettings
 from kit.log import running
 from kit.runtime import set_threads, set_torch_threads
@@ -106,6 +104,55 @@ COMPUTE_ARGS = (
     arg("--threads", type=int, default=1, help="CPU threads"),
     arg("--workdir", required=True, help="checkpoints go here; a rerun resumes from them"),
 )
+
+
+class StepArgs:
+    """The options of a build step's command, read from its declaration (kit.registry.BuildStep) when the parser is
+    built: --name for a step of named entries, --settings-json, --<role> for each file it reads and --out-<role> for
+    each it writes."""
+
+    def __init__(self, step: str):
+        self.step = step
+
+    def declared(self):
+        from kit.registry import build_step
+
+        return build_step(self.step)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return tuple(f"out_{role}" for role in self.declared().writes)
+
+    def __call__(self, parser: argparse.ArgumentParser) -> None:
+        step = self.declared()
+        if step.named:
+            parser.add_argument("--name", required=True, help=f"the entry's name in {step.section}:")
+        parser.add_argument("--settings-json", default="{}", help=f"the entry ({step.section}) as JSON")
+        for role, help in step.reads.items():
+            nargs = "+" if role in step.many else "?" if role in step.optional else None
+            parser.add_argument(f"--{role.replace('_', '-')}", nargs=nargs, required=role not in step.optional,
+                                help=help)
+        for role, help in step.writes.items():
+            parser.add_argument(f"--out-{role.replace('_', '-')}", required=True, help=help)
+
+
+def run_step(name: str, args, log, **options):
+    """Run a build step from its command's arguments (step_args): its settings parsed by its declared class, its
+    files by role, then its build function with options (workers, a workdir)."""
+    from kit.registry import build_step, resolve
+
+    step = build_step(name)
+    entry = args.name if step.named else name
+    settings = parse(step.params, json.loads(args.settings_json), step.entry_key(entry))
+
+    def paths(value):
+        if value is None:
+            return None
+        return [Path(path) for path in value] if isinstance(value, list) else Path(value)
+
+    inputs = {role: paths(getattr(args, role)) for role in step.reads}
+    outputs = {role: Path(getattr(args, f"out_{role}")) for role in step.writes}
+    return resolve(step.build)(entry, settings, inputs, outputs, log=log, **options)
 
 
 def paired(command_name: str, first: list[str], first_flag: str, second: list[str], second_flag: str
@@ -205,27 +252,14 @@ def cmd_pool(args, log) -> None:
     write_pool(args.test, args.unlabeled, from_arguments(PoolSettings, args), args.out, log=log)
 
 
-@command("pseudo-rows", "pick each fold's pseudo-labelled rows",
-         arg("--name", required=True, help="the pseudo variant"),
-         arg("--settings-json", required=True, help="its pseudo: entry"),
-         arg("--teacher-npz", required=True, help="the teacher artifact's oof.npz (its per-fold pool logits)"),
-         arg("--teacher-manifest", required=True, help="the teacher artifact's manifest.json"),
-         arg("--pool", required=True, help="the pool's texts in the base variant"),
-         output("--out-rows", required=True, help="each fold's pseudo-labelled rows (parquet) to write"),
-         output("--out-manifest", required=True, help="the variant's manifest (teacher, rows per class) to write"),
-)
+@command("pseudo-rows", "pick each fold's pseudo-labelled rows", StepArgs("pseudo_rows"))
 def cmd_pseudo_rows(args, log) -> None:
     """Pick each fold's pseudo-labelled rows from the teacher's fold-by-fold pool predictions; write them and a
     manifest (teacher, thresholds, rows per class per fold, the teacher's precision at that confidence).
 
     Example: python -m kit pseudo-rows --name pl --settings-json '{"teacher": "ensemble.mean"}' --teacher-npz oof/ensemble.mean/oof.npz --teacher-manifest oof/ensemble.mean/manifest.json --pool data/variants/cleaned/pool.parquet --out-rows data/pseudo/pl/rows.parquet --out-manifest data/pseudo/pl/manifest.json
     """
-    from kit.pseudo import PseudoSettings, write_pseudo_rows
-    from kit.settings import parse
-
-    settings = parse(PseudoSettings, json.loads(args.settings_json), f"pseudo.{args.name}")
-    write_pseudo_rows(args.name, settings, Path(args.teacher_npz), Path(args.teacher_manifest), Path(args.pool),
-                      Path(args.out_rows), Path(args.out_manifest), log=log)
+    run_step("pseudo_rows", args, log)
 
 
 @command("folds", "write the one fold file",
@@ -244,38 +278,17 @@ def cmd_folds(args, log) -> None:
     write_fold_file(args.train, settings.k, settings.seed, args.out, log=log)
 
 
-@command("build-backbone", "build a small scratch BERT",
-         arg("--spec-json", required=True, help="the entry's backbone.scratch settings"),
-         arg("--texts", nargs="+", required=True, help="ingested parquet files whose texts make the vocabulary"),
-         arg("--out", required=True, help="the save_pretrained folder to write"),
-)
+@command("build-backbone", "build a small scratch BERT", StepArgs("build_backbone"))
 def cmd_build_backbone(args, log) -> None:
     """Build a small BERT with a character vocabulary from the competition's own texts (nothing downloaded).
 
-    Example: python -m kit build-backbone --spec-json '{"layers": 2, "hidden": 64, "heads": 2}' --texts i/train.parquet i/test.parquet --out models/backbones/tiny
+    Example: python -m kit build-backbone --settings-json '{"layers": 2, "hidden": 64, "heads": 2}' --texts i/train.parquet i/test.parquet --out-backbone models/backbones/tiny
     """
-    from kit.data import read_texts
-    from kit.progress import Progress, stage
-
-    with stage(log, "reading the texts"):  # a million posts take tens of seconds: the log says which step runs
-        texts = read_texts(args.texts)
-    from kit.models.transformer.backbone import build_scratch_backbone
-
-    counted = Progress(log, "character vocabulary", len(texts), "texts")
-    out = build_scratch_backbone(Path(args.out), texts, on_texts=counted.update, **json.loads(args.spec_json))
-    log(f"scratch backbone from {len(texts)} texts: {out}")
+    run_step("build_backbone", args, log)
 
 
-@command("corpus", "build the text corpus for representation learning",
-         arg("--train", required=True, help="ingested train parquet"),
-         arg("--test", required=True, help="ingested test parquet"),
-         arg("--unlabeled", nargs="?", help="ingested unlabelled parquet (optional)"),
-         arg("--settings-json", default="{}", help="the config's corpus: block"),
+@command("corpus", "build the text corpus for representation learning", StepArgs("corpus"),
          arg("--threads", type=int, default=1, help="processes that segment"),
-         output("--out-corpus", required=True, help="the corpus parquet (text, words, source) to write"),
-         output("--out-userdict", required=True, help="jieba's user dictionary to write"),
-         output("--out-new-words", required=True, help="the readable table of the corpus's own words to write"),
-         output("--out-meta", required=True, help="the corpus's meta.json to write"),
 )
 def cmd_corpus(args, log) -> None:
     """Build the text corpus for representation learning: train + test (+ unlabelled) texts cleaned, deduplicated,
@@ -283,59 +296,32 @@ def cmd_corpus(args, log) -> None:
 
     Example: python -m kit corpus --train i/train.parquet --test i/test.parquet --unlabeled i/unlabeled.parquet --settings-json '{"max_texts": null}' --threads 2 --out-corpus c/corpus.parquet --out-userdict c/userdict.txt --out-new-words c/new_words.tsv --out-meta c/meta.json
     """
-    from kit.corpus import CorpusFiles, build_corpus
-
-    inputs = {"train": Path(args.train), "test": Path(args.test)}
-    if args.unlabeled:
-        inputs["unlabeled"] = Path(args.unlabeled)
-    settings = parse(CorpusSettings, json.loads(args.settings_json), "corpus")
-    outputs = CorpusFiles(Path(args.out_corpus), Path(args.out_userdict), Path(args.out_new_words), Path(args.out_meta))
-    build_corpus(inputs, settings, outputs, workers=args.threads, log=log)
+    run_step("corpus", args, log, workers=args.threads)
 
 
-@command("word-vectors", "train one word-vectors entry on the corpus",
-         arg("--name", required=True, help="the entry's name in word_vectors:"),
-         arg("--settings-json", default="{}", help="the entry"),
-         arg("--corpus", required=True, help="the corpus parquet"),
-         arg("--corpus-meta", required=True, help="the corpus's meta.json (its hash)"),
+@command("word-vectors", "train one word-vectors entry on the corpus", StepArgs("word_vectors"),
          arg("--threads", type=int, default=1, help="gensim workers (1: identical vectors for a seed)"),
-         arg("--out", required=True, help="the folder to write (gensim's files and meta.json)"),
 )
 def cmd_word_vectors(args, log) -> None:
     """Train one word_vectors entry (gensim word2vec or fastText) on the corpus's words.
 
-    Example: python -m kit word-vectors --name w2v --settings-json '{"algorithm": "word2vec"}' --corpus c/corpus.parquet --corpus-meta c/meta.json --threads 1 --out models/word_vectors/w2v
+    Example: python -m kit word-vectors --name w2v --settings-json '{"algorithm": "word2vec"}' --corpus c/corpus.parquet --corpus-meta c/meta.json --threads 1 --out-vectors models/word_vectors/w2v.kv --out-meta models/word_vectors/w2v.json
     """
-    from kit.word_vectors import build_word_vectors
-
-    settings = parse(WordVectorSettings, json.loads(args.settings_json), f"word_vectors.{args.name}")
-    build_word_vectors(args.name, settings, Path(args.corpus), Path(args.corpus_meta), Path(args.out),
-                       workers=args.threads, log=log)
+    run_step("word_vectors", args, log, workers=args.threads)
 
 
-@command("post-train", "post-train a backbone on the corpus (masked language model)",
-         arg("--spec-json", required=True, help="the entry's backbone.post_train settings"),
-         arg("--base-dir", nargs="?", help="the built scratch folder, when the base is {scratch: ...}"),
-         arg("--corpus", required=True, help="the corpus parquet (text, words, source)"),
-         arg("--corpus-meta", required=True, help="the corpus's meta.json (its corpus_hash is recorded)"),
+@command("post-train", "post-train a backbone on the corpus (masked language model)", StepArgs("post_train"),
          *COMPUTE_ARGS,
-         output("--out", required=True, help="the save_pretrained folder to write"),
 )
 def cmd_post_train(args, log) -> None:
     """Continue masked-language-model training of a backbone on the corpus; write a save_pretrained folder.
 
-    Example: python -m kit post-train --spec-json '{"base": "hfl/chinese-roberta-wwm-ext", "epochs": 2}' --corpus data/corpus/corpus.parquet --corpus-meta data/corpus/meta.json --gpus 1 --threads 4 --workdir checkpoints/backbones/post-abc --out models/backbones/post-abc
+    Example: python -m kit post-train --settings-json '{"base": "hfl/chinese-roberta-wwm-ext", "epochs": 2}' --corpus data/corpus/corpus.parquet --corpus-meta data/corpus/meta.json --gpus 1 --threads 4 --workdir checkpoints/backbones/post-abc --out-backbone models/backbones/post-abc
     """
-    from kit.models.transformer.config import PostTrainSpec
     from kit.runtime import compute
-    from kit.settings import parse
 
-    spec = parse(PostTrainSpec, json.loads(args.spec_json), "post_train")
     with compute(args.gpus, args.threads, log):
-        from kit.models.transformer.post_train import run_post_train
-
-        run_post_train(spec, Path(args.base_dir) if args.base_dir else None, Path(args.corpus), Path(args.corpus_meta),
-                       Path(args.out), Path(args.workdir), log=log)
+        run_step("post_train", args, log, workdir=Path(args.workdir))
 
 
 def variant_files(args):
@@ -355,7 +341,7 @@ def variant_files(args):
          arg("--variant-json", default="{}", help="a training-only variant's entry (its kind's settings)"),
          arg("--inputs", nargs="*", default=[], metavar="ROLE=PATH",
              help="workflow files the model family reads (its declared inputs), e.g. "
-             "vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet"),
+             "vectors=models/word_vectors/w2v.kv corpus=data/corpus/corpus.parquet"),
          output("--out", required=True, help="the fold file (npz) to write"),
          output("--model-dir", help="the fold's model folder to write: the model, or not_kept.json saying why"),
          arg("--config-hash", default="", help="the experiment's identity hash, recorded beside the model"),
@@ -412,7 +398,7 @@ def role_paths(pairs: list[str], option: str) -> dict[str, Path]:
     for pair in pairs:
         role, sep, path = pair.partition("=")
         if not sep or not role.isidentifier() or not path:
-            raise ValueError(f"{option}: {pair!r} is not role=path (e.g. vectors=models/word_vectors/w2v)")
+            raise ValueError(f"{option}: {pair!r} is not role=path (e.g. vectors=models/word_vectors/w2v.kv)")
         inputs[role] = Path(path)
     return inputs
 

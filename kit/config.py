@@ -26,6 +26,7 @@ from kit.corpus import CorpusSettings
 from kit.data_settings import Columns, DataSettings, IngestSettings
 from kit.hashing import canonical_json, sha256_json
 from kit.pseudo import PoolSettings, PseudoSettings
+from kit.pseudo import teacher_artifact as pseudo_teacher_artifact
 from kit.settings import (Settings, coerce, fail, identity, near, parse, references, refuse_option_like,
                           setting, to_dict)
 from kit.sweeps import best_of_sweep_spec, expand_sweeps, swept_models
@@ -419,7 +420,7 @@ def teacher_artifact(config: Config, pseudo: str) -> str | None:
     """The artifact name (oof/<name>/) of a pseudo variant's teacher, or None when there is none by that name."""
     teacher = config.pseudo[pseudo].teacher
     if teacher.removeprefix("ensemble.") in config.ensembles:
-        return f"ensemble.{teacher.removeprefix('ensemble.')}"
+        return pseudo_teacher_artifact(teacher, config.ensembles)
     return teacher if teacher in {exp.name for exp in matrix(config)} else None
 
 
@@ -536,6 +537,25 @@ def model_inputs(config: Config, model: str) -> dict[str, str]:
     entry = config.models[model]
     declared = registry.family(entry.kind)
     return dict(registry.resolve(declared.inputs)(entry.params)) if declared.inputs is not None else {}
+
+
+def step_entries(config: Config, step: str) -> dict[str, Settings]:
+    """entry -> settings of what a build step (kit.registry.BuildStep) makes for this config: its declared entries,
+    else its section's (one entry named like the step for a single block such as corpus:)."""
+    declared = registry.build_step(step)
+    if declared.entries is not None:
+        return dict(registry.resolve(declared.entries)(config))
+    section = getattr(config, declared.section)
+    return dict(section) if isinstance(section, dict) else {declared.name: section}
+
+
+def step_inputs(config: Config, step: str, entry: str) -> dict[str, str | list[str]]:
+    """role -> path (or paths) of the files a build step reads to make `entry` (kit.layout)."""
+    declared = registry.build_step(step)
+    entries = step_entries(config, step)
+    if entry not in entries:
+        raise ValueError(f"{step}: the config's {declared.section} has no entry {entry!r} (it has {sorted(entries)})")
+    return dict(registry.resolve(declared.inputs)(config, entry, entries[entry]))
 
 
 def ensemble_spec(config: Config, name: str) -> dict:

@@ -32,9 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kit import layout
 from kit.hashing import sha256_strings
 from kit.newwords import NewWordSettings
 from kit.progress import tracked
+from kit.registry import BuildStep, register
 from kit.settings import Settings, setting
 
 if TYPE_CHECKING:
@@ -227,3 +229,35 @@ def words_of(texts: Sequence[str], corpus: Path, userdict: Path, workers: int = 
     if missing:
         words_by_text.update(zip(missing, segment_texts(Segmenter.from_userdict(userdict), missing, workers)))
     return [words_by_text[text].split(" ") if words_by_text[text] else [] for text in cleaned]
+
+
+# ------------------------------------------------------------------------------------------ the corpus's build step
+
+
+def step_inputs(config, entry: str, settings: CorpusSettings) -> dict[str, str | list[str]]:
+    """The ingested splits the corpus reads: train, test and, when the config names one, the unlabelled file."""
+    unlabeled = [layout.interim("unlabeled")] if config.data.unlabeled else []
+    return {"train": layout.interim("train"), "test": layout.interim("test"), "unlabeled": unlabeled}
+
+
+def step_outputs(entry: str) -> dict[str, str]:
+    return layout.corpus_files()
+
+
+def build_step(entry: str, settings: CorpusSettings, inputs: Mapping[str, Path | None], outputs: Mapping[str, Path],
+               log=print, workers: int = 1) -> dict:
+    """The build step's work (kit.registry.BuildStep): build_corpus from the splits given."""
+    splits = {source: Path(path) for source, path in inputs.items() if path is not None}
+    return build_corpus(splits, settings, CorpusFiles(**outputs), workers=workers, log=log)
+
+
+register(BuildStep(
+    "corpus", CorpusSettings, "corpus", build_step, step_inputs, step_outputs,
+    reads={"train": "ingested train parquet", "test": "ingested test parquet",
+           "unlabeled": "ingested unlabelled parquet (optional)"},
+    writes={"corpus": "the corpus parquet (text, words, source) to write", "userdict": "jieba's user dictionary to write",
+            "new_words": "the readable table of the corpus's own words to write",
+            "meta": "the corpus's meta.json to write"},
+    optional=("unlabeled",),
+    help="train + test (+ unlabelled) texts cleaned, deduplicated and segmented once with their own words",
+))

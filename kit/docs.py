@@ -61,7 +61,7 @@ def reference() -> str:
                for d in field_docs(NewWordSettings)]
     out += _table(corpus, prefix="corpus.")
     out += ["", "**Every word-vectors entry** (`word_vectors.<name>`, `kit.word_vectors.WordVectorSettings`): gensim "
-                "vectors in `models/word_vectors/<name>/` (kit/word_vectors.py):", ""]
+                "vectors in `models/word_vectors/<name>.kv` and their meta in `<name>.json` (kit/word_vectors.py):", ""]
     out += _table(field_docs(kit_config.WordVectorSettings))
     out += ["", "**The pseudo-label pool** (`pool:`, `kit.pseudo.PoolSettings`):", ""]
     out += _table(field_docs(PoolSettings), prefix="pool.")

@@ -15,7 +15,7 @@ POOL = "data/pool.parquet"  # the rows teachers label for pseudo variants
 VARIANTS = "data/variants"  # one folder per text variant
 PSEUDO = "data/pseudo"  # one folder per pseudo variant: its rows and manifest
 CORPUS = "data/corpus"  # the corpus for representation learning
-WORD_VECTORS = "models/word_vectors"  # one folder per word_vectors entry
+WORD_VECTORS = "models/word_vectors"  # two files per word_vectors entry: <name>.kv and <name>.json
 BACKBONES = "models/backbones"  # built backbones: scratch-<hash>/, post-<hash>/
 FOLD_MODELS = "models/folds"  # kept fold models: <exp>/fold<k>/ and <exp>/retention.json
 OOF = "oof"  # artifacts: <exp>/ and ensemble.<name>/
@@ -24,6 +24,9 @@ FINAL_SIDECAR = f"{SUBS}/final.json"
 LEADERBOARD_LOG = "lb.csv"  # written by a person (kit lb add), read by the CV-vs-LB figure and kit scores
 CHECKPOINTS = "checkpoints"  # outside every rule's outputs, so Snakemake never deletes them on a re-run
 FIGURES = "figures"  # the report's figures: eda/, experiments/, ensembles/, final/, adversarial/
+LOGS = "logs"  # one log per job: logs/<stage>.log or logs/<stage>/<name>.log
+TRACKING = "tracking/mlflow.json"  # artifact -> MLflow run id (tracking: mlflow)
+EDA_FIGURES = ("class_counts", "text_lengths", "duplicates")  # figures/eda/<name>.png
 
 
 def interim(split: str) -> str:
@@ -49,9 +52,10 @@ def corpus_files() -> dict[str, str]:
             "new_words": f"{CORPUS}/new_words.tsv", "meta": f"{CORPUS}/meta.json"}
 
 
-def word_vectors(name: str) -> str:
-    """The folder of one word_vectors entry (gensim's vectors.kv and its meta.json)."""
-    return f"{WORD_VECTORS}/{name}"
+def word_vectors(name: str) -> dict[str, str]:
+    """role -> path of one word_vectors entry's files: gensim's vectors in one file (KeyedVectors.load reads it) and
+    their meta (kit/word_vectors.py)."""
+    return {"vectors": f"{WORD_VECTORS}/{name}.kv", "meta": f"{WORD_VECTORS}/{name}.json"}
 
 
 def backbone(folder_name: str) -> str:
@@ -82,3 +86,35 @@ def fold_file(experiment: str, fold: int | str) -> str:
 
 def fold_model(experiment: str, fold: int | str) -> str:
     return f"{FOLD_MODELS}/{experiment}/fold{fold}"
+
+
+def retention(experiment: str) -> str:
+    """What keep_models kept and pruned of an experiment's fold models."""
+    return f"{FOLD_MODELS}/{experiment}/retention.json"
+
+
+def combination(ensemble: str) -> str:
+    """An ensemble's fit on every OOF row, for kit predict (ensemble: its entry's name, without `ensemble.`)."""
+    return f"{OOF}/ensemble.{ensemble}/combination.skops"
+
+
+def log(stage: str, name: str | None = None) -> str:
+    """A job's log: logs/<stage>.log for a stage run once, logs/<stage>/<name>.log for one of many."""
+    return f"{LOGS}/{stage}.log" if name is None else f"{LOGS}/{stage}/{name}.log"
+
+
+def eda_figure(name: str) -> str:
+    """One of the EDA figures (EDA_FIGURES)."""
+    return f"{FIGURES}/eda/{name}.png"
+
+
+def final_figure(name: str, suffix: str = "png") -> str:
+    """A figure (or table) about the final submission: final, disagreements, cv_vs_lb."""
+    return f"{FIGURES}/final/{name}.{suffix}"
+
+
+def adversarial_files(variant: str) -> dict[str, str]:
+    """Adversarial validation of one text variant: its figure, its numbers and its test-like train rows."""
+    folder = f"{FIGURES}/adversarial"
+    return {"png": f"{folder}/{variant}.png", "json": f"{folder}/{variant}.json",
+            "csv": f"{folder}/{variant}.test_like.csv"}

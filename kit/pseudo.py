@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from kit import layout
-from kit.registry import VariantKind, register
+from kit.registry import BuildStep, VariantKind, register
 from kit.settings import Settings, fail, setting, to_dict
 
 if TYPE_CHECKING:
@@ -268,3 +268,42 @@ def check_entry(name: str, settings: PseudoSettings, config) -> None:
 register(VariantKind("pseudo", PseudoSettings, training_rows, inputs=fold_inputs, manifest="manifest",
                      check=check_entry,
                      help="students train on a text variant plus pool rows a teacher labelled without their fold"))
+
+
+# --------------------------------------------------------------------------------------- the rows' build step
+
+
+def teacher_artifact(teacher: str, ensembles) -> str:
+    """The artifact (oof/<name>/) a pseudo entry's teacher names: an entry of ensembles as `ensemble.<entry>`
+    (written with or without the prefix), else the experiment of that name."""
+    bare = teacher.removeprefix("ensemble.")
+    return f"ensemble.{bare}" if bare in ensembles else teacher
+
+
+def step_inputs(config, entry: str, settings: PseudoSettings) -> dict[str, str]:
+    """What the rows are picked from: the teacher artifact (its per-fold pool logits) and the pool's texts in the
+    base variant."""
+    teacher = layout.artifact_files(teacher_artifact(settings.teacher, config.ensembles))
+    return {"teacher_npz": teacher["npz"], "teacher_manifest": teacher["manifest"],
+            "pool": layout.variant_files(settings.base_variant, pool=True)["pool"]}
+
+
+def build_step(entry: str, settings: PseudoSettings, inputs, outputs, log=print) -> dict:
+    """The build step's work (kit.registry.BuildStep): write_pseudo_rows from the teacher's files."""
+    return write_pseudo_rows(entry, settings, inputs["teacher_npz"], inputs["teacher_manifest"], inputs["pool"],
+                             outputs["rows"], outputs["manifest"], log=log)
+
+
+def rows_log(entry: str) -> str:
+    return layout.log("pseudo", entry)
+
+
+register(BuildStep(
+    "pseudo_rows", PseudoSettings, "pseudo", build_step, step_inputs, layout.pseudo_files,
+    reads={"teacher_npz": "the teacher artifact's oof.npz (its per-fold pool logits)",
+           "teacher_manifest": "the teacher artifact's manifest.json", "pool": "the pool's texts in the base variant"},
+    writes={"rows": "each fold's pseudo-labelled rows (parquet) to write",
+            "manifest": "the variant's manifest (teacher, rows per class) to write"},
+    wildcard="pseudo", named=True, log=rows_log,
+    help="each fold's pseudo-labelled pool rows, picked from what the teacher's fold k models predicted",
+))

@@ -1,5 +1,5 @@
-"""Registries: a model family, an ensemble method, a text variant or a kind of training-only variant declares itself
-once; the builders, the rules and the commands look it up.
+"""Registries: a model family, an ensemble method, a text variant, a kind of training-only variant or a build step
+declares itself once; the builders, the rules and the commands look it up.
 
 Each declaration names its settings (a kit.settings dataclass: the keys its config entry takes, with types,
 defaults, ranges and help) and its implementation as a callable or a "module:function" string imported only when
@@ -30,6 +30,8 @@ BUILTIN_MODULES = (
     "kit.variants",
     "kit.pseudo",
     "kit.augment",
+    "kit.corpus",
+    "kit.word_vectors",
 )
 
 
@@ -39,7 +41,7 @@ class Family:
     log) -> kit.models.FoldResult, where params is an instance of `params`.
 
     inputs(params) -> {role: path}: the workflow files a fold job reads beyond its text variant's (the corpus, a
-    word_vectors folder), as the rules name them; the rules make them the job's inputs and pass them as
+    word_vectors entry's files), as the rules name them; the rules make them the job's inputs and pass them as
     `--inputs role=path`, and fit_predict finds them in FoldData.inputs. None: no such files. Called at plan time,
     so it must not import numpy, pandas or torch.
 
@@ -126,6 +128,53 @@ class VariantKind:
     help: str = ""
 
 
+@dataclass(frozen=True)
+class BuildStep:
+    """A build step: one rule, and the `kit` command it runs, that makes workflow files from others once per entry:
+    the corpus, word vectors, a built or post-trained backbone, a pseudo variant's rows. The rules and the CLI read
+    everything below from the declaration, so a step is threaded through by name nowhere.
+
+    name: the rule's name; its command is `kit <name with - for _>`.
+    params: the Settings dataclass of one entry: the command parses its --settings-json with it, and what is not
+    identity=False in it is the rule's `identity` param (a setting added at its default re-runs nothing).
+    section: the config key it reads, for messages (`corpus`, `word_vectors`, `pseudo`, `backbone.scratch`).
+    entries(config) -> {entry: settings}: what it builds, by the name its files carry; None: the section's entries
+    (one entry named like the step when the section is a single block).
+    wildcard: the Snakemake wildcard that names an entry in its files' patterns; None: the step builds one entry.
+    named: the command takes --name (the entry's name in its section), not only a name its files carry (a hash).
+    inputs(config, entry, settings) -> {role: path, or a list of paths}: the files it reads (kit.layout); an empty list
+    for a file it may go without. Called at plan time, so it must not import numpy, pandas or torch.
+    outputs(entry) -> {role: path}: the files it writes (kit.layout), `entry` a wildcard's pattern in the rule;
+    folders: the roles that are save_pretrained folders (the rule declares them as directory()).
+    log(entry) -> its log file; None: kit.layout.log(name, entry), or log(name) for a step of one entry.
+    reads, writes: role -> the help of its command's --<role> and --out-<role> options (the roles of inputs and
+    outputs); many: the roles that take several files; optional: those that may be absent.
+    build(entry, settings, inputs {role: Path, [Path] or None}, outputs {role: Path}, log, **options): the work,
+    in the job (options: what the command adds, such as workers).
+    """
+
+    name: str
+    params: type
+    section: str
+    build: Callable | str
+    inputs: Callable | str
+    outputs: Callable | str
+    reads: dict = field(default_factory=dict)
+    writes: dict = field(default_factory=dict)
+    entries: Callable | str | None = None
+    wildcard: str | None = None
+    named: bool = False
+    many: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+    log: Callable | str | None = None
+    help: str = ""
+
+    def entry_key(self, entry: str) -> str:
+        """The config key of an entry, for messages: `word_vectors.w2v`, or the section of a step without names."""
+        return f"{self.section}.{entry}" if self.named else self.section
+
+
 @dataclass
 class Registry:
     what: str  # 'model kind', 'ensemble method', 'text variant': for error messages
@@ -138,14 +187,16 @@ FAMILIES = Registry("model kind", "kind")
 METHODS = Registry("ensemble method", "name")
 VARIANTS = Registry("text variant", "name")
 VARIANT_KINDS = Registry("variant kind", "name")
-_BY_TYPE = {Family: FAMILIES, Method: METHODS, Variant: VARIANTS, VariantKind: VARIANT_KINDS}
+BUILD_STEPS = Registry("build step", "name")
+_BY_TYPE = {Family: FAMILIES, Method: METHODS, Variant: VARIANTS, VariantKind: VARIANT_KINDS, BuildStep: BUILD_STEPS}
 # Variant names become parts of folder names and Snakemake wildcards; kinds and methods are config values.
 NAME_PATTERN = {"model kind": r"[A-Za-z][A-Za-z0-9_]*", "ensemble method": r"[A-Za-z][A-Za-z0-9_]*",
-                "text variant": r"[a-z][a-z0-9_]*", "variant kind": r"[a-z][a-z0-9_]*"}
+                "text variant": r"[a-z][a-z0-9_]*", "variant kind": r"[a-z][a-z0-9_]*",
+                "build step": r"[a-z][a-z0-9_]*"}
 _builtins_loaded = False
 
 
-def register(declaration: Family | Method | Variant | VariantKind) -> None:
+def register(declaration: Family | Method | Variant | VariantKind | BuildStep) -> None:
     """Add a declaration; a taken name is refused, since two meanings for one name would mix incompatible files.
 
     Registering the same declaration again (a module imported twice) changes nothing.
@@ -159,12 +210,14 @@ def register(declaration: Family | Method | Variant | VariantKind) -> None:
                          "of file names, wildcards and config keys)")
     if name in registry.entries and registry.entries[name] != declaration:
         raise ValueError(f"{registry.what} {name!r} is already registered")
-    implementations = ("fit_predict", "fit", "apply", "transform", "load_predictor", "rows")
-    if isinstance(declaration, (Family, VariantKind)):  # a Method's `inputs` is what it reads, not a function
+    implementations = ("fit_predict", "fit", "apply", "transform", "load_predictor", "rows", "build", "outputs",
+                       "entries", "log")
+    if isinstance(declaration, (Family, VariantKind, BuildStep)):  # a Method's `inputs` is what it reads
         implementations += ("inputs", "check")
     for attribute in implementations:
         target = getattr(declaration, attribute, None)
-        optional = attribute in ("load_predictor", "inputs", "check") and target is None
+        optional = (attribute in ("load_predictor", "check", "entries", "log")
+                    or (attribute == "inputs" and not isinstance(declaration, BuildStep))) and target is None
         if attribute in type(declaration).__dataclass_fields__ and not optional and not (
                 callable(target) or (isinstance(target, str) and ":" in target)):
             raise ValueError(f"{registry.what} {name!r}: {attribute} must be a callable or 'module:function', "
@@ -174,8 +227,23 @@ def register(declaration: Family | Method | Variant | VariantKind) -> None:
         raise ValueError(f"{registry.what} {name!r}: params must be a kit.settings.Settings dataclass, got {params!r}")
     if isinstance(declaration, VariantKind) and "base_variant" not in params.__dataclass_fields__:
         raise ValueError(f"{registry.what} {name!r}: its params need a base_variant (the text variant it builds on)")
+    if isinstance(declaration, BuildStep):
+        _check_step(declaration)
     registry.entries[name] = declaration
     registry.origin.setdefault(name, sys._getframe(1).f_globals.get("__name__", ""))
+
+
+def _check_step(step: BuildStep) -> None:
+    """A step's roles must be names its command's options can carry, its special roles among them."""
+    for role in (*step.reads, *step.writes):
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", role):
+            raise ValueError(f"build step {step.name!r}: role {role!r} must match [a-z][a-z0-9_]* (it becomes an option)")
+    for attribute, roles in (("many", step.reads), ("optional", step.reads), ("folders", step.writes)):
+        unknown = set(getattr(step, attribute)) - set(roles)
+        if unknown:
+            raise ValueError(f"build step {step.name!r}: {attribute} names roles it does not declare: {sorted(unknown)}")
+    if step.named and step.wildcard is None:
+        raise ValueError(f"build step {step.name!r}: named entries need a wildcard that names them in its files")
 
 
 def _load_builtins() -> None:
@@ -226,6 +294,10 @@ def variant(name: str, path: str = "") -> Variant:
 
 def variant_kind(name: str, path: str = "") -> VariantKind:
     return lookup(VARIANT_KINDS, name, path)
+
+
+def build_step(name: str, path: str = "") -> BuildStep:
+    return lookup(BUILD_STEPS, name, path)
 
 
 def resolve(target: Callable | str) -> Callable:

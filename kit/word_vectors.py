@@ -1,17 +1,19 @@
 """Word vectors learnt from the corpus's words with gensim: skip-gram word2vec, or fastText, whose character
 n-grams give a vector to any word, seen or not (rule `word_vectors`, `python -m kit word-vectors`).
 
-Each entry of the config's `word_vectors:` is one folder, kit.layout.word_vectors(name) (models/word_vectors/<name>/):
-  vectors.kv  gensim's own format (with any vectors.kv.*.npy gensim writes beside it): `load_vectors(folder)`
-              or gensim's KeyedVectors.load (a FastTextKeyedVectors for fastText)
-  meta.json  the settings, config_hash (the settings that decide the numbers and the corpus_hash), corpus_hash,
-             texts and words learnt from, vocabulary size, the probe words' nearest neighbours, seconds, versions
+Each entry of the config's `word_vectors:` writes two files, named by kit.layout.word_vectors(name) and passed by
+the rule:
+  vectors  models/word_vectors/<name>.kv: gensim's own format in one file (no .npy beside it): `load_vectors` or
+           gensim's KeyedVectors.load (a FastTextKeyedVectors for fastText)
+  meta     models/word_vectors/<name>.json: the settings, config_hash (the settings that decide the numbers and the
+           corpus_hash), corpus_hash, texts and words learnt from, vocabulary size, the probe words' nearest
+           neighbours, seconds, versions
 
 `source: train` learns from the corpus's train texts only, no test or unlabelled text, so that what the unlabelled
 posts add can be measured with everything else equal. Its words are still the corpus's, segmented with the user
 dictionary found over the whole corpus.
 
-A fold job of a model that reads vectors (Family.inputs: `fold_inputs`) gets the vectors' folder and the corpus
+A fold job of a model that reads vectors (Family.inputs: `fold_inputs`) gets the vectors' two files and the corpus
 files, reads each text's words as the vectors know them (`read_fold_words`, through kit.corpus.words_of) and looks
 them up in a `FoldVocabulary`: the distinct words of the fold's texts, each with its vector (fastText's subword
 vector for a word it never saw), and two reserved rows, [PAD] and [UNK], for padding and the words without one.
@@ -37,15 +39,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from kit import layout
+from kit.registry import BuildStep, register
 from kit.settings import Settings, fail, setting
 
 if TYPE_CHECKING:
     import numpy as np
     from gensim.models import KeyedVectors
-
-
-VECTORS_FILE = "vectors.kv"
-META_FILE = "meta.json"
 
 
 @dataclass
@@ -88,7 +87,7 @@ class WordVectorSettings(Settings):
                 if getattr(self, name) != getattr(defaults, name):
                     raise fail(f"{path}.{name}", "applies to algorithm 'fasttext' only")
 NEIGHBOURS = 8  # nearest neighbours shown per probe word
-FOLD_INPUTS = ("vectors", "corpus", "userdict")
+FOLD_INPUTS = ("vectors", "vectors_meta", "corpus", "userdict")
 VOCABULARY_FILE, USERDICT_FILE = "vocabulary.json", "userdict.txt"  # in a kept model's folder
 RESERVED = ("[PAD]", "[UNK]")  # the first rows of every FoldVocabulary
 PAD_ID, UNK_ID = 0, 1
@@ -176,15 +175,15 @@ def config_hash(settings: WordVectorSettings, corpus_hash: str) -> str:
     return sha256_json({"settings": identity(settings), "corpus_hash": corpus_hash})
 
 
-def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, corpus_meta: Path, out_dir: Path,
-                       workers: int = 1, log=print) -> dict:
-    """Train one entry's vectors on the corpus and write its folder (module docstring); return its meta.
+def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, corpus_meta: Path, out_vectors: Path,
+                       out_meta: Path, workers: int = 1, log=print) -> dict:
+    """Train one entry's vectors on the corpus and write its two files (module docstring); return its meta.
 
-    The folder is built beside out_dir and renamed into place, so a killed job never leaves half of one.
+    Each file is written beside its path and renamed into place, so a killed job never leaves half of one.
     """
     import gensim
 
-    from kit.artifacts import atomic_folder, provenance, read_json, write_json
+    from kit.artifacts import atomic_file, provenance, read_json, write_json
     from kit.corpus import read_corpus
     from kit.settings import to_dict
 
@@ -220,9 +219,9 @@ def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, co
     # gensim pickles a log of "lifecycle events" (each save's time, path and platform) with the vectors; without it
     # the file is a function of the vectors alone, the same bytes on a rerun.
     vectors.lifecycle_events = None
-    with atomic_folder(Path(out_dir)) as staging:
-        vectors.save(str(staging / VECTORS_FILE))
-        write_json(staging / META_FILE, meta)
+    with atomic_file(Path(out_vectors)) as staging:
+        vectors.save(str(staging), separately=[])  # every array in the one file: no .npy beside it
+    write_json(Path(out_meta), meta)
     log(f"word vectors {name}: {settings.algorithm} on {meta['texts']} {settings.source} texts ({meta['words']} "
         f"words), vocabulary {meta['vocabulary']}, {seconds:.1f}s with {workers} worker(s)")
     for probe, found in neighbours.items():
@@ -231,25 +230,26 @@ def build_word_vectors(name: str, settings: WordVectorSettings, corpus: Path, co
     return meta
 
 
-def load_vectors(folder: Path) -> tuple[KeyedVectors, dict]:
-    """(vectors, meta) of a word_vectors folder; a folder without them is an error naming it and the rebuild."""
+def load_vectors(vectors: Path, meta: Path | None = None) -> tuple[KeyedVectors, dict | None]:
+    """(vectors, meta) of a word_vectors entry from its files (kit.layout.word_vectors); meta None without its path.
+    A missing file is an error naming it and the rebuild."""
     from gensim.models import KeyedVectors
 
     from kit.artifacts import read_json
 
-    folder = Path(folder)
-    for part in (VECTORS_FILE, META_FILE):
-        if not (folder / part).is_file():
-            raise FileNotFoundError(f"{folder}: {part} is missing; rebuild it with `snakemake --forcerun {folder}`")
-    return KeyedVectors.load(str(folder / VECTORS_FILE)), read_json(folder / META_FILE)
+    for path in (vectors, meta):
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"{path} is missing; rebuild it with `snakemake --forcerun {path}`")
+    return KeyedVectors.load(str(vectors)), None if meta is None else read_json(Path(meta))
 
 
 def fold_inputs(name: str) -> dict[str, str]:
     """role -> workflow path (kit.layout) of what a fold job reading the word_vectors entry `name` needs (a family's
-    inputs, kit.registry.Family): the vectors' folder, and the corpus and user dictionary kit.corpus.words_of
-    reads."""
-    corpus = layout.corpus_files()
-    return {"vectors": layout.word_vectors(name), "corpus": corpus["corpus"], "userdict": corpus["userdict"]}
+    inputs, kit.registry.Family): the vectors and their meta, and the corpus and user dictionary
+    kit.corpus.words_of reads."""
+    corpus, vectors = layout.corpus_files(), layout.word_vectors(name)
+    return {"vectors": vectors["vectors"], "vectors_meta": vectors["meta"], "corpus": corpus["corpus"],
+            "userdict": corpus["userdict"]}
 
 
 def read_fold_words(inputs: Mapping[str, Path], texts: Sequence[str], who: str
@@ -263,7 +263,7 @@ def read_fold_words(inputs: Mapping[str, Path], texts: Sequence[str], who: str
         example = " ".join(f"{role}={path}" for role, path in fold_inputs("<name>").items())
         raise ValueError(f"{who}: the fold job lacks its inputs {missing} (the workflow passes them as --inputs "
                          f"{example})")
-    vectors, meta = load_vectors(inputs["vectors"])
+    vectors, meta = load_vectors(inputs["vectors"], inputs["vectors_meta"])
     return words_of(texts, Path(inputs["corpus"]), Path(inputs["userdict"])), vectors, meta
 
 
@@ -351,3 +351,28 @@ class KeptWords:
     def ids(self, words: Sequence[str]) -> list[int]:
         """The row of each word, UNK_ID for a word the fold's texts did not have."""
         return [self.index.get(word, UNK_ID) for word in words]
+
+
+# ------------------------------------------------------------------------------------------- the vectors' build step
+
+
+def step_inputs(config, entry: str, settings: WordVectorSettings) -> dict[str, str]:
+    """What one entry's vectors learn from: the corpus and its meta (the corpus_hash they record)."""
+    corpus = layout.corpus_files()
+    return {"corpus": corpus["corpus"], "corpus_meta": corpus["meta"]}
+
+
+def build_step(entry: str, settings: WordVectorSettings, inputs: Mapping[str, Path], outputs: Mapping[str, Path],
+               log=print, workers: int = 1) -> dict:
+    """The build step's work (kit.registry.BuildStep): build_word_vectors into the two files given."""
+    return build_word_vectors(entry, settings, Path(inputs["corpus"]), Path(inputs["corpus_meta"]),
+                              Path(outputs["vectors"]), Path(outputs["meta"]), workers=workers, log=log)
+
+
+register(BuildStep(
+    "word_vectors", WordVectorSettings, "word_vectors", build_step, step_inputs, layout.word_vectors,
+    reads={"corpus": "the corpus parquet", "corpus_meta": "the corpus's meta.json (its hash)"},
+    writes={"vectors": "the vectors to write (gensim's format, one file)", "meta": "their meta (JSON) to write"},
+    wildcard="vectors", named=True,
+    help="gensim word2vec or fastText vectors of one word_vectors entry, learnt from the corpus's words",
+))

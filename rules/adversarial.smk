@@ -4,15 +4,15 @@ rule adversarial:
         test=layout.variant_files("{variant}")["test"],
     output:
         png=report(
-            "figures/adversarial/{variant}.png",
+            layout.adversarial_files("{variant}")["png"],
             caption="../report/adversarial.rst",
             category="adversarial validation",
             labels={"variant": "{variant}"},
         ),
-        json="figures/adversarial/{variant}.json",
-        csv="figures/adversarial/{variant}.test_like.csv",
+        json=layout.adversarial_files("{variant}")["json"],
+        csv=layout.adversarial_files("{variant}")["csv"],
     log:
-        "logs/figures/adversarial.{variant}.log",
+        layout.log("figures", "adversarial.{variant}"),
     conda:
         "../env.yaml"
     params:

@@ -5,7 +5,7 @@ import sys
 from kit import config as kit_config
 from kit import layout
 from kit.hashing import canonical_json
-from kit.models.transformer.config import BackboneSource
+from kit.models.transformer.config import backbone_source
 from kit.settings import from_command_line, identity, to_dict, yaml_text
 
 # The whole config parsed and checked before any job is planned; a mistake stops here with its key named, in one
@@ -38,7 +38,7 @@ def all_targets():
     """Every experiment and ensemble artifact, a submission per ensemble, the final one, and the report's figures
     (so that `snakemake --report report.html` works on any finished run)."""
     targets = [layout.artifact_files(name)["manifest"] for name in all_artifacts()]
-    targets += [f"{layout.FOLD_MODELS}/{name}/retention.json" for name in EXPERIMENTS]
+    targets += [layout.retention(name) for name in EXPERIMENTS]
     targets += [
         layout.submission(f"ensemble.{name}")["csv"] for name in CONFIG.ensembles
     ]
@@ -55,19 +55,11 @@ def set_aside_earlier_runs():
 
 def figure_targets():
     """The report's figures: EDA, one per experiment and ensemble, the final submission and the disagreements."""
-    targets = [
-        f"figures/eda/{name}.png"
-        for name in ("class_counts", "text_lengths", "duplicates")
-    ]
-    targets += [f"figures/experiments/{name}.png" for name in EXPERIMENTS]
-    targets += [f"figures/ensembles/{name}.png" for name in CONFIG.ensembles]
-    targets += [f"figures/adversarial/{variant}.png" for variant in text_variants()]
-    return [
-        *targets,
-        "figures/final/final.png",
-        "figures/final/disagreements.png",
-        "figures/final/cv_vs_lb.png",
-    ]
+    targets = [layout.eda_figure(name) for name in layout.EDA_FIGURES]
+    targets += [layout.artifact_figure(name) for name in all_artifacts()]
+    targets += [layout.adversarial_files(variant)["png"] for variant in text_variants()]
+    finals = ("final", "disagreements", "cv_vs_lb")
+    return [*targets, *(layout.final_figure(name) for name in finals)]
 
 
 def text_variants():
@@ -227,27 +219,6 @@ def variant_settings_json(wildcards):
     return "{}" if entry is None else settings_json(entry)
 
 
-def teacher_files(wildcards):
-    teacher = layout.artifact_files(
-        kit_config.teacher_artifact(CONFIG, wildcards.pseudo)
-    )
-    base = CONFIG.pseudo[wildcards.pseudo].base_variant
-    return teacher | {"pool": layout.variant_files(base, pool=True)["pool"]}
-
-
-def pseudo_settings_json(wildcards):
-    from kit.hashing import canonical_json
-    from kit.settings import to_dict
-
-    return canonical_json(to_dict(CONFIG.pseudo[wildcards.pseudo]))
-
-
-def pseudo_identity(wildcards):
-    """What decides a pseudo variant's rows: its settings without those at their default, so that a release adding
-    a setting re-runs nothing."""
-    return canonical_json(identity(CONFIG.pseudo[wildcards.pseudo]))
-
-
 def model_entry(wildcards):
     return CONFIG.models[wildcards.model]
 
@@ -281,61 +252,88 @@ def fold_priority(wildcards):
     return int(kit_config.registry.family(model_kind(wildcards)).torch)
 
 
-def backbone_source(model):
-    """The `backbone: {scratch: ...}` or `{post_train: ...}` of a transformer entry; None for a hub name, a folder
-    or another family."""
-    backbone = getattr(CONFIG.models[model].params, "backbone", None)
-    source = getattr(backbone, "backbone", None)
-    return source if isinstance(source, BackboneSource) else None
+# ------------------------------------------------------------------------------------------------ build steps
+# The corpus, word vectors, built and post-trained backbones and pseudo rows are build steps (kit.registry.BuildStep):
+# each rule reads its files, log, settings and identity from the step's declaration through these helpers.
+
+BUILD_STEPS = kit_config.registry.names(kit_config.registry.BUILD_STEPS)
+STEP_ENTRIES = {step: kit_config.step_entries(CONFIG, step) for step in BUILD_STEPS}
 
 
-def built_backbones():
-    """Folder name (scratch-<hash>, post-<hash>) -> BackboneSource, for every backbone the models need built:
-    theirs, and the scratch base of their post-training. One spec, one folder: entries that share it share the
-    build (a post-trained backbone used by three heads is trained once).
-    """
-    built = {}
-    for model in CONFIG.models:
-        source = backbone_source(model)
-        for needed in (source, source and source.base_source()):
-            if needed is not None:
-                built[needed.folder_name()] = needed
-    return built
+def build_step(step):
+    return kit_config.registry.build_step(step)
 
 
-BACKBONES = layout.BACKBONES
-BUILT_BACKBONES = built_backbones()
+def step_pattern(step):
+    """The entry as the step's file patterns write it: its wildcard, or the step's name for a step of one entry."""
+    wildcard = build_step(step).wildcard
+    return step if wildcard is None else f"{{{wildcard}}}"
 
 
-def scratch_spec_json(wildcards):
-    source = BUILT_BACKBONES[f"scratch-{wildcards.backbone_hash}"]
-    return canonical_json(to_dict(source.scratch))
+def step_entry(step, wildcards):
+    """(entry, settings) of the job's entry, named by the step's wildcard."""
+    declared = build_step(step)
+    entry = step if declared.wildcard is None else wildcards[declared.wildcard]
+    if entry not in STEP_ENTRIES[step]:
+        raise ValueError(
+            f"{step} {entry!r}: the config's {declared.section} has no such entry "
+            f"(it has {sorted(STEP_ENTRIES[step])})"
+        )
+    return entry, STEP_ENTRIES[step][entry]
 
 
-def post_train_source(wildcards):
-    return BUILT_BACKBONES[f"post-{wildcards.backbone_hash}"]
+def step_inputs(step):
+    """An input function: the files the step reads for the job's entry, by role."""
+
+    def inputs(wildcards):
+        return kit_config.step_inputs(CONFIG, step, step_entry(step, wildcards)[0])
+
+    return inputs
 
 
-def post_train_spec_json(wildcards):
-    return canonical_json(to_dict(post_train_source(wildcards).post_train))
+def step_outputs(step):
+    """The files the step writes, by role, its save_pretrained folders as directory()."""
+    declared = build_step(step)
+    outputs = kit_config.registry.resolve(declared.outputs)(step_pattern(step))
+    return {
+        role: directory(path) if role in declared.folders else path
+        for role, path in outputs.items()
+    }
 
 
-def post_train_identity(wildcards):
-    """What decides the post-trained weights (not the checkpoint cadence)."""
-    return canonical_json(identity(post_train_source(wildcards).post_train))
+def step_log(step):
+    declared = build_step(step)
+    if declared.log is not None:
+        return kit_config.registry.resolve(declared.log)(step_pattern(step))
+    return layout.log(step, None if declared.wildcard is None else step_pattern(step))
 
 
-def post_train_base_input(wildcards):
-    base = post_train_source(wildcards).base_source()
-    return [] if base is None else f"{BACKBONES}/{base.folder_name()}"
+def step_settings(step):
+    """A run_only param: the job's whole entry as canonical JSON, what the command parses."""
+    return run_only(lambda wildcards: settings_json(step_entry(step, wildcards)[1]))
+
+
+def step_identity(step):
+    """What decides the step's output: its entry without the fields at their default or marked identity=False, so
+    that a release adding a setting re-runs nothing."""
+
+    def param(wildcards):
+        return canonical_json(identity(step_entry(step, wildcards)[1]))
+
+    return param
+
+
+def settings_json(settings):
+    """A typed config entry as canonical JSON: the same entry with its keys in another order gives the same text."""
+    return canonical_json(to_dict(settings))
 
 
 def post_train_runs(wildcards):
-    """The scheduling keys (ModelRun) of the model entries that fine-tune this backbone."""
-    folder = post_train_source(wildcards).folder_name()
+    """The scheduling keys (ModelRun) of the model entries that fine-tune this backbone (hybrid wordvec ones too)."""
+    folder = f"post-{wildcards.backbone_hash}"
     runs = []
-    for model, entry in CONFIG.models.items():
-        source = backbone_source(model)
+    for entry in CONFIG.models.values():
+        source = backbone_source(entry.params)
         if source is not None and source.folder_name() == folder:
             runs.append(entry.run)
     return runs
@@ -413,54 +411,6 @@ def final_candidate_manifests(wildcards):
     return artifact_files(final_candidates(), "manifest")
 
 
-# ------------------------------------------------------------------------------- the corpus and word vectors
-
-CORPUS_FILES = layout.corpus_files()
-
-
-def corpus_inputs(wildcards):
-    """The ingested splits the corpus reads: train, test and, when the config names one, the unlabelled file."""
-    return {
-        split: [layout.interim(split)] if split in SPLITS else []
-        for split in ("train", "test", "unlabeled")
-    }
-
-
-def settings_json(settings):
-    """A typed config entry as canonical JSON: the same entry with its keys in another order gives the same text."""
-    from kit.hashing import canonical_json
-    from kit.settings import to_dict
-
-    return canonical_json(to_dict(settings))
-
-
-def corpus_settings_json(wildcards=None):
-    return settings_json(CONFIG.corpus)
-
-
-def corpus_identity():
-    """What decides the corpus: its settings without those at their default."""
-    return canonical_json(identity(CONFIG.corpus))
-
-
-def word_vectors_entry(wildcards):
-    if wildcards.vectors not in CONFIG.word_vectors:
-        raise ValueError(
-            f"models/word_vectors/{wildcards.vectors}: the config's word_vectors has no entry "
-            f"{wildcards.vectors!r} (it has {sorted(CONFIG.word_vectors)})"
-        )
-    return CONFIG.word_vectors[wildcards.vectors]
-
-
-def word_vectors_json(wildcards):
-    return settings_json(word_vectors_entry(wildcards))
-
-
-def word_vectors_identity(wildcards):
-    """What decides the vectors (not the probe words the log shows)."""
-    return canonical_json(identity(word_vectors_entry(wildcards)))
-
-
 # The leaderboard log (kit lb), adversarial validation and experiment tracking.
 
 
@@ -476,7 +426,7 @@ def all_artifact_figures(wildcards):
 
 def tracking_targets():
     """The MLflow log of every artifact, with tracking: mlflow (a separate rule: no fold job depends on it)."""
-    return ["tracking/mlflow.json"] if CONFIG.tracking == "mlflow" else []
+    return [layout.TRACKING] if CONFIG.tracking == "mlflow" else []
 
 
 # The MLflow tracking URI, none for the default store.

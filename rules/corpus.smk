@@ -1,21 +1,22 @@
-# The corpus for representation learning and the word vectors learnt from it; they run only when a target needs
-# them (`snakemake data/corpus/corpus.parquet`, or a model that names them as inputs).
+# The corpus for representation learning and the word vectors learnt from it: build steps (kit.registry.BuildStep),
+# whose files, logs, settings and identity the step helpers of rules/common.smk read from their declarations. They
+# run only when a target needs them (`snakemake data/corpus/corpus.parquet`, or a model that names them as inputs).
 
 
 rule corpus:
     input:
-        unpack(corpus_inputs),
+        unpack(step_inputs("corpus")),
     output:
-        **CORPUS_FILES,
+        **step_outputs("corpus"),
     log:
-        "logs/corpus.log",
+        step_log("corpus"),
     priority: BUILD_PRIORITY
     conda:
         "../env.yaml"
     threads: 4
     params:
-        identity=corpus_identity(),
-        settings=run_only(corpus_settings_json),
+        identity=step_identity("corpus"),
+        settings=step_settings("corpus"),
     shell:
         "python -m kit corpus --train {input.train:q} --test {input.test:q} --unlabeled {input.unlabeled:q}"
         " --settings-json {params.settings:q} --threads {threads} --out-corpus {output.corpus:q}"
@@ -25,12 +26,11 @@ rule corpus:
 
 rule word_vectors:
     input:
-        corpus=CORPUS_FILES["corpus"],
-        meta=CORPUS_FILES["meta"],
+        unpack(step_inputs("word_vectors")),
     output:
-        directory(layout.word_vectors("{vectors}")),
+        **step_outputs("word_vectors"),
     log:
-        "logs/word_vectors/{vectors}.log",
+        step_log("word_vectors"),
     priority: BUILD_PRIORITY
     conda:
         "../env.yaml"
@@ -38,9 +38,9 @@ rule word_vectors:
     # workers update them in an order that varies; `--set-threads word_vectors=4` trades that for speed).
     threads: 1
     params:
-        identity=word_vectors_identity,
-        settings=run_only(word_vectors_json),
+        identity=step_identity("word_vectors"),
+        settings=step_settings("word_vectors"),
     shell:
         "python -m kit word-vectors --name {wildcards.vectors} --settings-json {params.settings:q}"
-        " --corpus {input.corpus:q} --corpus-meta {input.meta:q} --threads {threads} --out {output:q}"
-        " --log {log:q}"
+        " --corpus {input.corpus:q} --corpus-meta {input.corpus_meta:q} --threads {threads}"
+        " --out-vectors {output.vectors:q} --out-meta {output.meta:q} --log {log:q}"

@@ -4,7 +4,7 @@ rule demo_data:
         test=kit_config.DEMO_FILES["test"],
         unlabeled=kit_config.DEMO_FILES["unlabeled"],
     log:
-        "logs/demo_data.log",
+        layout.log("demo_data"),
     conda:
         "../env.yaml"
     shell:
@@ -19,7 +19,7 @@ rule ingest:
         **interim_outputs(),
         report=layout.REPORT,
     log:
-        "logs/ingest.log",
+        layout.log("ingest"),
     conda:
         "../env.yaml"
     params:
@@ -46,7 +46,7 @@ rule variant:
     output:
         **variant_outputs(),
     log:
-        "logs/variant/{variant}.log",
+        layout.log("variant", "{variant}"),
     conda:
         "../env.yaml"
     params:
@@ -65,7 +65,7 @@ rule pool:
     output:
         layout.POOL,
     log:
-        "logs/pool.log",
+        layout.log("pool"),
     conda:
         "../env.yaml"
     params:
@@ -82,7 +82,7 @@ rule folds:
     output:
         layout.FOLDS,
     log:
-        "logs/folds.log",
+        layout.log("folds"),
     conda:
         "../env.yaml"
     params:

@@ -4,9 +4,9 @@ rule ensemble:
         manifests=ensemble_member_manifests,
     output:
         **layout.artifact_files("ensemble.{ensemble}"),
-        combination=f"{layout.OOF}/ensemble.{{ensemble}}/combination.skops",
+        combination=layout.combination("{ensemble}"),
     log:
-        "logs/ensemble/{ensemble}.log",
+        layout.log("ensemble", "{ensemble}"),
     conda:
         "../env.yaml"
     params:

@@ -3,12 +3,12 @@ rule cv_vs_lb_figure:
         lb=leaderboard_log,
     output:
         report(
-            "figures/final/cv_vs_lb.png",
+            layout.final_figure("cv_vs_lb"),
             caption="../report/cv_vs_lb.rst",
             category="final submission",
         ),
     log:
-        "logs/figures/cv_vs_lb.log",
+        layout.log("figures", "cv_vs_lb"),
     conda:
         "../env.yaml"
     shell:

@@ -1,29 +1,31 @@
+# Built and post-trained backbones: build steps (kit.registry.BuildStep), one folder per spec, named by its hash.
+
+
 rule build_backbone:
     input:
-        texts=[layout.interim(split) for split in SPLITS],
+        unpack(step_inputs("build_backbone")),
     output:
-        directory(f"{BACKBONES}/scratch-{{backbone_hash}}"),
+        **step_outputs("build_backbone"),
     log:
-        "logs/backbone/scratch-{backbone_hash}.log",
+        step_log("build_backbone"),
     priority: BUILD_PRIORITY
     conda:
         "../env.yaml"
     params:
-        spec=run_only(scratch_spec_json),  # its identity is the folder's name: the hash of the spec's identity
+        # Its identity is the folder's name: the hash of the spec's identity.
+        settings=step_settings("build_backbone"),
     shell:
-        "python -m kit build-backbone --spec-json {params.spec:q} --texts {input.texts:q} --out {output:q}"
-        " --log {log:q}"
+        "python -m kit build-backbone --settings-json {params.settings:q} --texts {input.texts:q}"
+        " --out-backbone {output.backbone:q} --log {log:q}"
 
 
 rule post_train:
     input:
-        corpus=CORPUS_FILES["corpus"],
-        corpus_meta=CORPUS_FILES["meta"],
-        base=post_train_base_input,
+        unpack(step_inputs("post_train")),
     output:
-        directory(f"{BACKBONES}/post-{{backbone_hash}}"),
+        **step_outputs("post_train"),
     log:
-        "logs/backbone/post-{backbone_hash}.log",
+        step_log("post_train"),
     priority: BUILD_PRIORITY
     conda:
         "../env.yaml"
@@ -31,13 +33,13 @@ rule post_train:
     resources:
         gpu=post_train_gpus,
     params:
-        identity=post_train_identity,
-        spec=run_only(post_train_spec_json),
+        identity=step_identity("post_train"),
+        settings=step_settings("post_train"),
         workdir=f"{layout.CHECKPOINTS}/backbones/post-{{backbone_hash}}",
     shell:
-        "python -m kit post-train --spec-json {params.spec:q} --base-dir {input.base:q} --corpus {input.corpus:q}"
-        " --corpus-meta {input.corpus_meta:q} --gpus {resources.gpu} --threads {threads}"
-        " --workdir {params.workdir:q} --out {output:q} --log {log:q}"
+        "python -m kit post-train --settings-json {params.settings:q} --base-dir {input.base_dir:q}"
+        " --corpus {input.corpus:q} --corpus-meta {input.corpus_meta:q} --gpus {resources.gpu} --threads {threads}"
+        " --workdir {params.workdir:q} --out-backbone {output.backbone:q} --log {log:q}"
 
 
 rule fit_fold:
@@ -49,7 +51,7 @@ rule fit_fold:
         npz=layout.fold_file("{model}.{variant}.s{seed}", "{fold}"),
         model=directory(layout.fold_model("{model}.{variant}.s{seed}", "{fold}")),
     log:
-        "logs/fit/{model}.{variant}.s{seed}.fold{fold}.log",
+        layout.log("fit", "{model}.{variant}.s{seed}.fold{fold}"),
     priority: fold_priority
     conda:
         "../env.yaml"
@@ -86,7 +88,7 @@ rule merge_folds:
     output:
         **layout.artifact_files("{model}.{variant}.s{seed}"),
     log:
-        "logs/merge/{model}.{variant}.s{seed}.log",
+        layout.log("merge", "{model}.{variant}.s{seed}"),
     conda:
         "../env.yaml"
     params:
@@ -115,9 +117,9 @@ rule keep_models:
         models=fold_model_dirs,
         manifest=layout.artifact_files("{model}.{variant}.s{seed}")["manifest"],
     output:
-        f"{layout.FOLD_MODELS}/{{model}}.{{variant}}.s{{seed}}/retention.json",
+        layout.retention("{model}.{variant}.s{seed}"),
     log:
-        "logs/keep_models/{model}.{variant}.s{seed}.log",
+        layout.log("keep_models", "{model}.{variant}.s{seed}"),
     conda:
         "../env.yaml"
     params:

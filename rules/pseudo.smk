@@ -1,16 +1,16 @@
 rule pseudo_rows:
     input:
-        unpack(teacher_files),
+        unpack(step_inputs("pseudo_rows")),
     output:
-        **layout.pseudo_files("{pseudo}"),
+        **step_outputs("pseudo_rows"),
     log:
-        "logs/pseudo/{pseudo}.log",
+        step_log("pseudo_rows"),
     conda:
         "../env.yaml"
     params:
-        identity=pseudo_identity,
-        settings=run_only(pseudo_settings_json),
+        identity=step_identity("pseudo_rows"),
+        settings=step_settings("pseudo_rows"),
     shell:
         "python -m kit pseudo-rows --name {wildcards.pseudo} --settings-json {params.settings:q}"
-        " --teacher-npz {input.npz:q} --teacher-manifest {input.manifest:q} --pool {input.pool:q}"
+        " --teacher-npz {input.teacher_npz:q} --teacher-manifest {input.teacher_manifest:q} --pool {input.pool:q}"
         " --out-rows {output.rows:q} --out-manifest {output.manifest:q} --log {log:q}"

@@ -5,22 +5,22 @@ rule eda_figures:
         test=variant_split_files("test"),
     output:
         classes=report(
-            "figures/eda/class_counts.png",
+            layout.eda_figure("class_counts"),
             caption="../report/eda_classes.rst",
             category="EDA",
         ),
         lengths=report(
-            "figures/eda/text_lengths.png",
+            layout.eda_figure("text_lengths"),
             caption="../report/eda_lengths.rst",
             category="EDA",
         ),
         duplicates=report(
-            "figures/eda/duplicates.png",
+            layout.eda_figure("duplicates"),
             caption="../report/eda_duplicates.rst",
             category="EDA",
         ),
     log:
-        "logs/figures/eda.log",
+        layout.log("figures", "eda"),
     conda:
         "../env.yaml"
     params:
@@ -38,14 +38,14 @@ rule experiment_figure:
         **layout.artifact_files("{model}.{variant}.s{seed}"),
     output:
         report(
-            "figures/experiments/{model}.{variant}.s{seed}.png",
+            layout.artifact_figure("{model}.{variant}.s{seed}"),
             caption="../report/experiment.rst",
             category="experiments",
             subcategory="{model}",
             labels={"experiment": "{model}.{variant}.s{seed}"},
         ),
     log:
-        "logs/figures/{model}.{variant}.s{seed}.log",
+        layout.log("figures", "{model}.{variant}.s{seed}"),
     conda:
         "../env.yaml"
     shell:
@@ -58,13 +58,13 @@ rule ensemble_figure:
         **layout.artifact_files("ensemble.{ensemble}"),
     output:
         report(
-            "figures/ensembles/{ensemble}.png",
+            layout.artifact_figure("ensemble.{ensemble}"),
             caption="../report/ensemble.rst",
             category="ensembles",
             labels={"ensemble": "{ensemble}"},
         ),
     log:
-        "logs/figures/ensemble.{ensemble}.log",
+        layout.log("figures", "ensemble.{ensemble}"),
     conda:
         "../env.yaml"
     shell:
@@ -79,12 +79,12 @@ rule final_figure:
         report=layout.REPORT,
     output:
         report(
-            "figures/final/final.png",
+            layout.final_figure("final"),
             caption="../report/final.rst",
             category="final submission",
         ),
     log:
-        "logs/figures/final.log",
+        layout.log("figures", "final"),
     conda:
         "../env.yaml"
     shell:
@@ -101,17 +101,17 @@ rule disagreements:
         test=layout.interim("test"),
     output:
         png=report(
-            "figures/final/disagreements.png",
+            layout.final_figure("disagreements"),
             caption="../report/disagreements.rst",
             category="final submission",
         ),
         csv=report(
-            "figures/final/disagreements.csv",
+            layout.final_figure("disagreements", "csv"),
             caption="../report/disagreements.rst",
             category="final submission",
         ),
     log:
-        "logs/figures/disagreements.log",
+        layout.log("figures", "disagreements"),
     conda:
         "../env.yaml"
     params:

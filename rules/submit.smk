@@ -5,7 +5,7 @@ rule submission:
     output:
         **layout.submission("{artifact}"),
     log:
-        "logs/submit/{artifact}.log",
+        layout.log("submit", "{artifact}"),
     conda:
         "../env.yaml"
     shell:
@@ -21,7 +21,7 @@ rule final_submission:
     output:
         **layout.submission("final"),
     log:
-        "logs/submit/final.log",
+        layout.log("submit", "final"),
     conda:
         "../env.yaml"
     params:

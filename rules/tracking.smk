@@ -3,9 +3,9 @@ rule track:
         manifests=all_artifact_manifests,
         figures=all_artifact_figures,
     output:
-        "tracking/mlflow.json",
+        layout.TRACKING,
     log:
-        "logs/tracking.log",
+        layout.log("tracking"),
     conda:
         "../env.yaml"
     params:

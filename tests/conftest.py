@@ -130,6 +130,7 @@ def write_word_inputs(folder: Path, texts, algorithm: str = "word2vec", dim: int
     from kit.cleaning import clean_text
     from kit.word_vectors import WordVectorSettings
     from kit.segment import Segmenter, segment_texts
+    from kit import layout
     from kit.word_vectors import build_word_vectors
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,9 +143,12 @@ def write_word_inputs(folder: Path, texts, algorithm: str = "word2vec", dim: int
     pd.DataFrame({"text": cleaned, "words": words, "source": "train"}).to_parquet(folder / "corpus.parquet")
     (folder / "meta.json").write_text(json.dumps({"corpus_hash": "0" * 64}), encoding="utf-8")
     settings = WordVectorSettings(algorithm=algorithm, dim=dim, window=2, min_count=1, epochs=5, sample=0)
-    build_word_vectors(algorithm, settings, folder / "corpus.parquet", folder / "meta.json", folder / algorithm,
-                       log=lambda line: None)
-    return {"vectors": folder / algorithm, "corpus": folder / "corpus.parquet", "userdict": folder / "userdict.txt"}
+    vectors = layout.word_vectors(algorithm)
+    files = {role: folder / Path(path).name for role, path in vectors.items()}
+    build_word_vectors(algorithm, settings, folder / "corpus.parquet", folder / "meta.json", files["vectors"],
+                       files["meta"], log=lambda line: None)
+    return {"vectors": files["vectors"], "vectors_meta": files["meta"], "corpus": folder / "corpus.parquet",
+            "userdict": folder / "userdict.txt"}
 
 
 @pytest.fixture(scope="session")

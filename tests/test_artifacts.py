@@ -12,6 +12,7 @@ from kit.artifacts import (
     Artifact,
     ArtifactError,
     OutputError,
+    atomic_file,
     atomic_folder,
     atomic_write,
     atomic_write_bytes,
@@ -261,3 +262,21 @@ def test_an_atomic_folder_appears_whole_or_not_at_all(tmp_path):
         (staging / "config.json").write_text("{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.0123456789abcdef.tmp", "model"]
     assert [p.name for p in out.iterdir()] == ["config.json"]
+
+
+def test_atomic_file_renames_what_was_written_by_name_and_removes_it_on_an_error(tmp_path):
+    path = tmp_path / "sub" / "w2v.kv"
+    with atomic_file(path) as staging:
+        assert staging.parent == path.parent and staging.name.startswith(".w2v.kv.") and not path.exists()
+        staging.write_bytes(b"vectors")
+    assert path.read_bytes() == b"vectors" and sorted(p.name for p in path.parent.iterdir()) == ["w2v.kv"]
+    with pytest.raises(RuntimeError, match="killed"):
+        with atomic_file(path) as staging:
+            staging.write_bytes(b"half")
+            raise RuntimeError("killed")
+    assert path.read_bytes() == b"vectors" and sorted(p.name for p in path.parent.iterdir()) == ["w2v.kv"]
+    with atomic_file(path) as staging:
+        staging.write_bytes(b"left by a killed job")
+        assert remove_stale_temps(path) == [staging]
+        staging.write_bytes(b"new")
+    assert path.read_bytes() == b"new"

@@ -2,6 +2,7 @@
 rely on), and the error contract at the command line."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -119,3 +120,46 @@ def test_config_shows_the_resolved_config_and_its_reference(capsys):
     assert "**`kind: transformer`**" in capsys.readouterr().out
     cli.main(["config", "--schema"])
     assert json.loads(capsys.readouterr().out)["title"] == "kit config"
+
+
+def test_a_build_step_s_command_takes_its_options_from_the_declaration(monkeypatch, tmp_path):
+    """StepArgs and run_step: a step's --name, --settings-json, --<role> and --out-<role> come from its BuildStep, and
+    its build function gets the parsed settings and the files by role; nothing names the step."""
+    import argparse
+    from dataclasses import dataclass
+
+    from kit import registry
+    from kit.registry import BuildStep, register
+    from kit.settings import Settings, setting
+
+    @dataclass
+    class Twice(Settings):
+        times: int = setting(2, "copies", ge=1)
+
+    calls = []
+
+    def build(entry, settings, inputs, outputs, log, workers=1):
+        calls.append((entry, settings, inputs, outputs, workers))
+
+    registry.names(registry.BUILD_STEPS)
+    monkeypatch.setattr(registry.BUILD_STEPS, "entries", dict(registry.BUILD_STEPS.entries))
+    register(BuildStep("twice", Twice, "twice", build, "m:inputs", "m:outputs", wildcard="name", named=True,
+                       reads={"texts": "the texts", "extra": "an optional file"},
+                       writes={"copies": "the copies to write"}, many=("texts",), optional=("extra",)))
+    parser = argparse.ArgumentParser()
+    options = cli.StepArgs("twice")
+    options(parser)
+    assert options.outputs == ("out_copies",)
+    assert all(action.help for action in parser._actions)
+    args = parser.parse_args(["--name", "a", "--settings-json", '{"times": 3}', "--texts", "x.txt", "y.txt",
+                              "--extra", "--out-copies", str(tmp_path / "c.txt")])
+    cli.run_step("twice", args, print, workers=4)
+    (entry, settings, inputs, outputs, workers), = calls
+    assert (entry, settings, workers) == ("a", Twice(times=3), 4)
+    assert inputs == {"texts": [Path("x.txt"), Path("y.txt")], "extra": None}
+    assert outputs == {"copies": tmp_path / "c.txt"}
+    bad = parser.parse_args(["--name", "a", "--settings-json", '{"times": 0}', "--texts", "x", "--out-copies", "c"])
+    with pytest.raises(ValueError, match=r"twice\.a\.times"):
+        cli.run_step("twice", bad, print)
+    with pytest.raises(SystemExit):  # a step's own file is required
+        parser.parse_args(["--name", "a", "--out-copies", "c"])

@@ -248,7 +248,8 @@ def test_a_model_hashes_the_word_vectors_entry_it_names(default_config):
     config = kit_config.load(copy.deepcopy(default_config))
     pooled = next(exp for exp in kit_config.matrix(config) if exp.model == "w2v_lr")
     assert kit_config.model_inputs(config, "w2v_lr") == {
-        "vectors": "models/word_vectors/w2v", "corpus": "data/corpus/corpus.parquet",
+        "vectors": "models/word_vectors/w2v.kv", "vectors_meta": "models/word_vectors/w2v.json",
+        "corpus": "data/corpus/corpus.parquet",
         "userdict": "data/corpus/userdict.txt"}
     assert kit_config.model_inputs(config, "tfidf_char_lr") == {}
     changed = copy.deepcopy(default_config)
@@ -327,3 +328,32 @@ def test_the_config_files_snakemake_read_are_read_again_strictly(tmp_path, defau
     with pytest.raises(SettingsError, match=r"overlay\.yaml: line 2: config key 'folds' is given twice in one mapping "
                                             r"\(lines 1 and 2\)"):
         kit_config.load(default_config, files=[REPO_CONFIGS / "config.yaml", overlay])
+
+
+def test_build_steps_build_what_the_config_needs_from_the_files_they_declare(default_config):
+    from kit import layout, registry
+    from kit.models.transformer.config import BackboneSource
+
+    config = kit_config.load(copy.deepcopy(default_config))
+    assert kit_config.step_entries(config, "corpus") == {"corpus": config.corpus}
+    assert kit_config.step_entries(config, "word_vectors") == config.word_vectors
+    assert kit_config.step_entries(config, "pseudo_rows") == config.pseudo
+    (post_hash, post), = kit_config.step_entries(config, "post_train").items()
+    (scratch_hash, scratch), = kit_config.step_entries(config, "build_backbone").items()
+    assert BackboneSource(post_train=post).folder_name() == f"post-{post_hash}"
+    assert BackboneSource(scratch=scratch).folder_name() == f"scratch-{scratch_hash}"
+    # Each step reads exactly the roles its command takes, from kit.layout's paths.
+    for step in registry.names(registry.BUILD_STEPS):
+        for entry in kit_config.step_entries(config, step):
+            assert set(kit_config.step_inputs(config, step, entry)) == set(registry.build_step(step).reads), step
+    assert kit_config.step_inputs(config, "post_train", post_hash)["base_dir"] == [
+        layout.backbone(f"scratch-{scratch_hash}")]
+    name, entry = next(iter(config.pseudo.items()))
+    teacher = layout.artifact_files(kit_config.teacher_artifact(config, name))
+    assert kit_config.step_inputs(config, "pseudo_rows", name) == {
+        "teacher_npz": teacher["npz"], "teacher_manifest": teacher["manifest"],
+        "pool": layout.variant_files(entry.base_variant, pool=True)["pool"]}
+    unlabeled = kit_config.step_inputs(config, "corpus", "corpus")["unlabeled"]
+    assert unlabeled == ([layout.interim("unlabeled")] if config.data.unlabeled else [])
+    with pytest.raises(ValueError, match=r"word_vectors: the config's word_vectors has no entry 'nope'"):
+        kit_config.step_inputs(config, "word_vectors", "nope")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from kit import cli
+from kit import cli, layout
 from kit.corpus import CorpusSettings
 from kit.newwords import NewWordSettings
 from kit.corpus import (
@@ -173,7 +173,7 @@ def planned(workdir: Path, configfile: str, *targets: str) -> dict[str, int]:
     return job_counts(snakemake(workdir, "-n", *targets, "--configfile", configfile))
 
 
-TARGETS = ("data/corpus/corpus.parquet", "models/word_vectors/w2v")
+TARGETS = ("data/corpus/corpus.parquet", layout.word_vectors("w2v")["vectors"])
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,7 @@ def test_the_rules_build_the_corpus_and_the_vectors_only_when_asked(workflow):
     corpus = pd.read_parquet(workdir / "data" / "corpus" / "corpus.parquet")
     assert set(corpus["source"]) == {"train", "test", "unlabeled"} and corpus["text"].is_unique
     meta = json.loads((workdir / "data" / "corpus" / "meta.json").read_text())
-    vectors_meta = json.loads((workdir / "models" / "word_vectors" / "w2v" / "meta.json").read_text())
+    vectors_meta = json.loads((workdir / layout.word_vectors("w2v")["meta"]).read_text())
     assert vectors_meta["corpus_hash"] == meta["corpus_hash"] == corpus_hash(corpus.astype(str))
     assert "口罩:" in (workdir / "logs" / "word_vectors" / "w2v.log").read_text(encoding="utf-8")
     assert "corpus" not in planned(workdir, "wv.yaml") and "word_vectors" not in planned(workdir, "wv.yaml")
@@ -213,8 +213,9 @@ def test_a_rerun_or_another_vectors_entry_does_not_segment_again(workflow):
     more = {**config, "word_vectors": {**config["word_vectors"], "ft": {"algorithm": "fasttext", "dim": 8,
                                                                         "epochs": 1, "min_count": 1}}}
     (workdir / "more.yaml").write_text(yaml.safe_dump(more, allow_unicode=True))
-    assert planned(workdir, "more.yaml", *TARGETS, "models/word_vectors/ft") == {"word_vectors": 1}
-    snakemake(workdir, "--configfile", "more.yaml", "-j2", "models/word_vectors/ft")
+    fasttext = layout.word_vectors("ft")["vectors"]
+    assert planned(workdir, "more.yaml", *TARGETS, fasttext) == {"word_vectors": 1}
+    snakemake(workdir, "--configfile", "more.yaml", "-j2", fasttext)
     corpus_log = (workdir / "logs" / "corpus.log").read_text(encoding="utf-8")
     assert corpus_log.count("texts; seconds") == 1  # segmented once, in the first run
     capped = {**config, "corpus": {**config["corpus"], "max_texts": 50}}

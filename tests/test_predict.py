@@ -44,8 +44,8 @@ def run(tmp_path_factory, one_torch_thread):
              "--out-train", f"{root}/v/{variant}/train.parquet", "--out-test", f"{root}/v/{variant}/test.parquet",
              "--meta", f"{root}/v/{variant}/meta.json")
     main("folds", "--train", f"{root}/i/train.parquet", "--k", "2", "--seed", "0", "--out", f"{root}/folds.parquet")
-    main("build-backbone", "--spec-json", '{"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, '
-         '"max_position": 32}', "--texts", f"{root}/i/train.parquet", f"{root}/i/test.parquet", "--out",
+    main("build-backbone", "--settings-json", '{"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, '
+         '"max_position": 32}', "--texts", f"{root}/i/train.parquet", f"{root}/i/test.parquet", "--out-backbone",
          f"{root}/backbone")
     for name, (variant, entry) in EXPERIMENTS.items():
         params = {key: value for key, value in entry.items() if key != "kind"}

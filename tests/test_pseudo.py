@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kit.pseudo import PseudoSettings, select_pseudo_rows, teacher_precision
+from kit.pseudo import PseudoSettings, select_pseudo_rows, teacher_artifact, teacher_precision
 from kit.settings import parse
 
 
@@ -177,3 +177,9 @@ def test_per_fold_teachers_leak_nothing_where_a_full_data_teacher_inflates_the_s
     assert honest < 0.45, f"per-fold teachers leaked: OOF macro-F1 {honest:.3f}"
     assert distilled < 0.45, f"per-fold soft targets leaked: OOF macro-F1 {distilled:.3f}"
     assert naive > 0.95, f"the naive build should show the leak: OOF macro-F1 {naive:.3f}"
+
+
+def test_a_teacher_names_an_ensemble_with_or_without_its_prefix_else_an_experiment():
+    ensembles = {"mean": None}
+    assert teacher_artifact("mean", ensembles) == teacher_artifact("ensemble.mean", ensembles) == "ensemble.mean"
+    assert teacher_artifact("lr.raw.s0", ensembles) == "lr.raw.s0"

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pytest
 
 from kit import registry
-from kit.registry import Family, Method, Variant, VariantKind, load_plugins, lookup, register, resolve
+from kit import layout
+from kit.registry import BuildStep, Family, Method, Variant, VariantKind, load_plugins, lookup, register, resolve
 from kit.settings import Settings, SettingsError, setting
 
 
@@ -24,7 +25,7 @@ class ToyKind(Settings):
 @pytest.fixture
 def scratch_registries(monkeypatch):
     registry.names(registry.FAMILIES)
-    for table in (registry.FAMILIES, registry.METHODS, registry.VARIANTS, registry.VARIANT_KINDS):
+    for table in (registry.FAMILIES, registry.METHODS, registry.VARIANTS, registry.VARIANT_KINDS, registry.BUILD_STEPS):
         monkeypatch.setattr(table, "entries", dict(table.entries))
 
 
@@ -67,6 +68,14 @@ def test_register_refuses_a_second_meaning_and_accepts_the_same_one_again(scratc
         (VariantKind("toy", ToyKind, "no_colon"), "rows must be a callable"),
         (VariantKind("toy", ToyKind, "m:rows", check="no_colon"), "check must be a callable"),
         (VariantKind("Toy", ToyKind, "m:rows"), "must match"),
+        (BuildStep("toy", ToyParams, "toy", "m:build", "m:inputs", "no_colon"), "outputs must be a callable"),
+        (BuildStep("toy", ToyParams, "toy", "m:build", None, "m:outputs"), "inputs must be a callable"),
+        (BuildStep("toy", ToyParams, "toy", "m:build", "m:i", "m:o", reads={"Bad-Role": "x"}), "role 'Bad-Role'"),
+        (BuildStep("toy", ToyParams, "toy", "m:build", "m:i", "m:o", reads={"a": "x"}, many=("b",)),
+         r"many names roles it does not declare: \['b'\]"),
+        (BuildStep("toy", ToyParams, "toy", "m:build", "m:i", "m:o", writes={"a": "x"}, folders=("c",)),
+         r"folders names roles it does not declare"),
+        (BuildStep("toy", ToyParams, "toy", "m:build", "m:i", "m:o", named=True), "named entries need a wildcard"),
     ],
 )
 def test_register_refuses_malformed_declarations(scratch_registries, declaration, message):
@@ -88,3 +97,20 @@ def test_plugins_load_from_the_working_directory(tmp_path, monkeypatch, scratch_
     assert registry.variant("shout").transform("ok") == "OK"
     with pytest.raises(ValueError, match=r"'plugins': cannot import plugin module 'not_there'"):
         load_plugins(["not_there"])
+
+
+def test_the_build_steps_declare_their_settings_files_and_logs():
+    assert registry.names(registry.BUILD_STEPS) == ["build_backbone", "post_train", "pseudo_rows", "corpus",
+                                                    "word_vectors"]
+    for name in registry.names(registry.BUILD_STEPS):
+        step = registry.build_step(name)
+        entry = "{x}" if step.wildcard else name
+        # What it writes is what its command's --out-<role> options name, the paths kit.layout's.
+        assert set(resolve(step.outputs)(entry)) == set(step.writes), name
+        assert set(step.optional) | set(step.many) <= set(step.reads), name
+    assert resolve(registry.build_step("word_vectors").outputs)("w2v") == layout.word_vectors("w2v")
+    assert resolve(registry.build_step("corpus").outputs)("corpus") == layout.corpus_files()
+    assert resolve(registry.build_step("pseudo_rows").log)("pl") == "logs/pseudo/pl.log"
+    assert registry.build_step("word_vectors").entry_key("w2v") == "word_vectors.w2v"
+    assert registry.build_step("corpus").entry_key("corpus") == "corpus"
+    assert registry.build_step("post_train").folders == ("backbone",)

@@ -39,13 +39,14 @@ def planned(workdir: Path, config: dict | None = None, *args: str) -> dict[str, 
 
 
 def finish_without_running(workdir: Path, *args: str) -> None:
-    """Every output of the plan, created empty (folders for the rules' folder outputs, all under models/), then
+    """Every output of the plan, created empty (folders for the rules' folder outputs, all under models/, where the
+    files are JSON or word vectors), then
     `--touch` so that Snakemake records each job as run."""
     summary = snakemake(workdir, "--summary", *args).splitlines()
     header = next(i for i, line in enumerate(summary) if line.startswith("output_file\t"))
     for line in summary[header + 1:]:
         path = workdir / line.split("\t")[0]
-        if path.parts[len(workdir.parts)] == "models" and path.suffix != ".json":
+        if path.parts[len(workdir.parts)] == "models" and path.suffix not in (".json", ".kv"):
             path.mkdir(parents=True, exist_ok=True)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -83,3 +83,22 @@ def test_importing_the_config_and_family_does_not_import_torch():
             "sys.exit(1 if {'torch', 'transformers'} & set(sys.modules) else 0)")
     repo = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True).returncode == 0
+
+
+def test_built_backbones_are_shared_by_spec_and_a_post_training_reads_its_scratch_base():
+    from types import SimpleNamespace
+
+    from kit import layout
+    from kit.models.transformer.config import (built_backbones, post_train_entries, post_train_inputs,
+                                               scratch_entries, scratch_inputs)
+
+    scratch = {"scratch": {"layers": 1, "hidden": 32, "heads": 2}}
+    entries = {name: SimpleNamespace(params=parse_config(params)) for name, params in (
+        ("a", {"backbone": {"post_train": {"base": scratch}}}), ("b", {"backbone": {"post_train": {"base": scratch}}}),
+        ("hub", {"backbone": "hfl/chinese-roberta-wwm-ext"}))}
+    config = SimpleNamespace(models=entries, data=SimpleNamespace(unlabeled=None))
+    assert sorted(folder.split("-")[0] for folder in built_backbones(config)) == ["post", "scratch"]
+    (post_hash, post), = post_train_entries(config).items()
+    (scratch_hash, spec), = scratch_entries(config).items()
+    assert post_train_inputs(config, post_hash, post)["base_dir"] == [layout.backbone(f"scratch-{scratch_hash}")]
+    assert scratch_inputs(config, scratch_hash, spec) == {"texts": [layout.interim("train"), layout.interim("test")]}

@@ -307,9 +307,9 @@ def test_a_checkpoint_of_another_spec_is_not_resumed(base_dir, corpus, tmp_path)
 @pytest.mark.slow
 def test_a_sigkilled_post_train_command_resumes_to_the_same_weights(straight, base_dir, corpus, tmp_path):
     spec = canonical_json(to_dict(post_spec(checkpoint_every_steps=1)))
-    command = [sys.executable, "-m", "kit", "post-train", "--spec-json", spec, "--base-dir", str(base_dir),
+    command = [sys.executable, "-m", "kit", "post-train", "--settings-json", spec, "--base-dir", str(base_dir),
                "--corpus", str(corpus[0]), "--corpus-meta", str(corpus[1]), "--threads", "1",
-               "--workdir", str(tmp_path / "work"), "--out", str(tmp_path / "out"), "--log", str(tmp_path / "log")]
+               "--workdir", str(tmp_path / "work"), "--out-backbone", str(tmp_path / "out"), "--log", str(tmp_path / "log")]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (tmp_path / "work" / CHECKPOINT).exists() and first.poll() is None and time.monotonic() < deadline:

@@ -143,16 +143,18 @@ def corpus_files(tmp_path):
 def test_build_word_vectors_writes_gensim_s_files_and_their_meta(tmp_path, corpus_files):
     lines = []
     settings = WordVectorSettings(probes=("口罩", "疫情"), **TINY)
-    meta = build_word_vectors("w2v", settings, *corpus_files, tmp_path / "models" / "w2v", log=lines.append)
-    vectors, stored = load_vectors(tmp_path / "models" / "w2v")
-    assert stored == meta and sorted(p.name for p in (tmp_path / "models").iterdir()) == ["w2v"]
+    files = (tmp_path / "models" / "w2v.kv", tmp_path / "models" / "w2v.json")
+    meta = build_word_vectors("w2v", settings, *corpus_files, *files, log=lines.append)
+    vectors, stored = load_vectors(*files)
+    assert stored == meta and sorted(p.name for p in (tmp_path / "models").iterdir()) == ["w2v.json", "w2v.kv"]
     assert meta["corpus_hash"] == "c0ffee" and meta["config_hash"] == config_hash(settings, "c0ffee")
     assert (meta["texts"], meta["words"], meta["vocabulary"]) == (300, 1200, len(vectors.index_to_key))
     assert meta["neighbours"]["口罩"][0][0] == "面罩" and meta["neighbours"]["疫情"] == []
     assert any(line.startswith("  口罩: 面罩 ") for line in lines) and "  疫情: (not in the vocabulary)" in lines
     assert any(line.startswith("word2vec, 20 epochs: 6,000/6,000 (100%)") for line in lines)
     train_only = build_word_vectors("train", WordVectorSettings(source="train", **TINY), *corpus_files,
-                                    tmp_path / "models" / "train", log=lines.append)
+                                    tmp_path / "models" / "train.kv", tmp_path / "models" / "train.json",
+                                    log=lines.append)
     assert train_only["texts"] == 100
 
 
@@ -167,5 +169,5 @@ def test_max_texts_learns_from_a_seeded_sample_in_corpus_order():
 def test_too_few_words_and_a_missing_folder_are_errors_naming_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="no word of the 2 texts is seen min_count=5 times; lower min_count"):
         train_vectors(sentences_of(["口罩 戴", "武汉 加油"]), WordVectorSettings(min_count=5))
-    with pytest.raises(FileNotFoundError, match=r"vectors.kv is missing; rebuild it with `snakemake --forcerun"):
-        load_vectors(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"w2v.kv is missing; rebuild it with `snakemake --forcerun"):
+        load_vectors(tmp_path / "w2v.kv", tmp_path / "w2v.json")

@@ -121,5 +121,5 @@ def test_a_checkpoint_of_another_fold_vocabulary_is_not_resumed(data, word_input
 
 def test_a_fold_without_its_inputs_names_them(data, tmp_path):
     bare = FoldData(data.train_text, data.train_y, data.valid_text, data.valid_y, data.test_text, n_classes=3)
-    with pytest.raises(ValueError, match=r"vectors 'w2v'.*lacks its inputs \['vectors', 'corpus', 'userdict'\]"):
+    with pytest.raises(ValueError, match=r"vectors 'w2v'.*lacks its inputs \['vectors', 'vectors_meta', 'corpus', 'userdict'\]"):
         fit_predict("wordvec", params(), bare, seed=0, workdir=tmp_path, log=print)

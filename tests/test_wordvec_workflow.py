@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from kit import layout
 from kit.artifacts import Artifact
 from kit.demo import make_demo
 from tests.conftest import snakemake
@@ -51,7 +52,8 @@ def test_word_vector_models_run_from_the_corpus_to_their_artifacts(word_run):
     assert "vectors 'w2v' (word2vec, dim 16, frozen)" in fold_log
     fold_jobs = [line for line in (word_run / "snakemake.out").read_text(encoding="utf-8").splitlines()
                  if "kit fit-fold" in line]
-    assert len(fold_jobs) == 4 and all("--inputs vectors=models/word_vectors/w2v corpus=data/corpus/corpus.parquet "
+    assert len(fold_jobs) == 4 and all("--inputs vectors=models/word_vectors/w2v.kv vectors_meta=models/word_vectors/w2v.json "
+                                       "corpus=data/corpus/corpus.parquet "
                                        "userdict=data/corpus/userdict.txt" in line for line in fold_jobs)
 
 
@@ -69,14 +71,13 @@ def test_kit_predict_from_the_kept_word_vector_models_gives_the_final_submission
 @pytest.mark.slow
 def test_the_word_vectors_are_the_same_bytes_after_a_forced_rebuild(word_run):
     """The rule runs one gensim worker: several update the vectors in an order that varies from run to run."""
-    folder = word_run / "models" / "word_vectors" / "w2v"
+    files = layout.word_vectors("w2v")
 
     def vector_files() -> dict[str, bytes]:
-        return {path.name: path.read_bytes() for path in folder.iterdir() if path.name != "meta.json"}
+        return {path: (word_run / path).read_bytes() for path in (files["vectors"],)}
 
     before = vector_files()
-    snakemake(word_run, "--configfile", "c.yaml", "-j2", "--forcerun", "models/word_vectors/w2v", "--until",
-              "models/word_vectors/w2v")
+    snakemake(word_run, "--configfile", "c.yaml", "-j2", "--forcerun", files["vectors"], "--until", files["vectors"])
     assert before and vector_files() == before
-    meta = json.loads((folder / "meta.json").read_text())
+    meta = json.loads((word_run / files["meta"]).read_text())
     assert meta["workers"] == 1

@@ -31,8 +31,8 @@ class FoldData:
     # The pseudo-label pool (test texts and sampled unlabelled posts), predicted only when this experiment teaches
     # a pseudo variant: this fold's model labels it for this fold's students.
     pool_text: list[str] = field(default_factory=list)
-    # The workflow files the family declared it reads (kit.registry.Family.inputs), by role: e.g. 'vectors' (a
-    # word_vectors folder), 'corpus' and 'userdict' (the corpus's words of each text).
+    # The workflow files the family declared it reads (kit.registry.Family.inputs), by role: e.g. 'vectors' and
+    # 'vectors_meta' (a word_vectors entry's files), 'corpus' and 'userdict' (the corpus's words of each text).
     inputs: dict[str, Path] = field(default_factory=dict)
     # Probabilities [n_train x n_classes] to learn instead of train_y, when a soft pseudo variant's rows are among the
     # training rows (distillation): a labelled row's is its one-hot label. None: learn train_y. Only a family that

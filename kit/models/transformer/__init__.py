@@ -23,8 +23,9 @@ Importing this package stays light (torch loads when a fold runs), so the config
 
 from __future__ import annotations
 
-from kit.models.transformer.config import TransformerConfig, built_backbone_input
-from kit.registry import Family, register
+from kit.models.transformer import config as specs
+from kit.models.transformer.config import PostTrainSpec, ScratchSpec, TransformerConfig, built_backbone_input
+from kit.registry import BuildStep, Family, register
 
 
 def inputs(config: TransformerConfig) -> dict[str, str]:
@@ -36,3 +37,21 @@ def inputs(config: TransformerConfig) -> dict[str, str]:
 register(Family("transformer", TransformerConfig, "kit.models.transformer.fold:fit_predict", inputs=inputs,
                 help="a pretrained (or scratch) encoder with a classification head, fine-tuned",
                 load_predictor="kit.models.transformer.kept:load_predictor", torch=True))
+
+# The backbones the workflow builds before the fold jobs that fine-tune them: one folder per spec, named by its hash.
+register(BuildStep(
+    "build_backbone", ScratchSpec, "backbone.scratch", "kit.models.transformer.backbone:build_step",
+    specs.scratch_inputs, specs.scratch_outputs, entries=specs.scratch_entries, wildcard="backbone_hash",
+    reads={"texts": "ingested parquet files whose texts make the vocabulary"},
+    writes={"backbone": "the save_pretrained folder to write"}, many=("texts",), folders=("backbone",),
+    log=specs.scratch_log, help="a small character-level BERT built from the competition's own texts",
+))
+register(BuildStep(
+    "post_train", PostTrainSpec, "backbone.post_train", "kit.models.transformer.post_train:build_step",
+    specs.post_train_inputs, specs.post_train_outputs, entries=specs.post_train_entries, wildcard="backbone_hash",
+    reads={"corpus": "the corpus parquet (text, words, source)",
+           "corpus_meta": "the corpus's meta.json (its corpus_hash is recorded)",
+           "base_dir": "the built scratch folder, when the base is {scratch: ...}"},
+    writes={"backbone": "the save_pretrained folder to write"}, optional=("base_dir",), folders=("backbone",),
+    log=specs.post_train_log, help="masked-language-model training of a backbone continued on the corpus",
+))

@@ -117,6 +117,21 @@ def build_scratch_backbone(
     return Path(out_dir)
 
 
+def build_step(entry: str, settings, inputs, outputs, log=print) -> Path:
+    """The build step's work (kit.registry.BuildStep `build_backbone`): the texts read, then the backbone built from
+    them into outputs['backbone']."""
+    from kit.data import read_texts
+    from kit.progress import Progress, stage
+    from kit.settings import to_dict
+
+    with stage(log, "reading the texts"):  # a million posts take tens of seconds: the log says which step runs
+        texts = read_texts(inputs["texts"])
+    counted = Progress(log, "character vocabulary", len(texts), "texts")
+    out = build_scratch_backbone(Path(outputs["backbone"]), texts, on_texts=counted.update, **to_dict(settings))
+    log(f"scratch backbone from {len(texts)} texts: {out}")
+    return out
+
+
 def load_backbone(name_or_path: str | Path, masked_lm: bool = False):
     """(tokenizer, model): AutoTokenizer and AutoModel from a hub name or a local folder; with masked_lm, the model
     with its masked-language-model head (AutoModelForMaskedLM; a head the folder lacks starts random)."""

@@ -154,6 +154,70 @@ def built_backbone_input(backbone) -> dict[str, str]:
     return {"backbone": layout.backbone(source.folder_name())} if isinstance(source, BackboneSource) else {}
 
 
+def backbone_source(params) -> BackboneSource | None:
+    """The `backbone: {scratch: ...}` or `{post_train: ...}` of a model entry's settings (a transformer's, a hybrid
+    wordvec's); None for a hub name, a folder or a family without a backbone."""
+    source = getattr(getattr(params, "backbone", None), "backbone", None)
+    return source if isinstance(source, BackboneSource) else None
+
+
+def built_backbones(config) -> dict[str, BackboneSource]:
+    """Folder name (scratch-<hash>, post-<hash>) -> BackboneSource, for every backbone the config's model entries
+    need built: theirs, and the scratch base of their post-training. One spec, one folder: entries that share it
+    share the build (a post-trained backbone used by three heads is trained once)."""
+    built = {}
+    for entry in config.models.values():
+        source = backbone_source(entry.params)
+        for needed in (source, source and source.base_source()):
+            if needed is not None:
+                built[needed.folder_name()] = needed
+    return built
+
+
+# The build steps of built backbones (kit.registry.BuildStep, declared in this package's __init__): an entry is the
+# hash in its folder's name, which is the hash of the spec's identity.
+
+
+def scratch_entries(config) -> dict[str, ScratchSpec]:
+    return {folder.removeprefix("scratch-"): source.scratch for folder, source in built_backbones(config).items()
+            if source.scratch is not None}
+
+
+def post_train_entries(config) -> dict[str, PostTrainSpec]:
+    return {folder.removeprefix("post-"): source.post_train for folder, source in built_backbones(config).items()
+            if source.post_train is not None}
+
+
+def scratch_inputs(config, entry: str, settings: ScratchSpec) -> dict[str, list[str]]:
+    """The ingested splits whose texts make the character vocabulary (the unlabelled one when the config has it)."""
+    splits = ("train", "test", "unlabeled") if config.data.unlabeled else ("train", "test")
+    return {"texts": [layout.interim(split) for split in splits]}
+
+
+def post_train_inputs(config, entry: str, settings: PostTrainSpec) -> dict[str, str | list[str]]:
+    """The corpus and its meta, and the built scratch folder when the base is {scratch: ...}."""
+    corpus = layout.corpus_files()
+    base = BackboneSource(post_train=settings).base_source()
+    return {"corpus": corpus["corpus"], "corpus_meta": corpus["meta"],
+            "base_dir": [] if base is None else [layout.backbone(base.folder_name())]}
+
+
+def scratch_outputs(entry: str) -> dict[str, str]:
+    return {"backbone": layout.backbone(f"scratch-{entry}")}
+
+
+def post_train_outputs(entry: str) -> dict[str, str]:
+    return {"backbone": layout.backbone(f"post-{entry}")}
+
+
+def scratch_log(entry: str) -> str:
+    return layout.log("backbone", f"scratch-{entry}")
+
+
+def post_train_log(entry: str) -> str:
+    return layout.log("backbone", f"post-{entry}")
+
+
 def with_built_backbone(config, inputs: Mapping):
     """config with its backbone group reading the built folder a fold job was given (inputs['backbone']), when it
     was given one; config unchanged otherwise."""

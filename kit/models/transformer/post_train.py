@@ -459,3 +459,11 @@ def run_post_train(
         f"{meta['heldout_perplexity_after']:.2f}, saved in {time.perf_counter() - mark:.1f}s)")
     (workdir / CHECKPOINT).unlink(missing_ok=True)
     return meta
+
+
+def build_step(entry: str, settings: PostTrainSpec, inputs, outputs, log=print, workdir: Path | None = None) -> dict:
+    """The build step's work (kit.registry.BuildStep `post_train`): run_post_train, checkpointing to workdir."""
+    if workdir is None:
+        raise ValueError("post_train: a workdir for its checkpoints is required")
+    return run_post_train(settings, inputs.get("base_dir"), Path(inputs["corpus"]), Path(inputs["corpus_meta"]),
+                          Path(outputs["backbone"]), Path(workdir), log=log)

@@ -23,7 +23,7 @@ from kit.registry import Family, register
 
 
 def inputs(config: WordvecConfig) -> dict[str, str]:
-    """The family's workflow inputs (kit.registry.Family.inputs): the vectors' folder and the corpus files, and a
+    """The family's workflow inputs (kit.registry.Family.inputs): the vectors' two files and the corpus files, and a
     hybrid's backbone folder when the workflow builds it."""
     from kit.word_vectors import fold_inputs
 

@@ -113,7 +113,7 @@ def run_fold(
     on_step: Callable[[int], None] | None = None,
 ) -> FoldResult:
     """Train on data.train_*, predict data.valid_text, data.test_text and data.pool_text; data.inputs holds the
-    vectors' folder and the corpus files (kit.word_vectors.fold_inputs). on_step(step) is a hook for tests."""
+    vectors' two files and the corpus files (kit.word_vectors.fold_inputs). on_step(step) is a hook for tests."""
     check_labels(data)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
