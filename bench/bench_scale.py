@@ -319,15 +319,16 @@ def summary(rows: list[dict], wall: float, state: str, size: str, jobs: int) -> 
             + targets(rows, wall, size, jobs))
 
 
-def resummarize(name: str, size: str, jobs: int) -> None:
-    """Recompute the summary of a saved run (its rows, wall time and state) with this script's targets."""
-    from results import save
-
-    saved = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+def resummarize(name: str, size: str, jobs: int, note: str | None) -> None:
+    """Recompute the summary of a saved run (its rows, wall time and state) with this script's targets, keeping
+    when and on what it was measured; `note` is appended to its notes (what else ran beside it, say)."""
+    path = RESULTS / f"{name}.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
     found = re.match(r"(.*?) in ([0-9.]+) min", saved["summary"])
-    state, wall = found.group(1), float(found.group(2)) * 60
-    save(name, command=saved["command"], compares=saved["compares"], rows=saved["rows"],
-         summary=summary(saved["rows"], wall, state, size, jobs), notes=saved["notes"])
+    saved["summary"] = summary(saved["rows"], float(found.group(2)) * 60, found.group(1), size, jobs)
+    if note:
+        saved["notes"] += f"; {note}"
+    path.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -337,10 +338,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--summarize", action="store_true",
                         help="only recompute the summary (the targets) of the saved results file")
+    parser.add_argument("--note", help="with --summarize: a sentence added to the saved notes")
     args = parser.parse_args()
     name = "scale" if args.size == "full" else f"scale-{args.size}"
     if args.summarize:
-        resummarize(name, args.size, args.jobs)
+        resummarize(name, args.size, args.jobs, args.note)
         return
     for needed in (DEV_TXT, UNLABELED, TEST):
         if not (SHARED_DATA / needed).is_file():
