@@ -331,6 +331,23 @@ def resummarize(name: str, size: str, jobs: int, note: str | None) -> None:
     path.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def rerun_rule(name: str, workdir: Path, rule: str, size: str, jobs: int) -> None:
+    """Re-run `rule` alone in a finished work folder (only its own code and settings count: --rerun-triggers mtime)
+    and append what its jobs measured to the saved notes."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), f"-j{jobs}", "--configfile",
+               "scale.yaml", "--rerun-triggers", "mtime", "--forcerun", rule, "--until", rule]
+    code, _, jobs_seen = watch(command, workdir, lambda jobs, wall: None)
+    rows = rows_by_kind(jobs_seen, workdir)
+    print(pd.DataFrame(rows).to_string(index=False))
+    if code != 0:
+        sys.exit(f"snakemake exit {code}")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    shown = "; ".join(f"{row['job']}: {row['CPU s']:,.0f} CPU-s, longest {row['longest s']:.0f} s, peak "
+                      f"{row['peak RSS MB']:,} MB" for row in rows)
+    resummarize(name, size, jobs, f"re-run alone at {commit.stdout.strip()} (--rerun-rule {rule}, "
+                                  f"{time.strftime('%Y-%m-%d')}): {shown}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
@@ -339,10 +356,16 @@ def main() -> None:
     parser.add_argument("--summarize", action="store_true",
                         help="only recompute the summary (the targets) of the saved results file")
     parser.add_argument("--note", help="with --summarize: a sentence added to the saved notes")
+    parser.add_argument("--rerun-rule", metavar="RULE",
+                        help="re-run one rule of the finished work folder (e.g. corpus, after a change to it) under the "
+                             "same sampler, and add its row to the saved notes")
     args = parser.parse_args()
     name = "scale" if args.size == "full" else f"scale-{args.size}"
     if args.summarize:
         resummarize(name, args.size, args.jobs, args.note)
+        return
+    if args.rerun_rule:
+        rerun_rule(name, Path(args.workdir or f"/tmp/kit-scale-{args.size}"), args.rerun_rule, args.size, args.jobs)
         return
     for needed in (DEV_TXT, UNLABELED, TEST):
         if not (SHARED_DATA / needed).is_file():
