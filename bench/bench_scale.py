@@ -341,7 +341,8 @@ def rerun_rule(name: str, workdir: Path, rule: str, size: str, jobs: int) -> Non
     print(pd.DataFrame(rows).to_string(index=False))
     if code != 0:
         sys.exit(f"snakemake exit {code}")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                            check=False)
     shown = "; ".join(f"{row['job']}: {row['CPU s']:,.0f} CPU-s, longest {row['longest s']:.0f} s, peak "
                       f"{row['peak RSS MB']:,} MB" for row in rows)
     resummarize(name, size, jobs, f"re-run alone at {commit.stdout.strip()} (--rerun-rule {rule}, "
