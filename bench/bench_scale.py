@@ -293,9 +293,9 @@ def targets(rows: list[dict], wall: float, size: str, jobs: int) -> str:
     parts.append(f"largest job {largest['peak RSS MB']:,} MB ({largest['job']}) against {TARGET_RSS_MB:,}: {verdict}")
     tenth = RESULTS / "scale-tenth.json"
     if size == "full" and tenth.is_file():
-        grew = {}
+        grew, tenth_cpus = {}, cpu_by_command(json.loads(tenth.read_text(encoding="utf-8"))["rows"])
         for kind, full_cpu in cpu_by_command(rows).items():
-            tenth_cpu = cpu_by_command(json.loads(tenth.read_text(encoding="utf-8"))["rows"]).get(kind)
+            tenth_cpu = tenth_cpus.get(kind)
             if tenth_cpu and full_cpu / tenth_cpu > 10 * LINEAR_SLACK:
                 grew[kind] = full_cpu / tenth_cpu
         parts.append("CPU time per command grew at most linearly from the tenth (10x the data)" if not grew else
