@@ -34,17 +34,15 @@ import pandas as pd
 import yaml
 
 # bench/ is on the path
-from shared_data import REPO, SHARED_DATA, held_out_split, plain_baseline_f1, write_competition_files
+from shared_data import (REPO, SHARED_DATA, UNLABELED, held_out_f1, held_out_split, plain_baseline_f1,
+                         write_competition_files)
 
 sys.path.insert(0, str(REPO))
 
 from kit import layout  # noqa: E402
 from kit.artifacts import Artifact, read_json  # noqa: E402
 from kit.demo import HEADER  # noqa: E402
-from kit.metrics import macro_f1  # noqa: E402
 
-UNLABELED = "covid_weibo_unlabeled/covid_weibo_unlabeled_100k.csv"
-CLASSES = ["-1", "0", "1"]
 SCRATCH = {"layers": 2, "hidden": 64, "heads": 2, "intermediate": 128, "max_position": 128}
 TINY_BERT = {"kind": "transformer", "threads": 1, "head": "bigru", "max_len": 96, "epochs": 3, "lr": 0.001,
              "batch_size": 32, "variants": ["cleaned"]}
@@ -82,13 +80,6 @@ def config(unlabeled: Path, folds: int, max_texts: int | None) -> dict:
         },
         "final": "everything",
     }
-
-
-def held_out_f1(artifact: Artifact, truth: pd.Series) -> float:
-    """Macro-F1 of the artifact's test logits on the held-out labels (truth: label by test id)."""
-    predicted = artifact.test_logits.argmax(axis=1)
-    y = truth.loc[artifact.test_ids.astype(str)].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
-    return macro_f1(y, predicted, len(CLASSES))
 
 
 def stage_seconds(artifact: Artifact) -> float:

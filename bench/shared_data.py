@@ -14,6 +14,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("KIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 DEV_TXT = "ncov/processed_dev.txt"
+UNLABELED = "covid_weibo_unlabeled/covid_weibo_unlabeled_100k.csv"
 LABELS = ("-1", "0", "1")
 
 
@@ -92,3 +93,12 @@ def plain_baseline_f1(train, test) -> float:
     index = {label: i for i, label in enumerate(LABELS)}
     predicted = [index[label] for label in model.predict(vectorizer.transform(test["text"]))]
     return macro_f1(test["label"].map(index).to_numpy(), np.asarray(predicted), len(LABELS))
+
+
+def held_out_f1(artifact, truth) -> float:
+    """Macro-F1 of a kit Artifact's test logits on the held-out labels (truth: a Series of label by test id)."""
+    from kit.metrics import macro_f1
+
+    predicted = artifact.test_logits.argmax(axis=1)
+    y = truth.loc[artifact.test_ids.astype(str)].map({c: i for i, c in enumerate(LABELS)}).to_numpy()
+    return macro_f1(y, predicted, len(LABELS))
