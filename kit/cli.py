@@ -125,9 +125,13 @@ class StepArgs:
 
     def __call__(self, parser: argparse.ArgumentParser) -> None:
         step = self.declared()
+        if step.help:
+            parser.epilog = f"Build step {step.name!r} (kit.registry.BuildStep): {step.help}."
         if step.named:
             parser.add_argument("--name", required=True, help=f"the entry's name in {step.section}:")
-        parser.add_argument("--settings-json", default="{}", help=f"the entry ({step.section}) as JSON")
+        parser.add_argument("--settings-json", required=True,
+                            help=f"the entry ({step.entry_key('NAME') if step.named else step.section}) as JSON, "
+                                 "every setting it gives (the rule passes the config's)")
         for role, help in step.reads.items():
             nargs = "+" if role in step.many else "?" if role in step.optional else None
             parser.add_argument(f"--{role.replace('_', '-')}", nargs=nargs, required=role not in step.optional,
@@ -137,7 +141,7 @@ class StepArgs:
 
 
 def run_step(name: str, args, log, **options):
-    """Run a build step from its command's arguments (step_args): its settings parsed by its declared class, its
+    """Run a build step from its command's arguments (StepArgs): its settings parsed by its declared class, its
     files by role, then its build function with options (workers, a workdir)."""
     from kit.registry import build_step, resolve
 

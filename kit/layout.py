@@ -63,6 +63,16 @@ def backbone(folder_name: str) -> str:
     return f"{BACKBONES}/{folder_name}"
 
 
+def checkpoints(name: str) -> str:
+    """A job's resumable checkpoints (name: a fit-fold job's `<experiment>/fold<k>`, or `backbones/post-<hash>`)."""
+    return f"{CHECKPOINTS}/{name}"
+
+
+def post_trained(backbone_hash: str) -> str:
+    """The folder name of a post-trained backbone, by the hash of its spec (layout.backbone takes it)."""
+    return f"post-{backbone_hash}"
+
+
 def artifact_files(name: str) -> dict[str, str]:
     """An artifact's two files (docs/architecture.md, "The artifact contract")."""
     return {"npz": f"{OOF}/{name}/oof.npz", "manifest": f"{OOF}/{name}/manifest.json"}

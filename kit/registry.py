@@ -320,3 +320,9 @@ def load_plugins(modules) -> None:
         except ImportError as error:
             raise ValueError(f"config key 'plugins': cannot import plugin module {module!r} ({error}); put it in the "
                              f"working directory or on PYTHONPATH") from None
+    for name in BUILD_STEPS.entries:
+        origin = BUILD_STEPS.origin.get(name)
+        if origin in modules:
+            raise ValueError(f"config key 'plugins': module {origin!r} registers build step {name!r}, but a build "
+                             "step needs its own rule in rules/, which a plugin cannot add; a plugin adds a model "
+                             "family, an ensemble method, a text variant or a variant kind")

@@ -201,7 +201,7 @@ def experiment_files(wildcards):
 
 def family_inputs(wildcards):
     """The workflow files the model's family reads beyond the variant's (kit.registry.Family.inputs: the corpus, a
-    word_vectors folder, a built backbone), named family_<role>."""
+    word vectors' .kv and .json, a built backbone), named family_<role>."""
     return {
         f"family_{role}": path
         for role, path in kit_config.model_inputs(CONFIG, wildcards.model).items()
@@ -275,8 +275,9 @@ def step_entry(step, wildcards):
     declared = build_step(step)
     entry = step if declared.wildcard is None else wildcards[declared.wildcard]
     if entry not in STEP_ENTRIES[step]:
+        wanted = ", ".join(kit_config.registry.resolve(declared.outputs)(entry).values())
         raise ValueError(
-            f"{step} {entry!r}: the config's {declared.section} has no such entry "
+            f"{wanted}: the config's {declared.section} has no entry {entry!r} to make it from "
             f"(it has {sorted(STEP_ENTRIES[step])})"
         )
     return entry, STEP_ENTRIES[step][entry]
@@ -330,7 +331,7 @@ def settings_json(settings):
 
 def post_train_runs(wildcards):
     """The scheduling keys (ModelRun) of the model entries that fine-tune this backbone (hybrid wordvec ones too)."""
-    folder = f"post-{wildcards.backbone_hash}"
+    folder = layout.post_trained(wildcards.backbone_hash)
     runs = []
     for entry in CONFIG.models.values():
         source = backbone_source(entry.params)

@@ -35,7 +35,7 @@ rule post_train:
     params:
         identity=step_identity("post_train"),
         settings=step_settings("post_train"),
-        workdir=f"{layout.CHECKPOINTS}/backbones/post-{{backbone_hash}}",
+        workdir=layout.checkpoints(f"backbones/{layout.post_trained('{backbone_hash}')}"),
     shell:
         "python -m kit post-train --settings-json {params.settings:q} --base-dir {input.base_dir:q}"
         " --corpus {input.corpus:q} --corpus-meta {input.corpus_meta:q} --gpus {resources.gpu} --threads {threads}"
@@ -68,7 +68,7 @@ rule fit_fold:
         variant_inputs=role_paths("variant_"),
         classes=CLASSES,
         plugins=run_only(plugin_modules),
-        workdir=f"{layout.CHECKPOINTS}/{{model}}.{{variant}}.s{{seed}}/fold{{fold}}",
+        workdir=layout.checkpoints("{model}.{variant}.s{seed}/fold{fold}"),
     shell:
         "python -m kit fit-fold --kind {params.kind:q} --params-json {params.model:q}"
         " --inputs {params.family_inputs:q} --train {input.train:q}"

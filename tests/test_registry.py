@@ -27,6 +27,7 @@ def scratch_registries(monkeypatch):
     registry.names(registry.FAMILIES)
     for table in (registry.FAMILIES, registry.METHODS, registry.VARIANTS, registry.VARIANT_KINDS, registry.BUILD_STEPS):
         monkeypatch.setattr(table, "entries", dict(table.entries))
+        monkeypatch.setattr(table, "origin", dict(table.origin))
 
 
 def test_the_kits_own_declarations_are_there():
@@ -99,6 +100,17 @@ def test_plugins_load_from_the_working_directory(tmp_path, monkeypatch, scratch_
         load_plugins(["not_there"])
 
 
+def test_a_plugin_cannot_add_a_build_step(tmp_path, monkeypatch, scratch_registries):
+    # Rules are static: a plugin's build step would have no rule and no command, so loading it is refused by name.
+    (tmp_path / "step_plugin.py").write_text(
+        "from kit.registry import BuildStep, register\nfrom kit.settings import Settings\n"
+        "register(BuildStep('mine', Settings, 'mine', 'm:build', 'm:inputs', 'm:outputs'))\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match=r"'plugins': module 'step_plugin' registers build step 'mine'.*own rule"):
+        load_plugins(["step_plugin"])
+
+
 def test_the_build_steps_declare_their_settings_files_and_logs():
     assert registry.names(registry.BUILD_STEPS) == ["build_backbone", "post_train", "pseudo_rows", "corpus",
                                                     "word_vectors"]
@@ -107,7 +119,8 @@ def test_the_build_steps_declare_their_settings_files_and_logs():
         entry = "{x}" if step.wildcard else name
         # What it writes is what its command's --out-<role> options name, the paths kit.layout's.
         assert set(resolve(step.outputs)(entry)) == set(step.writes), name
-        assert set(step.optional) | set(step.many) <= set(step.reads), name
+        # Every role becomes a command option, whose help is the role's.
+        assert all(step.reads.values()) and all(step.writes.values()), name
     assert resolve(registry.build_step("word_vectors").outputs)("w2v") == layout.word_vectors("w2v")
     assert resolve(registry.build_step("corpus").outputs)("corpus") == layout.corpus_files()
     assert resolve(registry.build_step("pseudo_rows").log)("pl") == "logs/pseudo/pl.log"

@@ -133,7 +133,7 @@ class BackboneSource(Settings):
         """`scratch-<16 hex>` or `post-<16 hex>`: the hash of the spec's identity (what decides the weights)."""
         if self.scratch is not None:
             return f"scratch-{sha256_json(identity(self.scratch))[:16]}"
-        return f"post-{sha256_json(identity(self.post_train))[:16]}"
+        return layout.post_trained(sha256_json(identity(self.post_train))[:16])
 
     def base_source(self) -> "BackboneSource | None":
         """The scratch build a post-training starts from, or None (a hub name, a folder, or no post-training)."""
@@ -184,7 +184,8 @@ def scratch_entries(config) -> dict[str, ScratchSpec]:
 
 
 def post_train_entries(config) -> dict[str, PostTrainSpec]:
-    return {folder.removeprefix("post-"): source.post_train for folder, source in built_backbones(config).items()
+    return {folder.removeprefix(layout.post_trained("")): source.post_train
+            for folder, source in built_backbones(config).items()
             if source.post_train is not None}
 
 
@@ -207,7 +208,7 @@ def scratch_outputs(entry: str) -> dict[str, str]:
 
 
 def post_train_outputs(entry: str) -> dict[str, str]:
-    return {"backbone": layout.backbone(f"post-{entry}")}
+    return {"backbone": layout.backbone(layout.post_trained(entry))}
 
 
 def scratch_log(entry: str) -> str:
@@ -215,7 +216,7 @@ def scratch_log(entry: str) -> str:
 
 
 def post_train_log(entry: str) -> str:
-    return layout.log("backbone", f"post-{entry}")
+    return layout.log("backbone", layout.post_trained(entry))
 
 
 def with_built_backbone(config, inputs: Mapping):
