@@ -156,6 +156,8 @@ def test_an_augment_variant_needs_the_word_vectors_it_names(default_config):
     config = copy.deepcopy(default_config)
     config["augment"] = {"eda": {"synonyms": "w2v_corpus"}}
     config["models"]["tfidf_char_lr"]["variants"] = ["cleaned", "eda"]
+    teacher = config["ensembles"]["teacher"]
+    teacher["members"] = [member for member in teacher["members"] if member != "tfidf_char_lr.raw.s0"]
     with pytest.raises(SettingsError, match=r"'augment\.eda\.synonyms': 'w2v_corpus' is not a word_vectors entry"):
         kit_config.load(copy.deepcopy(config))
     config["word_vectors"]["w2v_corpus"] = {}

@@ -29,6 +29,7 @@ from kit.models.transformer.post_train import (
     IGNORE,
     META,
     base_location,
+    epochs_within_budget,
     encode_corpus,
     mask_batch,
     masked_lm_loss,
@@ -211,6 +212,16 @@ def test_the_held_out_rows_are_a_capped_seeded_share_that_max_texts_leaves_alone
         split_rows(1, post_spec())
 
 
+def test_a_budget_in_texts_gives_a_small_corpus_more_epochs_and_a_large_one_fewer():
+    budgeted = post_spec(epochs=3, budget_texts=100_000)
+    assert epochs_within_budget(98_000, budgeted) == 1  # the competition's capped corpus: one pass
+    assert epochs_within_budget(40_000, budgeted) == 3  # 2.5 rounds half up
+    assert epochs_within_budget(45_000, budgeted) == 2
+    assert epochs_within_budget(8_680, budgeted) == 3  # the demo corpus: as many as `epochs` allows
+    assert epochs_within_budget(900_000, budgeted) == 1  # never fewer than one
+    assert epochs_within_budget(10, post_spec(epochs=2)) == 2  # no budget: `epochs`
+
+
 # ------------------------------------------------------------------------------------------------ training
 
 
@@ -258,6 +269,17 @@ def test_post_training_lowers_the_held_out_loss_and_writes_a_backbone_the_fold_j
     assert type(backbone).__name__ == "BertModel"
     assert torch.equal(backbone.pooler.dense.weight, base.pooler.dense.weight)  # kept: MLM training has no pooler
     assert not torch.equal(backbone.embeddings.word_embeddings.weight, base.embeddings.word_embeddings.weight)
+
+
+def test_a_budgeted_run_trains_the_epochs_it_works_out_exactly_as_that_many(straight, base_dir, corpus, tmp_path):
+    out, meta, _ = straight
+    budget = 2 * meta["train_texts"] + 1  # two passes over the texts trained on, at most five
+    lines = []
+    budgeted = run_post_train(post_spec(epochs=5, budget_texts=budget, checkpoint_every_steps=1), base_dir, *corpus,
+                              tmp_path / "out", tmp_path / "work", log=lines.append)
+    assert budgeted["epochs"] == meta["epochs"] == 2 and budgeted["spec"]["epochs"] == 5
+    assert f"budget: {budget:,} texts over the {meta['train_texts']:,} trained on: 2 epoch(s) (at most 5)" in lines
+    assert all(torch.equal(tensor, weights(out)[name]) for name, tensor in weights(tmp_path / "out").items())
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:

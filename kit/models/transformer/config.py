@@ -101,6 +101,11 @@ class PostTrainSpec(Settings):
     heldout_max: int = setting(2000, "most held-out texts", ge=1)
     max_texts: int | None = setting(None, "train on at most this many corpus texts, drawn with the seed (null: all)",
                                     ge=1)
+    # A budget in texts rather than passes: the same setting gives a small corpus several epochs and a large one
+    # one, where a fixed number of epochs would either waste a large corpus's time or leave a small one unlearnt.
+    budget_texts: int | None = setting(
+        None, "train on about this many texts in all: the epochs become this over the texts trained on, rounded, "
+              "at least 1 and at most `epochs` (null: `epochs` passes)", ge=1)
     seed: int = setting(0, "seed of the held-out split, the text cap, batch order, masks and dropout", ge=0)
     batching: BatchSettings = group(BatchSettings, "batching and precision, as fine-tuning's")
     checkpoints: CheckpointSettings = group(CheckpointSettings, "checkpoint cadence, as fine-tuning's")

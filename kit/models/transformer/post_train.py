@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -130,6 +130,14 @@ def encode_corpus(tokenizer, texts: list[str], words: list[str] | None, rows: np
         if on_chunk is not None:
             on_chunk(start + len(chunk))
     return EncodedCorpus(token_ids, word_ids)
+
+
+def epochs_within_budget(n_train: int, spec: PostTrainSpec) -> int:
+    """The passes over n_train texts that spend about spec.budget_texts, rounded half up, between 1 and spec.epochs
+    (spec.epochs when there is no budget)."""
+    if spec.budget_texts is None:
+        return spec.epochs
+    return max(1, min(spec.epochs, math.floor(spec.budget_texts / n_train + 0.5)))
 
 
 def split_rows(n_rows: int, spec: PostTrainSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -428,9 +436,14 @@ def run_post_train(
         f"tokenized in {timings['tokenize_seconds']:.1f}s; device {device}, amp {amp.name}, "
         f"threads {torch.get_num_threads()}")
 
+    epochs = epochs_within_budget(len(train_rows), spec)
+    if spec.budget_texts is not None:
+        log(f"budget: {spec.budget_texts:,} texts over the {len(train_rows):,} trained on: {epochs} epoch(s) "
+            f"(at most {spec.epochs})")
     base_identity = folder_digest(Path(base)) if Path(base).is_dir() else base
     run_id = sha256_json({"spec": identity(spec), "base": base_identity, "corpus": sha256_strings(texts, words)})
-    outcome = PostTrainer(model, tokenizer, spec, train_set, heldout_set, workdir, run_id, log).run(on_step)
+    outcome = PostTrainer(model, tokenizer, replace(spec, epochs=epochs), train_set, heldout_set, workdir, run_id,
+                          log).run(on_step)
     timings["train_seconds"] = round(outcome.seconds, 2)
 
     history = outcome.state.history
@@ -441,6 +454,7 @@ def run_post_train(
         "corpus_texts": len(texts),
         "train_texts": len(train_rows),
         "heldout_texts": len(heldout_rows),
+        "epochs": epochs,
         "history": history,
         "heldout_perplexity_before": history[0]["heldout_perplexity"],
         "heldout_perplexity_after": history[-1]["heldout_perplexity"],
