@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from snakemake.utils import update_config
 
 # bench/ is on the path
 from shared_data import (LABELS, REPO, SHARED_DATA, UNLABELED, held_out_f1, held_out_split, plain_baseline_f1,
-                         write_competition_files)
+                         stage_seconds, write_competition_files)
 
 sys.path.insert(0, str(REPO))
 
@@ -40,15 +41,6 @@ from kit.demo import HEADER  # noqa: E402
 from kit.metrics import macro_f1  # noqa: E402
 
 
-def deep_merge(base: dict, layer: dict) -> dict:
-    """base with layer's keys over it, nested mappings merged key by key (as Snakemake merges --configfile)."""
-    merged = dict(base)
-    for key, value in layer.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
-            else value
-    return merged
-
-
 def artifact_rows(workdir: Path, configfiles: list[str], truth: pd.Series, baseline_f1: float) -> list[dict]:
     """One row per experiment and ensemble of the run's config (the default under the run's config files): honest
     OOF F1, held-out F1, and its fold jobs' seconds (0 for an ensemble), best honest OOF first."""
@@ -56,7 +48,7 @@ def artifact_rows(workdir: Path, configfiles: list[str], truth: pd.Series, basel
     replaces = any(lists_models(workdir / path) for path in configfiles)
     mapping = {} if replaces else load_yaml(REPO / "configs" / "config.yaml")
     for path in configfiles:
-        mapping = deep_merge(mapping, load_yaml(workdir / path))
+        update_config(mapping, load_yaml(workdir / path))  # Snakemake's own merge of --configfile
     config = load(mapping)
     rows = []
     for name in [f"ensemble.{name}" for name in config.ensembles] + [exp.name for exp in matrix(config)]:
@@ -64,7 +56,7 @@ def artifact_rows(workdir: Path, configfiles: list[str], truth: pd.Series, basel
         held = held_out_f1(artifact, truth)
         rows.append({"artifact": name, "honest OOF F1": round(artifact.manifest["honest_macro_f1"], 4),
                      "held-out F1": round(held, 4), "vs plain": round(held - baseline_f1, 4),
-                     "fold jobs s": round(sum(f.get("seconds", 0.0) for f in artifact.manifest.get("folds", [])), 1)})
+                     "fold jobs s": round(stage_seconds(artifact), 1)})
     return sorted(rows, key=lambda row: -row["honest OOF F1"])
 
 

@@ -35,7 +35,7 @@ import yaml
 
 # bench/ is on the path
 from shared_data import (REPO, SHARED_DATA, UNLABELED, held_out_f1, held_out_split, plain_baseline_f1,
-                         write_competition_files)
+                         stage_seconds, write_competition_files)
 
 sys.path.insert(0, str(REPO))
 
@@ -80,11 +80,6 @@ def config(unlabeled: Path, folds: int, max_texts: int | None) -> dict:
         },
         "final": "everything",
     }
-
-
-def stage_seconds(artifact: Artifact) -> float:
-    """Seconds an experiment's fold jobs took to train and predict, summed over its folds (0 for an ensemble)."""
-    return sum(fold.get("seconds", 0.0) for fold in artifact.manifest.get("folds", []))
 
 
 def main() -> None:

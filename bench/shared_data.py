@@ -102,3 +102,8 @@ def held_out_f1(artifact, truth) -> float:
     predicted = artifact.test_logits.argmax(axis=1)
     y = truth.loc[artifact.test_ids.astype(str)].map({c: i for i, c in enumerate(LABELS)}).to_numpy()
     return macro_f1(y, predicted, len(LABELS))
+
+
+def stage_seconds(artifact) -> float:
+    """Seconds an experiment's fold jobs took to train and predict, summed over its folds (0 for an ensemble)."""
+    return sum(fold.get("seconds", 0.0) for fold in artifact.manifest.get("folds", []))
