@@ -275,7 +275,9 @@ def step_entry(step, wildcards):
     declared = build_step(step)
     entry = step if declared.wildcard is None else wildcards[declared.wildcard]
     if entry not in STEP_ENTRIES[step]:
-        wanted = ", ".join(kit_config.registry.resolve(declared.outputs)(entry).values())
+        wanted = ", ".join(
+            kit_config.registry.resolve(declared.outputs)(entry).values()
+        )
         raise ValueError(
             f"{wanted}: the config's {declared.section} has no entry {entry!r} to make it from "
             f"(it has {sorted(STEP_ENTRIES[step])})"

@@ -35,7 +35,9 @@ rule post_train:
     params:
         identity=step_identity("post_train"),
         settings=step_settings("post_train"),
-        workdir=layout.checkpoints(f"backbones/{layout.post_trained('{backbone_hash}')}"),
+        workdir=layout.checkpoints(
+            f"backbones/{layout.post_trained('{backbone_hash}')}"
+        ),
     shell:
         "python -m kit post-train --settings-json {params.settings:q} --base-dir {input.base_dir:q}"
         " --corpus {input.corpus:q} --corpus-meta {input.corpus_meta:q} --gpus {resources.gpu} --threads {threads}"
