@@ -96,3 +96,22 @@ def test_a_masked_lm_loads_over_a_scratch_folder_with_the_same_encoder(tmp_path)
     mlm_encoder = masked_lm.base_model.state_dict()
     assert all(torch.equal(value, mlm_encoder[name]) for name, value in encoder.state_dict().items()
                if not name.startswith("pooler."))  # an MLM model has no pooler; its head starts random
+
+
+def test_attention_dropout_replaces_the_configs_own_and_a_config_without_one_is_refused(tmp_path):
+    from transformers import DistilBertConfig, DistilBertModel
+
+    folder = build_scratch_backbone(tmp_path / "bert", TEXTS, layers=1, hidden=16, heads=2, max_position=16)
+    assert load_backbone(folder)[1].config.attention_probs_dropout_prob == 0.1  # BERT's own
+    _, model = load_backbone(folder, attention_dropout=0.0)
+    assert model.config.attention_probs_dropout_prob == 0.0
+    assert all(layer.attention.self.dropout.p == 0.0 for layer in model.encoder.layer)
+    _, masked_lm = load_backbone(folder, masked_lm=True, attention_dropout=0.25)
+    assert masked_lm.config.attention_probs_dropout_prob == 0.25
+    other = tmp_path / "distil"  # DistilBERT names its attention dropout otherwise
+    DistilBertModel(DistilBertConfig(vocab_size=50, dim=16, hidden_dim=32, n_layers=1, n_heads=2)).save_pretrained(
+        other)
+    load_backbone(folder)[0].save_pretrained(other)
+    assert load_backbone(other)[1].config.attention_dropout == 0.1  # null: loaded as it is
+    with pytest.raises(ValueError, match=r"'.*distil'.*DistilBertConfig has no attention_probs_dropout_prob.*null"):
+        load_backbone(other, attention_dropout=0.0)

@@ -10,6 +10,7 @@ from kit.models.transformer.kernels import (
     ATTENTION,
     MaskDropout,
     cpu_training_kernels,
+    describe,
     drop_threshold,
     keep_mask,
     mask_dropout,
@@ -73,3 +74,15 @@ def test_training_kernels_swap_every_dropout_and_put_everything_back(bert):
         assert sorted(module.p for module in inside) == sorted(module.p for module in dropouts)
     assert [module for module in classifier.modules() if type(module) is nn.Dropout] == dropouts
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_a_backbone_without_attention_dropout_keeps_the_fused_attention(tmp_path):
+    folder = build_scratch_backbone(tmp_path / "bert", ["今天天气很好"], layers=1, hidden=16, heads=2, max_position=16)
+    _, model = load_backbone(folder, attention_dropout=0.0)
+    with cpu_training_kernels(model, model):
+        assert model.config._attn_implementation == "sdpa"
+        assert all(type(module) is MaskDropout for module in model.modules() if isinstance(module, nn.Dropout))
+    assert describe(torch.device("cpu"), model) == ("attention: the backbone's own (sdpa), no attention dropout; "
+                                                    "dropout: 16-bit masks (kernels.MaskDropout)")
+    _, dropping = load_backbone(folder)
+    assert describe(torch.device("cpu"), dropping).startswith(f"attention: eager with mask dropout ({ATTENTION})")

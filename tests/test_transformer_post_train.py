@@ -267,6 +267,8 @@ def test_post_training_lowers_the_held_out_loss_and_writes_a_backbone_the_fold_j
     _, backbone = load_backbone(out)
     _, base = load_backbone(base_dir)
     assert type(backbone).__name__ == "BertModel"
+    # Trained without attention dropout (the spec's default), saved with the base's own for fine-tuning to decide.
+    assert backbone.config.attention_probs_dropout_prob == base.config.attention_probs_dropout_prob == 0.1
     assert torch.equal(backbone.pooler.dense.weight, base.pooler.dense.weight)  # kept: MLM training has no pooler
     assert not torch.equal(backbone.embeddings.word_embeddings.weight, base.embeddings.word_embeddings.weight)
 

@@ -132,15 +132,29 @@ def build_step(entry: str, settings, inputs, outputs, log=print) -> Path:
     return out
 
 
-def load_backbone(name_or_path: str | Path, masked_lm: bool = False):
+ATTENTION_DROPOUT = "attention_probs_dropout_prob"  # the key of BERT's config (RoBERTa, ERNIE, NEZHA, ...)
+
+
+def load_backbone(name_or_path: str | Path, masked_lm: bool = False, attention_dropout: float | None = None):
     """(tokenizer, model): AutoTokenizer and AutoModel from a hub name or a local folder; with masked_lm, the model
-    with its masked-language-model head (AutoModelForMaskedLM; a head the folder lacks starts random)."""
-    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+    with its masked-language-model head (AutoModelForMaskedLM; a head the folder lacks starts random).
+
+    attention_dropout: the dropout on the attention probabilities the model trains with, in place of its config's
+    (None: the config's own). A backbone whose config has no such key is refused rather than trained as it is.
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
     quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-        model = (AutoModelForMaskedLM if masked_lm else AutoModel).from_pretrained(str(name_or_path))
+        config = AutoConfig.from_pretrained(str(name_or_path))
+        if attention_dropout is not None:
+            if not hasattr(config, ATTENTION_DROPOUT):
+                raise ValueError(f"backbone {str(name_or_path)!r}: attention_dropout {attention_dropout} cannot be "
+                                 f"applied, its {type(config).__name__} has no {ATTENTION_DROPOUT}; set "
+                                 "attention_dropout: null to train with the backbone's own")
+            setattr(config, ATTENTION_DROPOUT, attention_dropout)
+        model = (AutoModelForMaskedLM if masked_lm else AutoModel).from_pretrained(str(name_or_path), config=config)
     except OSError as error:
         raise OSError(
             f"backbone {str(name_or_path)!r} is neither a model folder nor a hub model this machine can load "

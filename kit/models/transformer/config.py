@@ -22,6 +22,16 @@ HeadName = Literal["cls", "mean", "cls_concat", "layer_fusion", "bigru", "bilstm
 HEAD_NAMES = typing.get_args(HeadName)
 
 
+def attention_dropout_setting():
+    """The `attention_dropout` setting of every group that trains a transformers backbone (fine-tuning, post-training,
+    a word-vector hybrid): backbone.load_backbone applies it."""
+    # Off, where BERT's config drops 0.1 of the attention probabilities: a CPU then trains with sdpa's fused
+    # attention kernel instead of the eager one (kernels.py), and on real labels the scratch BERT scored no worse
+    # (README "Transformer training speed").
+    return setting(0.0, "dropout on the attention probabilities while training; null: the backbone config's own "
+                        "(BERT's 0.1)", ge=0, lt=1)
+
+
 @dataclass
 class ScratchSpec(Settings):
     """`backbone: {scratch: {...}}`: a small character-level BERT built from the competition's own texts."""
@@ -93,6 +103,7 @@ class PostTrainSpec(Settings):
     max_grad_norm: float | None = setting(1.0, "gradient clipping norm; null: off", gt=0)
     # BERT's 15%, of which 80% become [MASK], 10% a random token and 10% stay as they are.
     mask_prob: float = setting(0.15, "share of the tokens to predict", gt=0, lt=1)
+    attention_dropout: float | None = attention_dropout_setting()
     # Chinese BERT-wwm (Cui et al.) masks whole words: a model cannot guess a masked character from its word's rest.
     whole_word: bool = setting(True, "mask whole jieba words of the corpus (false: single tokens)")
     # 2% of the 900k posts would be 18k texts: far more than a stable perplexity needs, hence the cap.
@@ -241,6 +252,7 @@ class BackboneSettings(Settings):
     # 192 tokens cover 99% of the real test texts (99% are under 161 characters) plus [CLS]/[SEP];
     # attention cost grows with its square, so longer buys nothing here.
     max_len: int = setting(192, "tokens per text, [CLS] and [SEP] included; longer texts are truncated", ge=8)
+    attention_dropout: float | None = attention_dropout_setting()
 
     def check(self, path: str) -> None:
         check_max_len(self.backbone, self.max_len, path)

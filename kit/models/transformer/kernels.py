@@ -8,9 +8,10 @@ The masks come from the default generator like torch's own, so a seed still fixe
 resumes them); they are other masks than torch's, so a run is the same run only on the same kernels.
 
 cpu_training_kernels() puts them in for the duration of training on a CPU: every nn.Dropout of the model becomes a
-MaskDropout of the same p, and a transformers backbone attends with eager_attention (sdpa's CPU flash kernel has
-no dropout, and its fallback computes dropout with bernoulli_ and checks every row for full masking). CUDA keeps
-its fused kernels.
+MaskDropout of the same p, and a transformers backbone that drops attention probabilities attends with
+eager_attention (sdpa's CPU flash kernel has no dropout, and its fallback computes dropout with bernoulli_ and checks
+every row for full masking); one trained without attention dropout keeps sdpa's fused kernel. CUDA keeps its fused
+kernels.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+
+from kit.models.transformer.backbone import ATTENTION_DROPOUT
 
 ATTENTION = "kit_cpu"  # the name eager_attention is registered under with transformers
 _LEVELS = 1 << 16
@@ -91,16 +94,27 @@ def register_attention() -> None:
 
 def swaps_attention(backbone) -> bool:
     """Whether the backbone is a transformers model on eager or sdpa attention that takes a registered attention
-    function (a word-vector encoder is not; nor is a model that predates transformers' attention interface)."""
-    own = getattr(getattr(backbone, "config", None), "_attn_implementation", None)
-    return own in ("eager", "sdpa") and getattr(backbone, "_supports_attention_backend", False)
+    function (a word-vector encoder is not; nor is a model that predates transformers' attention interface), and
+    drops attention probabilities: without attention dropout, sdpa's fused CPU kernel is the faster one (about
+    1.2x a training step of the benchmark's BERT, bench/bench_transformer.py)."""
+    config = getattr(backbone, "config", None)
+    own = getattr(config, "_attn_implementation", None)
+    no_dropout = getattr(config, ATTENTION_DROPOUT, None) == 0
+    return own in ("eager", "sdpa") and getattr(backbone, "_supports_attention_backend", False) and not no_dropout
 
 
 def describe(device: torch.device, backbone) -> str:
     """The kernels training on `device` uses, for the log."""
     if device.type != "cpu":
         return "attention: the backbone's own; dropout: torch's"
-    attention = f"eager with mask dropout ({ATTENTION})" if swaps_attention(backbone) else "none swapped"
+    if swaps_attention(backbone):
+        attention = f"eager with mask dropout ({ATTENTION})"
+    else:
+        config = getattr(backbone, "config", None)
+        own = getattr(config, "_attn_implementation", None)
+        attention = "none swapped" if own is None else f"the backbone's own ({own})"
+        if getattr(config, ATTENTION_DROPOUT, None) == 0:
+            attention += ", no attention dropout"
     return f"attention: {attention}; dropout: 16-bit masks (kernels.MaskDropout)"
 
 

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from kit.artifacts import atomic_folder, provenance, read_json, sha256_json, sha256_strings, write_json
 from kit.corpus import read_corpus
-from kit.models.transformer.backbone import load_backbone
+from kit.models.transformer.backbone import ATTENTION_DROPOUT, load_backbone
 from kit.models.transformer.config import PostTrainSpec, ScratchBase
 from kit.models.transformer.data import pad_batch, sorted_batches
 from kit.models.transformer.train import (
@@ -382,6 +382,8 @@ def save_backbone(model, tokenizer, base: str, out_dir: Path, meta: dict) -> Non
     backbone = model.base_model
     if pooler is not None and getattr(backbone, "pooler", None) is None:
         backbone.pooler = pooler.to(model.device)  # BERT's MLM model has none; fine-tuning's cls head reads it
+    if hasattr(encoder.config, ATTENTION_DROPOUT):  # the folder keeps the base's own; training's came from the spec
+        setattr(backbone.config, ATTENTION_DROPOUT, getattr(encoder.config, ATTENTION_DROPOUT))
     with atomic_folder(out_dir) as staging:
         backbone.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
@@ -414,7 +416,7 @@ def run_post_train(
     amp = resolve_amp(spec.batching.amp, device)
     torch.manual_seed(spec.seed)  # a head the base lacks starts from this stream, and dropout continues it
 
-    tokenizer, model = load_backbone(base, masked_lm=True)
+    tokenizer, model = load_backbone(base, masked_lm=True, attention_dropout=spec.attention_dropout)
     max_positions = getattr(model.config, "max_position_embeddings", None)
     if max_positions is not None and spec.max_len > max_positions:
         raise ValueError(f"post_train: 'max_len' {spec.max_len} exceeds the base's {max_positions} positions ({base})")

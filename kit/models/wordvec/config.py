@@ -21,6 +21,7 @@ from kit.models.transformer.config import (
     OptimizerSettings,
     OutputSettings,
     ScheduleSettings,
+    attention_dropout_setting,
     check_max_len,
 )
 from kit.settings import Settings, fail, group, setting
@@ -47,6 +48,7 @@ class HybridSettings(Settings):
               "joined with the vector of the word each token lies in (the B-board #1 hybrid); null: word vectors "
               "alone")
     max_len: int = setting(192, "the backbone's tokens per text, [CLS] and [SEP] included (with a backbone)", ge=8)
+    attention_dropout: float | None = attention_dropout_setting()
 
     def check(self, path: str) -> None:
         check_max_len(self.backbone, self.max_len, path)
@@ -92,6 +94,8 @@ class WordvecConfig(Settings):
             raise fail(f"{path}.max_words", "applies without a backbone only; a hybrid's texts are capped by max_len")
         if not hybrid:
             for key, value, default in (("max_len", self.backbone.max_len, HybridSettings.max_len),
+                                        ("attention_dropout", self.backbone.attention_dropout,
+                                         HybridSettings.attention_dropout),
                                         ("gradual_unfreeze", self.optimizer.gradual_unfreeze, 0)):
                 if value != default:
                     raise fail(f"{path}.{key}", "applies with a backbone only (the hybrid)")
