@@ -102,6 +102,23 @@ def test_each_edit_plans_exactly_what_it_changes(finished):
         assert planned(finished, edited(change)) == expected, what
 
 
+@pytest.mark.slow
+def test_a_data_file_with_a_new_time_reruns_only_when_its_bytes_changed(tmp_path):
+    """profiles/default's max-checksum-file-size: Snakemake compares a newer input's checksum with the one it
+    recorded, for files up to that size (its own default, 1 MB, is smaller than this train file)."""
+    finish_without_running(tmp_path)
+    train = tmp_path / DEFAULT["data"]["train"]
+    train.write_bytes(b"x" * 1_500_000)
+    snakemake(tmp_path, "--touch", "--forceall", "-j1")  # recorded as a run on these bytes
+    later = train.stat().st_mtime + 60
+    os.utime(train, (later, later))  # copied or unpacked again: the same bytes, a new time
+    assert planned(tmp_path) == {}
+    train.write_bytes(b"y" * 1_500_000)
+    os.utime(train, (later + 60, later + 60))
+    plan = planned(tmp_path)
+    assert plan["ingest"] == 1 and plan["fit_fold"] == 50 and "demo_data" not in plan, plan
+
+
 def identity_free_fields(obj, path=()):
     """(path, field, value) of every field of a parsed settings tree that is marked as not deciding the numbers;
     path: the keys above it in the YAML entry (a flattened group adds none)."""
