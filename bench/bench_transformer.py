@@ -5,12 +5,14 @@ Throughput (training and inference samples/s) and peak memory are measured on th
 solutions run: every text padded to max_len, fp32, shuffled batches, AdamW + warmup/linear decay, a linear
 layer on the pooler. The kit's loop is kit.models.transformer.train with its defaults (length-bucketed batches,
 dynamic padding, fused AdamW, multi-sample dropout, layer-wise LR decay, amp 'auto': bf16 autocast on a CPU with
-bf16 instructions, fp32 on other CPUs; and on a CPU, training with kernels.py's 16-bit-mask dropout and eager
-attention); the header says which precision and kernels its run used. Macro-F1 of both is measured on real
+bf16 instructions, fp32 on other CPUs; no dropout on the attention probabilities (attention_dropout 0, where
+BERT's config says 0.1), so a CPU attends with sdpa's fused kernel; on a CPU, kernels.py's 16-bit-mask dropout);
+the header says which precision and kernels its run used. Macro-F1 of both is measured on real
 labels (ncov/processed_dev.txt, words joined into character strings): both train on the same rows with the same
 learning rate, epochs and batch size, and are scored on the same held-out rows. The kit uses its mean-pooling
 head by default (a randomly initialised pooler learns slowly), so F1 is also reported for the kit's loop with
-the plain loop's pooler head, which tells the loop's effect from the head's.
+the plain loop's pooler head, which tells the loop's effect from the head's, and with BERT's attention dropout,
+which tells what turning it off costs.
 
 Each throughput run goes in a fresh process so that its peak resident memory (CPU) is its own; on CUDA the
 peak is torch's allocated-memory peak. There each phase (predict, train) runs twice and the second pass is
@@ -35,7 +37,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,7 @@ class BenchSpec:
     seed: int
     threads: int
     head: str  # the kit's head; the plain loop always puts its linear layer on the pooler
+    kit_settings: dict = field(default_factory=dict)  # more of the kit's settings than its defaults (F1 runs only)
 
 
 def read_test_texts(folder: Path) -> list[str]:
@@ -81,7 +84,7 @@ def peak_memory_mib(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def load(spec: BenchSpec):
+def load(spec: BenchSpec, attention_dropout: float | None = None):
     import torch
 
     from kit.models.transformer.backbone import load_backbone
@@ -89,7 +92,7 @@ def load(spec: BenchSpec):
     torch.set_num_threads(spec.threads)
     torch.manual_seed(spec.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer, bert = load_backbone(spec.backbone)
+    tokenizer, bert = load_backbone(spec.backbone, attention_dropout=attention_dropout)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     return tokenizer, bert, device
@@ -101,7 +104,7 @@ def kit_config(spec: BenchSpec):
     return parse_config({"backbone": spec.backbone, "head": spec.head, "max_len": spec.max_len,
                          "batch_size": spec.batch_size,
                          "predict_batch_size": spec.predict_batch_size, "lr": spec.lr, "epochs": spec.epochs,
-                         "checkpoint_minutes": None})
+                         "checkpoint_minutes": None, **spec.kit_settings})
 
 
 def kit_run(spec: BenchSpec, phases: tuple[str, ...], train_text, train_y, predict_text, n_classes: int) -> dict:
@@ -110,8 +113,8 @@ def kit_run(spec: BenchSpec, phases: tuple[str, ...], train_text, train_y, predi
     from kit.models.transformer.heads import TextClassifier
     from kit.models.transformer.train import predict, resolve_amp, train
 
-    tokenizer, bert, device = load(spec)
     config = kit_config(spec)
+    tokenizer, bert, device = load(spec, config.backbone.attention_dropout)  # as the kit's fold job loads it
     model = TextClassifier(bert, config.head, n_classes).to(device)
     result = {}
     for phase in phases:
@@ -252,7 +255,8 @@ def main(argv=None) -> int:
                          epochs=1, seed=args.seed, threads=threads, head=args.kit_head)
         tokens = np.minimum([len(text) + 2 for text in train_texts], 192)
         kit_amp = resolve_amp("auto", device).name
-        kernels = describe(device, load_backbone(backbone)[1])
+        kit_backbone = load_backbone(backbone, attention_dropout=kit_config(spec).backbone.attention_dropout)[1]
+        kernels = describe(device, kit_backbone)
         header = (f"device {device.type}, torch threads {threads}, the kit's amp 'auto' here: {kit_amp}, training "
                   f"{kernels}; model: "
                   f"{args.layers} layers, hidden {args.hidden}, {args.heads} heads, character vocabulary of the test "
@@ -271,13 +275,16 @@ def main(argv=None) -> int:
                 phases = ("predict", "predict", "train", "train")  # predict first: its peak is its own
                 runs[name].append(in_fresh_process(loop, spec, phases, train_texts, noise_labels, predict_texts, 3))
         # F1 needs no memory reading, so it runs here; several seeds, since a small model trained briefly varies.
-        f1_runs = {"kit": (kit_run, args.kit_head), "kit/cls": (kit_run, "cls"), "plain": (plain_run, "cls")}
+        # name: (loop, head, kit settings); "kit/attn" trains as BERT's config says, with attention dropout 0.1.
+        f1_runs = {"kit": (kit_run, args.kit_head, {}), "kit/cls": (kit_run, "cls", {}),
+                   "kit/attn": (kit_run, args.kit_head, {"attention_dropout": None}), "plain": (plain_run, "cls", {})}
         if args.kit_head == "cls":
             del f1_runs["kit/cls"]
         f1_by_seed = {name: [] for name in f1_runs}
         for seed in range(args.seed, args.seed + args.f1_seeds):
-            for name, (loop, head) in f1_runs.items():
-                seed_spec = BenchSpec(**{**spec.__dict__, "epochs": args.epochs, "seed": seed, "head": head})
+            for name, (loop, head, settings) in f1_runs.items():
+                seed_spec = BenchSpec(**{**spec.__dict__, "epochs": args.epochs, "seed": seed, "head": head,
+                                         "kit_settings": settings})
                 scored = loop(seed_spec, ("train", "predict"), [dev_texts[i] for i in f1_train], dev_y[f1_train],
                               [dev_texts[i] for i in f1_eval], 3)
                 f1_by_seed[name].append(macro_f1(dev_y[f1_eval], np.array(scored["pred"]), 3))
@@ -304,6 +311,8 @@ def main(argv=None) -> int:
     if "kit/cls" in f1:
         table.append(("macro-F1, kit with pooler head", f1["kit/cls"], f1["plain"], ".4f",
                       f"tells the loop from the head; seeds: {seeds('kit/cls')}"))
+    table.append(("macro-F1, kit with attention dropout", f1["kit/attn"], f1["plain"], ".4f",
+                  f"BERT's 0.1 (attention_dropout: null; the kit's default is 0); seeds: {seeds('kit/attn')}"))
     memory = "peak allocated CUDA memory" if torch.cuda.is_available() else "peak resident memory of the process"
     f1_line = (f"macro-F1: mean of seeds {list(range(args.seed, args.seed + args.f1_seeds))}, {args.epochs} epochs on "
                f"{len(f1_train)} rows of {DEV_TXT}, lr {args.lr}, scored on {len(f1_eval)} other rows; "
