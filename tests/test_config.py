@@ -84,6 +84,9 @@ PLAN_STOPPERS = [
      r"'models\.tfidf_char_lr\.vectors': applies to features with 'vectors' only"),
     (_set(["models", "w2v_lr"], {"kind": "wordvec", "vectors": "w2v", "adversarial": "fgm"}),
      r"'models\.w2v_lr\.adversarial': perturbs the word vectors, which freeze: true keeps fixed"),
+    (_set(["models", "w2v_lr"], {"kind": "wordvec", "vectors": "w2v", "attention_dropout": 0.1}),
+     r"'models\.w2v_lr\.attention_dropout': applies with a backbone only"),
+    (_set(["models", "tiny_bert", "attention_dropout"], 1.0), r"'models\.tiny_bert\.attention_dropout': must be"),
     (_set(["ensemble"], {}), r"'ensemble': is not a key here; did you mean 'ensembles'"),
 ]
 

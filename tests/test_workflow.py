@@ -255,7 +255,7 @@ def test_only_what_decides_the_numbers_reruns_jobs(tiny_run):
 @pytest.mark.parametrize(
     ("configfiles", "expected"),
     [
-        ([], {"fit_fold": 50, "merge_folds": 10, "ensemble": 6, "submission": 6, "variant": 2, "build_backbone": 1,
+        ([], {"fit_fold": 60, "merge_folds": 12, "ensemble": 6, "submission": 6, "variant": 2, "build_backbone": 1,
               "pool": 1, "pseudo_rows": 1, "corpus": 1, "word_vectors": 1}),
         (["configs/competition.yaml", "configs/demo_data.yaml"],
          {"fit_fold": 250, "merge_folds": 50, "ensemble": 5, "submission": 5, "variant": 2, "corpus": 1,
