@@ -119,7 +119,7 @@ def train_with_amp(amp: str, device, backbone: Path, texts: list[str], labels: l
 
     config = parse_config({"backbone": str(backbone), "head": "mean", "max_len": 64, "epochs": epochs, "lr": 1e-3,
                            "batch_size": 32, "amp": amp, "checkpoint_minutes": None})
-    tokenizer, bert = load_backbone(backbone)
+    tokenizer, bert = load_backbone(backbone, attention_dropout=config.backbone.attention_dropout)  # as a fold job
     torch.manual_seed(0)
     model = TextClassifier(bert, config.head, 3).to(device)
     token_ids = encode(tokenizer, texts, config.backbone.max_len, "train")

@@ -1,5 +1,7 @@
 """kit.models.transformer.fold: fit_predict end to end, the epoch policies, resume after a kill, fold models."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -107,11 +109,13 @@ def test_a_killed_run_resumes_to_the_same_logits(backbone_dir, data, tmp_path, o
 
 
 def test_a_kept_fold_model_predicts_what_the_fold_did(backbone_dir, data, tmp_path):
-    config = params(backbone_dir, head="layer_fusion", epochs=1, keep_checkpoints=True)
+    config = params(backbone_dir, head="layer_fusion", epochs=1, keep_checkpoints=True, attention_dropout=0.25)
     result = fit_predict("transformer", config, data, seed=0, workdir=tmp_path / "work", log=lambda line: None)
     assert (tmp_path / "work" / CHECKPOINT).is_file()
     (tmp_path / "kept").mkdir()
     result.predictor.save(tmp_path / "kept")
+    # The fold trained with the entry's attention dropout, not the backbone folder's 0.1.
+    assert json.loads((tmp_path / "kept" / "config.json").read_text())["attention_probs_dropout_prob"] == 0.25
     model, tokenizer, loaded = load_fold_model(tmp_path / "kept")
     assert loaded.head.head == "layer_fusion"
     ids = encode(tokenizer, data.test_text, loaded.backbone.max_len, "test_text")

@@ -1,6 +1,8 @@
 """kit.models.wordvec.fold: every head and the hybrid learn the toy task through the fold contract, a killed run
 resumes to the same logits, a kept model predicts what the fold did, and a fold job without its inputs says which."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -53,9 +55,13 @@ def test_each_head_learns_the_toy_task_through_the_family_registry(data, tmp_pat
 
 def test_the_hybrid_joins_a_scratch_berts_states_with_the_word_vectors(data, toy, tmp_path):
     backbone = build_scratch_backbone(tmp_path / "bert", [toy.vocab], layers=1, hidden=16, heads=2, max_position=64)
-    result = fit_predict("wordvec", params(backbone=str(backbone), max_len=24, head="textcnn"), data, seed=0,
-                         workdir=tmp_path / "fold", log=lambda line: None)
+    result = fit_predict("wordvec", params(backbone=str(backbone), max_len=24, head="textcnn", attention_dropout=0.25),
+                         data, seed=0, workdir=tmp_path / "fold", log=lambda line: None)
     assert macro_f1(data.valid_y, result.valid_logits.argmax(1), 3) > 0.9
+    (tmp_path / "kept").mkdir()
+    result.predictor.save(tmp_path / "kept")  # the fold trained with the entry's attention dropout
+    assert json.loads((tmp_path / "kept" / BACKBONE_DIR / "config.json").read_text())[
+        "attention_probs_dropout_prob"] == 0.25
     assert result.info["backbone"] == str(backbone) and result.info["optimizer_steps"] == 3 * 12
 
 

@@ -135,12 +135,14 @@ def build_step(entry: str, settings, inputs, outputs, log=print) -> Path:
 ATTENTION_DROPOUT = "attention_probs_dropout_prob"  # the key of BERT's config (RoBERTa, ERNIE, NEZHA, ...)
 
 
-def load_backbone(name_or_path: str | Path, masked_lm: bool = False, attention_dropout: float | None = None):
+def load_backbone(name_or_path: str | Path, masked_lm: bool = False, attention_dropout: float | None = None,
+                  setting: str = "attention_dropout"):
     """(tokenizer, model): AutoTokenizer and AutoModel from a hub name or a local folder; with masked_lm, the model
     with its masked-language-model head (AutoModelForMaskedLM; a head the folder lacks starts random).
 
     attention_dropout: the dropout on the attention probabilities the model trains with, in place of its config's
-    (None: the config's own). A backbone whose config has no such key is refused rather than trained as it is.
+    (None: the config's own). A backbone whose config has no such key is refused rather than trained as it is, with
+    `setting` (the config key that gave the value) named.
     """
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
@@ -150,9 +152,9 @@ def load_backbone(name_or_path: str | Path, masked_lm: bool = False, attention_d
         config = AutoConfig.from_pretrained(str(name_or_path))
         if attention_dropout is not None:
             if not hasattr(config, ATTENTION_DROPOUT):
-                raise ValueError(f"backbone {str(name_or_path)!r}: attention_dropout {attention_dropout} cannot be "
-                                 f"applied, its {type(config).__name__} has no {ATTENTION_DROPOUT}; set "
-                                 "attention_dropout: null to train with the backbone's own")
+                raise ValueError(f"backbone {str(name_or_path)!r}: {setting} {attention_dropout} cannot be applied, "
+                                 f"its {type(config).__name__} has no {ATTENTION_DROPOUT}; set {setting}: null to "
+                                 "train with the backbone's own")
             setattr(config, ATTENTION_DROPOUT, attention_dropout)
         model = (AutoModelForMaskedLM if masked_lm else AutoModel).from_pretrained(str(name_or_path), config=config)
     except OSError as error:

@@ -69,10 +69,11 @@ def load_fold_model(model_dir: Path):
     return model.eval(), tokenizer, config
 
 
-def load_checked_backbone(source: str, max_len: int, attention_dropout: float | None = None):
+def load_checked_backbone(source: str, max_len: int, *, attention_dropout: float | None):
     """(tokenizer, backbone) of a hub name or folder, to train with attention_dropout (load_backbone); a ValueError
     when max_len exceeds the backbone's positions or its tokenizer cannot pad."""
-    tokenizer, backbone = load_backbone(source, attention_dropout=attention_dropout)
+    tokenizer, backbone = load_backbone(source, attention_dropout=attention_dropout,
+                                        setting="the model entry's attention_dropout")
     max_positions = getattr(backbone.config, "max_position_embeddings", None)
     if max_positions is not None and max_len > max_positions:
         raise ValueError(f"transformer config: 'max_len' {max_len} exceeds the backbone's {max_positions} positions "
@@ -123,7 +124,7 @@ def run_fold(
     torch.manual_seed(seed)  # the head's initial weights, and the dropout stream after them
 
     tokenizer, backbone = load_checked_backbone(config.backbone.backbone, config.backbone.max_len,
-                                                config.backbone.attention_dropout)
+                                                attention_dropout=config.backbone.attention_dropout)
     model = TextClassifier(backbone, config.head, data.n_classes).to(device)
 
     started = time.perf_counter()

@@ -8,9 +8,11 @@ The masks come from the default generator like torch's own, so a seed still fixe
 resumes them); they are other masks than torch's, so a run is the same run only on the same kernels.
 
 cpu_training_kernels() puts them in for the duration of training on a CPU: every nn.Dropout of the model becomes a
-MaskDropout of the same p, and a transformers backbone that drops attention probabilities attends with
-eager_attention (sdpa's CPU flash kernel has no dropout, and its fallback computes dropout with bernoulli_ and checks
-every row for full masking); one trained without attention dropout keeps sdpa's fused kernel. CUDA keeps its fused
+MaskDropout of the same p, and a transformers backbone (the classifier's own, not one inside a word-vector hybrid)
+that may drop attention probabilities attends with eager_attention (sdpa's CPU flash kernel has no dropout, and its
+fallback computes dropout with bernoulli_ and checks every row for full masking); one whose config says
+attention_probs_dropout_prob 0 (the kit's default, attention_dropout) keeps sdpa's fused kernel. A config that names
+its attention dropout otherwise is swapped whatever its value, which computes the same. CUDA keeps its fused
 kernels.
 """
 

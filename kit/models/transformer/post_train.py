@@ -416,7 +416,8 @@ def run_post_train(
     amp = resolve_amp(spec.batching.amp, device)
     torch.manual_seed(spec.seed)  # a head the base lacks starts from this stream, and dropout continues it
 
-    tokenizer, model = load_backbone(base, masked_lm=True, attention_dropout=spec.attention_dropout)
+    tokenizer, model = load_backbone(base, masked_lm=True, attention_dropout=spec.attention_dropout,
+                                     setting="post_train's attention_dropout")
     max_positions = getattr(model.config, "max_position_embeddings", None)
     if max_positions is not None and spec.max_len > max_positions:
         raise ValueError(f"post_train: 'max_len' {spec.max_len} exceeds the base's {max_positions} positions ({base})")

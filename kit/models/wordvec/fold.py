@@ -133,7 +133,7 @@ def run_fold(
         from kit.cleaning import clean_text
 
         tokenizer, transformer = load_checked_backbone(config.backbone.backbone, config.backbone.max_len,
-                                                         config.backbone.attention_dropout)
+                                                         attention_dropout=config.backbone.attention_dropout)
         encoder = HybridEncoder(transformer, len(tokenizer), word_vectors, embedding.embedding_dropout)
         cleaned = [clean_text(text) for text in texts]
         ids = []
