@@ -91,7 +91,7 @@ def test_each_edit_plans_exactly_what_it_changes(finished):
         ("nothing", lambda config: None, {}),
         ("add an ensemble", add_ensemble, artifact_jobs(ensembles=1)),
         ("change final", lambda config: config.update(final="mean"), FINAL),
-        ("change keep_models", lambda config: config.update(keep_models="all"), {"keep_models": 10, "all": 1}),
+        ("change keep_models", lambda config: config.update(keep_models="all"), {"keep_models": 12, "all": 1}),
         # tfidf_word_lr is a member of the teacher, so the three pseudo-labelled students learn anew.
         ("change C of tfidf_word_lr", lambda config: config["models"]["tfidf_word_lr"].update(C=2.0),
          artifact_jobs(ensembles=6, experiments=5, pseudo_rows=1)),
