@@ -94,14 +94,19 @@ def register_attention() -> None:
     AttentionMaskInterface.register(ATTENTION, eager_mask)
 
 
+def _attention(backbone) -> tuple[str | None, bool]:
+    """(the backbone's attention implementation or None, whether its config says it drops no attention
+    probabilities)."""
+    config = getattr(backbone, "config", None)
+    return getattr(config, "_attn_implementation", None), getattr(config, ATTENTION_DROPOUT, None) == 0
+
+
 def swaps_attention(backbone) -> bool:
     """Whether the backbone is a transformers model on eager or sdpa attention that takes a registered attention
     function (a word-vector encoder is not; nor is a model that predates transformers' attention interface), and
     drops attention probabilities: without attention dropout, sdpa's fused CPU kernel is the faster one (about
     1.2x a training step of the benchmark's BERT, bench/bench_transformer.py)."""
-    config = getattr(backbone, "config", None)
-    own = getattr(config, "_attn_implementation", None)
-    no_dropout = getattr(config, ATTENTION_DROPOUT, None) == 0
+    own, no_dropout = _attention(backbone)
     return own in ("eager", "sdpa") and getattr(backbone, "_supports_attention_backend", False) and not no_dropout
 
 
@@ -109,14 +114,12 @@ def describe(device: torch.device, backbone) -> str:
     """The kernels training on `device` uses, for the log."""
     if device.type != "cpu":
         return "attention: the backbone's own; dropout: torch's"
+    own, no_dropout = _attention(backbone)
     if swaps_attention(backbone):
         attention = f"eager with mask dropout ({ATTENTION})"
     else:
-        config = getattr(backbone, "config", None)
-        own = getattr(config, "_attn_implementation", None)
         attention = "none swapped" if own is None else f"the backbone's own ({own})"
-        if getattr(config, ATTENTION_DROPOUT, None) == 0:
-            attention += ", no attention dropout"
+        attention += ", no attention dropout" if no_dropout else ""
     return f"attention: {attention}; dropout: 16-bit masks (kernels.MaskDropout)"
 
 
