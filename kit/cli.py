@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +81,11 @@ def settings_args(cls, only=None, prefix: str = "") -> Callable:
 
     return add
 
+
+# The run folder of the commands a person runs on a finished run: their default paths are relative to it.
+RUN_DIRECTORY = arg("--directory", metavar="DIR",
+                    help="the run's folder (what snakemake --directory named): default paths, and relative paths "
+                         "given, are read inside it (default: the current folder)")
 
 # What names one experiment's data and model: shared by fit-fold and merge.
 EXPERIMENT_ARGS = (
@@ -485,11 +492,13 @@ def cmd_submit(args, log) -> None:
 
 
 @command("scores", "print the OOF scores table",
+         RUN_DIRECTORY,
          arg("--oof-dir", default=layout.OOF, help="the artifacts' folder (default: %(default)s)"),
          arg("--subs-dir", default=layout.SUBS, help="the submissions' folder (default: %(default)s)"),
-         arg("--configfile", nargs="*", default=["configs/config.yaml"], metavar="CONFIGFILE",
+         arg("--configfile", nargs="*", default=None, metavar="CONFIGFILE",
              help="the run's config files, merged as snakemake --configfile does: an artifact no entry of "
-             "theirs builds is listed apart (default: %(default)s)"),
+             f"theirs builds is listed apart (default: {layout.RUN_CONFIG}, the config Snakemake last planned "
+             "with here, or else configs/config.yaml)"),
          arg("--folds", default=layout.FOLDS,
              help="the run's fold file: an artifact made on another one is listed apart (default: %(default)s)"),
          arg("--json", action="store_true", help="print JSON instead of a table"),
@@ -505,14 +514,15 @@ def cmd_scores(args, log) -> None:
 
     Example: python -m kit scores --members
     """
-    from kit.report import current_run, print_scores
+    from kit.report import current_run, print_scores, run_config_files
 
-    run = current_run([Path(path) for path in args.configfile], Path(args.folds))
+    run = current_run([Path(path) for path in run_config_files(args.configfile)], Path(args.folds))
     print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement,
                  members=args.members, run=run, lb_log=Path(args.lb))
 
 
 @command("lb", "record or list public leaderboard scores (lb.csv)",
+         RUN_DIRECTORY,
          arg("action", nargs="?", choices=["add"], help="add: record SUBMISSION's SCORE; none: list"),
          arg("submission", nargs="?", help="with add: a submission CSV the kit wrote (subs/<name>.csv)"),
          arg("score", nargs="?", help="with add: its public leaderboard score, in [0, 1]"),
@@ -704,6 +714,7 @@ def cmd_disagreements(args, log) -> None:
 
 
 @command("predict", "classify new posts with what the run kept",
+         RUN_DIRECTORY,
          arg("--text", action="append", help="a post to classify (repeat for more)"),
          arg("--input", help="a CSV in the competition layout, or one post per line ('-': stdin)"),
          arg("--source", help="an artifact name or folder (oof/ensemble.x); default: the source of --final"),
@@ -728,9 +739,12 @@ def cmd_predict(args, log) -> None:
     import time
 
     from kit.predict import (describe_load, load_source, predictions, read_input, readable,
-                             source_name, write_predictions)
+                             source_name, unreadable, write_predictions)
 
     posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log)
+    warning = unreadable(posts)
+    if warning:
+        log(warning)
     source = load_source(source_name(args.source, Path(args.final)), Path(args.oof_dir), Path(args.models_dir))
     set_torch_threads(args.threads)
     log(describe_load(source))
@@ -799,10 +813,26 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+@contextmanager
+def _inside(directory: str | None):
+    """Run the command in `directory` (--directory), as Snakemake's --directory does, and come back after."""
+    if directory is None:
+        yield
+        return
+    if not Path(directory).is_dir():
+        raise FileNotFoundError(f"--directory {directory}: no such folder")
+    before = os.getcwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     set_threads(getattr(args, "threads", 1))
-    with running(args.log) as log:
+    with running(args.log) as log, _inside(getattr(args, "directory", None)):
         from kit.artifacts import remove_stale_temps
         from kit.registry import load_plugins
 

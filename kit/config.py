@@ -15,6 +15,7 @@ plain functions of the typed config, tested without Snakemake. Nothing here impo
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,9 @@ class ModelRun(Settings):
     gpu: int = setting(0, "GPUs one fold job leases (0: a CPU model)", ge=0, identity=False)
     threads: int = setting(1, "CPU threads one fold job uses", ge=1, identity=False)
     seeds: tuple[int, ...] | None = setting(None, "this model's seeds (null: the top-level seeds)", ge=0,
-                                            min_items=1, identity=False)
+                                            min_items=1, unique=True, identity=False)
     variants: tuple[str, ...] | None = setting(None, "this model's text variants (null: the top-level variants)",
-                                               pattern=VARIANT_NAME, min_items=1, identity=False)
+                                               pattern=VARIANT_NAME, min_items=1, unique=True, identity=False)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Dispatched:
     SELECTOR: ClassVar[str]
     COMMON: ClassVar[type]
     REGISTRY: ClassVar[registry.Registry]
+    MISSING_HINT: ClassVar[str] = ""  # added when the selector is missing; {name} is the entry's name
 
     @classmethod
     def matches_setting(cls, value) -> bool:
@@ -101,7 +103,8 @@ class Dispatched:
     @classmethod
     def parse_setting(cls, value: Mapping, path: str):
         if cls.SELECTOR not in value:
-            raise fail(f"{path}.{cls.SELECTOR}", f"is required: one of {registry.names(cls.REGISTRY)}")
+            raise fail(f"{path}.{cls.SELECTOR}", f"is required: one of {registry.names(cls.REGISTRY)}"
+                       + cls.MISSING_HINT.format(name=path.rpartition(".")[2]))
         declared = registry.lookup(cls.REGISTRY, value[cls.SELECTOR], f"{path}.{cls.SELECTOR}")
         common_keys = set(cls.COMMON.__dataclass_fields__)
         common = parse(cls.COMMON, {k: v for k, v in value.items() if k in common_keys}, path)
@@ -130,6 +133,8 @@ class ModelEntry(Dispatched):
     """One `models:` entry: the scheduling keys (ModelRun) and the family's own settings, parsed by kind."""
 
     SELECTOR, COMMON, REGISTRY = "kind", ModelRun, registry.FAMILIES
+    MISSING_HINT = ("; a config file that lists models: replaces the default matrix, so each of its entries is "
+                    "whole; to change one key of a default model, use --config 'models={{{name}: {{KEY: VALUE}}}}'")
     run = property(lambda self: self.common, doc="the scheduling keys (ModelRun)")
     kind = property(lambda self: self.common.kind, doc="the model family")
 
@@ -182,9 +187,9 @@ class Config(Settings):
     ingest: IngestSettings = setting(IngestSettings(), "ingest rules that have a choice")
     folds: FoldSettings = setting(FoldSettings(), "the one fold file every experiment shares")
     variants: tuple[str, ...] = setting(("raw", "cleaned"), "text variants every model runs on unless its entry "
-                                                            "narrows them", pattern=VARIANT_NAME, min_items=1)
+                                        "narrows them", pattern=VARIANT_NAME, min_items=1, unique=True)
     seeds: tuple[int, ...] = setting((0,), "seeds every model runs with unless its entry narrows them", ge=0,
-                                     min_items=1)
+                                     min_items=1, unique=True)
     ensembles: dict[str, EnsembleEntry] = setting({}, "named ensemble entries", pattern=NAME)
     final: str = setting("auto", "subs/final.csv: an ensemble or experiment name, or auto = the ensemble or "
                                  "experiment with the best honest OOF macro-F1 (an ensemble on a tie)")
@@ -361,6 +366,44 @@ def load_yaml(path: str | Path) -> dict:
     otherwise."""
     input_files.check(path)
     return strict_yaml.load_yaml(path)
+
+
+def record_run_config(config: Config, path: str | Path, files: Iterable[str | Path]) -> None:
+    """Write the whole config (every default filled in, `--config` values included) to `path`, where `kit scores`
+    reads which artifacts are of this run; a file that already says the same is left alone. A folder that cannot be
+    written costs only the record: the run goes on, and `kit scores` says it checked nothing."""
+    import os
+    import secrets
+
+    import yaml
+
+    sources = ", ".join(str(file) for file in files) or "the default config"
+    text = (f"# The config Snakemake last planned with in this folder ({sources}, with any --config values), every "
+            "default filled in.\n# Written by the workflow; `python -m kit scores` checks artifacts against it. Edit "
+            "your config files, not this.\n"
+            # libyaml's dumper where there is one: it runs at every plan, and the pure-Python one takes 3-4x as long
+            + yaml.dump(to_dict(config), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True,
+                        sort_keys=False))
+    path = Path(path)
+    try:
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")  # kit.artifacts' temporary names
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        print(f"warning: could not record the run's config in {path} ({error}); `kit scores` will not tell this "
+              "run's artifacts from earlier runs' without --configfile", file=sys.stderr)
+
+
+def refuse_repeated_config_flags(argv: list[str]) -> None:
+    """Snakemake keeps only the last of several `--config` (or `-C`) flags and drops the others without a word, so a
+    command line with more than one is refused: every KEY=VALUE goes after one flag."""
+    flags = [arg for arg in argv if arg in ("--config", "-C") or arg.startswith("--config=")]
+    if len(flags) > 1:
+        raise ValueError(f"the command line has {len(flags)} --config flags, and Snakemake would keep only the last "
+                         "one's values; give them all after one flag: --config KEY=VALUE KEY=VALUE ...")
 
 
 def lists_models(path: str | Path) -> bool:

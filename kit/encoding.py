@@ -168,7 +168,8 @@ def _refuse_mixed(path: Path, payload: bytes, han: np.ndarray, common: np.ndarra
         raise DataError(
             f"{path}: mixes encodings: line {_line_of(payload, not_utf8_at)} is not UTF-8, but {len(utf8_lines)} "
             f"line(s) holding Chinese are (first: line {utf8_lines[0]}); files joined with `cat`? Convert every "
-            "part to one encoding (UTF-8) and join them again"
+            "part to one encoding (UTF-8) and join them again; a file wholly in another encoding (big5, cp1252...) "
+            "reads with data.encoding in the config"
         )
 
 

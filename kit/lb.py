@@ -179,10 +179,12 @@ def log_table(rows: list[dict]):
     for column, justify in (("submission", "left"), ("source", "left"),
                             ("OOF", "right"), ("LB", "right"), ("note", "left")):
         table.add_column(column, justify=justify, overflow="fold")
-    for row in rows:  # the dates, hashes and folders stay in the CSV: they do not fit 80 columns
+    for row in rows:  # the dates, whole hashes and folders stay in the CSV: they do not fit 80 columns
         oof = "" if row["honest_oof_f1"] is None else f"{row['honest_oof_f1']:.4f}"
         name = Path(row["submission"]).stem  # subs/<artifact>.csv: its source is its name
-        table.add_row(name, "" if row["source"] == name else row["source"], oof,
+        # The hash's head tells apart the files recorded under one name (each run rewrites subs/final.csv); it is
+        # the head of the sha256 in the submission's sidecar.
+        table.add_row(f"{name} {row['sha256'][:8]}", "" if row["source"] == name else row["source"], oof,
                       f"{row['lb_score']:.4f}", row["note"])
     return table
 

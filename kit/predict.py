@@ -13,18 +13,21 @@ a CSV in or out, the ensemble code for an ensemble, torch only for a model numpy
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from kit import layout
 from kit.artifacts import mean_of_folds, read_json
 from kit.data_settings import Columns
 from kit.kept import COMBINATION
 
 PROBABILITY_PREFIX = "p_"  # the output's probability columns: p_-1, p_0, p_1
 NUL = "\x00"
+CHINESE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")  # CJK ideographs (and their extension A)
 
 
 @dataclass
@@ -111,6 +114,11 @@ def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
     from kit.config import EnsembleEntry
     from kit.kept import load_fold_predictor
 
+    for folder, flag, default in ((oof_dir, "--oof-dir", layout.OOF), (models_dir, "--models-dir",
+                                                                          layout.FOLD_MODELS)):
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder; {flag} names a run's {default}/ (--directory names "
+                                    "the run's folder)")
     started = time.perf_counter()
     nodes: dict[str, Node] = {}
     pending = [name]
@@ -120,8 +128,13 @@ def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
             continue
         manifest_path = Path(oof_dir) / current / "manifest.json"
         if not manifest_path.is_file():
+            import difflib
+
+            built = sorted(folder.name for folder in Path(oof_dir).glob("*/"))
+            close = difflib.get_close_matches(current, built, n=2, cutoff=0.6)
+            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else f"artifacts here: {built}"
             raise FileNotFoundError(f"{manifest_path}: missing; artifact {current!r} was not built in this run folder "
-                                    f"(artifacts here: {sorted(p.name for p in Path(oof_dir).glob('*/'))})")
+                                    f"({hint})")
         manifest = read_json(manifest_path)
         node = Node(current, manifest)
         if manifest["kind"] == "ensemble":
@@ -167,6 +180,18 @@ def decode_lines(payload: bytes, where: str) -> str:
         raise ValueError(f"{where}: line {line}: {n_undecodable} byte sequence(s) are neither UTF-8 nor GB18030; "
                          "convert the file to UTF-8 (iconv -f <its encoding> -t utf-8)")
     return text
+
+
+def unreadable(posts: Posts) -> str | None:
+    """A warning naming the posts that hold no Chinese character (empty, blank, emoji, another language): the models
+    learnt from Chinese posts, so such a post's label says what the models guess from nothing they know. None when
+    every post has one."""
+    ids = [post_id for post_id, text in zip(posts.ids, posts.texts) if not CHINESE.search(text)]
+    if not ids:
+        return None
+    shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    return (f"warning: {len(ids)} post(s) hold no Chinese character (id {shown}): the models learnt from Chinese "
+            "posts, so their labels are guesses from nothing the models know")
 
 
 def is_competition_layout(payload: bytes, columns: Columns) -> bool:

@@ -64,13 +64,34 @@ class CurrentRun:
     fold_hash: str | None = None
     config_files: list[str] = field(default_factory=list)
     folds_path: str = layout.FOLDS
+    unchecked: list[str] = field(default_factory=list)  # the checks left out, and why, for the reader
+
+
+def run_config_files(given: list[str] | None) -> list[str]:
+    """The config files `kit scores` checks artifacts against: those given; else the record of the config Snakemake
+    last planned with in this folder (layout.RUN_CONFIG, every default and --config value in it); else a folder's
+    own configs/config.yaml (a run from before that record); else none."""
+    if given is not None:
+        return list(given)
+    for path in (layout.RUN_CONFIG, "configs/config.yaml"):
+        if Path(path).is_file():
+            return [path]
+    return []
 
 
 def current_run(config_files: list[str | Path], folds_path: Path) -> CurrentRun:
     """The run the config files (merged as snakemake --configfile does) and the fold file describe; a config file or
-    fold file that is missing leaves its check out."""
+    fold file that is missing leaves its check out, and `unchecked` says so."""
     run = CurrentRun(config_files=[str(path) for path in config_files], folds_path=str(folds_path))
-    if config_files and all(Path(path).is_file() for path in config_files):
+    missing = [str(path) for path in config_files if not Path(path).is_file()]
+    if not config_files:
+        run.unchecked.append(f"not checked against a config: no {layout.RUN_CONFIG} here (Snakemake writes it when "
+                             "it plans in this folder); --configfile names the run's config files")
+    elif missing:
+        run.unchecked.append(f"not checked against a config: {', '.join(missing)} not found")
+    if not Path(folds_path).is_file():
+        run.unchecked.append(f"not checked against a fold file: {folds_path} not found")
+    if config_files and not missing:
         from kit import config as kit_config
         from kit.docs import merged_config
 
@@ -175,8 +196,9 @@ def score_columns(rows: list[dict]) -> list[Column]:
     columns += [
         Column("OOF F1", lambda row: fmt(row["oof_macro_f1"]), 1,
                help="OOF macro-F1 of the artifact's own OOF logits (an ensemble's fit saw these rows)"),
-        Column("kind", _kind, 2, justify="left", help="the model family, or the ensemble's method"),
-        Column("folds μ±σ", _folds, 3, help="macro-F1 of each fold's held-out rows: mean ± standard deviation"),
+        # The spread over folds tells a real gap from noise, so it outlasts the kind on a narrow terminal.
+        Column("kind", _kind, 3, justify="left", help="the model family, or the ensemble's method"),
+        Column("folds μ±σ", _folds, 2, help="macro-F1 of each fold's held-out rows: mean ± standard deviation"),
     ]
     columns += [Column(f"F1[{label}]", lambda row, label=label: fmt(row["per_class_f1"].get(label)), 4,
                        help=f"F1 of class {label}") for label in classes]
@@ -409,10 +431,11 @@ def read_final(subs_dir: Path) -> dict | None:
 def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement: bool = False,
                  members: bool = False, run: CurrentRun | None = None, console=None,
                  lb_log: Path | None = None) -> None:
-    """The scores of every artifact under oof_dir on stdout: the rich views fitted to the terminal (the final one
-    marked, with the leaderboard scores of lb_log beside the OOF ones), or JSON (where each artifact not of the
-    current run carries `not_of_this_run`, its reason)."""
+    """The scores of every artifact under oof_dir on stdout: the rich views fitted to the terminal, or to COLUMNS
+    where it is set (the final one marked, with the leaderboard scores of lb_log beside the OOF ones), or JSON (where
+    each artifact not of the current run carries `not_of_this_run`, its reason)."""
     import json
+    import os
     import sys
 
     from kit import lb
@@ -424,15 +447,19 @@ def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement
         for row, why in others:
             row["not_of_this_run"] = why
         print(json.dumps(current + [row for row, _ in others], indent=2, ensure_ascii=False))
+        for line in (run or CurrentRun()).unchecked:  # beside the JSON, not in it
+            print(line, file=sys.stderr)
         return
     from rich.console import Console
 
     # A pipe or a log file gets a wide table rather than rich's 80-column default.
-    console = console or Console(width=None if sys.stdout.isatty() else 200)
+    console = console or Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
     if not rows:
         console.print(f"no artifacts under {oof_dir}/ yet: run `snakemake -j2` first")
         return
     render_scores(current, read_final(subs_dir), console, others)
+    for line in (run or CurrentRun()).unchecked:
+        console.print(line, style="yellow", highlight=False)
     if lb.verdict(lb_rows):
         console.print(lb.verdict(lb_rows))
     numbers = {row["name"]: index for index, row in enumerate(current, start=1)}

@@ -101,6 +101,7 @@ def setting(
     lt=None,
     pattern: str | None = None,
     min_items: int | None = None,
+    unique: bool = False,
     flatten: bool = False,
     identity: bool = True,
     names: str | None = None,
@@ -109,13 +110,13 @@ def setting(
 
     help: one line for the README, the schema and --help. ge/gt/le/lt: bounds of a number (or of each number of a
     tuple); pattern: a regex every string (or each string, or each mapping key) must match in full; min_items: the
-    least length of a tuple or mapping; flatten: a nested Settings whose keys sit at this level; identity: False
+    least length of a tuple or mapping; unique: a tuple's items must differ; flatten: a nested Settings whose keys sit at this level; identity: False
     for fields that do not change the numbers a run produces (threads, checkpoint cadence...), which config hashes
     leave out; names: the value (a string, or null) is the name of an entry of the config's top-level block of that
     name (`word_vectors`), which kit.config checks exists and hashes into the experiment's identity.
     """
     metadata = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt, "pattern": pattern, "min_items": min_items,
-                "flatten": flatten, "identity": identity, "names": names}
+                "unique": unique, "flatten": flatten, "identity": identity, "names": names}
     if isinstance(default, (dict, list, set)) or dataclasses.is_dataclass(default):
         frozen = default
         return dataclasses.field(default_factory=lambda: copy.deepcopy(frozen), metadata=metadata)
@@ -237,7 +238,11 @@ def _join(path: str, key) -> str:
 def near(name: str, known) -> str:
     """The known names closest to a mistyped one, or the known names, for an error message."""
     close = difflib.get_close_matches(str(name), sorted(known), n=2, cutoff=0.6)
-    return f"did you mean {' or '.join(map(repr, close))}?" if close else f"known: {sorted(known)[:8]}"
+    if close:
+        return f"did you mean {' or '.join(map(repr, close))}?"
+    known = sorted(known)
+    more = f" and {len(known) - 12} more" if len(known) > 12 else ""
+    return f"known: {', '.join(known[:12])}{more}"
 
 
 def _suggest(key: str, known) -> str:
@@ -261,8 +266,11 @@ def _check_bounds(value, meta: Mapping, path: str) -> None:
         if meta.get("min_items") is not None and len(value) < meta["min_items"]:
             raise fail(path, f"needs at least {meta['min_items']} item(s) (got {len(value)})")
         if isinstance(value, tuple):
+            if meta.get("unique") and len(set(value)) != len(value):
+                twice = sorted({item for item in value if value.count(item) > 1}, key=str)
+                raise fail(path, f"names {', '.join(map(repr, twice))} twice: each item may appear once")
             for item in value:
-                _check_bounds(item, {**meta, "min_items": None}, path)
+                _check_bounds(item, {**meta, "min_items": None, "unique": False}, path)
         else:  # a mapping: the pattern names the keys, the bounds hold for the values
             for key, item in value.items():
                 _check_bounds(key, {"pattern": meta.get("pattern")}, path)
@@ -468,6 +476,8 @@ def _field_schema(hint, f: dataclasses.Field) -> dict:
             target["pattern"] = f"^(?:{meta['pattern']})$"
     if meta.get("min_items") is not None:
         schema["minProperties" if schema.get("type") == "object" else "minItems"] = meta["min_items"]
+    if meta.get("unique"):
+        schema["uniqueItems"] = True
     return schema
 
 

@@ -12,12 +12,15 @@ from kit.settings import from_command_line, identity, to_dict, yaml_text
 # line rather than Snakemake's listing of frames.
 # `--config` values arrive as text (`seeds=[0, 1]` is ['0', '1']): each is read by its field's type.
 try:
+    kit_config.refuse_repeated_config_flags(sys.argv)
     CONFIG = kit_config.load(
         from_command_line(config, dict(workflow.config_settings.config)),
         files=workflow.configfiles,
     )
 except ValueError as error:
     sys.exit(f"error: {error}")
+if workflow.is_main_process:  # not in a cluster job's own Snakemake
+    kit_config.record_run_config(CONFIG, layout.RUN_CONFIG, workflow.configfiles)
 
 
 wildcard_constraints:

@@ -77,6 +77,12 @@ def test_the_commands_chain_from_demo_files_to_a_submission(tmp_path, capsys, mo
     cli.main(["scores", "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert {row["name"] for row in rows} == {"lr.cleaned.s0", "ensemble.avg"}
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # a person in another folder names the run's
+    cli.main(["scores", "--json", "--directory", str(tmp_path)])
+    assert {row["name"] for row in json.loads(capsys.readouterr().out)} == {"lr.cleaned.s0", "ensemble.avg"}
+    assert Path.cwd() == tmp_path / "elsewhere"  # the command came back
+    monkeypatch.chdir(tmp_path)
     cli.main(["eda-figures", "--report", "i/report.json", "--variants", "cleaned", "--train-files", "v/train.pq",
               "--test-files", "v/test.pq", "--out-classes", "f/c.png", "--out-lengths", "f/l.png", "--out-duplicates",
               "f/d.png", "--log", log])

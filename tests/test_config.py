@@ -362,3 +362,45 @@ def test_build_steps_build_what_the_config_needs_from_the_files_they_declare(def
     assert unlabeled == ([layout.interim("unlabeled")] if config.data.unlabeled else [])
     with pytest.raises(ValueError, match=r"word_vectors: the config's word_vectors has no entry 'nope'"):
         kit_config.step_inputs(config, "word_vectors", "nope")
+
+
+def test_the_run_config_record_reads_back_to_the_same_experiments_and_is_written_only_when_it_changes(
+        tmp_path, default_config, capsys):
+    config = kit_config.load(default_config)
+    record = tmp_path / "logs" / "run_config.yaml"
+    kit_config.record_run_config(config, record, ["configs/config.yaml"])
+    again = kit_config.load(kit_config.load_yaml(record))
+    assert {exp.name: kit_config.experiment_config_hash(again, exp) for exp in kit_config.matrix(again)} == {
+        exp.name: kit_config.experiment_config_hash(config, exp) for exp in kit_config.matrix(config)}
+    assert {name: kit_config.ensemble_members(again, name) for name in again.ensembles} == {
+        name: kit_config.ensemble_members(config, name) for name in config.ensembles}
+    written = record.stat().st_mtime_ns
+    kit_config.record_run_config(config, record, ["configs/config.yaml"])  # the same config: left alone
+    assert record.stat().st_mtime_ns == written
+    kit_config.record_run_config(kit_config.load({**default_config, "seeds": [0, 1]}), record, [])
+    assert kit_config.load(kit_config.load_yaml(record)).seeds == (0, 1)
+    assert [path.name for path in record.parent.iterdir()] == ["run_config.yaml"]  # no temporary file left
+    # A folder that cannot hold the record costs the record only, with a warning.
+    (tmp_path / "blocked").write_text("a file where the folder would be")
+    kit_config.record_run_config(config, tmp_path / "blocked" / "run_config.yaml", [])
+    assert "could not record the run's config" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, refused", [
+    (["snakemake", "-n", "--config", "seeds=[0, 1]", "final=auto"], False),
+    (["snakemake", "--configfile", "a.yaml", "--configfiles", "b.yaml", "--config", "final=auto"], False),
+    (["snakemake", "--config", "seeds=[0, 1]", "--config", "final=auto"], True),
+    (["snakemake", "-C", "seeds=[0, 1]", "--config=final=auto"], True),
+])
+def test_more_than_one_config_flag_is_refused(argv, refused):
+    if refused:
+        with pytest.raises(ValueError, match=r"has 2 --config flags, and Snakemake would keep only the last"):
+            kit_config.refuse_repeated_config_flags(argv)
+    else:
+        kit_config.refuse_repeated_config_flags(argv)
+
+
+def test_a_model_entry_without_its_kind_says_a_models_block_replaces_the_default_matrix():
+    with pytest.raises(SettingsError, match=r"'models\.lr\.kind': is required: one of .*replaces the default "
+                                            r"matrix.*--config 'models=\{lr: \{KEY: VALUE\}\}'"):
+        kit_config.load(minimal(models={"lr": {"C": 2.0}}))

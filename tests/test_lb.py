@@ -60,6 +60,7 @@ def test_add_records_the_hash_source_and_honest_score_and_lb_lists_them(run, cap
     out = capsys.readouterr().out
     assert "subs/b.raw.s0.csv" in out.replace(" ", "").replace("│", "").replace("\n", "") or "b.raw.s0" in out
     assert "0.7312" in out and "0.6200" in out and "first try" in out
+    assert sidecar["sha256"][:8] in out  # tells apart the files recorded under one name
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
@@ -142,3 +143,11 @@ def test_the_cv_vs_lb_figure_draws_with_and_without_scores(run):
     kit("lb-figure", "--lb", "lb.csv", "--out", "f/one.png")
     assert (run / "f" / "empty.png").read_bytes()[:4] == b"\x89PNG"
     assert (run / "f" / "one.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lb_reads_the_log_of_the_run_folder_that_directory_names(run, capsys, monkeypatch):
+    kit("lb", "add", "subs/a.raw.s0.csv", "0.7")
+    monkeypatch.chdir(run.parent)
+    capsys.readouterr()
+    kit("lb", "--directory", run.name)
+    assert "0.7000" in capsys.readouterr().out

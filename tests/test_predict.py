@@ -12,7 +12,8 @@ import pytest
 from kit import cli
 from kit.artifacts import Artifact
 from kit.data_settings import Columns
-from kit.predict import Posts, display_width, load_source, numbered, predictions, read_input, readable, source_name
+from kit.predict import (Posts, display_width, load_source, numbered, predictions, read_input, readable, source_name,
+                         unreadable)
 
 CLASSES = ["--classes", "-1", "0", "1"]
 TINY_BERT = {"kind": "transformer", "backbone": "unused", "max_len": 24, "epochs": 1, "batch_size": 16,
@@ -118,6 +119,22 @@ def test_the_command_shows_each_text_beside_its_label_and_probabilities(run, cap
         label, *probs = line.split()[:4]
         assert label == ["-1", "0", "1"][int(np.argmax([float(p) for p in probs]))]
     assert max(display_width(line) for line in lines) <= 60
+
+
+@pytest.mark.slow  # the module fixture trains three experiments and four ensembles
+def test_the_command_reads_the_run_folder_that_directory_names(run, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    cli.main(["predict", "--directory", str(run), "--text", "太难过了", "--models-dir", "models", "--out", "p.csv"])
+    assert (run / "p.csv").is_file() and not (tmp_path / "p.csv").exists()  # relative paths are the folder's
+
+
+def test_posts_without_a_chinese_character_are_named_in_a_warning():
+    posts = numbered(["武汉加油", "", "   ", "😀", "I love this", "口罩 ok"])
+    assert unreadable(posts) == ("warning: 4 post(s) hold no Chinese character (id 2, 3, 4, 5): the models learnt "
+                                 "from Chinese posts, so their labels are guesses from nothing the models know")
+    assert unreadable(numbered(["武汉加油"])) is None
+    assert unreadable(numbered([""] * 12)).startswith("warning: 12 post(s) hold no Chinese character (id 1, 2, 3, 4, "
+                                                       "5, 6, 7, 8, 9, 10 and 2 more)")
 
 
 @pytest.mark.slow  # the module fixture trains three experiments and four ensembles

@@ -167,3 +167,59 @@ def test_a_leaderboard_score_stands_beside_the_honest_one(tmp_path):
     header = next(line for line in text.splitlines() if " name " in line)
     assert header.index("honest F1") < header.index("LB") < header.index("OOF F1")
     assert "0.7312" in next(line for line in text.splitlines() if " ensemble.teacher " in line)
+
+
+def test_scores_check_against_the_config_snakemake_last_planned_with_here_else_the_folders_own(
+        tmp_path, monkeypatch):
+    from kit import layout
+    from kit.report import run_config_files
+
+    monkeypatch.chdir(tmp_path)
+    assert run_config_files(None) == []
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "config.yaml").write_text("{}")
+    assert run_config_files(None) == ["configs/config.yaml"]  # a folder's own, from before the record
+    (tmp_path / "logs").mkdir()
+    (tmp_path / layout.RUN_CONFIG).write_text("{}")
+    assert run_config_files(None) == [layout.RUN_CONFIG]
+    assert run_config_files(["mine.yaml"]) == ["mine.yaml"]
+
+
+def test_a_check_left_out_is_said_under_the_table(tmp_path, monkeypatch):
+    from kit.report import current_run
+
+    save(tmp_path, "a.raw.s0", "experiment", 0.60)
+    run = current_run([], tmp_path / "data" / "folds.parquet")
+    assert run.artifacts is None and run.fold_hash is None
+    console = Console(width=100, record=True, color_system=None)
+    print_scores(tmp_path, tmp_path, run=run, console=console)
+    text = " ".join(console.export_text().split())
+    assert "not checked against a config: no logs/run_config.yaml here" in text
+    assert f"not checked against a fold file: {tmp_path / 'data' / 'folds.parquet'} not found" in text
+    missing = current_run([tmp_path / "gone.yaml"], tmp_path / "data" / "folds.parquet")
+    assert missing.unchecked[0] == f"not checked against a config: {tmp_path / 'gone.yaml'} not found"
+
+
+def test_a_piped_table_fits_columns_when_it_is_set(tmp_path, monkeypatch, capsys):
+    final = default_run(tmp_path)
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "final.json").write_text(json.dumps(final))
+    monkeypatch.setenv("COLUMNS", "80")
+    print_scores(tmp_path, tmp_path / "subs")  # capsys: stdout is not a terminal
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80 and any("ensemble.teacher" in line for line in lines)
+    monkeypatch.delenv("COLUMNS")
+    print_scores(tmp_path, tmp_path / "subs")
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) > 80  # a log file gets the whole table
+
+
+@pytest.mark.parametrize("width", range(60, 131, 2))
+def test_the_spread_over_folds_outlasts_the_kind_on_a_narrow_terminal(tmp_path, width):
+    """folds μ±σ tells a real gap from noise; the kind column goes first."""
+    from kit.report import fitted_table
+
+    default_run(tmp_path)
+    rows = score_rows(tmp_path)
+    _, columns, _, _ = fitted_table(rows, {row["name"]: i for i, row in enumerate(rows)}, width)
+    headers = [column.header for column in columns]
+    assert "kind" not in headers or "folds μ±σ" in headers

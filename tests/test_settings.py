@@ -42,7 +42,7 @@ class Grouped(Settings):
 class Example(Settings):
     grouped: Grouped = group(Grouped, "a flattened group")
     mode: Literal["fast", "slow"] = setting("fast", "speed")
-    sizes: tuple[int, ...] = setting((1, 2), "sizes", ge=1, min_items=1)
+    sizes: tuple[int, ...] = setting((1, 2), "sizes", ge=1, min_items=1, unique=True)
     window: tuple[int, int] = setting((1, 3), "a range")
     limit: int | None = setting(None, "a limit", ge=0)
     weights: dict[str, float] = setting({}, "named weights", ge=0)
@@ -93,6 +93,7 @@ def test_command_line_text_is_read_by_its_fields_type():
         ({"name": "x", "mode": "medium"}, r"'m\.mode': must be one of 'fast', 'slow'"),
         ({"name": "x", "sizes": []}, r"'m\.sizes': needs at least 1"),
         ({"name": "x", "sizes": [0]}, r"'m\.sizes': must be at least 1"),
+        ({"name": "x", "sizes": [2, 3, 2]}, r"'m\.sizes': names 2 twice: each item may appear once"),
         ({"name": "x", "sizes": "1,2"}, r"'m\.sizes': must be a list of integers"),
         ({"name": "x", "window": [1, 2, 3]}, r"'m\.window': must be a list \[an integer, an integer\]"),
         ({"name": "x", "window": [3, 1]}, r"'m\.window': must be \[low, high\]"),
@@ -132,6 +133,7 @@ def test_schema_docs_and_flags_come_from_the_same_fields():
     assert schema["properties"]["lr"] == {"type": "number", "description": "learning rate", "default": 1e-3,
                                           "exclusiveMinimum": 0}
     assert schema["properties"]["sizes"]["items"] == {"type": "integer", "minimum": 1}
+    assert schema["properties"]["sizes"]["uniqueItems"] is True and "uniqueItems" not in schema["properties"]["window"]
     docs = {doc.key: doc for doc in field_docs(Example)}
     assert docs["lr"].group == "grouped" and docs["name"].default == "(required)" and docs["sizes"].default == "[1, 2]"
     parser = argparse.ArgumentParser()

@@ -87,6 +87,27 @@ def test_scores_json_lists_every_artifact(tiny_run):
 
 
 @pytest.mark.slow
+def test_scores_tell_this_runs_artifacts_by_the_config_snakemake_last_planned_with(tiny_run, tmp_path):
+    """The workflow records its whole config in logs/run_config.yaml at every plan, so `kit scores` run from
+    anywhere (--directory) checks the artifacts against the config the person last gave, --config values included."""
+    record = yaml.safe_load((tiny_run / "logs" / "run_config.yaml").read_text(encoding="utf-8"))
+    assert record["models"]["char_lr"]["min_df"] == 1 and record["folds"]["k"] == 3
+
+    def not_of_this_run() -> dict:
+        out = subprocess.run([sys.executable, "-m", "kit", "scores", "--json", "--directory", str(tiny_run)],
+                             cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+        return {row["name"]: row.get("not_of_this_run") for row in json.loads(out)}
+
+    assert not_of_this_run() == {"char_lr.raw.s0": None, "char_lr.cleaned.s0": None, "ensemble.avg": None}
+    snakemake(tiny_run, "-n", "--configfile", "tiny.yaml", "--config", "models={char_lr: {C: 2.0}}")
+    changed = not_of_this_run()
+    assert changed["char_lr.raw.s0"].startswith("its config entry changed since it was built")
+    assert changed["ensemble.avg"].startswith("member char_lr.")
+    snakemake(tiny_run, "-n", "--configfile", "tiny.yaml")
+    assert set(not_of_this_run().values()) == {None}
+
+
+@pytest.mark.slow
 def test_predicting_the_test_file_reproduces_the_final_submission(tiny_run):
     """kit predict on the competition's own test file, from the models the run kept, gives subs/final.csv again."""
     subprocess.run([sys.executable, "-m", "kit", "predict", "--input", "comp/test.csv", "--out", "predicted.csv"],
