@@ -242,7 +242,7 @@ def near(name: str, known) -> str:
         return f"did you mean {' or '.join(map(repr, close))}?"
     known = sorted(known)
     more = f" and {len(known) - 12} more" if len(known) > 12 else ""
-    return f"known: {', '.join(known[:12])}{more}"
+    return f"known: {known[:12]}{more}"
 
 
 def _suggest(key: str, known) -> str:

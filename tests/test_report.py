@@ -213,13 +213,15 @@ def test_a_piped_table_fits_columns_when_it_is_set(tmp_path, monkeypatch, capsys
     assert max(len(line) for line in capsys.readouterr().out.splitlines()) > 80  # a log file gets the whole table
 
 
-@pytest.mark.parametrize("width", range(60, 131, 2))
-def test_the_spread_over_folds_outlasts_the_kind_on_a_narrow_terminal(tmp_path, width):
-    """folds μ±σ tells a real gap from noise; the kind column goes first."""
+def test_the_spread_over_folds_outlasts_the_kind_on_a_narrow_terminal(tmp_path):
+    """folds μ±σ tells a real gap from noise; the kind column goes first (at 70 columns only one of them fits)."""
     from kit.report import fitted_table
 
     default_run(tmp_path)
     rows = score_rows(tmp_path)
-    _, columns, _, _ = fitted_table(rows, {row["name"]: i for i, row in enumerate(rows)}, width)
-    headers = [column.header for column in columns]
-    assert "kind" not in headers or "folds μ±σ" in headers
+    for width in range(60, 131, 5):
+        _, columns, _, _ = fitted_table(rows, {row["name"]: i for i, row in enumerate(rows)}, width)
+        headers = [column.header for column in columns]
+        assert "kind" not in headers or "folds μ±σ" in headers, width
+        if width == 70:
+            assert "folds μ±σ" in headers and "kind" not in headers
