@@ -94,6 +94,8 @@ def test_a_vocabulary_packs_into_two_arrays_and_back():
     term_bytes, ends = pack_terms(vocabulary)
     assert term_bytes.dtype == np.uint8 and ends.tolist() == [3, 3, 9, 13]
     assert unpack_terms(term_bytes, ends) == vocabulary
+    for other in ({"a\x00b": 0, "武汉": 1}, {"": 0}, {"口罩": 0}, {}):  # a NUL is cut term by term; edge sizes
+        assert unpack_terms(*pack_terms(other)) == other
     with pytest.raises(ValueError, match="columns 0..n-1"):
         pack_terms({"a": 0, "b": 2})
 

@@ -475,7 +475,15 @@ def pack_terms(vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def unpack_terms(term_bytes: np.ndarray, ends: np.ndarray) -> dict[str, int]:
-    """The vocabulary pack_terms packed."""
+    """The vocabulary pack_terms packed. A NUL put at each term's end cuts the whole text, decoded once, into the
+    terms with one split: decoding term by term took 6 of the 12 s that kit predict spent loading a real run's 35
+    TF-IDF fold models (about 155k terms each). A vocabulary holding a NUL is cut term by term."""
+    import numpy as np
+
+    ends = np.asarray(ends, dtype=np.int64)
+    if len(ends) and not (term_bytes == 0).any():
+        terms = np.insert(term_bytes, ends[:-1], 0).tobytes().decode("utf-8").split("\x00")
+        return dict(zip(terms, range(len(terms))))
     blob, ends = term_bytes.tobytes(), ends.tolist()
     return {blob[start:end].decode("utf-8"): column for column, (start, end) in enumerate(zip([0, *ends[:-1]], ends))}
 
