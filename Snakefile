@@ -35,6 +35,11 @@ rule all:
         all_targets(),
 
 
+# The config of the run that builds this folder's artifacts, for `kit scores` (logs/run_config.yaml).
+onstart:
+    record_run_config()
+
+
 # What an earlier run left in this folder (another fold file, figures of other data) goes to stale/ (kit/stale.py).
 onsuccess:
     set_aside_earlier_runs()

@@ -832,6 +832,8 @@ def _inside(directory: str | None):
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     set_threads(getattr(args, "threads", 1))
+    if args.log and getattr(args, "directory", None):
+        args.log = os.path.abspath(args.log)  # the log is written after the command moves into the folder
     with running(args.log) as log, _inside(getattr(args, "directory", None)):
         from kit.artifacts import remove_stale_temps
         from kit.registry import load_plugins

@@ -133,8 +133,9 @@ class ModelEntry(Dispatched):
     """One `models:` entry: the scheduling keys (ModelRun) and the family's own settings, parsed by kind."""
 
     SELECTOR, COMMON, REGISTRY = "kind", ModelRun, registry.FAMILIES
-    MISSING_HINT = ("; a config file that lists models: replaces the default matrix, so each of its entries is "
-                    "whole; to change one key of a default model, use --config 'models={{{name}: {{KEY: VALUE}}}}'")
+    MISSING_HINT = ("; to change one key of a model, name it exactly as its entry does (--config and a data-only "
+                    "config file merge into the entry of that name), and a config file that lists models: replaces "
+                    "the default matrix, so each of its entries is whole")
     run = property(lambda self: self.common, doc="the scheduling keys (ModelRun)")
     kind = property(lambda self: self.common.kind, doc="the model family")
 
@@ -372,29 +373,27 @@ def record_run_config(config: Config, path: str | Path, files: Iterable[str | Pa
     """Write the whole config (every default filled in, `--config` values included) to `path`, where `kit scores`
     reads which artifacts are of this run; a file that already says the same is left alone. A folder that cannot be
     written costs only the record: the run goes on, and `kit scores` says it checked nothing."""
-    import os
-    import secrets
-
-    import yaml
+    from kit.artifacts import atomic_write_bytes
 
     sources = ", ".join(str(file) for file in files) or "the default config"
-    text = (f"# The config Snakemake last planned with in this folder ({sources}, with any --config values), every "
-            "default filled in.\n# Written by the workflow; `python -m kit scores` checks artifacts against it. Edit "
-            "your config files, not this.\n"
-            # libyaml's dumper where there is one: it runs at every plan, and the pure-Python one takes 3-4x as long
-            + yaml.dump(to_dict(config), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True,
-                        sort_keys=False))
+    text = (f"# The config of the last run that started jobs in this folder ({sources}, with any --config values), "
+            "every default filled in.\n# Written by the workflow; `python -m kit scores` checks artifacts against it. "
+            "Edit your config files, not this.\n" + config_yaml(config))
     path = Path(path)
     try:
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")  # kit.artifacts' temporary names
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as error:
+        atomic_write_bytes(path, text.encode("utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: kit.artifacts.OutputError, a refused output
         print(f"warning: could not record the run's config in {path} ({error}); `kit scores` will not tell this "
               "run's artifacts from earlier runs' without --configfile", file=sys.stderr)
+
+
+def config_yaml(config: Config) -> str:
+    """The whole config, every default filled in, as YAML (kit config --show prints it; the run's record holds it)."""
+    import yaml
+
+    return yaml.safe_dump(to_dict(config), allow_unicode=True, sort_keys=False, width=120)
 
 
 def refuse_repeated_config_flags(argv: list[str]) -> None:

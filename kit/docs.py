@@ -14,7 +14,7 @@ from kit.newwords import NewWordSettings
 from kit import registry
 from kit.augment import AugmentSettings
 from kit.pseudo import PoolSettings, PseudoSettings
-from kit.settings import FieldDoc, field_docs, to_dict
+from kit.settings import FieldDoc, field_docs
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "config.schema.json"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "config.yaml"
@@ -146,7 +146,4 @@ def _update(base: dict, new: dict) -> dict:
 
 def resolved(files: list[str | Path]) -> str:
     """The config the workflow would run, every default filled in, as YAML."""
-    import yaml
-
-    config = kit_config.load(merged_config(files))
-    return yaml.safe_dump(to_dict(config), allow_unicode=True, sort_keys=False, width=120)
+    return kit_config.config_yaml(kit_config.load(merged_config(files)))

@@ -47,7 +47,7 @@ MIN_HAN_TO_JUDGE = 20  # fewer Chinese characters than this say too little about
 _HAN, _COMMON_SIMPLIFIED, _COMMON_TRADITIONAL = 1, 2, 4  # bit flags of _char_flags()
 # Ideographs, and the private-use area where GB18030 puts the byte pairs that GBK leaves unassigned: mojibake
 # lands there, so it counts as a Chinese character that is not a common one.
-_HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xE000, 0xF8FF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF))
+HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xE000, 0xF8FF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF))
 _CHUNK_CHARS = 1 << 22  # characters judged at once: keeps the per-character arrays small for a 900k-row file
 
 def _decodable_pairs(codec: str, first: int, last: int) -> list[str]:
@@ -69,7 +69,7 @@ def _char_flags() -> np.ndarray:
     Big5's 5,401 common ones its codes 0xA440-0xC67E.
     """
     flags = np.zeros(0x110000, dtype=np.uint8)
-    for first, last in _HAN_RANGES:
+    for first, last in HAN_RANGES:
         flags[first : last + 1] = _HAN
     for codec, first, last, bit in (
         ("gb2312", 0xB0A1, 0xD7F9, _COMMON_SIMPLIFIED),

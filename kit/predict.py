@@ -23,11 +23,12 @@ import numpy as np
 from kit import layout
 from kit.artifacts import mean_of_folds, read_json
 from kit.data_settings import Columns
+from kit.encoding import HAN_RANGES
 from kit.kept import COMBINATION
 
 PROBABILITY_PREFIX = "p_"  # the output's probability columns: p_-1, p_0, p_1
 NUL = "\x00"
-CHINESE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")  # CJK ideographs (and their extension A)
+CHINESE = re.compile("[" + "".join(f"{chr(first)}-{chr(last)}" for first, last in HAN_RANGES) + "]")
 
 
 @dataclass
@@ -128,13 +129,11 @@ def load_source(name: str, oof_dir: Path, models_dir: Path) -> Source:
             continue
         manifest_path = Path(oof_dir) / current / "manifest.json"
         if not manifest_path.is_file():
-            import difflib
+            from kit.settings import near
 
-            built = sorted(folder.name for folder in Path(oof_dir).glob("*/"))
-            close = difflib.get_close_matches(current, built, n=2, cutoff=0.6)
-            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else f"artifacts here: {built}"
+            built = [folder.name for folder in Path(oof_dir).glob("*/")]
             raise FileNotFoundError(f"{manifest_path}: missing; artifact {current!r} was not built in this run folder "
-                                    f"({hint})")
+                                    f"({near(current, built) if built else 'no artifacts here'})")
         manifest = read_json(manifest_path)
         node = Node(current, manifest)
         if manifest["kind"] == "ensemble":

@@ -85,8 +85,8 @@ def current_run(config_files: list[str | Path], folds_path: Path) -> CurrentRun:
     run = CurrentRun(config_files=[str(path) for path in config_files], folds_path=str(folds_path))
     missing = [str(path) for path in config_files if not Path(path).is_file()]
     if not config_files:
-        run.unchecked.append(f"not checked against a config: no {layout.RUN_CONFIG} here (Snakemake writes it when "
-                             "it plans in this folder); --configfile names the run's config files")
+        run.unchecked.append(f"not checked against a config: no {layout.RUN_CONFIG} or configs/config.yaml here "
+                             "(a run of snakemake writes the record); --configfile names the run's config files")
     elif missing:
         run.unchecked.append(f"not checked against a config: {', '.join(missing)} not found")
     if not Path(folds_path).is_file():
@@ -95,12 +95,17 @@ def current_run(config_files: list[str | Path], folds_path: Path) -> CurrentRun:
         from kit import config as kit_config
         from kit.docs import merged_config
 
-        config = kit_config.load(merged_config(list(config_files)))
-        run.artifacts = {exp.name: kit_config.experiment_config_hash(config, exp)
-                         for exp in kit_config.matrix(config)}
-        for name in config.ensembles:
-            run.artifacts[f"ensemble.{name}"] = None
-            run.members[f"ensemble.{name}"] = kit_config.ensemble_members(config, name)
+        try:
+            config = kit_config.load(merged_config(list(config_files)))
+        except ValueError as error:  # a record an older kit wrote, say: the table still shows, unchecked
+            run.unchecked.append(f"not checked against a config: {', '.join(map(str, config_files))} does not load "
+                                 f"({error}); a run of snakemake writes the record again, or pass --configfile")
+        else:
+            run.artifacts = {exp.name: kit_config.experiment_config_hash(config, exp)
+                             for exp in kit_config.matrix(config)}
+            for name in config.ensembles:
+                run.artifacts[f"ensemble.{name}"] = None
+                run.members[f"ensemble.{name}"] = kit_config.ensemble_members(config, name)
     if Path(folds_path).is_file():
         from kit.experiment import read_folds
 

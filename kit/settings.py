@@ -268,7 +268,7 @@ def _check_bounds(value, meta: Mapping, path: str) -> None:
         if isinstance(value, tuple):
             if meta.get("unique") and len(set(value)) != len(value):
                 twice = sorted({item for item in value if value.count(item) > 1}, key=str)
-                raise fail(path, f"names {', '.join(map(repr, twice))} twice: each item may appear once")
+                raise fail(path, f"names {', '.join(map(repr, twice))} more than once: each item may appear once")
             for item in value:
                 _check_bounds(item, {**meta, "min_items": None, "unique": False}, path)
         else:  # a mapping: the pattern names the keys, the bounds hold for the values

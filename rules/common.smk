@@ -19,7 +19,9 @@ try:
     )
 except ValueError as error:
     sys.exit(f"error: {error}")
-if workflow.is_main_process:  # not in a cluster job's own Snakemake
+# A folder's first plan records its config; a run that starts jobs records its own (onstart, in the Snakefile), so a
+# dry run or --lint after a run leaves the record of the run alone.
+if workflow.is_main_process and not os.path.exists(layout.RUN_CONFIG):
     kit_config.record_run_config(CONFIG, layout.RUN_CONFIG, workflow.configfiles)
 
 
@@ -47,6 +49,12 @@ def all_targets():
     ]
     final = layout.submission("final")["csv"]
     return [*targets, final, *figure_targets(), *tracking_targets()]
+
+
+def record_run_config():
+    """When a run starts jobs (onstart; never a dry run, nor a cluster job's own Snakemake): its whole config into
+    layout.RUN_CONFIG, which `kit scores` checks artifacts against."""
+    kit_config.record_run_config(CONFIG, layout.RUN_CONFIG, workflow.configfiles)
 
 
 def set_aside_earlier_runs():

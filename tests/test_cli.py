@@ -169,3 +169,14 @@ def test_a_build_step_s_command_takes_its_options_from_the_declaration(monkeypat
         cli.run_step("twice", bad, print)
     with pytest.raises(SystemExit):  # a step's own file is required
         parser.parse_args(["--name", "a", "--out-copies", "c"])
+
+
+def test_directory_moves_the_command_into_the_run_folder_and_back_with_its_log_where_it_was_named(
+        tmp_path, monkeypatch):
+    (tmp_path / "run").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:  # an empty run folder: no final submission to predict with
+        cli.main(["predict", "--directory", "run", "--log", "out/p.log", "--text", "口罩"])
+    assert exit_info.value.code == 2 and Path.cwd() == tmp_path  # back after an error too
+    assert "subs/final.json: missing" in (tmp_path / "out" / "p.log").read_text(encoding="utf-8")
+    assert not (tmp_path / "run" / "out").exists()

@@ -401,6 +401,6 @@ def test_more_than_one_config_flag_is_refused(argv, refused):
 
 
 def test_a_model_entry_without_its_kind_says_a_models_block_replaces_the_default_matrix():
-    with pytest.raises(SettingsError, match=r"'models\.lr\.kind': is required: one of .*replaces the default "
-                                            r"matrix.*--config 'models=\{lr: \{KEY: VALUE\}\}'"):
+    with pytest.raises(SettingsError, match=r"'models\.lr\.kind': is required: one of .*name it exactly as its "
+                                            r"entry does.*replaces the default matrix"):
         kit_config.load(minimal(models={"lr": {"C": 2.0}}))

@@ -599,14 +599,14 @@ CONFIG_FAULTS = [
     Fault("word vectors of dim: 0", "config", overlay({"word_vectors": {"w2v": {"dim": 0}}}),
           error=config_key("word_vectors.w2v.dim") + r"must be at least 1 \(got 0\)"),
     Fault("seeds: [0, 0]", "config", overlay({"seeds": [0, 0]}),
-          error=config_key("seeds") + r"names 0 twice: each item may appear once$"),
+          error=config_key("seeds") + r"names 0 more than once: each item may appear once$"),
     Fault("a model's variants naming one twice", "config",
           overlay({"models": {"tfidf_char_lr": {"variants": ["raw", "cleaned", "raw"]}}}),
-          error=config_key("models.tfidf_char_lr.variants") + r"names 'raw' twice"),
+          error=config_key("models.tfidf_char_lr.variants") + r"names 'raw' more than once"),
     Fault("a config file listing one model by a key alone, as if it changed the default's", "config",
           config_text("data: {train: a.csv, test: b.csv}\nmodels:\n  tfidf_char_lr: {C: 2.0}\n"),
-          error=config_key("models.tfidf_char_lr.kind") + r"is required: .*a config file that "
-                r"lists models: replaces the default matrix, .*--config 'models=\{tfidf_char_lr: \{KEY: VALUE\}\}'$"),
+          error=config_key("models.tfidf_char_lr.kind") + r"is required: .*name it exactly as its entry does .*a "
+                r"config file that lists models: replaces the default matrix, so each of its entries is whole$"),
     Fault("keep_models: maybe", "config", overlay({"keep_models": "maybe"}),
           error=config_key("keep_models") + r"must be one of 'auto', 'all', 'none' \(got 'maybe'\)"),
     Fault("a pseudo teacher that does not exist", "config", overlay({"pseudo": {"pl": {"teacher": "teachr"}}}),
@@ -793,8 +793,8 @@ PREDICT_FAULTS = [
           error=r"^posts\.txt: no such file; --input takes a file of posts"),
     Fault("kit predict --source that is not an artifact", "command", then(nothing, [*PREDICT, "--text", "口罩",
                                                                                  "--source", "data"]),
-          error=r"^oof/data/manifest\.json: missing; artifact 'data' was not built in this run folder \(artifacts "
-                r"here: \['ensemble\.avg', 'lr\.raw\.s0'"),
+          error=r"^oof/data/manifest\.json: missing; artifact 'data' was not built in this run folder \(known: "
+                r"\['ensemble\.avg', 'lr\.raw\.s0'"),
     Fault("kit predict with a deleted fold model", "command",
           then(lambda folder: shutil.rmtree(folder / KEPT_FOLD), [*PREDICT, "--text", "口罩"]),
           error=rf"^{KEPT_FOLD}: no kept fold model of lr\.raw\.s0"),

@@ -194,10 +194,15 @@ def test_a_check_left_out_is_said_under_the_table(tmp_path, monkeypatch):
     console = Console(width=100, record=True, color_system=None)
     print_scores(tmp_path, tmp_path, run=run, console=console)
     text = " ".join(console.export_text().split())
-    assert "not checked against a config: no logs/run_config.yaml here" in text
+    assert "not checked against a config: no logs/run_config.yaml or configs/config.yaml here" in text
     assert f"not checked against a fold file: {tmp_path / 'data' / 'folds.parquet'} not found" in text
     missing = current_run([tmp_path / "gone.yaml"], tmp_path / "data" / "folds.parquet")
     assert missing.unchecked[0] == f"not checked against a config: {tmp_path / 'gone.yaml'} not found"
+    (tmp_path / "old.yaml").write_text("data: {train: a.csv, test: b.csv}\nmodels: {lr: {kind: sklearn, "
+                                       "renamed_key: 1}}\n")  # a record an older kit wrote, say
+    old = current_run([tmp_path / "old.yaml"], tmp_path / "data" / "folds.parquet")
+    assert old.artifacts is None
+    assert any("old.yaml does not load (config key 'models.lr.renamed_key'" in line for line in old.unchecked)
 
 
 def test_a_piped_table_fits_columns_when_it_is_set(tmp_path, monkeypatch, capsys):

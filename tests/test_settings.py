@@ -93,7 +93,7 @@ def test_command_line_text_is_read_by_its_fields_type():
         ({"name": "x", "mode": "medium"}, r"'m\.mode': must be one of 'fast', 'slow'"),
         ({"name": "x", "sizes": []}, r"'m\.sizes': needs at least 1"),
         ({"name": "x", "sizes": [0]}, r"'m\.sizes': must be at least 1"),
-        ({"name": "x", "sizes": [2, 3, 2]}, r"'m\.sizes': names 2 twice: each item may appear once"),
+        ({"name": "x", "sizes": [2, 3, 2]}, r"'m\.sizes': names 2 more than once: each item may appear once"),
         ({"name": "x", "sizes": "1,2"}, r"'m\.sizes': must be a list of integers"),
         ({"name": "x", "window": [1, 2, 3]}, r"'m\.window': must be a list \[an integer, an integer\]"),
         ({"name": "x", "window": [3, 1]}, r"'m\.window': must be \[low, high\]"),

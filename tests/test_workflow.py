@@ -88,8 +88,8 @@ def test_scores_json_lists_every_artifact(tiny_run):
 
 @pytest.mark.slow
 def test_scores_tell_this_runs_artifacts_by_the_config_snakemake_last_planned_with(tiny_run, tmp_path):
-    """The workflow records its whole config in logs/run_config.yaml at every plan, so `kit scores` run from
-    anywhere (--directory) checks the artifacts against the config the person last gave, --config values included."""
+    """The run records its whole config in logs/run_config.yaml, so `kit scores` run from anywhere (--directory)
+    checks the artifacts against it; a dry run of another config (a what-if) leaves the record of the run alone."""
     record = yaml.safe_load((tiny_run / "logs" / "run_config.yaml").read_text(encoding="utf-8"))
     assert record["models"]["char_lr"]["min_df"] == 1 and record["folds"]["k"] == 3
 
@@ -99,12 +99,18 @@ def test_scores_tell_this_runs_artifacts_by_the_config_snakemake_last_planned_wi
         return {row["name"]: row.get("not_of_this_run") for row in json.loads(out)}
 
     assert not_of_this_run() == {"char_lr.raw.s0": None, "char_lr.cleaned.s0": None, "ensemble.avg": None}
+    recorded = (tiny_run / "logs" / "run_config.yaml").read_bytes()
     snakemake(tiny_run, "-n", "--configfile", "tiny.yaml", "--config", "models={char_lr: {C: 2.0}}")
-    changed = not_of_this_run()
+    assert (tiny_run / "logs" / "run_config.yaml").read_bytes() == recorded
+    assert set(not_of_this_run().values()) == {None}
+    # Against that config, named: the changed experiments and the ensemble over them are apart.
+    (tmp_path / "c2.yaml").write_text(yaml.safe_dump({**record, "models": {"char_lr": {**record["models"]["char_lr"],
+                                                                                         "C": 2.0}}}))
+    out = subprocess.run([sys.executable, "-m", "kit", "scores", "--json", "--directory", str(tiny_run),
+                          "--configfile", str(tmp_path / "c2.yaml")], capture_output=True, text=True, check=True)
+    changed = {row["name"]: row.get("not_of_this_run") for row in json.loads(out.stdout)}
     assert changed["char_lr.raw.s0"].startswith("its config entry changed since it was built")
     assert changed["ensemble.avg"].startswith("member char_lr.")
-    snakemake(tiny_run, "-n", "--configfile", "tiny.yaml")
-    assert set(not_of_this_run().values()) == {None}
 
 
 @pytest.mark.slow
@@ -478,6 +484,7 @@ def test_a_second_seed_of_a_deterministic_model_runs_to_the_final_submission(tin
         manifest = json.loads((tiny_run / "oof" / f"ensemble.{name}" / "manifest.json").read_text())
         assert ("char_lr.raw.s1" in manifest["dropped_duplicates"]) == identical, name
     assert (tiny_run / "subs" / "final.csv").is_file()
+    assert yaml.safe_load((tiny_run / "logs" / "run_config.yaml").read_text(encoding="utf-8"))["seeds"] == [0, 1]
 
 
 @pytest.mark.slow
