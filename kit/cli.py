@@ -497,8 +497,8 @@ def cmd_submit(args, log) -> None:
          arg("--subs-dir", default=layout.SUBS, help="the submissions' folder (default: %(default)s)"),
          arg("--configfile", nargs="*", default=None, metavar="CONFIGFILE",
              help="the run's config files, merged as snakemake --configfile does: an artifact no entry of "
-             f"theirs builds is listed apart (default: {layout.RUN_CONFIG}, the config Snakemake last planned "
-             "with here, or else configs/config.yaml)"),
+             f"theirs builds is listed apart (default: {layout.RUN_CONFIG}, the config of the last run here, "
+             "or else configs/config.yaml)"),
          arg("--folds", default=layout.FOLDS,
              help="the run's fold file: an artifact made on another one is listed apart (default: %(default)s)"),
          arg("--json", action="store_true", help="print JSON instead of a table"),

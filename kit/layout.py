@@ -25,7 +25,7 @@ LEADERBOARD_LOG = "lb.csv"  # written by a person (kit lb add), read by the CV-v
 CHECKPOINTS = "checkpoints"  # outside every rule's outputs, so Snakemake never deletes them on a re-run
 FIGURES = "figures"  # the report's figures: eda/, experiments/, ensembles/, final/, adversarial/
 LOGS = "logs"  # one log per job: logs/<stage>.log or logs/<stage>/<name>.log
-RUN_CONFIG = f"{LOGS}/run_config.yaml"  # the whole config Snakemake last planned with here, which kit scores reads
+RUN_CONFIG = f"{LOGS}/run_config.yaml"  # the whole config of the last run here, which kit scores reads
 TRACKING = "tracking/mlflow.json"  # artifact -> MLflow run id (tracking: mlflow)
 EDA_FIGURES = ("class_counts", "text_lengths", "duplicates")  # figures/eda/<name>.png
 

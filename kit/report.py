@@ -68,9 +68,9 @@ class CurrentRun:
 
 
 def run_config_files(given: list[str] | None) -> list[str]:
-    """The config files `kit scores` checks artifacts against: those given; else the record of the config Snakemake
-    last planned with in this folder (layout.RUN_CONFIG, every default and --config value in it); else a folder's
-    own configs/config.yaml (a run from before that record); else none."""
+    """The config files `kit scores` checks artifacts against: those given; else the record of the last run's config
+    in this folder (layout.RUN_CONFIG, every default and --config value in it); else a folder's own
+    configs/config.yaml (a run from before that record); else none."""
     if given is not None:
         return list(given)
     for path in (layout.RUN_CONFIG, "configs/config.yaml"):
