@@ -175,6 +175,8 @@ def log_table(rows: list[dict]):
 
     from rich import box
 
+    from kit.report import short_hash
+
     table = Table(title="Leaderboard log (lb.csv), oldest first", box=box.SIMPLE_HEAD, pad_edge=False)
     for column, justify in (("submission", "left"), ("source", "left"),
                             ("OOF", "right"), ("LB", "right"), ("note", "left")):
@@ -184,7 +186,7 @@ def log_table(rows: list[dict]):
         name = Path(row["submission"]).stem  # subs/<artifact>.csv: its source is its name
         # The hash's head tells apart the files recorded under one name (each run rewrites subs/final.csv); it is
         # the head of the sha256 in the submission's sidecar.
-        table.add_row(f"{name} {row['sha256'][:8]}", "" if row["source"] == name else row["source"], oof,
+        table.add_row(f"{name} {short_hash(row['sha256'])}", "" if row["source"] == name else row["source"], oof,
                       f"{row['lb_score']:.4f}", row["note"])
     return table
 
