@@ -26,6 +26,11 @@ def sha256_json(obj) -> str:
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
 
 
+def short_hash(value: str | None) -> str:
+    """A hash as a person compares two of them: its first 8 characters."""
+    return (value or "none")[:8]
+
+
 def file_sha256(path) -> str:
     """Hash of a file's bytes: what a submission's sidecar records, so a changed CSV is caught."""
     digest = hashlib.sha256()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from kit.artifacts import atomic_write_bytes, read_json, write_json
-from kit.hashing import file_sha256
+from kit.hashing import file_sha256, short_hash
 
 COLUMNS = ("recorded_at", "submission", "sha256", "source", "honest_oof_f1", "lb_score", "note")
 # Fewer points than this give a rank correlation that says little: no verdict below it.
@@ -175,7 +175,6 @@ def log_table(rows: list[dict]):
 
     from rich import box
 
-    from kit.report import short_hash
 
     table = Table(title="Leaderboard log (lb.csv), oldest first", box=box.SIMPLE_HEAD, pad_edge=False)
     for column, justify in (("submission", "left"), ("source", "left"),

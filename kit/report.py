@@ -15,6 +15,7 @@ from typing import Callable
 
 from kit import layout
 from kit.artifacts import discover, read_json
+from kit.hashing import short_hash
 
 FINAL_MARK = "★"
 ELLIPSIS = "…"
@@ -111,11 +112,6 @@ def current_run(config_files: list[str | Path], folds_path: Path) -> CurrentRun:
 
         run.fold_hash = read_folds(Path(folds_path))[1]
     return run
-
-
-def short_hash(value: str | None) -> str:
-    """A hash as a person compares two of them: its first 8 characters."""
-    return (value or "none")[:8]
 
 
 def why_not_current(row: dict, run: CurrentRun, stale: set[str] = frozenset()) -> str | None:
