@@ -531,7 +531,8 @@ def cmd_scores(args, log) -> None:
 )
 def cmd_lb(args, log) -> None:
     """Record a submission's public leaderboard score (`add`), or list the recorded ones. Only a submission the kit
-    wrote, unchanged since (its sidecar's sha256), is accepted; the log is a plain CSV (lb.csv) to keep in git.
+    wrote, unchanged since (its sidecar's sha256), is accepted; the log is a plain CSV (lb.csv) to keep in git, and
+    a copy of each recorded CSV and its sidecar is kept in submitted/ beside it, named by the hash's head.
 
     Example: python -m kit lb add subs/final.csv 0.7312 --note "first try"
     """
@@ -543,7 +544,7 @@ def cmd_lb(args, log) -> None:
         row = lb.add(Path(args.log_file), Path(args.submission), args.score, args.note)
         honest = "unknown" if row["honest_oof_f1"] is None else f"{row['honest_oof_f1']:.4f}"
         log(f"{args.log_file}: {row['submission']} ({row['source']}, sha256 {row['sha256'][:8]}) scored "
-            f"{row['lb_score']:.4f} on the leaderboard; honest OOF {honest}")
+            f"{row['lb_score']:.4f} on the leaderboard; honest OOF {honest}; a copy is kept as {row['archived']}")
         return
     if args.submission is not None:
         raise ValueError(f"lb: unexpected {args.submission!r}; `kit lb` lists, `kit lb add FILE SCORE` records")

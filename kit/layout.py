@@ -22,6 +22,7 @@ OOF = "oof"  # artifacts: <exp>/ and ensemble.<name>/
 SUBS = "subs"  # submissions and their sidecars
 FINAL_SIDECAR = f"{SUBS}/final.json"
 LEADERBOARD_LOG = "lb.csv"  # written by a person (kit lb add), read by the CV-vs-LB figure and kit scores
+SUBMITTED = "submitted"  # beside the log: kit lb add's copy of each recorded submission, <sha256[:12]>.csv + .json
 CHECKPOINTS = "checkpoints"  # outside every rule's outputs, so Snakemake never deletes them on a re-run
 FIGURES = "figures"  # the report's figures: eda/, experiments/, ensembles/, final/, adversarial/
 LOGS = "logs"  # one log per job: logs/<stage>.log or logs/<stage>/<name>.log

@@ -7,12 +7,15 @@
 Only a submission the kit wrote is accepted (its JSON sidecar, kit.submission, names the artifact behind it), and
 only unchanged: the CSV's SHA-256 must be the one the sidecar records (a sidecar written before the kit recorded it
 gets it added). So each leaderboard score stays tied to the exact file that earned it and to that file's honest OOF
-macro-F1, and `kit scores` and the report can set the two side by side.
+macro-F1, and `kit scores` and the report can set the two side by side. `kit lb add` also keeps a copy of the CSV
+and its sidecar in `submitted/` beside the log, named by the hash's head (`submitted/<sha256[:12]>.csv`): a later run
+rewrites `subs/final.csv`, and the file that earned a score is still there to resubmit, blend or compare.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import time
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kit import layout
 from kit.artifacts import atomic_write_bytes, read_json, write_json
 from kit.hashing import file_sha256, short_hash
 
@@ -107,8 +111,26 @@ def checked_submission(submission: Path) -> dict:
     return {**sidecar, "sha256": digest}
 
 
+def archived(log_path: Path, sha256: str) -> Path:
+    """Where `kit lb add` keeps the copy of the submission with this hash: submitted/ beside the log."""
+    return Path(log_path).parent / layout.SUBMITTED / f"{sha256[:12]}.csv"
+
+
+def archive(log_path: Path, submission: Path, sidecar: dict) -> Path:
+    """Copy the submission CSV and its sidecar (with the sha256) beside the log; return the CSV's copy. The copy is
+    checked against the hash, so a file changed while it was read is caught rather than kept."""
+    copy = archived(log_path, sidecar["sha256"])
+    data = Path(submission).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sidecar["sha256"]:
+        raise ValueError(f"{submission}: changed while it was being recorded; record it again")
+    atomic_write_bytes(copy, data)
+    write_json(copy.with_suffix(".json"), sidecar)
+    return copy
+
+
 def add(log_path: Path, submission: Path, score: str, note: str = "") -> dict:
-    """Record `submission`'s leaderboard score in the log; return the new row.
+    """Record `submission`'s leaderboard score in the log, keep a copy of it (archive); return the new row with
+    `archived`, the copy's path.
 
     The same file (by hash) is recorded once: a second score for it is refused, naming the line to edit.
     """
@@ -129,8 +151,9 @@ def add(log_path: Path, submission: Path, score: str, note: str = "") -> dict:
         "lb_score": lb_score,
         "note": " ".join(note.split()),  # one line in the CSV, whatever the shell passed
     }
+    copy = archive(log_path, submission, sidecar)  # before the log: a row never names a copy that is not there
     write_log(log_path, [*rows, row])
-    return row
+    return row | {"archived": str(copy)}
 
 
 def with_lb_scores(score_rows: list[dict], rows: list[dict]) -> list[dict]:

@@ -64,6 +64,33 @@ def test_add_records_the_hash_source_and_honest_score_and_lb_lists_them(run, cap
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
+def test_add_keeps_a_copy_of_the_recorded_file_that_outlives_a_rerun(run, capsys):
+    original = (run / "subs" / "b.raw.s0.csv").read_bytes()
+    sidecar = json.loads((run / "subs" / "b.raw.s0.json").read_text())
+    capsys.readouterr()
+    kit("lb", "add", "subs/b.raw.s0.csv", "0.7312")
+    copy = run / "submitted" / f"{sidecar['sha256'][:12]}.csv"
+    assert str(copy.relative_to(run)) in capsys.readouterr().err
+    (run / "subs" / "b.raw.s0.csv").write_text("id,y\n")  # a later run rewrites the submission
+    assert copy.read_bytes() == original
+    assert json.loads(copy.with_suffix(".json").read_text()) == sidecar
+    assert lb.archived(run / "lb.csv", sidecar["sha256"]) == copy
+
+
+def test_a_file_changed_while_it_is_recorded_leaves_no_row_and_no_copy(run, monkeypatch):
+    checked = lb.checked_submission
+
+    def then_edited(submission):
+        sidecar = checked(submission)
+        submission.write_text("id,y\n1,0\n")
+        return sidecar
+
+    monkeypatch.setattr(lb, "checked_submission", then_edited)
+    with pytest.raises(ValueError, match="subs/a.raw.s0.csv: changed while it was being recorded"):
+        lb.add(run / "lb.csv", run / "subs" / "a.raw.s0.csv", "0.7")
+    assert not (run / "lb.csv").exists() and not (run / "submitted").exists()
+
+
 def test_a_sidecar_without_a_hash_gets_one(run):
     path = run / "subs" / "a.raw.s0.json"
     sidecar = json.loads(path.read_text())
