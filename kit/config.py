@@ -229,6 +229,13 @@ class Config(Settings):
                 refuse_option_like("classes", label, "only a negative number may start with '-'")
         if len(set(self.classes)) != len(self.classes):
             raise fail("classes", f"has duplicates: {list(self.classes)}")
+        # A file that names only one of train and test would pair it with the demo's other file: a run that trains on
+        # the synthetic posts, or predicts the demo's test ids, and writes a well-formed, worthless submission.
+        kept = [role for role in ("train", "test") if getattr(self.data, role) == DEMO_FILES[role]]
+        if len(kept) == 1:
+            role, other = kept[0], {"train": "test", "test": "train"}[kept[0]]
+            raise fail(f"data.{role}", f"is still the demo's file ({DEMO_FILES[role]}) while data.{other} names "
+                                       f"yours ({getattr(self.data, other)}); set data.{role} too")
         # A --configfile that names only train and test must not inherit the demo's unlabeled file from the defaults.
         if self.data.unlabeled == DEMO_FILES["unlabeled"] and self.data.train != DEMO_FILES["train"]:
             self.data.unlabeled = None

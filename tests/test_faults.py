@@ -537,6 +537,11 @@ CONFIG_FAULTS = [
           error=config_key("columns.text") + r"'--out-train' starts with '-'.*rename the column in the files"),
     Fault("a data path a command line takes for an option", "config", overlay({"data": {"train": "-train.csv"}}),
           error=config_key("data.train") + r"'-train\.csv' starts with '-'.*write it as '\./-train\.csv'"),
+    Fault("a data config naming the test file only", "config", overlay({"data": {"test": "mine/test.csv"}}),
+          error=config_key("data.train") + r"is still the demo's file \(data/demo/.*\) while data\.test names yours "
+                                           r"\(mine/test\.csv\); set data\.train too"),
+    Fault("a data config naming the train file only", "config", overlay({"data": {"train": "mine/train.csv"}}),
+          error=config_key("data.test") + r"is still the demo's file .* while data\.train names yours"),
     Fault("variants: [clean]", "config", overlay({"variants": ["clean"]}),
           error=config_key("variants") + "unknown variant 'clean'; did you mean 'cleaned'"),
     Fault("a misspelled member in fixed weights", "config",
