@@ -49,8 +49,13 @@ class Columns(Settings):
                                              "printable id")
 
     def check(self, path: str) -> None:
-        for name in ("id", "text", "label"):
+        roles = ("id", "text", "label")
+        for index, name in enumerate(roles):
             refuse_option_like(f"{path}.{name}", getattr(self, name), "rename the column in the files")
+            for earlier in roles[:index]:
+                if getattr(self, name) == getattr(self, earlier):
+                    raise fail(f"{path}.{name}", f"{getattr(self, name)!r} is {path}.{earlier} too; the id, text and "
+                                                 "label columns are three different columns")
         refuse_option_like(f"{path}.id_pattern", self.id_pattern, f"write it as '(?:{self.id_pattern})'")
         if self.id_pattern is not None:
             try:

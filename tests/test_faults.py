@@ -156,6 +156,16 @@ def ingest_into(prepare: Callable[[Path], None]) -> Callable[[Path], list]:
     return build
 
 
+def ingest_flag(flag: str, value: str) -> Callable[[Path], list]:
+    """build: clean files; ingest's command line with `flag` given `value`."""
+    def build(folder: Path) -> list:
+        args = ingest_args(relative_paths(Case("", files()), folder))
+        args[args.index(flag) + 1] = value
+        return args
+
+    return build
+
+
 def old_output(folder: Path) -> None:
     """out/ holding an earlier run's train split (one row more), which a refused write must leave as it was."""
     (folder / "old").mkdir()
@@ -486,6 +496,9 @@ FILE_FAULTS = [
           needs="non-root", error=r"^out/train\.parquet: cannot be written \(Permission denied\): make the folder"),
     Fault("a full disk (a 64 KiB tmpfs, filled)", "ingest", ingest_into(nothing), prefix=FULL_DISK_MOUNT,
           needs="mount", error=r"^out/train\.parquet: cannot be written \(No space left on device\): free some disk"),
+    Fault("a text column that is the id column", "ingest", ingest_flag("--column-text", Columns().id),
+          error=r"'command line\.text': '微博id' is command line\.id too; the id, text and label columns are three "
+                r"different columns"),
     Fault("a killed run's temporary report is removed at the next start", "ingest", ingest_into(stale_report_temp),
           said=rf"removed out/\.report\.json\.{STALE}\.tmp, a temporary file left by a killed run",
           absent=(f"out/.report.json.{STALE}.tmp",), kept={"out/test.parquet": ids(900, 901, 902)}),
@@ -542,6 +555,8 @@ CONFIG_FAULTS = [
                                            r"\(mine/test\.csv\); set data\.train too"),
     Fault("a data config naming the train file only", "config", overlay({"data": {"train": "mine/train.csv"}}),
           error=config_key("data.test") + r"is still the demo's file .* while data\.train names yours"),
+    Fault("a label column that is the text column", "config", overlay({"columns": {"label": "微博中文内容"}}),
+          error=config_key("columns.label") + r"'微博中文内容' is columns\.text too"),
     Fault("variants: [clean]", "config", overlay({"variants": ["clean"]}),
           error=config_key("variants") + "unknown variant 'clean'; did you mean 'cleaned'"),
     Fault("a misspelled member in fixed weights", "config",
