@@ -51,11 +51,21 @@ def dotted(keys: list[str]) -> str:
 def load_yaml(path: str | Path) -> dict:
     """The YAML (or JSON) file's mapping, checked as the module docstring says; a SettingsError naming the file, the
     line and the key otherwise. The caller has made sure path is a file of bounded size (kit.input_files)."""
-    text = Path(path).read_text(encoding="utf-8")
     try:
-        return _load_yaml(path, text)
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object.count(b"\n", 0, error.start) + 1
+        raise SettingsError(f"{path}: line {line}: is not UTF-8 text (byte {error.object[error.start]:#04x}); save "
+                            "it as UTF-8") from None
+    try:
+        data = _load_yaml(path, text)
     except RecursionError:  # the YAML and JSON parsers recurse once per level, before any check can count them
         raise SettingsError(f"{path}: nests values too deeply to be read (the kit allows {MAX_DEPTH} levels)") from None
+    if not isinstance(data, dict):
+        what = {"list": "a list", "str": "a string", "bool": "true or false"}.get(type(data).__name__, "a number")
+        raise SettingsError(f"{path}: holds {what} ({str(data)[:40]!r}), not a mapping of config keys such as "
+                            "`data:` or `models:`")
+    return data
 
 
 def _load_yaml(path, text: str) -> dict:

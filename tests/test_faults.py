@@ -210,8 +210,12 @@ def overlay(changes: dict) -> Callable[[Path], list]:
 
 
 def config_text(text: str) -> Callable[[Path], list]:
+    return config_bytes(text.encode("utf-8"))
+
+
+def config_bytes(data: bytes) -> Callable[[Path], list]:
     def build(folder: Path) -> list:
-        (folder / "broken.yaml").write_text(text, encoding="utf-8")
+        (folder / "broken.yaml").write_bytes(data)
         return ["broken.yaml"]
 
     return build
@@ -632,6 +636,10 @@ CONFIG_FAULTS = [
     Fault("a pseudo teacher that does not exist", "config", overlay({"pseudo": {"pl": {"teacher": "teachr"}}}),
           error=config_key("pseudo.pl.teacher") + r"'teachr' is neither an experiment nor an ensemble; did you mean "
                                                   r"'teacher'"),
+    Fault("a config file holding a list", "config", config_text("- data: {train: a.csv}\n"),
+          error=r"^broken\.yaml: holds a list \(\"\[\{'data'.*\), not a mapping of config keys such as `data:`"),
+    Fault("a config file in GB18030", "config", config_bytes("columns:\n  text: 微博中文内容\n".encode("gb18030")),
+          error=r"^broken\.yaml: line 2: is not UTF-8 text \(byte 0xb2\); save it as UTF-8$"),
     Fault("a tab in the YAML indentation", "config", config_text("data:\n\ttrain: a.csv\n"),
           error=r"^broken\.yaml: line 2, column 1: is not valid YAML \(found character '\\t'"),
     Fault("a key given twice in a nested mapping", "config",
