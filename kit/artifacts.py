@@ -201,6 +201,20 @@ def read_json(path: Path):
         raise damaged_error(path, error) from error
 
 
+MANIFEST_KEYS = ("name", "kind", "fold_hash")  # what every artifact's manifest holds (docs/architecture.md)
+
+
+def read_manifest(path: Path) -> dict:
+    """An artifact's manifest.json: a JSON object with MANIFEST_KEYS; ArtifactError naming the file otherwise."""
+    manifest = read_json(path)
+    if not isinstance(manifest, dict):
+        raise damaged_error(path, ValueError(f"a JSON {type(manifest).__name__}, not an object"))
+    missing = [key for key in MANIFEST_KEYS if not isinstance(manifest.get(key), str)]
+    if missing:
+        raise damaged_error(path, ValueError(f"no {', '.join(map(repr, missing))}"))
+    return manifest
+
+
 def read_parquet(path: Path, columns: list[str] | None = None):
     """The DataFrame a parquet output holds (only `columns` when given)."""
     import pandas as pd
@@ -299,7 +313,7 @@ class Artifact:
         for field_name, ok in checks:
             if not ok:
                 raise ValueError(f"artifact {where}: field {field_name!r} breaks the contract (docs/architecture.md)")
-        for key in ("name", "kind", "fold_hash"):
+        for key in MANIFEST_KEYS:
             if key not in self.manifest:
                 raise ValueError(f"artifact {where}: manifest lacks {key!r}")
         return self
@@ -335,7 +349,8 @@ class Artifact:
                 f"`snakemake --forcerun {npz}`"
             )
         pool = {key: arrays[key] for key in POOL_ARRAYS if key in arrays}
-        return cls(**{key: arrays[key] for key in ARRAYS}, **pool, manifest=read_json(manifest)).validate(str(npz.parent))
+        return cls(**{key: arrays[key] for key in ARRAYS}, **pool,
+                   manifest=read_manifest(manifest)).validate(str(npz.parent))
 
 
 def discover(oof_dir: Path) -> list[Path]:

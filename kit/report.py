@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from kit import layout
-from kit.artifacts import discover, read_json
+from kit.artifacts import discover, read_json, read_manifest
 from kit.hashing import short_hash
 
 FINAL_MARK = "★"
@@ -25,7 +25,7 @@ def score_rows(oof_dir: Path) -> list[dict]:
     """One dict per artifact, sorted by honest OOF macro-F1 (what a fresh test set would see), best first."""
     rows = []
     for folder in discover(oof_dir):
-        manifest = read_json(folder / "manifest.json")
+        manifest = read_manifest(folder / "manifest.json")
         scores = manifest.get("scores", {})
         rows.append(
             {
@@ -117,6 +117,9 @@ def current_run(config_files: list[str | Path], folds_path: Path) -> CurrentRun:
 def why_not_current(row: dict, run: CurrentRun, stale: set[str] = frozenset()) -> str | None:
     """Why the artifact of `row` is not of the current run, or None when it is. stale: the experiments already found
     not current (an ensemble of one is not current either)."""
+    folder = Path(row["path"]).name
+    if folder != row["name"]:  # a copied or renamed folder: the workflow neither reads nor rebuilds it
+        return f"its folder is named {folder}, its manifest {row['name']} (a copy?); move it out of oof/"
     if run.fold_hash is not None and row.get("fold_hash") != run.fold_hash:
         return (f"made on another fold file (fold_hash {short_hash(row.get('fold_hash'))}, {run.folds_path} has "
                 f"{short_hash(run.fold_hash)})")
@@ -144,12 +147,12 @@ def split_current(rows: list[dict], run: CurrentRun) -> tuple[list[dict], list[t
     reasons = {}
     for row in sorted(rows, key=lambda row: row["kind"] == "ensemble"):
         why = why_not_current(row, run, stale)
-        if why:
+        if why and Path(row["path"]).name == row["name"]:
             stale.add(row["name"])
-        reasons[row["name"]] = why
+        reasons[row["path"]] = why
     for row in rows:
-        if reasons[row["name"]]:
-            others.append((row, reasons[row["name"]]))
+        if reasons[row["path"]]:
+            others.append((row, reasons[row["path"]]))
         else:
             current.append(row)
     return current, others

@@ -249,6 +249,16 @@ def hollow(folder: Path, path: str) -> None:
     (folder / path).write_bytes(payload[: len(payload) // 2] + payload[-8:])
 
 
+def json_text(text: str) -> Callable[[Path, str], None]:
+    """damage: replace the file with `text`, valid JSON that is not what the file must hold."""
+    return lambda folder, path: (folder / path).write_text(text)
+
+
+def copied_artifact(folder: Path) -> None:
+    """oof/backup_lr: a person's copy of oof/lr.raw.s0, its manifest still naming lr.raw.s0."""
+    shutil.copytree(folder / EXPERIMENT, folder / "oof" / "backup_lr")
+
+
 EXPERIMENT = "oof/lr.raw.s0"
 ENSEMBLE = "oof/ensemble.avg"
 VARIANT_FILES = ["--train", "data/variants/raw/train.parquet", "--test", "data/variants/raw/test.parquet",
@@ -885,6 +895,14 @@ COMMAND_FAULTS = [
     Fault("a truncated manifest.json read by kit ensemble", "command",
           damaged_run(f"{ENSEMBLE}/manifest.json", ensemble_args(EXPERIMENT, ENSEMBLE)),
           error=damaged(f"{ENSEMBLE}/manifest.json")),
+    *(Fault(f"a manifest.json holding {text} read by kit scores", "command",
+            damaged_run(f"{EXPERIMENT}/manifest.json", ["scores"], json_text(text)),
+            error=damaged(f"{EXPERIMENT}/manifest.json"))
+      for text in ("{}", "[]", "null")),
+    Fault("a copied artifact folder under oof/ is listed apart by kit scores, not ranked twice", "command",
+          then(copied_artifact, ["scores", "--agreement"]),
+          said=r"lr\.raw\.s0: its folder is named backup_lr, its manifest lr\.raw\.s0 \(a copy\?\); move it out of "
+               r"oof/"),
     Fault("a missing member of kit ensemble", "command",
           then(lambda folder: (folder / EXPERIMENT / "oof.npz").unlink(), ensemble_args(EXPERIMENT, ENSEMBLE)),
           error=rf"^artifact {EXPERIMENT}: oof\.npz is missing$"),
