@@ -227,6 +227,11 @@ def read_parquet(path: Path, columns: list[str] | None = None):
         if getattr(error, "errno", None):  # the system's refusal (a missing file, no permission): not damage
             raise
         # pyarrow reports damage as ArrowInvalid or as an OSError without errno, naming neither rule nor fix.
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head and head != b"PAR1":  # not damage: another kind of file, which must not be deleted
+            raise ArtifactError(f"{path}: is not a parquet file (it starts with {head!r}); name the kit's .parquet "
+                                "file here") from error
         raise damaged_error(path, error) from error
 
 

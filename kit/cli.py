@@ -499,13 +499,14 @@ def cmd_submit(args, log) -> None:
              help="the run's config files, merged as snakemake --configfile does: an artifact no entry of "
              f"theirs builds is listed apart (default: {layout.RUN_CONFIG}, the config of the last run here, "
              "or else configs/config.yaml)"),
-         arg("--folds", default=layout.FOLDS,
-             help="the run's fold file: an artifact made on another one is listed apart (default: %(default)s)"),
+         arg("--folds", default=None,
+             help=f"the run's fold file: an artifact made on another one is listed apart (default: {layout.FOLDS})"),
          arg("--json", action="store_true", help="print JSON instead of a table"),
          arg("--members", action="store_true", help="also print each ensemble's members and weights"),
          arg("--agreement", action="store_true",
              help="also print how often each pair of artifacts agrees, as a heatmap"),
-         arg("--lb", default=layout.LEADERBOARD_LOG, help="the leaderboard log whose scores join the table (kit lb)"),
+         arg("--lb", default=None, help="the leaderboard log whose scores join the table (kit lb; default: "
+                                         f"{layout.LEADERBOARD_LOG})"),
 )
 def cmd_scores(args, log) -> None:
     """Print every experiment and ensemble of the current run, best honest F1 first, in a table that fits the
@@ -516,9 +517,15 @@ def cmd_scores(args, log) -> None:
     """
     from kit.report import current_run, print_scores, run_config_files
 
-    run = current_run([Path(path) for path in run_config_files(args.configfile)], Path(args.folds))
+    # A file named on the command line must be there; the defaults may be missing (their check is said undone).
+    given = [*(args.configfile or []), *(path for path in (args.folds, args.lb) if path is not None)]
+    for path in given:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: not found (named on the command line)")
+    folds = Path(args.folds or layout.FOLDS)
+    run = current_run([Path(path) for path in run_config_files(args.configfile)], folds)
     print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement,
-                 members=args.members, run=run, lb_log=Path(args.lb))
+                 members=args.members, run=run, lb_log=Path(args.lb or layout.LEADERBOARD_LOG))
 
 
 @command("lb", "record or list public leaderboard scores (lb.csv)",

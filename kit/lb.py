@@ -37,6 +37,8 @@ DISAGREE_BELOW = 0.5
 def parse_score(text: str, where: str) -> float:
     """A leaderboard score (macro-F1): a finite number in [0, 1]; ValueError naming `where` otherwise."""
     try:
+        if "_" in text:  # float() reads 0.7_1 as 0.71
+            raise ValueError(text)
         score = float(text)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: score {text!r} is not a number (a macro-F1 in [0, 1], e.g. 0.7312)") from None
@@ -51,7 +53,7 @@ def read_log(path: Path) -> list[dict]:
     if not path.exists():
         return []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's "CSV UTF-8" starts with a BOM
     except (UnicodeDecodeError, IsADirectoryError) as error:
         raise ValueError(f"{path}: not a leaderboard log ({error}); restore it from git or move it aside") from None
     reader = csv.reader(io.StringIO(text))
@@ -93,6 +95,9 @@ def checked_submission(submission: Path) -> dict:
     submission = Path(submission)
     if not submission.is_file():
         raise FileNotFoundError(f"{submission}: missing; name a submission under subs/, e.g. subs/final.csv")
+    if submission.suffix.lower() != ".csv":
+        raise ValueError(f"{submission}: not a submission CSV; name the CSV itself, e.g. "
+                         f"{submission.with_suffix('.csv')}")
     sidecar_path = submission.with_suffix(".json")
     if not sidecar_path.is_file():
         raise ValueError(f"{submission}: no sidecar {sidecar_path}, so the kit did not write it; record only a "

@@ -8,6 +8,7 @@ field) becomes one `error:` line and exit code 2; any other exception (a bug) le
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import traceback
@@ -76,6 +77,11 @@ def running(log_path: str | None):
         # Data and config errors already name their file and field: show them plainly, not as a traceback.
         log(f"error: {error}")
         sys.exit(2)
+    except BrokenPipeError:
+        # The reader of the output went away (`kit scores --json | head -1`): stop quietly, as a Unix tool does, with
+        # stdout pointed at /dev/null so that the interpreter's last flush finds no closed pipe either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except Exception:
         log.file_only(traceback.format_exc())  # a bug's traceback belongs in the rule's log, not only on stderr
         raise

@@ -903,6 +903,18 @@ COMMAND_FAULTS = [
           then(copied_artifact, ["scores", "--agreement"]),
           said=r"lr\.raw\.s0: its folder is named backup_lr, its manifest lr\.raw\.s0 \(a copy\?\); move it out of "
                r"oof/"),
+    Fault("kit scores --folds naming a submission CSV: not a parquet file, which it must not say to delete",
+          "command", then(nothing, ["scores", "--folds", "subs/final.csv"]),
+          error=r"^subs/final\.csv: is not a parquet file \(it starts with b'id,y'\); name the kit's \.parquet file "
+                r"here$"),
+    *(Fault(f"kit scores {flag} naming a missing file", "command", then(nothing, ["scores", flag, "nope.x"]),
+            error=r"^nope\.x: not found \(named on the command line\)$")
+      for flag in ("--lb", "--configfile", "--folds")),
+    Fault("kit lb add naming the sidecar instead of the submission", "command",
+          then(nothing, ["lb", "add", "subs/final.json", "0.7"]),
+          error=r"^subs/final\.json: not a submission CSV; name the CSV itself, e\.g\. subs/final\.csv$"),
+    Fault("kit lb add with a score Python would read as 0.71", "command",
+          then(nothing, ["lb", "add", "subs/final.csv", "0.7_1"]), error=r"score '0\.7_1' is not a number"),
     Fault("a missing member of kit ensemble", "command",
           then(lambda folder: (folder / EXPERIMENT / "oof.npz").unlink(), ensemble_args(EXPERIMENT, ENSEMBLE)),
           error=rf"^artifact {EXPERIMENT}: oof\.npz is missing$"),

@@ -140,6 +140,13 @@ def test_a_damaged_log_is_one_error_naming_it(run, capsys, text, words):
     assert words in error_line(capsys, "lb", "add", "subs/a.raw.s0.csv", "0.7")
 
 
+def test_a_log_saved_by_a_spreadsheet_with_a_bom_reads_as_written(run):
+    kit("lb", "add", "subs/a.raw.s0.csv", "0.7")
+    written = lb.read_log(run / "lb.csv")
+    (run / "lb.csv").write_bytes(b"\xef\xbb\xbf" + (run / "lb.csv").read_bytes())
+    assert lb.read_log(run / "lb.csv") == written
+
+
 def test_scores_show_the_lb_column_and_say_when_cv_and_lb_disagree(run, capsys):
     for name, score in zip(HONEST, ("0.74", "0.73", "0.72")):
         kit("lb", "add", f"subs/{name}.csv", score)

@@ -2,6 +2,8 @@
 traceback in the log too, Python warnings and the kit's own warnings as log lines)."""
 
 import logging
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -23,6 +25,16 @@ def test_a_bug_leaves_its_traceback_in_the_log_and_is_raised(tmp_path):
         raise RuntimeError("a bug")
     text = path.read_text(encoding="utf-8")
     assert "Traceback" in text and "RuntimeError: a bug" in text
+
+
+def test_a_reader_that_closes_the_pipe_stops_the_command_quietly():
+    """`kit config --schema | head -1`: the schema (about 100 kB) outgrows the pipe once head has gone."""
+    process = subprocess.Popen([sys.executable, "-m", "kit", "config", "--schema"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout.read(1) == b"{"
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 1 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
 
 
 def test_warnings_and_kit_log_records_become_log_lines(tmp_path):
