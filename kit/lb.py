@@ -161,11 +161,26 @@ def add(log_path: Path, submission: Path, score: str, note: str = "") -> dict:
     return row | {"archived": str(copy)}
 
 
-def with_lb_scores(score_rows: list[dict], rows: list[dict]) -> list[dict]:
-    """The scores table's rows (kit.report), each with `lb_score`: the latest leaderboard score recorded for a
-    submission of that artifact, or None."""
-    latest = {row["source"]: row["lb_score"] for row in rows}
-    return [{**row, "lb_score": latest.get(row["name"])} for row in score_rows]
+def same_build(recorded: dict, score_row: dict) -> bool:
+    """Whether a logged score was earned by the artifact as it is now: the honest OOF macro-F1 logged with it is the
+    artifact's current one (a rebuilt artifact, say after a config change, has another; a row logged without one is
+    taken as the same)."""
+    then, now = recorded["honest_oof_f1"], score_row.get("honest_macro_f1")
+    return then is None or (now is not None and abs(then - now) < 1e-9)
+
+
+def with_lb_scores(score_rows: list[dict], rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """(The scores table's rows (kit.report), each with `lb_score`: the latest leaderboard score recorded for a
+    submission of that artifact as it is now, or None; the names of the artifacts whose only scores were earned by
+    an earlier build, which the table leaves out and `kit lb` still lists)."""
+    joined, earlier = [], []
+    for score_row in score_rows:
+        logged = [row for row in rows if row["source"] == score_row["name"]]
+        scores = [row["lb_score"] for row in logged if same_build(row, score_row)]
+        joined.append({**score_row, "lb_score": scores[-1] if scores else None})
+        if logged and not scores:
+            earlier.append(score_row["name"])
+    return joined, earlier
 
 
 def rank_correlation(cv: np.ndarray, lb: np.ndarray) -> float | None:

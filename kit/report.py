@@ -445,7 +445,7 @@ def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement
     from kit import lb
 
     lb_rows = lb.read_log(lb_log) if lb_log else []
-    rows = lb.with_lb_scores(score_rows(oof_dir), lb_rows)
+    rows, earlier_builds = lb.with_lb_scores(score_rows(oof_dir), lb_rows)
     current, others = split_current(rows, run or CurrentRun())
     if as_json:
         for row, why in others:
@@ -464,6 +464,9 @@ def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement
     render_scores(current, read_final(subs_dir), console, others)
     for line in (run or CurrentRun()).unchecked:
         console.print(line, style="yellow", highlight=False)
+    if earlier_builds:
+        console.print(f"LB left out for {', '.join(earlier_builds)}: the leaderboard scored an earlier build (another "
+                      f"honest OOF macro-F1); `python -m kit lb` lists every score", highlight=False)
     if lb.verdict(lb_rows):
         console.print(lb.verdict(lb_rows))
     numbers = {row["name"]: index for index, row in enumerate(current, start=1)}

@@ -147,6 +147,22 @@ def test_a_log_saved_by_a_spreadsheet_with_a_bom_reads_as_written(run):
     assert lb.read_log(run / "lb.csv") == written
 
 
+def test_a_score_of_an_earlier_build_is_not_shown_beside_the_rebuilt_artifact(run, capsys):
+    kit("lb", "add", "subs/a.raw.s0.csv", "0.7312")
+    manifest_path = run / "oof" / "a.raw.s0" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps(manifest | {"honest_macro_f1": 0.61}))  # rebuilt after a config change
+    capsys.readouterr()
+    kit("scores")
+    out = capsys.readouterr().out
+    assert "0.7312" not in out
+    assert "LB left out for a.raw.s0: the leaderboard scored an earlier build" in " ".join(out.split())
+    manifest_path.write_text(json.dumps(manifest))  # the same build again (a rerun that changed nothing)
+    kit("scores")
+    out = capsys.readouterr().out
+    assert "0.7312" in out and "left out" not in out
+
+
 def test_scores_show_the_lb_column_and_say_when_cv_and_lb_disagree(run, capsys):
     for name, score in zip(HONEST, ("0.74", "0.73", "0.72")):
         kit("lb", "add", f"subs/{name}.csv", score)
