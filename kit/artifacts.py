@@ -231,7 +231,7 @@ def read_parquet(path: Path, columns: list[str] | None = None):
             head = handle.read(4)
         if head and head != b"PAR1":  # not damage: another kind of file, which must not be deleted
             raise ArtifactError(f"{path}: is not a parquet file (it starts with {head!r}); name the kit's .parquet "
-                                "file here") from error
+                                f"file, or if the workflow wrote it, run `snakemake --forcerun {path}`") from error
         raise damaged_error(path, error) from error
 
 

@@ -517,11 +517,14 @@ def cmd_scores(args, log) -> None:
     """
     from kit.report import current_run, print_scores, run_config_files
 
+    from kit import input_files
+
     # A file named on the command line must be there; the defaults may be missing (their check is said undone).
-    given = [*(args.configfile or []), *(path for path in (args.folds, args.lb) if path is not None)]
-    for path in given:
+    for path in [*(args.configfile or []), *(path for path in (args.folds, args.lb) if path is not None)]:
+        input_files.check(path)
         if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: not found (named on the command line)")
+            where = f" in {os.getcwd()}" if args.directory and not Path(path).is_absolute() else ""
+            raise FileNotFoundError(f"{path}: not found{where} (named on the command line)")
     folds = Path(args.folds or layout.FOLDS)
     run = current_run([Path(path) for path in run_config_files(args.configfile)], folds)
     print_scores(Path(args.oof_dir), Path(args.subs_dir), as_json=args.json, agreement=args.agreement,

@@ -231,13 +231,13 @@ class Config(Settings):
             raise fail("classes", f"has duplicates: {list(self.classes)}")
         # A file that names only one of train and test would pair it with the demo's other file: a run that trains on
         # the synthetic posts, or predicts the demo's test ids, and writes a well-formed, worthless submission.
-        kept = [role for role in ("train", "test") if getattr(self.data, role) == DEMO_FILES[role]]
+        kept = [role for role in ("train", "test") if is_demo_file(getattr(self.data, role), role)]
         if len(kept) == 1:
             role, other = kept[0], {"train": "test", "test": "train"}[kept[0]]
             raise fail(f"data.{role}", f"is still the demo's file ({DEMO_FILES[role]}) while data.{other} names "
                                        f"yours ({getattr(self.data, other)}); set data.{role} too")
         # A --configfile that names only train and test must not inherit the demo's unlabeled file from the defaults.
-        if self.data.unlabeled == DEMO_FILES["unlabeled"] and self.data.train != DEMO_FILES["train"]:
+        if is_demo_file(self.data.unlabeled, "unlabeled") and not is_demo_file(self.data.train, "train"):
             self.data.unlabeled = None
         self._check_variants()
         self._check_references()
@@ -363,6 +363,11 @@ def _dependencies(config: Config, node: str) -> list[str]:
         return ensemble_members(config, node.removeprefix("ensemble."))
     variant = node.split(".")[1]
     return [f"pseudo variant {variant}"] if variant in config.pseudo else []
+
+
+def is_demo_file(path: str | None, role: str) -> bool:
+    """Whether path names the demo's file of that role, however it is spelt (./data/demo/..., an absolute path)."""
+    return path is not None and Path(path).resolve() == Path(DEMO_FILES[role]).resolve()
 
 
 # ------------------------------------------------------------------------------------------------ loading

@@ -26,6 +26,10 @@ def sha256_json(obj) -> str:
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def short_hash(value: str | None) -> str:
     """A hash as a person compares two of them: its first 8 characters."""
     return (value or "none")[:8]

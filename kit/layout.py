@@ -22,7 +22,7 @@ OOF = "oof"  # artifacts: <exp>/ and ensemble.<name>/
 SUBS = "subs"  # submissions and their sidecars
 FINAL_SIDECAR = f"{SUBS}/final.json"
 LEADERBOARD_LOG = "lb.csv"  # written by a person (kit lb add), read by the CV-vs-LB figure and kit scores
-SUBMITTED = "submitted"  # beside the log: kit lb add's copy of each recorded submission, <sha256[:12]>.csv + .json
+SUBMITTED = "submitted"  # beside the log: kit lb add's copy of each recorded submission and its sidecar
 CHECKPOINTS = "checkpoints"  # outside every rule's outputs, so Snakemake never deletes them on a re-run
 FIGURES = "figures"  # the report's figures: eda/, experiments/, ensembles/, final/, adversarial/
 LOGS = "logs"  # one log per job: logs/<stage>.log or logs/<stage>/<name>.log
@@ -83,6 +83,11 @@ def artifact_files(name: str) -> dict[str, str]:
 def submission(name: str) -> dict[str, str]:
     """A submission CSV and its JSON sidecar (name: an artifact's, or final)."""
     return {"csv": f"{SUBS}/{name}.csv", "sidecar": f"{SUBS}/{name}.json"}
+
+
+def submitted(sha256: str) -> str:
+    """kit lb add's copy of a recorded submission, relative to the log's folder (its sidecar: the same, .json)."""
+    return f"{SUBMITTED}/{sha256[:12]}.csv"
 
 
 def artifact_figure(name: str) -> str:

@@ -15,7 +15,6 @@ rewrites `subs/final.csv`, and the file that earned a score is still there to re
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 import time
@@ -25,7 +24,7 @@ import numpy as np
 
 from kit import layout
 from kit.artifacts import atomic_write_bytes, read_json, write_json
-from kit.hashing import file_sha256, short_hash
+from kit.hashing import file_sha256, sha256_bytes, short_hash
 
 COLUMNS = ("recorded_at", "submission", "sha256", "source", "honest_oof_f1", "lb_score", "note")
 # Fewer points than this give a rank correlation that says little: no verdict below it.
@@ -118,16 +117,19 @@ def checked_submission(submission: Path) -> dict:
 
 def archived(log_path: Path, sha256: str) -> Path:
     """Where `kit lb add` keeps the copy of the submission with this hash: submitted/ beside the log."""
-    return Path(log_path).parent / layout.SUBMITTED / f"{sha256[:12]}.csv"
+    return Path(log_path).parent / layout.submitted(sha256)
 
 
 def archive(log_path: Path, submission: Path, sidecar: dict) -> Path:
     """Copy the submission CSV and its sidecar (with the sha256) beside the log; return the CSV's copy. The copy is
-    checked against the hash, so a file changed while it was read is caught rather than kept."""
+    checked against the hash, so a file changed while it was read is caught rather than kept, and a copy already
+    there must hold the same bytes (two files whose hashes share their head are both kept apart, never overwritten)."""
     copy = archived(log_path, sidecar["sha256"])
     data = Path(submission).read_bytes()
-    if hashlib.sha256(data).hexdigest() != sidecar["sha256"]:
+    if sha256_bytes(data) != sidecar["sha256"]:
         raise ValueError(f"{submission}: changed while it was being recorded; record it again")
+    if copy.is_file() and copy.read_bytes() != data:
+        raise ValueError(f"{copy}: already holds another submission whose SHA-256 starts alike; move it aside")
     atomic_write_bytes(copy, data)
     write_json(copy.with_suffix(".json"), sidecar)
     return copy
@@ -161,24 +163,23 @@ def add(log_path: Path, submission: Path, score: str, note: str = "") -> dict:
     return row | {"archived": str(copy)}
 
 
-def same_build(recorded: dict, score_row: dict) -> bool:
-    """Whether a logged score was earned by the artifact as it is now: the honest OOF macro-F1 logged with it is the
-    artifact's current one (a rebuilt artifact, say after a config change, has another; a row logged without one is
-    taken as the same)."""
-    then, now = recorded["honest_oof_f1"], score_row.get("honest_macro_f1")
-    return then is None or (now is not None and abs(then - now) < 1e-9)
-
-
 def with_lb_scores(score_rows: list[dict], rows: list[dict]) -> tuple[list[dict], list[str]]:
-    """(The scores table's rows (kit.report), each with `lb_score`: the latest leaderboard score recorded for a
-    submission of that artifact as it is now, or None; the names of the artifacts whose only scores were earned by
-    an earlier build, which the table leaves out and `kit lb` still lists)."""
+    """(The scores table's rows (kit.report), each with `lb_score`: the latest leaderboard score logged for the very
+    predictions the artifact makes now (the SHA-256 of the submission CSV they make is the one logged), or None;
+    the names of the artifacts scored only for other predictions (an earlier build, another test file), whose scores
+    the table leaves out and `kit lb` still lists).
+
+    Only the artifacts named in the log are read."""
+    from kit.artifacts import Artifact
+    from kit.submission import predictions_sha256
+
     joined, earlier = [], []
     for score_row in score_rows:
         logged = [row for row in rows if row["source"] == score_row["name"]]
-        scores = [row["lb_score"] for row in logged if same_build(row, score_row)]
+        digest = predictions_sha256(Artifact.load(score_row["path"])) if logged else None
+        scores = [row["lb_score"] for row in logged if row["sha256"] == digest]
         joined.append({**score_row, "lb_score": scores[-1] if scores else None})
-        if logged and not scores:
+        if logged and not scores and score_row["name"] not in earlier:
             earlier.append(score_row["name"])
     return joined, earlier
 
@@ -214,10 +215,8 @@ def verdict(rows: list[dict]) -> str | None:
 
 def log_table(rows: list[dict]):
     """A rich Table of the log, oldest first, that fits 80 columns."""
-    from rich.table import Table
-
     from rich import box
-
+    from rich.table import Table
 
     table = Table(title="Leaderboard log (lb.csv), oldest first", box=box.SIMPLE_HEAD, pad_edge=False)
     for column, justify in (("submission", "left"), ("source", "left"),

@@ -57,6 +57,19 @@ class ForwardToLog(logging.Handler):
         self.log(f"{record.levelname.lower()}: {record.getMessage()}")
 
 
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end is closed (poll reports an error on it); False where that cannot
+    be told (no poll, stdout not a file)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 @contextmanager
 def running(log_path: str | None):
     """Yield the command's Log; route warnings into it; turn a data or config error into `error:` and exit 2."""
@@ -73,14 +86,19 @@ def running(log_path: str | None):
     warnings.showwarning = show
     try:
         yield log
+        sys.stdout.flush()  # here, where a reader that went away is caught, not at the interpreter's exit
     except (ValueError, FileNotFoundError) as error:
         # Data and config errors already name their file and field: show them plainly, not as a traceback.
         log(f"error: {error}")
         sys.exit(2)
     except BrokenPipeError:
+        if not stdout_reader_gone():  # another pipe or socket broke: a bug, with its traceback
+            log.file_only(traceback.format_exc())
+            raise
         # The reader of the output went away (`kit scores --json | head -1`): stop quietly, as a Unix tool does, with
         # stdout pointed at /dev/null so that the interpreter's last flush finds no closed pipe either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        log.file_only("stopped: the reader of the output closed it")
         sys.exit(1)
     except Exception:
         log.file_only(traceback.format_exc())  # a bug's traceback belongs in the rule's log, not only on stderr

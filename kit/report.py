@@ -450,6 +450,9 @@ def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement
     if as_json:
         for row, why in others:
             row["not_of_this_run"] = why
+        for row in rows:
+            if row["name"] in earlier_builds:
+                row["lb_left_out"] = "the leaderboard scored other predictions"
         print(json.dumps(current + [row for row, _ in others], indent=2, ensure_ascii=False))
         for line in (run or CurrentRun()).unchecked:  # beside the JSON, not in it
             print(line, file=sys.stderr)
@@ -465,8 +468,8 @@ def print_scores(oof_dir: Path, subs_dir: Path, as_json: bool = False, agreement
     for line in (run or CurrentRun()).unchecked:
         console.print(line, style="yellow", highlight=False)
     if earlier_builds:
-        console.print(f"LB left out for {', '.join(earlier_builds)}: the leaderboard scored an earlier build (another "
-                      f"honest OOF macro-F1); `python -m kit lb` lists every score", highlight=False)
+        console.print(f"LB left out for {', '.join(earlier_builds)}: the leaderboard scored other predictions (an "
+                      "earlier build, another test file); `python -m kit lb` lists every score", highlight=False)
     if lb.verdict(lb_rows):
         console.print(lb.verdict(lb_rows))
     numbers = {row["name"]: index for index, row in enumerate(current, start=1)}

@@ -61,8 +61,11 @@ def load_yaml(path: str | Path) -> dict:
         data = _load_yaml(path, text)
     except RecursionError:  # the YAML and JSON parsers recurse once per level, before any check can count them
         raise SettingsError(f"{path}: nests values too deeply to be read (the kit allows {MAX_DEPTH} levels)") from None
+    if data is None:  # an empty file, one of comments only, or `~`
+        return {}
     if not isinstance(data, dict):
-        what = {"list": "a list", "str": "a string", "bool": "true or false"}.get(type(data).__name__, "a number")
+        what = {"list": "a list", "str": "a string", "bool": "true or false", "int": "a number",
+                "float": "a number"}.get(type(data).__name__, f"a {type(data).__name__}")
         raise SettingsError(f"{path}: holds {what} ({str(data)[:40]!r}), not a mapping of config keys such as "
                             "`data:` or `models:`")
     return data
@@ -76,7 +79,7 @@ def _load_yaml(path, text: str) -> dict:
             return {}
         where = _Where(path, loader, node)
         _check_size(node, where.children, where.error)
-        return loader.construct_document(node) or {}
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
         data = _load_json(path, text)  # JSON indented with tabs, which Snakemake reads and YAML does not
         if data is not None:

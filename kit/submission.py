@@ -14,7 +14,7 @@ import pandas as pd
 
 from kit.artifacts import Artifact, atomic_write_bytes, read_parquet
 from kit.data import find_id_problems
-from kit.hashing import file_sha256
+from kit.hashing import file_sha256, sha256_bytes
 
 
 class SubmissionError(ValueError):
@@ -53,10 +53,20 @@ def validate(submission: pd.DataFrame, test_ids, classes, where: str = "submissi
         raise SubmissionError(f"{where}: row for id {bad['id'].iloc[0]} has y={bad['y'].iloc[0]!r}, not one of {sorted(known)}")
 
 
+def csv_bytes(submission: pd.DataFrame) -> bytes:
+    """The submission file's bytes: CRLF-free UTF-8 with a plain header, what the leaderboard's checker reads."""
+    return submission.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def predictions_sha256(artifact: Artifact) -> str:
+    """The SHA-256 of the submission CSV the artifact's test predictions make: what `kit lb` logged when the
+    leaderboard scored these very predictions."""
+    return sha256_bytes(csv_bytes(from_artifact(artifact)))
+
+
 def write(submission: pd.DataFrame, path: Path, test_ids, classes) -> None:
     validate(submission, test_ids, classes, where=str(path))
-    # CRLF-free UTF-8 with a plain header: what the leaderboard's checker reads.
-    atomic_write_bytes(Path(path), submission.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    atomic_write_bytes(Path(path), csv_bytes(submission))
 
 
 def read(path: Path) -> pd.DataFrame:

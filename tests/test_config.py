@@ -404,3 +404,17 @@ def test_a_model_entry_without_its_kind_says_a_models_block_replaces_the_default
     with pytest.raises(SettingsError, match=r"'models\.lr\.kind': is required: one of .*name it exactly as its "
                                             r"entry does.*replaces the default matrix"):
         kit_config.load(minimal(models={"lr": {"C": 2.0}}))
+
+
+@pytest.mark.parametrize("text", ["", "# nothing set yet\n", "~\n"])
+def test_an_empty_config_file_is_an_empty_mapping(tmp_path, text):
+    (tmp_path / "empty.yaml").write_text(text, encoding="utf-8")
+    assert kit_config.load_yaml(tmp_path / "empty.yaml") == {}
+
+
+@pytest.mark.parametrize("text, what", [("[]\n", "a list"), ("false\n", "true or false"), ("0\n", "a number"),
+                                        ("2026-01-01\n", "a date"), ("just words\n", "a string")])
+def test_a_config_file_that_is_not_a_mapping_is_refused_naming_what_it_holds(tmp_path, text, what):
+    (tmp_path / "odd.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"odd\.yaml: holds {what} \(.*\), not a mapping of config keys"):
+        kit_config.load_yaml(tmp_path / "odd.yaml")

@@ -905,8 +905,8 @@ COMMAND_FAULTS = [
                r"oof/"),
     Fault("kit scores --folds naming a submission CSV: not a parquet file, which it must not say to delete",
           "command", then(nothing, ["scores", "--folds", "subs/final.csv"]),
-          error=r"^subs/final\.csv: is not a parquet file \(it starts with b'id,y'\); name the kit's \.parquet file "
-                r"here$"),
+          error=r"^subs/final\.csv: is not a parquet file \(it starts with b'id,y'\); name the kit's \.parquet file, "
+                r"or if the workflow wrote it, run `snakemake --forcerun subs/final\.csv`$"),
     *(Fault(f"kit scores {flag} naming a missing file", "command", then(nothing, ["scores", flag, "nope.x"]),
             error=r"^nope\.x: not found \(named on the command line\)$")
       for flag in ("--lb", "--configfile", "--folds")),

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from kit import cli, lb, submission
-from kit.artifacts import write_parquet
+from kit.artifacts import Artifact, write_parquet
 from tests.test_artifacts import make_artifact
 
 # artifact -> honest OOF macro-F1; four submissions whose leaderboard order is the reverse of their CV order
@@ -75,6 +75,16 @@ def test_add_keeps_a_copy_of_the_recorded_file_that_outlives_a_rerun(run, capsys
     assert copy.read_bytes() == original
     assert json.loads(copy.with_suffix(".json").read_text()) == sidecar
     assert lb.archived(run / "lb.csv", sidecar["sha256"]) == copy
+
+
+def test_a_copy_is_never_overwritten_by_another_file_whose_hash_starts_alike(run, capsys):
+    sidecar = json.loads((run / "subs" / "a.raw.s0.json").read_text())
+    taken = lb.archived(run / "lb.csv", sidecar["sha256"])
+    taken.parent.mkdir()
+    taken.write_text("id,y\n1,0\n")
+    line = error_line(capsys, "lb", "add", "subs/a.raw.s0.csv", "0.7")
+    assert f"{taken.relative_to(run)}: already holds another submission" in line
+    assert taken.read_text() == "id,y\n1,0\n" and not (run / "lb.csv").exists()
 
 
 def test_a_file_changed_while_it_is_recorded_leaves_no_row_and_no_copy(run, monkeypatch):
@@ -147,17 +157,21 @@ def test_a_log_saved_by_a_spreadsheet_with_a_bom_reads_as_written(run):
     assert lb.read_log(run / "lb.csv") == written
 
 
-def test_a_score_of_an_earlier_build_is_not_shown_beside_the_rebuilt_artifact(run, capsys):
+def test_an_lb_score_is_shown_only_beside_the_predictions_it_scored(run, capsys):
     kit("lb", "add", "subs/a.raw.s0.csv", "0.7312")
-    manifest_path = run / "oof" / "a.raw.s0" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest_path.write_text(json.dumps(manifest | {"honest_macro_f1": 0.61}))  # rebuilt after a config change
+    folder = run / "oof" / "a.raw.s0"
+    scored = Artifact.load(folder)
+    rebuilt = Artifact.load(folder)
+    rebuilt.test_logits[0] = rebuilt.test_logits[0][::-1].copy()  # a rebuild that predicts one test post otherwise
+    rebuilt.manifest |= {"created": "later"}
+    rebuilt.save(folder)
     capsys.readouterr()
     kit("scores")
     out = capsys.readouterr().out
     assert "0.7312" not in out
-    assert "LB left out for a.raw.s0: the leaderboard scored an earlier build" in " ".join(out.split())
-    manifest_path.write_text(json.dumps(manifest))  # the same build again (a rerun that changed nothing)
+    assert "LB left out for a.raw.s0: the leaderboard scored other predictions" in " ".join(out.split())
+    scored.manifest |= {"created": "later still", "honest_macro_f1": 0.6000001}  # the same predictions, rebuilt
+    scored.save(folder)
     kit("scores")
     out = capsys.readouterr().out
     assert "0.7312" in out and "left out" not in out

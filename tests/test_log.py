@@ -2,9 +2,12 @@
 traceback in the log too, Python warnings and the kit's own warnings as log lines)."""
 
 import logging
+import os
 import subprocess
 import sys
 import warnings
+
+from pathlib import Path
 
 import pytest
 
@@ -27,14 +30,25 @@ def test_a_bug_leaves_its_traceback_in_the_log_and_is_raised(tmp_path):
     assert "Traceback" in text and "RuntimeError: a bug" in text
 
 
-def test_a_reader_that_closes_the_pipe_stops_the_command_quietly():
-    """`kit config --schema | head -1`: the schema (about 100 kB) outgrows the pipe once head has gone."""
-    process = subprocess.Popen([sys.executable, "-m", "kit", "config", "--schema"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
-    assert process.stdout.read(1) == b"{"
+@pytest.mark.parametrize("argv, read", [
+    (["config", "--schema"], 1),  # `| head -c 1`: the schema (about 100 kB) outgrows the pipe once head has gone
+    (["config", "--show", "configs/config.yaml"], 0),  # `| true`: 6 kB, buffered until the command's end
+])
+def test_a_reader_that_closes_the_pipe_stops_the_command_quietly(argv, read):
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    process = subprocess.Popen([sys.executable, "-m", "kit", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=environment, cwd=Path(__file__).parents[1])
+    assert len(process.stdout.read(read)) == read
     process.stdout.close()
     stderr = process.stderr.read().decode()
     assert process.wait() == 1 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_a_broken_pipe_that_is_not_the_output_is_a_bug_with_its_traceback(tmp_path):
+    path = tmp_path / "job.log"
+    with pytest.raises(BrokenPipeError), running(str(path)):
+        raise BrokenPipeError(32, "a worker's pipe")
+    assert "BrokenPipeError: [Errno 32] a worker's pipe" in path.read_text(encoding="utf-8")
 
 
 def test_warnings_and_kit_log_records_become_log_lines(tmp_path):
