@@ -718,6 +718,8 @@ def cmd_disagreements(args, log) -> None:
          RUN_DIRECTORY,
          arg("--text", action="append", help="a post to classify (repeat for more)"),
          arg("--input", help="a CSV in the competition layout, or one post per line ('-': stdin)"),
+         arg("--lines", action="store_true",
+             help="read --input as one post per line, even when its first line reads as a CSV header"),
          arg("--source", help="an artifact name or folder (oof/ensemble.x); default: the source of --final"),
          arg("--final", default=layout.FINAL_SIDECAR, help="the final submission's sidecar"),
          arg("--oof-dir", default=layout.OOF, help="the artifacts' folder"),
@@ -742,7 +744,8 @@ def cmd_predict(args, log) -> None:
     from kit.predict import (describe_load, load_source, predictions, read_input, readable,
                              source_name, unreadable, write_predictions)
 
-    posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log)
+    posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log,
+                       columns_given=bool(argument_values(Columns, args, prefix="column-")), lines=args.lines)
     warning = unreadable(posts)
     if warning:
         log(warning)

@@ -747,6 +747,7 @@ def pruned(folder: Path) -> None:
 
 
 TEXTS = "武汉加油\n口罩到了\n".encode()
+WRONG_COLUMNS = 'id,text\n101,武汉加油\n102,太难过了，心疼\n103,"谣言,不要信"\n'.encode()
 PREDICT_FAULTS = [
     Fault("kit predict with a kept model written by a run with another config", "command",
           then(model_json_says("config_hash", "0" * 64), [*PREDICT, "--text", "口罩"]),
@@ -783,6 +784,35 @@ PREDICT_FAULTS = [
     Fault("kit predict on a competition CSV with only a header", "command",
           posts_file(unlabeled_bytes([]), "posts.csv", ("--input", "posts.csv")),
           error=r"^posts\.csv: has a header but no rows"),
+    Fault("kit predict on a CSV whose header names other columns: refused, naming them, not read line by line",
+          "command", posts_file(WRONG_COLUMNS, "posts.csv", ("--input", "posts.csv")),
+          error=r"^posts\.csv: its first line, read as a CSV header, names the columns \['id', 'text'\]: no id column "
+                r"'微博id' \(did you mean 'id'\?\) and no text column '微博中文内容'; name the file's id and text columns "
+                r"with --column-id and --column-text, or pass --lines to read each line, the first too, as one post$"),
+    Fault("kit predict on a CSV whose header is the competition's but for case and a word: the names it means",
+          "command", posts_file("微博ID,微博内容\n101,武汉加油\n102,太难过了\n".encode(), "posts.csv",
+                                ("--input", "posts.csv")),
+          error=r"^posts\.csv: .*: no id column '微博id' \(did you mean '微博ID'\?\) and no text column '微博中文内容' "
+                r"\(did you mean '微博内容'\?\); name the file's id and text columns"),
+    Fault("kit predict --column-text naming a CSV's column when the CSV has no id column", "command",
+          posts_file("label,review\n1,武汉加油\n-1,太难过了\n".encode(), "posts.csv",
+                     ("--input", "posts.csv", "--column-text", "review")),
+          error=r"^posts\.csv: .* names the columns \['label', 'review'\]: no id column '微博id'; name the file's id "
+                r"column with --column-id"),
+    Fault("kit predict on a tab-separated file with a header", "command",
+          posts_file("微博id\t微博中文内容\n101\t武汉加油\n".encode(), "posts.tsv", ("--input", "posts.tsv")),
+          error=r"^posts\.tsv: its first line is a tab-separated header \['微博id', '微博中文内容'\]; kit predict reads "
+                r"a comma-separated CSV: convert the file, or pass --lines"),
+    Fault("kit predict --column-id and --column-text naming a CSV's own columns: its ids", "command",
+          posts_file(WRONG_COLUMNS, "posts.csv",
+                     ("--input", "posts.csv", "--column-id", "id", "--column-text", "text")),
+          kept={"out/predictions.csv": ["101", "102", "103"]}),
+    Fault("kit predict on posts holding ASCII commas: still one post per line", "command",
+          posts_file("武汉加油,中国加油\n今天很开心\n太难过了，心疼\n口罩,买不到\n".encode()),
+          kept={"out/predictions.csv": ["1", "2", "3", "4"]}),
+    Fault("kit predict --lines on a file whose first line reads as a header: every line a post", "command",
+          posts_file(WRONG_COLUMNS, "posts.csv", ("--input", "posts.csv", "--lines")),
+          kept={"out/predictions.csv": ["1", "2", "3", "4"]}),
     Fault("kit predict --input naming a folder", "command", then(nothing, [*PREDICT, "--input", "oof"]),
           error=r"^oof: is a folder; --input takes a file of posts"),
     Fault("kit predict --input naming a FIFO: refused without opening it", "command", fifo_posts,

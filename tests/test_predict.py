@@ -168,6 +168,48 @@ def test_a_competition_csv_and_a_file_of_lines_are_both_read(run, tmp_path):
         read_input(str(tmp_path / "big5.txt"), None, Columns())
 
 
+WRONG_COLUMNS = 'id,text\n101,武汉加油\n102,太难过了，心疼\n103,"谣言,不要信"\n'
+
+
+def test_a_csv_header_without_the_id_and_text_columns_is_refused_naming_them(tmp_path):
+    def posts(text: str, **options) -> Posts:
+        (tmp_path / "posts.csv").write_text(text, encoding="utf-8")
+        return read_input(str(tmp_path / "posts.csv"), None, options.pop("columns", Columns()), **options)
+
+    with pytest.raises(ValueError, match=r"posts\.csv: its first line, read as a CSV header, names the columns "
+                                         r"\['id', 'text'\]: no id column '微博id' \(did you mean 'id'\?\) and no "
+                                         r"text column '微博中文内容'; name the file's id and text columns with "
+                                         r"--column-id and --column-text, or pass --lines"):
+        posts(WRONG_COLUMNS)
+    with pytest.raises(ValueError, match=r"no id column '微博id' \(did you mean '微博ID'\?\) and no text column "
+                                         r"'微博中文内容' \(did you mean '微博内容'\?\)"):
+        posts("微博ID,微博内容\n101,武汉加油\n102,太难过了\n")
+    with pytest.raises(ValueError, match=r"names the columns \['label', 'review'\]: no id column '微博id'; name "
+                                         r"the file's id column with --column-id,"):
+        posts("label,review\n1,武汉加油\n", columns=Columns(text="review"), columns_given=True)
+    with pytest.raises(ValueError, match=r"names the columns \['武汉加油'\]: no id column '微博id' and no text "
+                                         r"column 'review'"):  # a column named for a file of lines
+        posts("武汉加油\n口罩\n", columns=Columns(text="review"), columns_given=True)
+    with pytest.raises(ValueError, match=r"its first line is a tab-separated header \['id', 'text'\]; kit predict "
+                                         r"reads a comma-separated CSV"):
+        posts("id\ttext\n101\t武汉加油\n")
+    with pytest.raises(ValueError, match=r"^--lines reads one post per line, which has no columns"):
+        posts(WRONG_COLUMNS, columns=Columns(id="id"), columns_given=True, lines=True)
+    assert posts(WRONG_COLUMNS, columns=Columns(id="id", text="text"), columns_given=True) == Posts(
+        ["101", "102", "103"], ["武汉加油", "太难过了，心疼", "谣言,不要信"])
+    assert posts(WRONG_COLUMNS, lines=True, log=print).texts == WRONG_COLUMNS.splitlines()
+
+
+def test_posts_holding_commas_are_still_one_post_per_line(tmp_path):
+    """A comma alone makes no header: the first line's fields must be column names and most next lines as wide."""
+    for text in ("武汉加油,中国加油\n今天很开心\n太难过了，心疼\n口罩,买不到\n",  # most lines one field
+                 "武汉加油，中国加油,心疼\n口罩,买不到\n",  # a field with sentence punctuation is no column name
+                 "101,武汉加油\n102,口罩\n",  # a number is no column name
+                 "口罩,口罩\n武汉,加油\n"):  # nor is a name given twice
+        (tmp_path / "posts.txt").write_text(text, encoding="utf-8")
+        assert read_input(str(tmp_path / "posts.txt"), None, Columns(), log=print).texts == text.splitlines()
+
+
 def test_predictions_are_the_argmax_and_the_softmax():
     frame = predictions(Posts(["7"], ["x"]), np.array([[0.0, 2.0, 0.0]], np.float32), ["-1", "0", "1"])
     assert frame.loc[0, "y"] == "0" and frame.loc[0, "p_0"] == pytest.approx(np.exp(2) / (np.exp(2) + 2), abs=1e-6)
