@@ -720,7 +720,8 @@ def cmd_disagreements(args, log) -> None:
          arg("--input", help="a CSV in the competition layout, or one post per line ('-': stdin)"),
          arg("--lines", action="store_true",
              help="read --input as one post per line, even when its first line reads as a CSV header"),
-         arg("--source", help="an artifact name or folder (oof/ensemble.x); default: the source of --final"),
+         arg("--source", help="an artifact of this run: its name or folder (oof/ensemble.x); default: the source of "
+             "--final"),
          arg("--final", default=layout.FINAL_SIDECAR, help="the final submission's sidecar"),
          arg("--oof-dir", default=layout.OOF, help="the artifacts' folder"),
          arg("--models-dir", default=layout.FOLD_MODELS, help="the kept fold models' folder"),
@@ -749,7 +750,8 @@ def cmd_predict(args, log) -> None:
     warning = unreadable(posts)
     if warning:
         log(warning)
-    source = load_source(source_name(args.source, Path(args.final)), Path(args.oof_dir), Path(args.models_dir))
+    source = load_source(source_name(args.source, Path(args.final), Path(args.oof_dir)), Path(args.oof_dir),
+                         Path(args.models_dir))
     set_torch_threads(args.threads)
     log(describe_load(source))
     started = time.perf_counter()

@@ -101,10 +101,21 @@ def text_variant(manifest: dict) -> str:
     return manifest.get("text_variant", manifest["variant"])
 
 
-def source_name(source: str | None, final_sidecar: Path) -> str:
-    """The artifact name: given (a name, or its folder oof/<name>), or the source of subs/final.csv."""
+def source_name(source: str | None, final_sidecar: Path, oof_dir: Path) -> str:
+    """The artifact name: given (a name, or its folder oof_dir/<name>), or the source of subs/final.csv.
+
+    A path to an artifact outside oof_dir (another run's) is refused: its name alone would pick this run's artifact
+    of that name, or none, and only its own run folder holds the models it was made with."""
     if source:
-        return Path(source).name
+        given = Path(source)
+        if given.is_file():
+            raise ValueError(f"{source}: is a file; --source takes an artifact's name or its folder "
+                             f"({oof_dir}/<name>)")
+        if given.parent != Path(".") and given.parent.resolve() != Path(oof_dir).resolve():
+            run = given.parent.parent if given.parent.name == layout.OOF else Path("<its run folder>")
+            raise ValueError(f"{source}: is not in this run's {oof_dir}/ (another run's artifact?); run kit predict "
+                             f"in {run}, or pass --directory {run} --source {given.name}")
+        return given.name
     if not Path(final_sidecar).is_file():
         raise FileNotFoundError(f"{final_sidecar}: missing, so there is no final submission to predict with; run "
                                 "`snakemake -j2 subs/final.csv` or name an artifact with --source")

@@ -711,6 +711,12 @@ def posts_file(payload: bytes, name: str = "posts.txt", args: tuple = ("--input"
     return build
 
 
+def other_runs_source(folder: Path) -> list:
+    """build: a second run folder beside the copy, and --source naming its ensemble by absolute path."""
+    shutil.copytree(folder / "oof", folder / "other" / "oof")
+    return [*PREDICT, "--text", "口罩", "--source", str(folder / "other" / ENSEMBLE)]
+
+
 def empty_fold_folder(folder: Path) -> None:
     """A kept fold folder emptied: model files and not_kept.json gone, as a careless clean-up leaves it."""
     shutil.rmtree(folder / KEPT_FOLD)
@@ -825,6 +831,13 @@ PREDICT_FAULTS = [
                                                                                  "--source", "data"]),
           error=r"^oof/data/manifest\.json: missing; artifact 'data' was not built in this run folder \(known: "
                 r"\['ensemble\.avg', 'lr\.raw\.s0'"),
+    Fault("kit predict --source naming another run folder's artifact by its path", "command", other_runs_source,
+          error=r"^/.*/other/oof/ensemble\.avg: is not in this run's oof/ \(another run's artifact\?\); run kit "
+                r"predict in /.*/other, or pass --directory /.*/other --source ensemble\.avg$"),
+    Fault("kit predict --source naming an artifact's file", "command",
+          then(nothing, [*PREDICT, "--text", "口罩", "--source", f"{ENSEMBLE}/manifest.json"]),
+          error=r"^oof/ensemble\.avg/manifest\.json: is a file; --source takes an artifact's name or its folder "
+                r"\(oof/<name>\)$"),
     Fault("kit predict with a deleted fold model", "command",
           then(lambda folder: shutil.rmtree(folder / KEPT_FOLD), [*PREDICT, "--text", "口罩"]),
           error=rf"^{KEPT_FOLD}: no kept fold model of lr\.raw\.s0"),

@@ -4,6 +4,8 @@ for every family and every fitted ensemble method; the input forms; the output c
 import csv
 import io
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -100,10 +102,31 @@ def test_one_post_gets_the_label_the_batch_gave_it(run):
 @pytest.mark.slow  # the module fixture trains three experiments and four ensembles
 def test_the_default_source_is_the_final_submissions(run):
     final = json.loads((run / "subs" / "final.json").read_text())["source"]
-    assert source_name(None, run / "subs" / "final.json") == final
-    assert source_name("oof/ensemble.stack", run / "subs" / "final.json") == "ensemble.stack"
+    assert source_name(None, run / "subs" / "final.json", run / "oof") == final
     with pytest.raises(FileNotFoundError, match="no final submission to predict with"):
-        source_name(None, run / "nope.json")
+        source_name(None, run / "nope.json", run / "oof")
+
+
+def test_a_source_is_a_name_or_a_folder_of_this_run_s_oof_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for run in ("run", "other"):
+        (tmp_path / run / "oof" / "ensemble.mean").mkdir(parents=True)
+        (tmp_path / run / "oof" / "ensemble.mean" / "manifest.json").write_text("{}")
+    oof, final = Path("run/oof"), Path("run/subs/final.json")
+    for given in ("ensemble.mean", "run/oof/ensemble.mean", "run/oof/ensemble.mean/", str(tmp_path / "run/oof/ensemble.mean"),
+                  "run/oof/ensemble.unbuilt"):  # load_source names an artifact that was not built
+        assert source_name(given, final, oof) == Path(given).name
+    other = re.escape(str(tmp_path / "other"))
+    with pytest.raises(ValueError, match=rf"^{other}/oof/ensemble\.mean: is not in this run's run/oof/ \(another "
+                                         rf"run's artifact\?\); run kit predict in {other}, or pass --directory "
+                                         rf"{other} --source ensemble\.mean$"):
+        source_name(str(tmp_path / "other/oof/ensemble.mean"), final, oof)
+    with pytest.raises(ValueError, match=r"^elsewhere/ensemble\.mean: is not in this run's run/oof/ .*; run kit "
+                                         r"predict in <its run folder>, or pass --directory <its run folder> --source"):
+        source_name("elsewhere/ensemble.mean", final, oof)
+    with pytest.raises(ValueError, match=r"manifest\.json: is a file; --source takes an artifact's name or its "
+                                         r"folder \(run/oof/<name>\)$"):
+        source_name("run/oof/ensemble.mean/manifest.json", final, oof)
 
 
 @pytest.mark.slow  # the module fixture trains three experiments and four ensembles
