@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -349,6 +350,28 @@ def read_posts_file(path: Path) -> bytes:
     from kit.input_files import read_bytes
 
     return read_bytes(path)  # never a device, a pipe or a socket, and never past the size bound
+
+
+def check_out(out: str | None, input_path: str | None) -> None:
+    """Refuse, before any model loads, an --out that cannot take the predictions: a folder, a device or a pipe
+    (the file written is renamed into its place), a path under a file, or the --input file itself (by any spelling
+    or link), whose posts the predictions would replace."""
+    if not out:
+        return
+    target = Path(out)
+    if target.is_dir():
+        raise ValueError(f"{out}: is a folder; --out takes the predictions file to write (e.g. "
+                         f"{target / 'predictions.csv'})")
+    if target.exists() and not target.is_file():
+        raise ValueError(f"{out}: is not a regular file (a device or a pipe?), and --out writes a file in its place; "
+                         "give a file's path, or leave --out out for the CSV on stdout")
+    above = next((folder for folder in target.parents if folder.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(f"{out}: {above} is a file, not a folder; give --out a path in a folder")
+    if input_path not in (None, "-") and target.exists() and Path(input_path).exists() \
+            and os.path.samefile(target, input_path):
+        raise ValueError(f"{out}: is the --input file {input_path}; the predictions would replace its posts: give "
+                         "--out another file")
 
 
 def labels_and_probabilities(logits: np.ndarray, classes: list[str]) -> tuple[list[str], np.ndarray]:

@@ -819,6 +819,13 @@ PREDICT_FAULTS = [
     Fault("kit predict --lines on a file whose first line reads as a header: every line a post", "command",
           posts_file(WRONG_COLUMNS, "posts.csv", ("--input", "posts.csv", "--lines")),
           kept={"out/predictions.csv": ["1", "2", "3", "4"]}),
+    Fault("kit predict --out naming a folder: refused before the models load", "command",
+          then(lambda folder: (folder / "out").mkdir(), ["predict", "--text", "口罩", "--out", "out"]),
+          error=r"^out: is a folder; --out takes the predictions file to write \(e\.g\. out/predictions\.csv\)$"),
+    Fault("kit predict --out naming the --input file by another spelling: refused, the posts kept", "command",
+          lambda folder: [*posts_file(TEXTS)(folder)[:1], "--input", "posts.txt", "--out", str(folder / "posts.txt")],
+          error=r"^/.*/posts\.txt: is the --input file posts\.txt; the predictions would replace its posts: give --out "
+                r"another file$"),
     Fault("kit predict --input naming a folder", "command", then(nothing, [*PREDICT, "--input", "oof"]),
           error=r"^oof: is a folder; --input takes a file of posts"),
     Fault("kit predict --input naming a FIFO: refused without opening it", "command", fifo_posts,

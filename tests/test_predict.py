@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit import cli
+from kit import cli, predict
 from kit.artifacts import Artifact
 from kit.data_settings import Columns
 from kit.predict import (Posts, display_width, load_source, numbered, predictions, read_input, readable, source_name,
@@ -231,6 +231,29 @@ def test_posts_holding_commas_are_still_one_post_per_line(tmp_path):
                  "口罩,口罩\n武汉,加油\n"):  # nor is a name given twice
         (tmp_path / "posts.txt").write_text(text, encoding="utf-8")
         assert read_input(str(tmp_path / "posts.txt"), None, Columns(), log=print).texts == text.splitlines()
+
+
+def test_an_out_that_cannot_take_the_predictions_is_refused_before_any_model_loads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(predict, "load_source", lambda *args: pytest.fail("the models were loaded"))
+    (tmp_path / "posts.txt").write_text("武汉加油\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link.txt").symlink_to(tmp_path / "posts.txt")
+    refused = {"folder": r"folder: is a folder; --out takes the predictions file to write \(e\.g\. folder/predictions"
+                         r"\.csv\)$",
+               "posts.txt/p.csv": r"posts\.txt/p\.csv: posts\.txt is a file, not a folder; give --out a path in a "
+                                  r"folder$",
+               "/dev/null": r"/dev/null: is not a regular file \(a device or a pipe\?\), and --out writes a file in "
+                            r"its place",
+               "./posts.txt": r"\./posts\.txt: is the --input file posts\.txt; the predictions would replace its "
+                              r"posts: give --out another file$",
+               str(tmp_path / "link.txt"): r"/\S+/link\.txt: is the --input file posts\.txt"}
+    for out, error in refused.items():
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["predict", "--input", "posts.txt", "--out", out, "--log", "log"])
+        last = (tmp_path / "log").read_text(encoding="utf-8").splitlines()[-1]
+        assert exit_info.value.code == 2 and re.search(r"error: " + error, last), last
+    assert (tmp_path / "posts.txt").read_text(encoding="utf-8") == "武汉加油\n"
 
 
 def test_predictions_are_the_argmax_and_the_softmax():
