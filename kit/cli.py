@@ -66,6 +66,22 @@ def arg(*flags: str, **options) -> Callable:
     return add
 
 
+def count(text: str) -> int:
+    """argparse type of a count of 1 or more (--threads): argparse's error names the flag and says what it takes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def threads_arg(help: str) -> Callable:
+    """--threads, declared alike by every command that computes: 0 or -1 would reach BLAS and torch as a count."""
+    return arg("--threads", type=count, default=1, help=help)
+
+
 def output(flag: str, **options) -> Callable:
     """An argument that names a file the command writes."""
     add = arg(flag, **options)
@@ -108,7 +124,7 @@ VARIANT_ARGS = (
 # Where a training command computes (kit.runtime.compute) and keeps its checkpoints.
 COMPUTE_ARGS = (
     arg("--gpus", type=int, default=0, help="GPUs to lease (0: CPU)"),
-    arg("--threads", type=int, default=1, help="CPU threads"),
+    threads_arg("CPU threads"),
     arg("--workdir", required=True, help="checkpoints go here; a rerun resumes from them"),
 )
 
@@ -299,7 +315,7 @@ def cmd_build_backbone(args, log) -> None:
 
 
 @command("corpus", "build the text corpus for representation learning", StepArgs("corpus"),
-         arg("--threads", type=int, default=1, help="processes that segment"),
+         threads_arg("processes that segment"),
 )
 def cmd_corpus(args, log) -> None:
     """Build the text corpus for representation learning: train + test (+ unlabelled) texts cleaned, deduplicated,
@@ -311,7 +327,7 @@ def cmd_corpus(args, log) -> None:
 
 
 @command("word-vectors", "train one word-vectors entry on the corpus", StepArgs("word_vectors"),
-         arg("--threads", type=int, default=1, help="gensim workers (1: identical vectors for a seed)"),
+         threads_arg("gensim workers (1: identical vectors for a seed)"),
 )
 def cmd_word_vectors(args, log) -> None:
     """Train one word_vectors entry (gensim word2vec or fastText) on the corpus's words.
@@ -727,7 +743,7 @@ def cmd_disagreements(args, log) -> None:
          arg("--models-dir", default=layout.FOLD_MODELS, help="the kept fold models' folder"),
          output("--out", help="the predictions CSV to write (default: stdout, as CSV unless the posts came with "
                 "--text)"),
-         arg("--threads", type=int, default=1, help="CPU threads (default: %(default)s)"),
+         threads_arg("CPU threads (default: %(default)s)"),
          settings_args(Columns, prefix="column-"),
 )
 def cmd_predict(args, log) -> None:

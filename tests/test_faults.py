@@ -4,7 +4,8 @@ on tiny generated files.
 FAULTS is one table. Each Fault builds its input in a fresh folder, goes through one entry point and states its
 outcome:
 - an error: the exit code (2 for a kit command, 1 for Snakemake) and a regex the one `error:` line must match; the
-  command's log holds the same line, nothing printed is a traceback, nothing is left under out/ (where every
+  command's log holds the same line (a `usage` fault: argparse's `kit <command>: error:` line, printed before any
+  log opens), nothing printed is a traceback, nothing is left under out/ (where every
   command of the table writes) but the older files the fault lists in `kept`, and no temporary file anywhere;
 - or a pass: exit 0, the exact ids of each output (an ingested split, the submission), texts and report counts.
 
@@ -77,6 +78,7 @@ pytestmark = pytest.mark.slow  # end-to-end: every case starts a process (CI run
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "config.yaml"
 ERROR_LINE = re.compile(r"^\d\d:\d\d:\d\d error: (.*)$")  # kit.log's form of a data or config error
+USAGE_LINE = re.compile(r"^kit [\w-]+: error: (.*)$")  # argparse's form of a bad flag, before the log is opened
 TEMP_FILE = re.compile(r"(^|/)\.[^/]+\.[0-9a-f]{16}\.tmp$")  # kit.artifacts.atomic_write's temporary files
 STALE = "0123456789abcdef"  # the random part of a planted temporary file's name
 MARKER = "pwned"  # what a crafted `$(touch pwned)` would create if a shell ran it
@@ -96,7 +98,8 @@ class Fault:
     function of the folder that reads the expected ids from the input), checked after an error too; texts: the
     same for the `text` column; counted: dotted key of the `report` JSON -> value; said: a regex the output or log
     must match; absent: files that must not exist afterwards (outputs, markers); prefix: a command the kit command
-    runs under (a private mount namespace); needs: "mount" or "non-root", skipped with the reason otherwise.
+    runs under (a private mount namespace); needs: "mount" or "non-root", skipped with the reason otherwise;
+    usage: the error is argparse's refusal of a flag (`kit <command>: error: argument ...` on stderr, no log).
     """
 
     name: str
@@ -112,6 +115,7 @@ class Fault:
     absent: tuple[str, ...] = ()
     prefix: tuple[str, ...] = ()
     needs: str | None = None
+    usage: bool = False
 
 
 def ingest_args(paths: dict[str, Path], options: dict | None = None) -> list:
@@ -826,6 +830,9 @@ PREDICT_FAULTS = [
           lambda folder: [*posts_file(TEXTS)(folder)[:1], "--input", "posts.txt", "--out", str(folder / "posts.txt")],
           error=r"^/.*/posts\.txt: is the --input file posts\.txt; the predictions would replace its posts: give --out "
                 r"another file$"),
+    *(Fault(f"kit predict --threads {value}: refused naming the flag", "command",
+            then(nothing, [*PREDICT, "--text", "口罩", "--threads", value]), usage=True,
+            error=rf"^argument --threads: must be 1 or more, not {value}$") for value in ("0", "-1")),
     Fault("kit predict --input naming a folder", "command", then(nothing, [*PREDICT, "--input", "oof"]),
           error=r"^oof: is a folder; --input takes a file of posts"),
     Fault("kit predict --input naming a FIFO: refused without opening it", "command", fifo_posts,
@@ -1216,17 +1223,19 @@ def test_fault(fault, outcomes):
 
 
 def check_error(fault: Fault, outcome: Outcome, shown: str) -> None:
-    """A kit command: exit 2, one `error:` line matching fault.error, the same line in its log, no traceback and
-    no output but the older files kept. Snakemake (plan, workflow): exit 1 and its output matching fault.error."""
+    """A kit command: exit 2, one `error:` line matching fault.error, the same line in its log (argparse's line for
+    a usage fault: it refuses a flag before the log opens), no traceback and no output but the older files kept. Snakemake (plan, workflow): exit 1 and its output matching fault.error."""
     if fault.entry in ("plan", "workflow"):
         assert outcome.returncode == (fault.exit_code or 1), shown
         assert re.search(fault.error, outcome.output), shown
         return
     assert outcome.returncode == (fault.exit_code or 2), shown
-    error_lines = [line for line in outcome.output.splitlines() if ERROR_LINE.match(line)]
+    form = USAGE_LINE if fault.usage else ERROR_LINE
+    error_lines = [line for line in outcome.output.splitlines() if form.match(line)]
     assert len(error_lines) == 1 and "Traceback" not in outcome.output, shown
-    message = ERROR_LINE.match(error_lines[0]).group(1)
+    message = form.match(error_lines[0]).group(1)
     assert re.search(fault.error, message), message
-    assert error_lines[0] in outcome.log.splitlines(), outcome.log
+    if not fault.usage:
+        assert error_lines[0] in outcome.log.splitlines(), outcome.log
     written = sorted(name for name in outcome.files if name.startswith("out/") and name not in fault.kept)
     assert not written, f"outputs written despite the error: {written}"
