@@ -66,6 +66,17 @@ def arg(*flags: str, **options) -> Callable:
     return add
 
 
+class Once(argparse.Action):
+    """A flag that takes one value and has no default (kit predict's --input, --source, --out): given twice, it is
+    refused, where argparse would keep the last value and drop the first without a word."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        earlier = getattr(namespace, self.dest, None)
+        if earlier is not None:
+            raise argparse.ArgumentError(self, f"given twice ({earlier!r}, then {values!r}); it takes one value")
+        setattr(namespace, self.dest, values)
+
+
 def count(text: str) -> int:
     """argparse type of a count of 1 or more (--threads): argparse's error names the flag and says what it takes."""
     try:
@@ -733,16 +744,16 @@ def cmd_disagreements(args, log) -> None:
 @command("predict", "classify new posts with what the run kept",
          RUN_DIRECTORY,
          arg("--text", action="append", help="a post to classify (repeat for more)"),
-         arg("--input", help="a CSV in the competition layout, or one post per line ('-': stdin)"),
+         arg("--input", action=Once, help="a CSV in the competition layout, or one post per line ('-': stdin)"),
          arg("--lines", action="store_true",
              help="read --input as one post per line, even when its first line reads as a CSV header"),
-         arg("--source", help="an artifact of this run: its name or folder (oof/ensemble.x); default: the source of "
-             "--final"),
+         arg("--source", action=Once, help="an artifact of this run: its name or folder (oof/ensemble.x); default: "
+             "the source of --final"),
          arg("--final", default=layout.FINAL_SIDECAR, help="the final submission's sidecar"),
          arg("--oof-dir", default=layout.OOF, help="the artifacts' folder"),
          arg("--models-dir", default=layout.FOLD_MODELS, help="the kept fold models' folder"),
-         output("--out", help="the predictions CSV to write (default: stdout, as CSV unless the posts came with "
-                "--text)"),
+         output("--out", action=Once, help="the predictions CSV to write (default: stdout, as CSV unless the posts "
+                "came with --text)"),
          threads_arg("CPU threads (default: %(default)s)"),
          settings_args(Columns, prefix="column-"),
 )

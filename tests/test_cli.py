@@ -132,6 +132,18 @@ def test_threads_below_one_is_refused_naming_the_flag_by_every_command_that_take
     assert cli.parser().parse_args(["predict", "--threads", "3"]).threads == 3
 
 
+def test_a_flag_of_predict_that_takes_one_value_is_refused_when_given_twice(capsys):
+    for flag, first, second in (("--source", "ensemble.mean", "ensemble.caruana"), ("--input", "a.csv", "b.csv"),
+                                ("--out", "p.csv", "q.csv")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.parser().parse_args(["predict", flag, first, "--threads", "2", flag, second])
+        assert exit_info.value.code == 2
+        assert (f"kit predict: error: argument {flag}: given twice ({first!r}, then {second!r}); it takes one value"
+                in capsys.readouterr().err)
+        assert getattr(cli.parser().parse_args(["predict", flag, second]), flag.lstrip("-")) == second
+    assert cli.parser().parse_args(["predict", "--text", "a", "--text", "b"]).text == ["a", "b"]  # --text repeats
+
+
 def test_config_shows_the_resolved_config_and_its_reference(capsys):
     cli.main(["config"])
     shown = capsys.readouterr().out
