@@ -291,6 +291,11 @@ def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=
     whatever the first line looks like.
     """
     if texts:
+        unread = [flag for flag, given in (("--input", path is not None), ("--lines", lines),
+                                           ("--column-*", columns_given)) if given]
+        if unread:
+            raise ValueError(f"--text gives the posts, so {' and '.join(unread)} would be ignored: give the posts "
+                             "with --text or with --input, not both")
         return numbered(texts)
     if lines and columns_given:
         raise ValueError("--lines reads one post per line, which has no columns: drop --column-* (for a CSV) or "

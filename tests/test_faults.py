@@ -839,6 +839,10 @@ PREDICT_FAULTS = [
     Fault("kit predict --out given twice: refused, neither written", "command",
           then(nothing, [*PREDICT, "--text", "口罩", "--out", "out/again.csv"]), usage=True,
           error=r"^argument --out: given twice \('out/predictions\.csv', then 'out/again\.csv'\); it takes one value$"),
+    Fault("kit predict --text and --input together: refused, not the file silently dropped", "command",
+          lambda folder: [*posts_file(TEXTS)(folder), "--text", "口罩"],
+          error=r"^--text gives the posts, so --input would be ignored: give the posts with --text or with --input, "
+                r"not both$"),
     Fault("kit predict --input naming a folder", "command", then(nothing, [*PREDICT, "--input", "oof"]),
           error=r"^oof: is a folder; --input takes a file of posts"),
     Fault("kit predict --input naming a FIFO: refused without opening it", "command", fifo_posts,

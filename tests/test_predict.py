@@ -221,6 +221,9 @@ def test_a_csv_header_without_the_id_and_text_columns_is_refused_naming_them(tmp
     assert posts(WRONG_COLUMNS, columns=Columns(id="id", text="text"), columns_given=True) == Posts(
         ["101", "102", "103"], ["武汉加油", "太难过了，心疼", "谣言,不要信"])
     assert posts(WRONG_COLUMNS, lines=True, log=print).texts == WRONG_COLUMNS.splitlines()
+    with pytest.raises(ValueError, match=r"^--text gives the posts, so --input and --lines would be ignored: give "
+                                         r"the posts with --text or with --input, not both$"):
+        read_input(str(tmp_path / "posts.csv"), ["武汉加油"], Columns(), lines=True)
 
 
 def test_posts_holding_commas_are_still_one_post_per_line(tmp_path):
