@@ -152,7 +152,7 @@ def main() -> None:
     run = Path(args.run).resolve()
     from kit.runtime import set_torch_threads
 
-    name = source_name(args.source, run / "subs" / "final.json")
+    name = source_name(args.source, run / "subs" / "final.json", run / "oof")
     started = time.perf_counter()
     source = load_source(name, run / "oof", run / "models" / "folds")
     load_seconds = time.perf_counter() - started

@@ -66,6 +66,33 @@ def arg(*flags: str, **options) -> Callable:
     return add
 
 
+class Once(argparse.Action):
+    """A flag that takes one value and has no default (kit predict's --input, --source, --out): given twice, it is
+    refused, where argparse would keep the last value and drop the first without a word."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        earlier = getattr(namespace, self.dest, None)
+        if earlier is not None:
+            raise argparse.ArgumentError(self, f"given twice ({earlier!r}, then {values!r}); it takes one value")
+        setattr(namespace, self.dest, values)
+
+
+def count(text: str) -> int:
+    """argparse type of a count of 1 or more (--threads): argparse's error names the flag and says what it takes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def threads_arg(help: str) -> Callable:
+    """--threads, declared alike by every command that computes: 0 or -1 would reach BLAS and torch as a count."""
+    return arg("--threads", type=count, default=1, help=help)
+
+
 def output(flag: str, **options) -> Callable:
     """An argument that names a file the command writes."""
     add = arg(flag, **options)
@@ -108,7 +135,7 @@ VARIANT_ARGS = (
 # Where a training command computes (kit.runtime.compute) and keeps its checkpoints.
 COMPUTE_ARGS = (
     arg("--gpus", type=int, default=0, help="GPUs to lease (0: CPU)"),
-    arg("--threads", type=int, default=1, help="CPU threads"),
+    threads_arg("CPU threads"),
     arg("--workdir", required=True, help="checkpoints go here; a rerun resumes from them"),
 )
 
@@ -299,7 +326,7 @@ def cmd_build_backbone(args, log) -> None:
 
 
 @command("corpus", "build the text corpus for representation learning", StepArgs("corpus"),
-         arg("--threads", type=int, default=1, help="processes that segment"),
+         threads_arg("processes that segment"),
 )
 def cmd_corpus(args, log) -> None:
     """Build the text corpus for representation learning: train + test (+ unlabelled) texts cleaned, deduplicated,
@@ -311,7 +338,7 @@ def cmd_corpus(args, log) -> None:
 
 
 @command("word-vectors", "train one word-vectors entry on the corpus", StepArgs("word_vectors"),
-         arg("--threads", type=int, default=1, help="gensim workers (1: identical vectors for a seed)"),
+         threads_arg("gensim workers (1: identical vectors for a seed)"),
 )
 def cmd_word_vectors(args, log) -> None:
     """Train one word_vectors entry (gensim word2vec or fastText) on the corpus's words.
@@ -727,14 +754,17 @@ def cmd_disagreements(args, log) -> None:
 @command("predict", "classify new posts with what the run kept",
          RUN_DIRECTORY,
          arg("--text", action="append", help="a post to classify (repeat for more)"),
-         arg("--input", help="a CSV in the competition layout, or one post per line ('-': stdin)"),
-         arg("--source", help="an artifact name or folder (oof/ensemble.x); default: the source of --final"),
+         arg("--input", action=Once, help="a CSV in the competition layout, or one post per line ('-': stdin)"),
+         arg("--lines", action="store_true",
+             help="read --input as one post per line, even when its first line reads as a CSV header"),
+         arg("--source", action=Once, help="an artifact of this run: its name or folder (oof/ensemble.x); default: "
+             "the source of --final"),
          arg("--final", default=layout.FINAL_SIDECAR, help="the final submission's sidecar"),
          arg("--oof-dir", default=layout.OOF, help="the artifacts' folder"),
          arg("--models-dir", default=layout.FOLD_MODELS, help="the kept fold models' folder"),
-         output("--out", help="the predictions CSV to write (default: stdout, as CSV unless the posts came with "
-                "--text)"),
-         arg("--threads", type=int, default=1, help="CPU threads (default: %(default)s)"),
+         output("--out", action=Once, help="the predictions CSV to write (default: stdout, as CSV unless the posts "
+                "came with --text)"),
+         threads_arg("CPU threads (default: %(default)s)"),
          settings_args(Columns, prefix="column-"),
 )
 def cmd_predict(args, log) -> None:
@@ -749,14 +779,17 @@ def cmd_predict(args, log) -> None:
     import sys
     import time
 
-    from kit.predict import (describe_load, load_source, predictions, read_input, readable,
+    from kit.predict import (check_out, describe_load, load_source, predictions, read_input, readable,
                              source_name, unreadable, write_predictions)
 
-    posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log)
+    check_out(args.out, args.input)
+    posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log,
+                       columns_given=bool(argument_values(Columns, args, prefix="column-")), lines=args.lines)
     warning = unreadable(posts)
     if warning:
         log(warning)
-    source = load_source(source_name(args.source, Path(args.final)), Path(args.oof_dir), Path(args.models_dir))
+    source = load_source(source_name(args.source, Path(args.final), Path(args.oof_dir)), Path(args.oof_dir),
+                         Path(args.models_dir))
     set_torch_threads(args.threads)
     log(describe_load(source))
     started = time.perf_counter()

@@ -13,6 +13,9 @@ a CSV in or out, the ensemble code for an ensemble, torch only for a model numpy
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -23,8 +26,9 @@ import numpy as np
 from kit import layout
 from kit.artifacts import mean_of_folds, read_json
 from kit.data_settings import Columns
-from kit.encoding import HAN_RANGES
+from kit.encoding import HAN_RANGES, UNDECODABLE, decode_payload
 from kit.kept import COMBINATION
+from kit.settings import near
 
 PROBABILITY_PREFIX = "p_"  # the output's probability columns: p_-1, p_0, p_1
 NUL = "\x00"
@@ -98,10 +102,21 @@ def text_variant(manifest: dict) -> str:
     return manifest.get("text_variant", manifest["variant"])
 
 
-def source_name(source: str | None, final_sidecar: Path) -> str:
-    """The artifact name: given (a name, or its folder oof/<name>), or the source of subs/final.csv."""
+def source_name(source: str | None, final_sidecar: Path, oof_dir: Path) -> str:
+    """The artifact name: given (a name, or its folder oof_dir/<name>), or the source of subs/final.csv.
+
+    A path to an artifact outside oof_dir (another run's) is refused: its name alone would pick this run's artifact
+    of that name, or none, and only its own run folder holds the models it was made with."""
     if source:
-        return Path(source).name
+        given = Path(source)
+        if given.is_file():
+            raise ValueError(f"{source}: is a file; --source takes an artifact's name or its folder "
+                             f"({oof_dir}/<name>)")
+        if given.parent != Path(".") and given.parent.resolve() != Path(oof_dir).resolve():
+            run = given.parent.parent if given.parent.name == layout.OOF else Path("<its run folder>")
+            raise ValueError(f"{source}: is not in this run's {oof_dir}/ (another run's artifact?); run kit predict "
+                             f"in {run}, or pass --directory {run} --source {given.name}")
+        return given.name
     if not Path(final_sidecar).is_file():
         raise FileNotFoundError(f"{final_sidecar}: missing, so there is no final submission to predict with; run "
                                 "`snakemake -j2 subs/final.csv` or name an artifact with --source")
@@ -167,20 +182,6 @@ def load_fitted(path: Path, entry):
 # ------------------------------------------------------------------------------------------------ posts in and out
 
 
-def decode_lines(payload: bytes, where: str) -> str:
-    """The text of a one-post-per-line file, its encoding detected as ingest detects it (UTF-8 with or without BOM,
-    else GB18030; UTF-16, Big5 and binary files refused); any undecodable byte is refused, since a post must not
-    change silently."""
-    from kit.encoding import UNDECODABLE, decode_payload
-
-    text, _, n_undecodable = decode_payload(Path(where), payload, "auto")
-    if n_undecodable:
-        line = text[: text.index(UNDECODABLE)].count("\n") + 1
-        raise ValueError(f"{where}: line {line}: {n_undecodable} byte sequence(s) are neither UTF-8 nor GB18030; "
-                         "convert the file to UTF-8 (iconv -f <its encoding> -t utf-8)")
-    return text
-
-
 def unreadable(posts: Posts) -> str | None:
     """A warning naming the posts that hold no Chinese character (empty, blank, emoji, another language): the models
     learnt from Chinese posts, so such a post's label says what the models guess from nothing they know. None when
@@ -193,20 +194,78 @@ def unreadable(posts: Posts) -> str | None:
             "posts, so their labels are guesses from nothing the models know")
 
 
-def is_competition_layout(payload: bytes, columns: Columns) -> bool:
-    """True when the first line, read as UTF-8 or GB18030, is a CSV header naming the id and text columns (the rest
-    of such a file is read by the ingest rules, undecodable bytes and all)."""
-    import csv
+# Delimiters a header line may use; kit predict reads the comma's, as the competition's files are.
+DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "vertical bar"}
+# A column name: short, letters, digits and a few signs, never a post's sentence punctuation (，。！ or ?).
+COLUMN_NAME = re.compile(r"\w[\w .()#/-]{0,39}")
+NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+HEADER_SAMPLE = 1000  # the records after the first line that decide whether it is a header
 
-    first = payload.split(b"\n", 1)[0]
-    for encoding in ("utf-8-sig", "gb18030"):
+
+def first_record(text: str, delimiter: str = ",") -> list[str]:
+    """The first line's fields, stripped, read as CSV (a quoted field may hold the delimiter)."""
+    try:
+        return [name.strip() for name in next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])]
+    except csv.Error:  # not a CSV line, whatever else the file is
+        return []
+
+
+def csv_header(text: str) -> tuple[str, list[str]] | None:
+    """(delimiter, column names) when the first line reads as a CSV header, else None.
+
+    A post may hold commas (Chinese posts with ASCII commas), so a delimiter alone does not make a header: the
+    first line's fields must be two or more distinct column names (COLUMN_NAME, not a number), and most of the
+    next records must have as many fields."""
+    from itertools import islice
+
+    for delimiter in DELIMITERS:
+        names = first_record(text, delimiter)
+        if len(names) < 2 or len(set(names)) < len(names):
+            continue
+        if not all(COLUMN_NAME.fullmatch(name) and not NUMBER.fullmatch(name) for name in names):
+            continue
+        records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         try:
-            header = [name.strip() for name in next(csv.reader([first.decode(encoding, errors="replace")]), [])]
-        except csv.Error:  # a lone carriage return or a NUL: not a CSV header, whatever else the file is
-            return False
-        if columns.id in header and columns.text in header:
-            return True
-    return False
+            widths = [len(record) for record in islice(records, 1, HEADER_SAMPLE + 1)
+                      if any(field.strip() for field in record)]
+        except csv.Error:
+            continue
+        if widths and 2 * widths.count(len(names)) > len(widths):
+            return delimiter, names
+    return None
+
+
+def column_hint(name: str, names: list[str]) -> str:
+    """' (did you mean ...?)' when a column name differs from one of names only by case or a little, else ''."""
+    same_but_case = [other for other in names if other.casefold() == name.casefold()]
+    said = f"did you mean {same_but_case[0]!r}?" if same_but_case else near(name, names)
+    return f" ({said})" if said.startswith("did you mean") else ""
+
+
+def is_competition_layout(text: str, where: str, columns: Columns, columns_given: bool = False) -> bool:
+    """True when the first line is a CSV header naming the id and text columns (the rest of such a file is read by
+    the ingest rules, undecodable bytes and all); False for one post per line.
+
+    A first line that reads as another header (csv_header), or any first line when --column-* said the file is a
+    CSV, is refused naming the columns it lacks: read line by line, the header would be classified as a post and
+    each id glued to its text."""
+    names = first_record(text)
+    if columns.id in names and columns.text in names:
+        return True
+    found = csv_header(text)
+    if found is None and not columns_given:
+        return False
+    as_lines = "or pass --lines to read each line, the first too, as one post"
+    delimiter, names = found or (",", names)
+    if delimiter != ",":
+        raise ValueError(f"{where}: its first line is a {DELIMITERS[delimiter]}-separated header {names}; kit predict "
+                         f"reads a comma-separated CSV: convert the file, {as_lines}")
+    missing = [(role, name) for role, name in (("id", columns.id), ("text", columns.text)) if name not in names]
+    lacks = " and ".join(f"no {role} column {name!r}{column_hint(name, names)}" for role, name in missing)
+    roles = " and ".join(role for role, _ in missing)
+    flags = " and ".join(f"--column-{role}" for role, _ in missing)
+    raise ValueError(f"{where}: its first line, read as a CSV header, names the columns {names}: {lacks}; name "
+                     f"the file's {roles} column{'s' if len(missing) > 1 else ''} with {flags}, {as_lines}")
 
 
 @dataclass
@@ -222,31 +281,59 @@ def numbered(texts: list[str]) -> Posts:
     return Posts([str(number) for number in range(1, len(texts) + 1)], list(texts))
 
 
-def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=print) -> Posts:
+def read_input(path: str | None, texts: list[str] | None, columns: Columns, log=print, *,
+               columns_given: bool = False, lines: bool = False) -> Posts:
     """The posts to classify.
 
     texts (--text): ids 1, 2, ...; path (--input, '-' for stdin): a CSV in the competition layout (read by the
     test file's rules, kit.data.read_posts) or one post per line (id = line number; a blank line is an empty post).
+    columns_given: --column-* named the columns, so the file must be such a CSV; lines (--lines): one post per line,
+    whatever the first line looks like.
     """
     if texts:
+        unread = [flag for flag, given in (("--input", path is not None), ("--lines", lines),
+                                           ("--column-*", columns_given)) if given]
+        if unread:
+            raise ValueError(f"--text gives the posts, so {' and '.join(unread)} would be ignored: give the posts "
+                             "with --text or with --input, not both")
         return numbered(texts)
+    if lines and columns_given:
+        raise ValueError("--lines reads one post per line, which has no columns: drop --column-* (for a CSV) or "
+                         "--lines")
     where = "stdin" if path in (None, "-") else str(path)
     payload = sys.stdin.buffer.read() if where == "stdin" else read_posts_file(Path(path))
-    if is_competition_layout(payload, columns):
-        from kit.data import read_posts
+    # The encoding is detected as ingest detects it (UTF-8 with or without BOM, else GB18030; UTF-16, Big5 and
+    # binary files refused).
+    text, _, n_undecodable = decode_payload(Path(where), payload, "auto")
+    if not lines and is_competition_layout(text, where, columns, columns_given):
+        return read_csv_posts(path, payload, where, columns)
+    return read_lines(text, n_undecodable, where, log)
 
-        if where == "stdin":
-            import tempfile
 
-            with tempfile.TemporaryDirectory() as folder:
-                copy = Path(folder) / "stdin.csv"
-                copy.write_bytes(payload)
-                frame = read_posts(copy, columns)
-        else:
-            frame = read_posts(path, columns)
-        return Posts(frame["id"].astype(str).tolist(), frame["text"].tolist())
-    text = decode_lines(payload, where)
-    if NUL in text:  # as ingest does: a NUL byte is no part of a post
+def read_csv_posts(path: str | None, payload: bytes, where: str, columns: Columns) -> Posts:
+    """The posts of a CSV in the competition layout, read by the test file's rules (stdin through a copy)."""
+    from kit.data import read_posts
+
+    if where == "stdin":
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            copy = Path(folder) / "stdin.csv"
+            copy.write_bytes(payload)
+            frame = read_posts(copy, columns)
+    else:
+        frame = read_posts(path, columns)
+    return Posts(frame["id"].astype(str).tolist(), frame["text"].tolist())
+
+
+def read_lines(text: str, n_undecodable: int, where: str, log) -> Posts:
+    """One post per line (id = line number; a blank line is an empty post). Any undecodable byte is refused, since
+    a post must not change silently; a NUL byte is removed, as ingest does."""
+    if n_undecodable:
+        line = text[: text.index(UNDECODABLE)].count("\n") + 1
+        raise ValueError(f"{where}: line {line}: {n_undecodable} byte sequence(s) are neither UTF-8 nor GB18030; "
+                         "convert the file to UTF-8 (iconv -f <its encoding> -t utf-8)")
+    if NUL in text:
         log(f"{where}: {text.count(NUL)} NUL byte(s) removed")
         text = text.replace(NUL, "")
     lines = text.splitlines()
@@ -268,6 +355,28 @@ def read_posts_file(path: Path) -> bytes:
     from kit.input_files import read_bytes
 
     return read_bytes(path)  # never a device, a pipe or a socket, and never past the size bound
+
+
+def check_out(out: str | None, input_path: str | None) -> None:
+    """Refuse, before any model loads, an --out that cannot take the predictions: a folder, a device or a pipe
+    (the file written is renamed into its place), a path under a file, or the --input file itself (by any spelling
+    or link), whose posts the predictions would replace."""
+    if not out:
+        return
+    target = Path(out)
+    if target.is_dir():
+        raise ValueError(f"{out}: is a folder; --out takes the predictions file to write (e.g. "
+                         f"{target / 'predictions.csv'})")
+    if target.exists() and not target.is_file():
+        raise ValueError(f"{out}: is not a regular file (a device or a pipe?), and --out writes a file in its place; "
+                         "give a file's path, or leave --out out for the CSV on stdout")
+    above = next((folder for folder in target.parents if folder.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(f"{out}: {above} is a file, not a folder; give --out a path in a folder")
+    if input_path not in (None, "-") and target.exists() and Path(input_path).exists() \
+            and os.path.samefile(target, input_path):
+        raise ValueError(f"{out}: is the --input file {input_path}; the predictions would replace its posts: give "
+                         "--out another file")
 
 
 def labels_and_probabilities(logits: np.ndarray, classes: list[str]) -> tuple[list[str], np.ndarray]:

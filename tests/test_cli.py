@@ -118,6 +118,32 @@ def test_a_flag_is_checked_like_its_config_key(tmp_path):
     assert "error: config key 'command line --k': must be at least 2" in log.read_text(encoding="utf-8")
 
 
+def test_threads_below_one_is_refused_naming_the_flag_by_every_command_that_takes_it(capsys):
+    subparsers = next(action for action in cli.parser()._actions if action.dest == "command").choices
+    takers = {name for name, sub in subparsers.items() if "--threads" in sub._option_string_actions}
+    assert takers == {"corpus", "word-vectors", "post-train", "fit-fold", "predict"}
+    for name in sorted(takers):
+        for value, says in (("0", "must be 1 or more, not 0"), ("-1", "must be 1 or more, not -1"),
+                            ("two", "must be a whole number of 1 or more, not 'two'")):
+            with pytest.raises(SystemExit) as exit_info:
+                cli.parser().parse_args([name, "--threads", value])
+            assert exit_info.value.code == 2
+            assert f"kit {name}: error: argument --threads: {says}" in capsys.readouterr().err, (name, value)
+    assert cli.parser().parse_args(["predict", "--threads", "3"]).threads == 3
+
+
+def test_a_flag_of_predict_that_takes_one_value_is_refused_when_given_twice(capsys):
+    for flag, first, second in (("--source", "ensemble.mean", "ensemble.caruana"), ("--input", "a.csv", "b.csv"),
+                                ("--out", "p.csv", "q.csv")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.parser().parse_args(["predict", flag, first, "--threads", "2", flag, second])
+        assert exit_info.value.code == 2
+        assert (f"kit predict: error: argument {flag}: given twice ({first!r}, then {second!r}); it takes one value"
+                in capsys.readouterr().err)
+        assert getattr(cli.parser().parse_args(["predict", flag, second]), flag.lstrip("-")) == second
+    assert cli.parser().parse_args(["predict", "--text", "a", "--text", "b"]).text == ["a", "b"]  # --text repeats
+
+
 def test_config_shows_the_resolved_config_and_its_reference(capsys):
     cli.main(["config"])
     shown = capsys.readouterr().out

@@ -4,7 +4,8 @@ on tiny generated files.
 FAULTS is one table. Each Fault builds its input in a fresh folder, goes through one entry point and states its
 outcome:
 - an error: the exit code (2 for a kit command, 1 for Snakemake) and a regex the one `error:` line must match; the
-  command's log holds the same line, nothing printed is a traceback, nothing is left under out/ (where every
+  command's log holds the same line (a `usage` fault: argparse's `kit <command>: error:` line, printed before any
+  log opens), nothing printed is a traceback, nothing is left under out/ (where every
   command of the table writes) but the older files the fault lists in `kept`, and no temporary file anywhere;
 - or a pass: exit 0, the exact ids of each output (an ingested split, the submission), texts and report counts.
 
@@ -77,6 +78,7 @@ pytestmark = pytest.mark.slow  # end-to-end: every case starts a process (CI run
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "config.yaml"
 ERROR_LINE = re.compile(r"^\d\d:\d\d:\d\d error: (.*)$")  # kit.log's form of a data or config error
+USAGE_LINE = re.compile(r"^kit [\w-]+: error: (.*)$")  # argparse's form of a bad flag, before the log is opened
 TEMP_FILE = re.compile(r"(^|/)\.[^/]+\.[0-9a-f]{16}\.tmp$")  # kit.artifacts.atomic_write's temporary files
 STALE = "0123456789abcdef"  # the random part of a planted temporary file's name
 MARKER = "pwned"  # what a crafted `$(touch pwned)` would create if a shell ran it
@@ -96,7 +98,8 @@ class Fault:
     function of the folder that reads the expected ids from the input), checked after an error too; texts: the
     same for the `text` column; counted: dotted key of the `report` JSON -> value; said: a regex the output or log
     must match; absent: files that must not exist afterwards (outputs, markers); prefix: a command the kit command
-    runs under (a private mount namespace); needs: "mount" or "non-root", skipped with the reason otherwise.
+    runs under (a private mount namespace); needs: "mount" or "non-root", skipped with the reason otherwise;
+    usage: the error is argparse's refusal of a flag (`kit <command>: error: argument ...` on stderr, no log).
     """
 
     name: str
@@ -112,6 +115,7 @@ class Fault:
     absent: tuple[str, ...] = ()
     prefix: tuple[str, ...] = ()
     needs: str | None = None
+    usage: bool = False
 
 
 def ingest_args(paths: dict[str, Path], options: dict | None = None) -> list:
@@ -749,6 +753,12 @@ def posts_file(payload: bytes, name: str = "posts.txt", args: tuple = ("--input"
     return build
 
 
+def other_runs_source(folder: Path) -> list:
+    """build: a second run folder beside the copy, and --source naming its ensemble by absolute path."""
+    shutil.copytree(folder / "oof", folder / "other" / "oof")
+    return [*PREDICT, "--text", "口罩", "--source", str(folder / "other" / ENSEMBLE)]
+
+
 def empty_fold_folder(folder: Path) -> None:
     """A kept fold folder emptied: model files and not_kept.json gone, as a careless clean-up leaves it."""
     shutil.rmtree(folder / KEPT_FOLD)
@@ -785,6 +795,7 @@ def pruned(folder: Path) -> None:
 
 
 TEXTS = "武汉加油\n口罩到了\n".encode()
+WRONG_COLUMNS = 'id,text\n101,武汉加油\n102,太难过了，心疼\n103,"谣言,不要信"\n'.encode()
 PREDICT_FAULTS = [
     Fault("kit predict with a kept model written by a run with another config", "command",
           then(model_json_says("config_hash", "0" * 64), [*PREDICT, "--text", "口罩"]),
@@ -821,6 +832,55 @@ PREDICT_FAULTS = [
     Fault("kit predict on a competition CSV with only a header", "command",
           posts_file(unlabeled_bytes([]), "posts.csv", ("--input", "posts.csv")),
           error=r"^posts\.csv: has a header but no rows"),
+    Fault("kit predict on a CSV whose header names other columns: refused, naming them, not read line by line",
+          "command", posts_file(WRONG_COLUMNS, "posts.csv", ("--input", "posts.csv")),
+          error=r"^posts\.csv: its first line, read as a CSV header, names the columns \['id', 'text'\]: no id column "
+                r"'微博id' \(did you mean 'id'\?\) and no text column '微博中文内容'; name the file's id and text columns "
+                r"with --column-id and --column-text, or pass --lines to read each line, the first too, as one post$"),
+    Fault("kit predict on a CSV whose header is the competition's but for case and a word: the names it means",
+          "command", posts_file("微博ID,微博内容\n101,武汉加油\n102,太难过了\n".encode(), "posts.csv",
+                                ("--input", "posts.csv")),
+          error=r"^posts\.csv: .*: no id column '微博id' \(did you mean '微博ID'\?\) and no text column '微博中文内容' "
+                r"\(did you mean '微博内容'\?\); name the file's id and text columns"),
+    Fault("kit predict --column-text naming a CSV's column when the CSV has no id column", "command",
+          posts_file("label,review\n1,武汉加油\n-1,太难过了\n".encode(), "posts.csv",
+                     ("--input", "posts.csv", "--column-text", "review")),
+          error=r"^posts\.csv: .* names the columns \['label', 'review'\]: no id column '微博id'; name the file's id "
+                r"column with --column-id"),
+    Fault("kit predict on a tab-separated file with a header", "command",
+          posts_file("微博id\t微博中文内容\n101\t武汉加油\n".encode(), "posts.tsv", ("--input", "posts.tsv")),
+          error=r"^posts\.tsv: its first line is a tab-separated header \['微博id', '微博中文内容'\]; kit predict reads "
+                r"a comma-separated CSV: convert the file, or pass --lines"),
+    Fault("kit predict --column-id and --column-text naming a CSV's own columns: its ids", "command",
+          posts_file(WRONG_COLUMNS, "posts.csv",
+                     ("--input", "posts.csv", "--column-id", "id", "--column-text", "text")),
+          kept={"out/predictions.csv": ["101", "102", "103"]}),
+    Fault("kit predict on posts holding ASCII commas: still one post per line", "command",
+          posts_file("武汉加油,中国加油\n今天很开心\n太难过了，心疼\n口罩,买不到\n".encode()),
+          kept={"out/predictions.csv": ["1", "2", "3", "4"]}),
+    Fault("kit predict --lines on a file whose first line reads as a header: every line a post", "command",
+          posts_file(WRONG_COLUMNS, "posts.csv", ("--input", "posts.csv", "--lines")),
+          kept={"out/predictions.csv": ["1", "2", "3", "4"]}),
+    Fault("kit predict --out naming a folder: refused before the models load", "command",
+          then(lambda folder: (folder / "out").mkdir(), ["predict", "--text", "口罩", "--out", "out"]),
+          error=r"^out: is a folder; --out takes the predictions file to write \(e\.g\. out/predictions\.csv\)$"),
+    Fault("kit predict --out naming the --input file by another spelling: refused, the posts kept", "command",
+          lambda folder: [*posts_file(TEXTS)(folder)[:1], "--input", "posts.txt", "--out", str(folder / "posts.txt")],
+          error=r"^/.*/posts\.txt: is the --input file posts\.txt; the predictions would replace its posts: give --out "
+                r"another file$"),
+    *(Fault(f"kit predict --threads {value}: refused naming the flag", "command",
+            then(nothing, [*PREDICT, "--text", "口罩", "--threads", value]), usage=True,
+            error=rf"^argument --threads: must be 1 or more, not {value}$") for value in ("0", "-1")),
+    Fault("kit predict --source given twice: refused, not the last one silently", "command",
+          then(nothing, [*PREDICT, "--text", "口罩", "--source", "ensemble.avg", "--source", "lr.raw.s0"]), usage=True,
+          error=r"^argument --source: given twice \('ensemble\.avg', then 'lr\.raw\.s0'\); it takes one value$"),
+    Fault("kit predict --out given twice: refused, neither written", "command",
+          then(nothing, [*PREDICT, "--text", "口罩", "--out", "out/again.csv"]), usage=True,
+          error=r"^argument --out: given twice \('out/predictions\.csv', then 'out/again\.csv'\); it takes one value$"),
+    Fault("kit predict --text and --input together: refused, not the file silently dropped", "command",
+          lambda folder: [*posts_file(TEXTS)(folder), "--text", "口罩"],
+          error=r"^--text gives the posts, so --input would be ignored: give the posts with --text or with --input, "
+                r"not both$"),
     Fault("kit predict --input naming a folder", "command", then(nothing, [*PREDICT, "--input", "oof"]),
           error=r"^oof: is a folder; --input takes a file of posts"),
     Fault("kit predict --input naming a FIFO: refused without opening it", "command", fifo_posts,
@@ -833,6 +893,13 @@ PREDICT_FAULTS = [
                                                                                  "--source", "data"]),
           error=r"^oof/data/manifest\.json: missing; artifact 'data' was not built in this run folder \(known: "
                 r"\['ensemble\.avg', 'lr\.raw\.s0'"),
+    Fault("kit predict --source naming another run folder's artifact by its path", "command", other_runs_source,
+          error=r"^/.*/other/oof/ensemble\.avg: is not in this run's oof/ \(another run's artifact\?\); run kit "
+                r"predict in /.*/other, or pass --directory /.*/other --source ensemble\.avg$"),
+    Fault("kit predict --source naming an artifact's file", "command",
+          then(nothing, [*PREDICT, "--text", "口罩", "--source", f"{ENSEMBLE}/manifest.json"]),
+          error=r"^oof/ensemble\.avg/manifest\.json: is a file; --source takes an artifact's name or its folder "
+                r"\(oof/<name>\)$"),
     Fault("kit predict with a deleted fold model", "command",
           then(lambda folder: shutil.rmtree(folder / KEPT_FOLD), [*PREDICT, "--text", "口罩"]),
           error=rf"^{KEPT_FOLD}: no kept fold model of lr\.raw\.s0"),
@@ -1224,17 +1291,19 @@ def test_fault(fault, outcomes):
 
 
 def check_error(fault: Fault, outcome: Outcome, shown: str) -> None:
-    """A kit command: exit 2, one `error:` line matching fault.error, the same line in its log, no traceback and
-    no output but the older files kept. Snakemake (plan, workflow): exit 1 and its output matching fault.error."""
+    """A kit command: exit 2, one `error:` line matching fault.error, the same line in its log (argparse's line for
+    a usage fault: it refuses a flag before the log opens), no traceback and no output but the older files kept. Snakemake (plan, workflow): exit 1 and its output matching fault.error."""
     if fault.entry in ("plan", "workflow"):
         assert outcome.returncode == (fault.exit_code or 1), shown
         assert re.search(fault.error, outcome.output), shown
         return
     assert outcome.returncode == (fault.exit_code or 2), shown
-    error_lines = [line for line in outcome.output.splitlines() if ERROR_LINE.match(line)]
+    form = USAGE_LINE if fault.usage else ERROR_LINE
+    error_lines = [line for line in outcome.output.splitlines() if form.match(line)]
     assert len(error_lines) == 1 and "Traceback" not in outcome.output, shown
-    message = ERROR_LINE.match(error_lines[0]).group(1)
+    message = form.match(error_lines[0]).group(1)
     assert re.search(fault.error, message), message
-    assert error_lines[0] in outcome.log.splitlines(), outcome.log
+    if not fault.usage:
+        assert error_lines[0] in outcome.log.splitlines(), outcome.log
     written = sorted(name for name in outcome.files if name.startswith("out/") and name not in fault.kept)
     assert not written, f"outputs written despite the error: {written}"

@@ -4,12 +4,14 @@ for every family and every fitted ensemble method; the input forms; the output c
 import csv
 import io
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from kit import cli
+from kit import cli, predict
 from kit.artifacts import Artifact
 from kit.data_settings import Columns
 from kit.predict import (Posts, display_width, load_source, numbered, predictions, read_input, readable, source_name,
@@ -100,10 +102,31 @@ def test_one_post_gets_the_label_the_batch_gave_it(run):
 @pytest.mark.slow  # the module fixture trains three experiments and four ensembles
 def test_the_default_source_is_the_final_submissions(run):
     final = json.loads((run / "subs" / "final.json").read_text())["source"]
-    assert source_name(None, run / "subs" / "final.json") == final
-    assert source_name("oof/ensemble.stack", run / "subs" / "final.json") == "ensemble.stack"
+    assert source_name(None, run / "subs" / "final.json", run / "oof") == final
     with pytest.raises(FileNotFoundError, match="no final submission to predict with"):
-        source_name(None, run / "nope.json")
+        source_name(None, run / "nope.json", run / "oof")
+
+
+def test_a_source_is_a_name_or_a_folder_of_this_run_s_oof_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for run in ("run", "other"):
+        (tmp_path / run / "oof" / "ensemble.mean").mkdir(parents=True)
+        (tmp_path / run / "oof" / "ensemble.mean" / "manifest.json").write_text("{}")
+    oof, final = Path("run/oof"), Path("run/subs/final.json")
+    for given in ("ensemble.mean", "run/oof/ensemble.mean", "run/oof/ensemble.mean/", str(tmp_path / "run/oof/ensemble.mean"),
+                  "run/oof/ensemble.unbuilt"):  # load_source names an artifact that was not built
+        assert source_name(given, final, oof) == Path(given).name
+    other = re.escape(str(tmp_path / "other"))
+    with pytest.raises(ValueError, match=rf"^{other}/oof/ensemble\.mean: is not in this run's run/oof/ \(another "
+                                         rf"run's artifact\?\); run kit predict in {other}, or pass --directory "
+                                         rf"{other} --source ensemble\.mean$"):
+        source_name(str(tmp_path / "other/oof/ensemble.mean"), final, oof)
+    with pytest.raises(ValueError, match=r"^elsewhere/ensemble\.mean: is not in this run's run/oof/ .*; run kit "
+                                         r"predict in <its run folder>, or pass --directory <its run folder> --source"):
+        source_name("elsewhere/ensemble.mean", final, oof)
+    with pytest.raises(ValueError, match=r"manifest\.json: is a file; --source takes an artifact's name or its "
+                                         r"folder \(run/oof/<name>\)$"):
+        source_name("run/oof/ensemble.mean/manifest.json", final, oof)
 
 
 @pytest.mark.slow  # the module fixture trains three experiments and four ensembles
@@ -166,6 +189,74 @@ def test_a_competition_csv_and_a_file_of_lines_are_both_read(run, tmp_path):
     (tmp_path / "big5.txt").write_bytes("武漢加油".encode("big5") + b"\xff\xfe")
     with pytest.raises(ValueError, match=r"big5.txt: line 1: 2 byte sequence\(s\) are neither UTF-8 nor GB18030"):
         read_input(str(tmp_path / "big5.txt"), None, Columns())
+
+
+WRONG_COLUMNS = 'id,text\n101,武汉加油\n102,太难过了，心疼\n103,"谣言,不要信"\n'
+
+
+def test_a_csv_header_without_the_id_and_text_columns_is_refused_naming_them(tmp_path):
+    def posts(text: str, **options) -> Posts:
+        (tmp_path / "posts.csv").write_text(text, encoding="utf-8")
+        return read_input(str(tmp_path / "posts.csv"), None, options.pop("columns", Columns()), **options)
+
+    with pytest.raises(ValueError, match=r"posts\.csv: its first line, read as a CSV header, names the columns "
+                                         r"\['id', 'text'\]: no id column '微博id' \(did you mean 'id'\?\) and no "
+                                         r"text column '微博中文内容'; name the file's id and text columns with "
+                                         r"--column-id and --column-text, or pass --lines"):
+        posts(WRONG_COLUMNS)
+    with pytest.raises(ValueError, match=r"no id column '微博id' \(did you mean '微博ID'\?\) and no text column "
+                                         r"'微博中文内容' \(did you mean '微博内容'\?\)"):
+        posts("微博ID,微博内容\n101,武汉加油\n102,太难过了\n")
+    with pytest.raises(ValueError, match=r"names the columns \['label', 'review'\]: no id column '微博id'; name "
+                                         r"the file's id column with --column-id,"):
+        posts("label,review\n1,武汉加油\n", columns=Columns(text="review"), columns_given=True)
+    with pytest.raises(ValueError, match=r"names the columns \['武汉加油'\]: no id column '微博id' and no text "
+                                         r"column 'review'"):  # a column named for a file of lines
+        posts("武汉加油\n口罩\n", columns=Columns(text="review"), columns_given=True)
+    with pytest.raises(ValueError, match=r"its first line is a tab-separated header \['id', 'text'\]; kit predict "
+                                         r"reads a comma-separated CSV"):
+        posts("id\ttext\n101\t武汉加油\n")
+    with pytest.raises(ValueError, match=r"^--lines reads one post per line, which has no columns"):
+        posts(WRONG_COLUMNS, columns=Columns(id="id"), columns_given=True, lines=True)
+    assert posts(WRONG_COLUMNS, columns=Columns(id="id", text="text"), columns_given=True) == Posts(
+        ["101", "102", "103"], ["武汉加油", "太难过了，心疼", "谣言,不要信"])
+    assert posts(WRONG_COLUMNS, lines=True, log=print).texts == WRONG_COLUMNS.splitlines()
+    with pytest.raises(ValueError, match=r"^--text gives the posts, so --input and --lines would be ignored: give "
+                                         r"the posts with --text or with --input, not both$"):
+        read_input(str(tmp_path / "posts.csv"), ["武汉加油"], Columns(), lines=True)
+
+
+def test_posts_holding_commas_are_still_one_post_per_line(tmp_path):
+    """A comma alone makes no header: the first line's fields must be column names and most next lines as wide."""
+    for text in ("武汉加油,中国加油\n今天很开心\n太难过了，心疼\n口罩,买不到\n",  # most lines one field
+                 "武汉加油，中国加油,心疼\n口罩,买不到\n",  # a field with sentence punctuation is no column name
+                 "101,武汉加油\n102,口罩\n",  # a number is no column name
+                 "口罩,口罩\n武汉,加油\n"):  # nor is a name given twice
+        (tmp_path / "posts.txt").write_text(text, encoding="utf-8")
+        assert read_input(str(tmp_path / "posts.txt"), None, Columns(), log=print).texts == text.splitlines()
+
+
+def test_an_out_that_cannot_take_the_predictions_is_refused_before_any_model_loads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(predict, "load_source", lambda *args: pytest.fail("the models were loaded"))
+    (tmp_path / "posts.txt").write_text("武汉加油\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link.txt").symlink_to(tmp_path / "posts.txt")
+    refused = {"folder": r"folder: is a folder; --out takes the predictions file to write \(e\.g\. folder/predictions"
+                         r"\.csv\)$",
+               "posts.txt/p.csv": r"posts\.txt/p\.csv: posts\.txt is a file, not a folder; give --out a path in a "
+                                  r"folder$",
+               "/dev/null": r"/dev/null: is not a regular file \(a device or a pipe\?\), and --out writes a file in "
+                            r"its place",
+               "./posts.txt": r"\./posts\.txt: is the --input file posts\.txt; the predictions would replace its "
+                              r"posts: give --out another file$",
+               str(tmp_path / "link.txt"): r"/\S+/link\.txt: is the --input file posts\.txt"}
+    for out, error in refused.items():
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["predict", "--input", "posts.txt", "--out", out, "--log", "log"])
+        last = (tmp_path / "log").read_text(encoding="utf-8").splitlines()[-1]
+        assert exit_info.value.code == 2 and re.search(r"error: " + error, last), last
+    assert (tmp_path / "posts.txt").read_text(encoding="utf-8") == "武汉加油\n"
 
 
 def test_predictions_are_the_argmax_and_the_softmax():
