@@ -12,6 +12,10 @@ A path that is not a file (a folder, a device such as /dev/zero, a named pipe, a
 loops or leads nowhere) or is larger than a bound (2 GiB, kit.input_files) is refused before it is opened.
 Header names are stripped of surrounding whitespace; an empty, header-only or malformed file, or one that lacks a
 required column, is refused (a header that looks garbled adds the hint to set the encoding).
+A quote left open is refused naming its line: alone it would read the rest of the file into one field; a second one
+closes it and the rows between the two are read as one field's text, which the parser accepts. Such a field is found
+by the lines it holds that look like rows (`lines_like_rows`: starting with one of the file's ids, by the id pattern
+and an id's length, and a comma, with 2 up to the header's number of fields); real posts' line breaks hold none.
 
 Ids (every split), after stripping surrounding whitespace: an empty id drops a train / unlabeled row and is
 refused in test. Refused in every split, naming the line: an id that is a header name (a second header line,
@@ -60,11 +64,14 @@ under their original names, in file order.
 from __future__ import annotations
 
 import codecs
+import csv
 import difflib
 import io
+import itertools
 import re
+import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -184,9 +191,43 @@ def _parse_csv(path: Path, text: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError as error:
         raise DataError(f"{path}: is empty (no header)") from error
     except pd.errors.ParserError as error:
-        raise DataError(
-            f"{path}: is not a well-formed CSV (a text with an unquoted comma or quote?): {str(error).strip()}"
-        ) from error
+        raise DataError(_parse_error(path, text, str(error).strip())) from error
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(the file line it starts on, its fields) for each record of the CSV text, header and blank lines included.
+
+    Python's csv module reads as pandas does but says where each record starts; it takes 0.2 s per 100k rows, so
+    it runs only to find a record that pandas names by its number (a record can span several lines).
+    """
+    limit = csv.field_size_limit(sys.maxsize)  # a post, or a field a stray quote opened, can pass the 131,072 default
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        start = 1
+        for fields in reader:
+            yield start, fields
+            start = reader.line_num + 1
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _record(text: str, number: int) -> tuple[int, list[str]]:
+    """(first line, fields) of record `number` of the CSV text (0 = the header), as pandas counts records."""
+    return next(itertools.islice(_records(text), number, None))
+
+
+def _parse_error(path: Path, text: str, error: str) -> str:
+    """The one-line message for a CSV that pandas refuses, naming the file's line where pandas names a record."""
+    unclosed = re.search(r"EOF inside string starting at row (\d+)", error)
+    if unclosed:
+        header = next(_records(text))[1]
+        line, fields = _record(text, int(unclosed[1]))
+        field = f"field {header[len(fields) - 1].strip()!r}" if len(fields) <= len(header) else "a field"
+        return (
+            f"{path}: line {line}: the quote that opens {field} is never closed, so the rest of the file would be "
+            'read as that one field; close the quote, or escape a quote inside a quoted field as ""'
+        )
+    return f"{path}: is not a well-formed CSV (a text with an unquoted comma or quote?): {error}"
 
 
 def _check_header(path: Path, header: list[str], role: str, columns: Columns, encoding: str) -> None:
@@ -221,6 +262,69 @@ def _unmark(frame: pd.DataFrame, mark: str, replacement: str) -> list[int]:
     return np.flatnonzero(marked).tolist()
 
 
+def _first_lines(rows: pd.DataFrame) -> np.ndarray:
+    """[n_rows] int: the file line where each row of read_table's frame starts (the header is line 1; the newlines
+    inside quoted fields count)."""
+    newlines = sum(rows[name].str.count("\n").to_numpy() for name in rows.columns)
+    before = np.concatenate([[0], np.cumsum(newlines)[:-1]])
+    return 2 + np.arange(len(rows)) + before
+
+
+def lines_like_rows(value: str, n_fields: int, id_position: int, looks_like_id: Callable[[str], bool]) -> list[int]:
+    """The numbers (1 = the field's second line) of the lines of a field's value that look like rows of their own:
+    cut at commas into 2 to n_fields fields, the one at id_position an id. A quote left open reads the whole rows
+    that follow into the field up to the next quote, each line a row (the last one cut at that quote); real posts
+    hold line breaks too, but no line that starts with one of the file's ids and a comma."""
+    lines = re.split(r"\r\n|\r|\n", value)[1:]
+    return [
+        number
+        for number, line in enumerate(lines, start=1)
+        if 2 <= len(fields := line.split(",")) <= n_fields
+        and id_position < len(fields)
+        and looks_like_id(fields[id_position].strip())
+    ]
+
+
+def _check_swallowed_rows(path: Path, frame: pd.DataFrame, columns: Columns, line_end: str) -> None:
+    """Raise DataError, naming the lines, when a field holds lines that look like rows of the file: a quote left
+    open made pandas read them into that field (two such quotes lose the rows between them without an error).
+
+    line_end: "\n", or "\r" in a file whose lines end in CR alone; a field that holds none is not looked into.
+    """
+    header = tuple(frame.columns)
+    id_position = header.index(columns.id)
+    id_lengths = set(frame[columns.id].str.strip().str.len().unique().tolist())
+
+    def looks_like_id(value: str) -> bool:
+        return len(value) in id_lengths and id_problem(value, header, columns.id_pattern) is None
+
+    found = []  # (row position, column position, numbers of the lines that look like rows)
+    for column, name in enumerate(header):
+        # A literal count is pandas' fastest scan of a column (a regex or `contains` takes 5x longer).
+        values = frame[name]
+        for position, value in values[values.str.count(line_end).to_numpy() > 0].items():
+            numbers = lines_like_rows(value, len(header), id_position, looks_like_id)
+            if numbers:
+                found.append((position, column, numbers))
+    if not found:
+        return
+    position, column, numbers = min(found)
+    row = frame.iloc[position]
+    value = row.iloc[column]
+    # The field starts after the line breaks of the fields before it in its row, and ends where a quote closed it.
+    opened = int(_first_lines(frame.iloc[: position + 1])[-1]) + sum(
+        row.iloc[before].count("\n") for before in range(column))
+    closed = opened + value.count("\n")
+    example = re.split(r"\r\n|\r|\n", value)[numbers[0]]
+    of_id = f" of id {row.iloc[id_position].strip()!r}" if column != id_position else ""
+    raise DataError(
+        f"{path}: line {opened}: field {header[column]!r}{of_id} runs on to line {closed}, holding {len(numbers)} "
+        f"line(s) that look like rows of their own (line {opened + numbers[0]}: {example[:80]!r}): the quote that "
+        f"opens it is not closed on line {opened}, so the rows up to the quote on line {closed} were read as its text "
+        f'({len(found)} such field(s) in the file); close or escape (as "") the quote on line {opened}'
+    )
+
+
 def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "auto") -> pd.DataFrame:
     """One competition CSV as a frame of str columns under the file's own (stripped) header names.
 
@@ -251,6 +355,7 @@ def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "a
         raise DataError(f"{path}: has a header but no rows")
     undecodable_rows = _unmark(frame, UNDECODABLE, "\ufffd") if n_undecodable else []
     nul_rows = _unmark(frame, NUL_MARK, "") if n_nul else []
+    _check_swallowed_rows(path, frame, columns, "\n" if "\n" in text else "\r")
     frame.attrs = {
         "encoding": encoding,
         "undecodable": n_undecodable,
@@ -277,9 +382,7 @@ class _Split:
     @cached_property
     def first_line(self) -> np.ndarray:
         """[n_rows] int: the file line where each row starts (the header is line 1; quoted newlines count)."""
-        newlines = sum(self.raw[name].str.count("\n").to_numpy() for name in self.raw.columns)
-        before = np.concatenate([[0], np.cumsum(newlines)[:-1]])
-        return 2 + np.arange(len(self.raw)) + before
+        return _first_lines(self.raw)
 
     def where(self, rows: pd.DataFrame) -> list[str]:
         """Up to N_EXAMPLES distinct references to rows: their ids, or 'line N' for rows without one."""

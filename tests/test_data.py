@@ -27,6 +27,7 @@ from kit.data import (
     DataError,
     blank_characters,
     ingest,
+    lines_like_rows,
     normalise_label,
     read_split,
     read_table,
@@ -151,6 +152,22 @@ def train_labelled(*labels: str) -> bytes:
     return csv_bytes([post(k, label=label) for k, label in enumerate(labels)])
 
 
+def quote_opened(payload: bytes, *after: str) -> bytes:
+    """payload with a quote that nothing closes put after each of the given texts (written `,user3,` and the like):
+    the field that follows starts with it."""
+    for text in after:
+        payload = payload.replace(text.encode("gb18030"), text.encode("gb18030") + b'"', 1)
+    return payload
+
+
+MULTILINE_POSTS = [  # line breaks in real posts, lines that start with numbers and commas among them
+    "武汉加油\r\n1,2,3 一起努力",
+    "2020,1,23 封城\r\n2020,2,1 复工推迟\r\n",
+    f"转发 {post_id(5)}\r\n{post_id(5)}，原文",
+    f"{post_id(6)}\r\n{post_id(6)} 说：\r\n加油",
+]
+
+
 CASES = [
     # --- encodings that read
     Case("utf-8 with a BOM", files(csv_bytes(TRAIN, encoding="utf-8-sig")), kept=ALL_TRAIN,
@@ -213,6 +230,26 @@ CASES = [
          error=r"train\.csv: no column '情感倾向' \(required for role 'train'\)"),
     Case("a row with an extra field", files(csv_bytes([*TRAIN, post(3) + ["多出来的字段"]])),
          error=r"train\.csv: is not a well-formed CSV.*line 5, saw 8$"),
+    Case("two quotes left open: the rows between them would be one row's text",
+         files(test=quote_opened(unlabeled_bytes([post(900 + k) for k in range(8)]), ",user903,", ",user907,")),
+         error=r"test\.csv: line 5: field '微博中文内容' of id '4456068992183063' runs on to line 9, holding 4 line\(s\) "
+               r"that look like rows of their own \(line 6: '4456068992183064,01月01日 23:38,user904,武汉加油，第904条微博,"
+               r"\[\],\[\]'\): the quote that opens it is not closed on line 5, so the rows up to the quote on line 9 "
+               r"were read as its text \(1 such field\(s\) in the file\); close or escape \(as \"\"\) the quote on line 5$"),
+    Case("two quotes left open in train, after quoted line breaks, the first in the time column",
+         files(quote_opened(csv_bytes([post(0, MULTILINE_POSTS[0]), *(post(k) for k in range(1, 6))]),
+                            f"{post_id(2)},", ",user4,")),
+         error=r"train\.csv: line 5: field '微博发布时间' of id '4456068992182162' runs on to line 7, holding 2 "
+               r"line\(s\) .*\(line 6: '4456068992182163,01月01日 23:38,user3,武汉加油，第3条微博,\[\],\[\],-1'\).*"
+               r"close or escape \(as \"\"\) the quote on line 5$"),
+    Case("a quote left open in the id column, the row before the next quote's",
+         files(test=quote_opened(unlabeled_bytes([post(900 + k) for k in range(4)]), "\r\n", ",user901,")),
+         error=r"test\.csv: line 2: field '微博id' runs on to line 3, holding 1 line\(s\) .*\(line 3: "
+               r"'4456068992183061,01月01日 23:38,user901,武汉加油，第901条微博'\)"),
+    Case("one quote left open, after a quoted line break: the error names its line",
+         files(test=quote_opened(unlabeled_bytes([post(900, "第一行\r\n第二行"), post(901), post(902)]), ",user902,")),
+         error=r"test\.csv: line 5: the quote that opens field '微博中文内容' is never closed, so the rest of the file "
+               r"would be read as that one field; close the quote, or escape a quote inside a quoted field as \"\"$"),
     # --- ids
     Case("leading zeros and a trailing space are ids as written",
          files(csv_bytes([with_id(TRAIN[0], "0012345678901234567 "), *TRAIN[1:]])),
@@ -295,6 +332,9 @@ CASES = [
                                      post(903, "长" * 200_000)])),
          kept={"test": ids(900, 901, 902, 903)},
          texts={"test": [QUOTED, "响铃\x07和\x01控制符", "加油💪🏻😷", "长" * 200_000]}),
+    Case("posts whose lines start with numbers and commas are no rows left open",
+         files(test=unlabeled_bytes([post(903 + k, text) for k, text in enumerate(MULTILINE_POSTS)])),
+         kept={"test": ids(903, 904, 905, 906)}, texts={"test": MULTILINE_POSTS}),
     Case("a test file with a label column keeps it as another column", files(test=csv_bytes(TEST)), kept=ALL_TEST,
          report={"splits.test.rows_kept": 3}),
     # --- duplicates
@@ -491,6 +531,23 @@ def test_a_rule_that_drops_rows_without_counting_them_is_a_bug(tmp_path, monkeyp
 )
 def test_labels_are_normalised_to_the_class_they_write(raw, integer_classes, label):
     assert normalise_label(raw, integer_classes) == label
+
+
+def test_lines_like_rows_start_with_an_id_and_hold_a_row_s_fields_or_fewer():
+    def looks_like_id(value):
+        return value.isdigit() and len(value) == 16
+
+    value = "\r\n".join([
+        "心疼,[],[]",  # the field's own first line, never a row of its own
+        f"{post_id(1)},t,u,心疼,[],[]",  # a whole row
+        "1,2,3",  # numbers, not an id of the file
+        f"{post_id(2)}，全角逗号",  # no delimiter after the id
+        f"{post_id(3)},t,u,",  # a row cut at the quote that closed the field
+        f"{post_id(4)},t,u,a,b,c,d",  # more fields than a row has
+    ])
+    assert lines_like_rows(value, 6, 0, looks_like_id) == [1, 4]
+    assert lines_like_rows(f"好\r{post_id(1)}\nx,{post_id(2)},y", 3, 1, looks_like_id) == [2]  # CR, LF, a later id
+    assert lines_like_rows(f"{post_id(1)},t,u,心疼,[],[]", 6, 0, looks_like_id) == []
 
 
 def test_blank_characters_are_whitespace_and_what_shows_nothing():
