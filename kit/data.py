@@ -12,10 +12,15 @@ A path that is not a file (a folder, a device such as /dev/zero, a named pipe, a
 loops or leads nowhere) or is larger than a bound (2 GiB, kit.input_files) is refused before it is opened.
 Header names are stripped of surrounding whitespace; an empty, header-only or malformed file, or one that lacks a
 required column, is refused (a header that looks garbled adds the hint to set the encoding).
-A quote left open is refused naming its line: alone it would read the rest of the file into one field; a second one
-closes it and the rows between the two are read as one field's text, which the parser accepts. Such a field is found
-by the lines it holds that look like rows (`lines_like_rows`: starting with one of the file's ids, by the id pattern
-and an id's length, and a comma, with 2 up to the header's number of fields); real posts' line breaks hold none.
+A row with more or fewer fields than the header is refused naming its line (pandas would read a missing field as
+'' and shift the values after it); an empty field, `...,[],` at the end too, is a field, and a blank line is a blank
+row. When the first row falls short of a header with as many empty names (a delimiter too many), the header is
+named; when it has more fields, the message says the header may lack a name.
+A quote left open is refused naming its line: alone it would read the rest of the file into one field; a second
+one closes it and the rows between the two are read as one field's text, which the parser accepts. Such a field is
+found by the lines it holds that look like rows (`lines_like_rows`: starting with one of the file's ids, by the id
+pattern and an id's length, and a comma, with 2 up to the header's number of fields); real posts' line breaks hold
+none.
 
 Ids (every split), after stripping surrounding whitespace: an empty id drops a train / unlabeled row and is
 refused in test. Refused in every split, naming the line: an id that is a header name (a second header line,
@@ -178,8 +183,9 @@ def find_id_problems(ids: pd.Series, header=(), pattern: str | None = None) -> l
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def _parse_csv(path: Path, text: str) -> pd.DataFrame:
-    """All rows of the CSV text, header included as row 0, every field a str ('' when absent)."""
+def _parse_csv(path: Path, text: str, columns: Columns) -> pd.DataFrame:
+    """All rows of the CSV text, header included as row 0, every field a str ('' when absent: a row with fewer
+    fields than the header is found by _check_field_counts)."""
     try:
         # UTF-8 bytes, not a StringIO: pandas re-encodes a text buffer in small chunks, 100x slower at 1M rows.
         # header=None: pandas would otherwise take the first column for an index when rows have one field
@@ -191,7 +197,7 @@ def _parse_csv(path: Path, text: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError as error:
         raise DataError(f"{path}: is empty (no header)") from error
     except pd.errors.ParserError as error:
-        raise DataError(_parse_error(path, text, str(error).strip())) from error
+        raise DataError(_parse_error(path, text, str(error).strip(), columns)) from error
 
 
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:
@@ -216,18 +222,65 @@ def _record(text: str, number: int) -> tuple[int, list[str]]:
     return next(itertools.islice(_records(text), number, None))
 
 
-def _parse_error(path: Path, text: str, error: str) -> str:
+def _parse_error(path: Path, text: str, error: str, columns: Columns) -> str:
     """The one-line message for a CSV that pandas refuses, naming the file's line where pandas names a record."""
+    header = [name.strip() for name in next(_records(text))[1]]
     unclosed = re.search(r"EOF inside string starting at row (\d+)", error)
     if unclosed:
-        header = next(_records(text))[1]
         line, fields = _record(text, int(unclosed[1]))
-        field = f"field {header[len(fields) - 1].strip()!r}" if len(fields) <= len(header) else "a field"
+        field = f"field {header[len(fields) - 1]!r}" if len(fields) <= len(header) else "a field"
         return (
             f"{path}: line {line}: the quote that opens {field} is never closed, so the rest of the file would be "
             'read as that one field; close the quote, or escape a quote inside a quoted field as ""'
         )
+    extra = re.search(r"Expected \d+ fields in line (\d+), saw \d+", error)
+    if extra:
+        number = int(extra[1]) - 1  # pandas' "line" is the record's number counted from 1, the header's 0
+        line, fields = _record(text, number)
+        hint = f" (if every row has {len(fields)}, the header lacks a name)" if number == 1 else ""
+        return (
+            f"{_field_count_problem(path, line, fields, header, columns)}: a text with an unquoted comma? Quote the "
+            f"field that holds the delimiter, or remove the extra one{hint}"
+        )
     return f"{path}: is not a well-formed CSV (a text with an unquoted comma or quote?): {error}"
+
+
+def _field_count_problem(path: Path, line: int, fields: list[str], header: list[str], columns: Columns) -> str:
+    """The head of the message for a record whose number of fields is not the header's: file, line, id, counts."""
+    position = header.index(columns.id) if columns.id in header else len(fields)
+    of_id = f" (id {fields[position].strip()[:40]!r})" if position < len(fields) else ""
+    return f"{path}: line {line}{of_id}: expected {len(header)} fields, as in the header, saw {len(fields)}"
+
+
+def _check_field_counts(path: Path, text: str, table: pd.DataFrame, header: list[str], columns: Columns) -> None:
+    """Raise DataError naming the first row with fewer fields than the header: pandas reads the fields it lacks as
+    '' (a missing field and an empty one read alike), and the values after the missing delimiter shift a column.
+
+    Counted first: the delimiters pandas split at are the file's commas less those inside the values, (fields - 1)
+    per record when no record is short (about 50 ms per 100k rows). Only a shortfall has the records read again
+    (_records) to find the short one; a blank line also falls short, and passes, as the blank_rows rule drops it.
+    """
+    in_values = sum(int(table[name].str.count(",").sum()) for name in table.columns)
+    if text.count(",") - in_values == (len(header) - 1) * len(table):
+        return
+    for number, (line, fields) in enumerate(_records(text)):
+        if len(fields) >= len(header) or not "".join(fields).strip():
+            continue
+        missing = header[len(fields):]
+        unnamed = [column for column, name in enumerate(header, start=1) if not name]
+        if number == 1 and len(unnamed) == len(missing):
+            raise DataError(
+                f"{path}: line 1: the header has {len(header)} fields, its field(s) {unnamed} without a name (a "
+                f"delimiter too many?), where line {line}, the first row, has {len(fields)}; remove the extra "
+                "delimiter from the header"
+            )
+        text_position = header.index(columns.text)
+        shown = fields[text_position] if text_position < len(fields) else ""
+        raise DataError(
+            f"{_field_count_problem(path, line, fields, header, columns)}: a delimiter is missing, so the values "
+            f"after it would land in the wrong columns (field {columns.text!r} would read {shown[:40]!r}, and "
+            f"{', '.join(map(repr, missing))} nothing); add the missing field, empty if it has no value"
+        )
 
 
 def _check_header(path: Path, header: list[str], role: str, columns: Columns, encoding: str) -> None:
@@ -347,7 +400,7 @@ def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "a
         raise DataError(f"{path}: is empty")
     text, encoding, n_undecodable = decode_payload(path, payload, encoding)
     text, n_nul = mark_nuls(path, text)
-    table = _parse_csv(path, text)
+    table = _parse_csv(path, text, columns)
     header = [str(name).strip().replace(UNDECODABLE, "\ufffd").replace(NUL_MARK, "") for name in table.iloc[0]]
     _check_header(path, header, role, columns, encoding)
     frame = table.iloc[1:].set_axis(header, axis=1).reset_index(drop=True)
@@ -356,6 +409,7 @@ def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "a
     undecodable_rows = _unmark(frame, UNDECODABLE, "\ufffd") if n_undecodable else []
     nul_rows = _unmark(frame, NUL_MARK, "") if n_nul else []
     _check_swallowed_rows(path, frame, columns, "\n" if "\n" in text else "\r")
+    _check_field_counts(path, text, table, header, columns)  # after: a quote left open also leaves a row short
     frame.attrs = {
         "encoding": encoding,
         "undecodable": n_undecodable,

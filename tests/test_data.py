@@ -228,8 +228,31 @@ CASES = [
          error=r"train\.csv: no column '微博中文内容' \(required for role 'train'\).*did you mean \['微博内容', .*\]\?$"),
     Case("no label column in train", files(unlabeled_bytes(TRAIN)),
          error=r"train\.csv: no column '情感倾向' \(required for role 'train'\)"),
-    Case("a row with an extra field", files(csv_bytes([*TRAIN, post(3) + ["多出来的字段"]])),
-         error=r"train\.csv: is not a well-formed CSV.*line 5, saw 8$"),
+    Case("a row with an extra field, after a quoted line break", files(csv_bytes([post(0, "第一行\r\n第二行"), *TRAIN[1:],
+                                                                               post(3) + ["多出来的字段"]])),
+         error=r"train\.csv: line 6 \(id '4456068992182163'\): expected 7 fields, as in the header, saw 8: a text with "
+               r"an unquoted comma\? Quote the field that holds the delimiter, or remove the extra one$"),
+    Case("a header one name short", files(test=csv_bytes([row[:-1] for row in TEST], HEADER[:-1])),
+         error=r"test\.csv: line 2 \(id '4456068992183060'\): expected 5 fields, as in the header, saw 6: .*remove "
+               r"the extra one \(if every row has 6, the header lacks a name\)$"),
+    Case("a row one field short", files(test=unlabeled_bytes([*TEST, [*post(903)[:1], *post(903)[2:]]])),
+         error=r"test\.csv: line 5 \(id '4456068992183063'\): expected 6 fields, as in the header, saw 5: a delimiter "
+               r"is missing, so the values after it would land in the wrong columns \(field '微博中文内容' would read "
+               r"'\[\]', and '微博视频' nothing\); add the missing field, empty if it has no value$"),
+    Case("a train row without its label field, after a blank line",
+         files(csv_bytes([*TRAIN, []]) + csv_bytes([post(3)[:-1]], None)),
+         error=r"train\.csv: line 6 \(id '4456068992182163'\): expected 7 fields, as in the header, saw 6: .*"
+               r"'情感倾向' nothing\)"),
+    Case("a header that ends in a delimiter", files(test=unlabeled_bytes(TEST).replace(b"\r\n", b",\r\n", 1)),
+         error=r"test\.csv: line 1: the header has 7 fields, its field\(s\) \[7\] without a name \(a delimiter too "
+               r"many\?\), where line 2, the first row, has 6; remove the extra delimiter from the header$"),
+    Case("a header with a delimiter too many before the label, which left every label empty",
+         files(csv_bytes(TRAIN, [*TRAIN_HEADER[:-1], "", TRAIN_HEADER[-1]])),
+         error=r"train\.csv: line 1: the header has 8 fields, its field\(s\) \[7\] without a name"),
+    Case("empty last fields, quoted or not, and a blank line are no short rows",
+         files(test=unlabeled_bytes([TEST[0], [*TEST[1][:5], "", "-"], TEST[2]]).replace(b"[],[]\r\n", b'[],""\r\n', 1)
+               + b"\r\n"),
+         kept=ALL_TEST, report=rows_and_dropped(1, 1, "test", "blank_rows")),
     Case("two quotes left open: the rows between them would be one row's text",
          files(test=quote_opened(unlabeled_bytes([post(900 + k) for k in range(8)]), ",user903,", ",user907,")),
          error=r"test\.csv: line 5: field '微博中文内容' of id '4456068992183063' runs on to line 9, holding 4 line\(s\) "
@@ -548,6 +571,16 @@ def test_lines_like_rows_start_with_an_id_and_hold_a_row_s_fields_or_fewer():
     assert lines_like_rows(value, 6, 0, looks_like_id) == [1, 4]
     assert lines_like_rows(f"好\r{post_id(1)}\nx,{post_id(2)},y", 3, 1, looks_like_id) == [2]  # CR, LF, a later id
     assert lines_like_rows(f"{post_id(1)},t,u,心疼,[],[]", 6, 0, looks_like_id) == []
+
+
+def test_records_say_the_line_each_starts_on_and_leave_the_csv_field_limit_as_it_was():
+    limit = csv.field_size_limit()
+    text = 'id,text\r\n1,"two\r\nlines"\r\n\r\n2,' + "长" * 200_000 + '\r3,"open\r\n4,x\r\n'
+    records = list(kit.data._records(text))
+    assert [(line, len(fields)) for line, fields in records] == [(1, 2), (2, 2), (4, 0), (5, 2), (6, 2)]
+    assert records[-1][1] == ["3", "open\r\n4,x\r\n"]  # a quote left open reads on to the end
+    assert csv.field_size_limit() == limit
+    assert kit.data._record(text, 3) == (5, ["2", "长" * 200_000])
 
 
 def test_blank_characters_are_whitespace_and_what_shows_nothing():
