@@ -11,7 +11,8 @@ reads as plausible Chinese, or a codec named in the config, used strictly.
 A path that is not a file (a folder, a device such as /dev/zero, a named pipe, a socket, a symbolic link that
 loops or leads nowhere) or is larger than a bound (2 GiB, kit.input_files) is refused before it is opened.
 Header names are stripped of surrounding whitespace; an empty, header-only or malformed file, or one that lacks a
-required column, is refused (a header that looks garbled adds the hint to set the encoding).
+required column, is refused (a header that looks garbled adds the hint to set the encoding; a first line without the
+id column that holds an id by the id pattern is said to be a row of data, the header line missing).
 A row with more or fewer fields than the header is refused naming its line (pandas would read a missing field as
 '' and shift the values after it); an empty field, `...,[],` at the end too, is a field, and a blank line is a blank
 row. When the first row falls short of a header with as many empty names (a delimiter too many), the header is
@@ -284,6 +285,15 @@ def _check_field_counts(path: Path, text: str, table: pd.DataFrame, header: list
 
 
 def _check_header(path: Path, header: list[str], role: str, columns: Columns, encoding: str) -> None:
+    # A file without its header line: its first row is read as one, and the competition's rows, `[]` in both the
+    # image and the video column, would otherwise be refused for naming a column twice.
+    ids = [name for name in header if columns.id_pattern is not None and re.fullmatch(columns.id_pattern, name)]
+    if columns.id not in header and ids:
+        raise DataError(
+            f"{path}: line 1 looks like a row of data, not a header (it holds {ids[0]!r}, an id by "
+            "columns.id_pattern): is the header line missing? The header must name the columns "
+            f"{list(columns.required(role))}"
+        )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise DataError(f"{path}: the header names column(s) {repeated} more than once")

@@ -226,6 +226,16 @@ CASES = [
     Case("header only", files(test=unlabeled_bytes([])), error=r"test\.csv: has a header but no rows"),
     Case("renamed text column", files(csv_bytes(TRAIN, [*TRAIN_HEADER[:3], "微博内容", *TRAIN_HEADER[4:]])),
          error=r"train\.csv: no column '微博中文内容' \(required for role 'train'\).*did you mean \['微博内容', .*\]\?$"),
+    Case("a test file without its header line", files(test=unlabeled_bytes(TEST).split(b"\r\n", 1)[1]),
+         error=r"test\.csv: line 1 looks like a row of data, not a header \(it holds '4456068992183060', an id by "
+               r"columns\.id_pattern\): is the header line missing\? The header must name the columns \['微博id', "
+               r"'微博中文内容'\]$"),
+    Case("a train file without its header line, ids in another column",
+         files(csv_bytes([["1", "很好", "a1", "5"], ["0", "太差", "a2", "1"]], None)),
+         options={"classes": ("0", "1"),
+                  "columns": Columns(id="review_id", text="review", label="label", id_pattern=r"[ab]\d")},
+         error=r"train\.csv: line 1 looks like a row of data, not a header \(it holds 'a1', .*The header must name the "
+               r"columns \['review_id', 'review', 'label'\]$"),
     Case("no label column in train", files(unlabeled_bytes(TRAIN)),
          error=r"train\.csv: no column '情感倾向' \(required for role 'train'\)"),
     Case("a row with an extra field, after a quoted line break", files(csv_bytes([post(0, "第一行\r\n第二行"), *TRAIN[1:],
