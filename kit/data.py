@@ -31,8 +31,9 @@ or compatibility characters (NFKC changes them); an id that does not match `Colu
 default; None accepts any printable id). Ids keep their leading zeros.
 
 Labels (train): NFKC (full-width digits and signs become plain ones) and stripped of blank characters; when the
-classes are integers, an integer however written (+1, 1.0, 01) is that integer: counted as `label_normalised`
-with each raw value. Any other label not in `classes` (empty included) drops the row, counted by its raw value.
+classes are integers, an integer however written (+1, 1.0, 01, −1 with a minus sign, hyphen or en dash) is that
+integer: counted as `label_normalised` with each raw value. Any other label not in `classes` (empty included)
+drops the row, counted by its raw value.
 A class left with no train row, which covers an empty train split and a one-class file, is refused with the
 class counts (the folds and the models would fail later, naming neither).
 
@@ -104,6 +105,10 @@ def _quiet(message: str) -> None:
 # as 4456068992182160.0. The exponent's sign is required so that a hex id like 123e456 is not taken for one.
 _SPREADSHEET_NUMBER = r"[+-]?[0-9]+(\.[0-9]+)?[eE][+-][0-9]+|[0-9]+\.0+"
 _INTEGER = re.compile(r"[+-]?[0-9]+(\.0*)?")  # a label that is an integer however written: 1, +1, 1.0, 1.
+# What a minus looks like when typed or pasted from a word processor, and NFKC leaves as it is: MINUS SIGN (also the
+# NFKC of the super- and subscript minus), HYPHEN, NON-BREAKING HYPHEN, FIGURE DASH, EN DASH. The full-width and
+# small hyphen-minus are NFKC's already.
+_MINUS_SIGNS = str.maketrans(dict.fromkeys("\u2212\u2010\u2011\u2012\u2013", "-"))
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing frames elementwise has no single truth value
@@ -516,10 +521,11 @@ def _check_ids(split: _Split, frame: pd.DataFrame) -> None:
 
 def normalise_label(raw: str, integer_classes: bool) -> str:
     """raw in NFKC (full-width digits and signs become plain ones) without blank characters at its ends; when the
-    classes are integers, an integer however written (+1, 1.0, 01) as the plain integer."""
+    classes are integers, an integer however written (+1, 1.0, 01, −1 with a minus sign or a dash) as the plain
+    integer."""
     label = unicodedata.normalize("NFKC", raw).strip(blank_characters())
-    if integer_classes and _INTEGER.fullmatch(label):
-        return str(int(label.split(".")[0]))
+    if integer_classes and _INTEGER.fullmatch(signed := label.translate(_MINUS_SIGNS)):
+        return str(int(signed.split(".")[0]))
     return label
 
 

@@ -330,6 +330,14 @@ CASES = [
                      "-1.0": {"label": "-1", "rows": 1}, "+0": {"label": "0", "rows": 1},
                      "１": {"label": "1", "rows": 1}, " 1\u200b": {"label": "1", "rows": 1}},
                  "splits.train.class_counts": {"-1": 1, "0": 2, "1": 2}}),
+    Case("-1 written with a minus sign, a hyphen or an en dash is the class -1, counted like full-width digits",
+         files(train_labelled("\u22121", "0", "1", "\u20101", "\u20131", "－1")),
+         kept={"train": ids(0, 1, 2, 3, 4, 5)},
+         report={**rows_and_dropped(4, 0, "train", "label_normalised"),
+                 "splits.train.rules.label_normalised.by_value": {
+                     "\u22121": {"label": "-1", "rows": 1}, "\u20101": {"label": "-1", "rows": 1},
+                     "\u20131": {"label": "-1", "rows": 1}, "－1": {"label": "-1", "rows": 1}},
+                 "splits.train.class_counts": {"-1": 4, "0": 1, "1": 1}}),
     Case("invalid labels drop the row, counted by raw value",
          files(train_labelled("-1", "0", "1", "-", "·", "4", "1.5", "", "-")), kept=ALL_TRAIN,
          report={**rows_and_dropped(6, 6, "train", "invalid_label"),
@@ -559,8 +567,9 @@ def test_a_rule_that_drops_rows_without_counting_them_is_a_bug(tmp_path, monkeyp
 @pytest.mark.parametrize(
     "raw, integer_classes, label",
     [("1", True, "1"), ("+1", True, "1"), ("1.0", True, "1"), ("1.", True, "1"), ("-0", True, "0"),
-     ("－１", True, "-1"), ("\u3000-1\u200b", True, "-1"), ("1.5", True, "1.5"), ("1e0", True, "1e0"),
-     ("١", True, "١"), ("1.0", False, "1.0"), (" ｐｏｓ ", False, "pos")],
+     ("－１", True, "-1"), ("\u3000-1\u200b", True, "-1"), ("\u22121", True, "-1"), ("\u20131.0", True, "-1"),
+     ("\u207b1", True, "-1"), ("\u2212", True, "\u2212"), ("\u2212x", False, "\u2212x"), ("1.5", True, "1.5"),
+     ("1e0", True, "1e0"), ("١", True, "١"), ("1.0", False, "1.0"), (" ｐｏｓ ", False, "pos")],
 )
 def test_labels_are_normalised_to_the_class_they_write(raw, integer_classes, label):
     assert normalise_label(raw, integer_classes) == label
