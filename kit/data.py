@@ -11,7 +11,17 @@ reads as plausible Chinese, or a codec named in the config, used strictly.
 A path that is not a file (a folder, a device such as /dev/zero, a named pipe, a socket, a symbolic link that
 loops or leads nowhere) or is larger than a bound (2 GiB, kit.input_files) is refused before it is opened.
 Header names are stripped of surrounding whitespace; an empty, header-only or malformed file, or one that lacks a
-required column, is refused (a header that looks garbled adds the hint to set the encoding).
+required column, is refused (a header that looks garbled adds the hint to set the encoding; a first line without the
+id column that holds an id by the id pattern is said to be a row of data, the header line missing).
+A row with more or fewer fields than the header is refused naming its line (pandas would read a missing field as
+'' and shift the values after it); an empty field, `...,[],` at the end too, is a field, and a blank line is a blank
+row. When the first row falls short of a header with as many empty names (a delimiter too many), the header is
+named; when it has more fields, the message says the header may lack a name.
+A quote left open is refused naming its line: alone it would read the rest of the file into one field; a second
+one closes it and the rows between the two are read as one field's text, which the parser accepts. Such a field is
+found by the lines it holds that look like rows (`lines_like_rows`: starting with one of the file's ids, by the id
+pattern and an id's length, and a comma, with 2 up to the header's number of fields); no line of the real test
+file's or the 100k unlabelled stand-in's posts is one.
 
 Ids (every split), after stripping surrounding whitespace: an empty id drops a train / unlabeled row and is
 refused in test. Refused in every split, naming the line: an id that is a header name (a second header line,
@@ -21,8 +31,9 @@ or compatibility characters (NFKC changes them); an id that does not match `Colu
 default; None accepts any printable id). Ids keep their leading zeros.
 
 Labels (train): NFKC (full-width digits and signs become plain ones) and stripped of blank characters; when the
-classes are integers, an integer however written (+1, 1.0, 01) is that integer: counted as `label_normalised`
-with each raw value. Any other label not in `classes` (empty included) drops the row, counted by its raw value.
+classes are integers, an integer however written (+1, 1.0, 01, −1 with a minus sign, hyphen or en dash) is that
+integer: counted as `label_normalised` with each raw value. Any other label not in `classes` (empty included)
+drops the row, counted by its raw value.
 A class left with no train row, which covers an empty train split and a one-class file, is refused with the
 class counts (the folds and the models would fail later, naming neither).
 
@@ -60,11 +71,14 @@ under their original names, in file order.
 from __future__ import annotations
 
 import codecs
+import csv
 import difflib
 import io
+import itertools
 import re
+import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -91,6 +105,10 @@ def _quiet(message: str) -> None:
 # as 4456068992182160.0. The exponent's sign is required so that a hex id like 123e456 is not taken for one.
 _SPREADSHEET_NUMBER = r"[+-]?[0-9]+(\.[0-9]+)?[eE][+-][0-9]+|[0-9]+\.0+"
 _INTEGER = re.compile(r"[+-]?[0-9]+(\.0*)?")  # a label that is an integer however written: 1, +1, 1.0, 1.
+# What a minus looks like when typed or pasted from a word processor, and NFKC leaves as it is: MINUS SIGN (also the
+# NFKC of the super- and subscript minus), HYPHEN, NON-BREAKING HYPHEN, FIGURE DASH, EN DASH. The full-width and
+# small hyphen-minus are NFKC's already.
+_MINUS_SIGNS = str.maketrans(dict.fromkeys("\u2212\u2010\u2011\u2012\u2013", "-"))
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing frames elementwise has no single truth value
@@ -171,8 +189,9 @@ def find_id_problems(ids: pd.Series, header=(), pattern: str | None = None) -> l
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def _parse_csv(path: Path, text: str) -> pd.DataFrame:
-    """All rows of the CSV text, header included as row 0, every field a str ('' when absent)."""
+def _parse_csv(path: Path, text: str, columns: Columns) -> pd.DataFrame:
+    """All rows of the CSV text, header included as row 0, every field a str ('' when absent: a row with fewer
+    fields than the header is found by _check_field_counts)."""
     try:
         # UTF-8 bytes, not a StringIO: pandas re-encodes a text buffer in small chunks, 100x slower at 1M rows.
         # header=None: pandas would otherwise take the first column for an index when rows have one field
@@ -184,12 +203,102 @@ def _parse_csv(path: Path, text: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError as error:
         raise DataError(f"{path}: is empty (no header)") from error
     except pd.errors.ParserError as error:
+        raise DataError(_parse_error(path, text, str(error).strip(), columns)) from error
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(the file line it starts on, its fields) for each record of the CSV text, header and blank lines included.
+
+    Python's csv module reads as pandas does but says where each record starts; it takes 0.2 s per 100k rows, so
+    it runs only to find a record that pandas names by its number (a record can span several lines).
+    """
+    limit = csv.field_size_limit(sys.maxsize)  # a post, or a field a stray quote opened, can pass the 131,072 default
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        start = 1
+        for fields in reader:
+            yield start, fields
+            start = reader.line_num + 1
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _record(text: str, number: int) -> tuple[int, list[str]]:
+    """(first line, fields) of record `number` of the CSV text (0 = the header), as pandas counts records."""
+    return next(itertools.islice(_records(text), number, None))
+
+
+def _parse_error(path: Path, text: str, error: str, columns: Columns) -> str:
+    """The one-line message for a CSV that pandas refuses, naming the file's line where pandas names a record."""
+    header = [name.strip() for name in next(_records(text))[1]]
+    unclosed = re.search(r"EOF inside string starting at row (\d+)", error)
+    if unclosed:
+        line, fields = _record(text, int(unclosed[1]))
+        field = f"field {header[len(fields) - 1]!r}" if len(fields) <= len(header) else "a field"
+        return (
+            f"{path}: line {line}: the quote that opens {field} is never closed, so the rest of the file would be "
+            'read as that one field; close the quote, or escape a quote inside a quoted field as ""'
+        )
+    extra = re.search(r"Expected \d+ fields in line (\d+), saw \d+", error)
+    if extra:
+        number = int(extra[1]) - 1  # pandas' "line" is the record's number counted from 1, the header's 0
+        line, fields = _record(text, number)
+        hint = f" (if every row has {len(fields)}, the header lacks a name)" if number == 1 else ""
+        return (
+            f"{_field_count_problem(path, line, fields, header, columns)}: a text with an unquoted comma? Quote the "
+            f"field that holds the delimiter, or remove the extra one{hint}"
+        )
+    return f"{path}: is not a well-formed CSV (a text with an unquoted comma or quote?): {error}"
+
+
+def _field_count_problem(path: Path, line: int, fields: list[str], header: list[str], columns: Columns) -> str:
+    """The head of the message for a record whose number of fields is not the header's: file, line, id, counts."""
+    position = header.index(columns.id) if columns.id in header else len(fields)
+    of_id = f" (id {fields[position].strip()[:40]!r})" if position < len(fields) else ""
+    return f"{path}: line {line}{of_id}: expected {len(header)} fields, as in the header, saw {len(fields)}"
+
+
+def _check_field_counts(path: Path, text: str, table: pd.DataFrame, header: list[str], columns: Columns) -> None:
+    """Raise DataError naming the first row with fewer fields than the header: pandas reads the fields it lacks as
+    '' (a missing field and an empty one read alike), and the values after the missing delimiter shift a column.
+
+    Counted first: the delimiters pandas split at are the file's commas less those inside the values, (fields - 1)
+    per record when no record is short (about 50 ms per 100k rows). Only a shortfall has the records read again
+    (_records) to find the short one; a blank line also falls short, and passes, as the blank_rows rule drops it.
+    """
+    in_values = sum(int(table[name].str.count(",").sum()) for name in table.columns)
+    if text.count(",") - in_values == (len(header) - 1) * len(table):
+        return
+    for number, (line, fields) in enumerate(_records(text)):
+        if len(fields) >= len(header) or not "".join(fields).strip():
+            continue
+        missing = header[len(fields):]
+        unnamed = [column for column, name in enumerate(header, start=1) if not name]
+        if number == 1 and len(unnamed) == len(missing):
+            raise DataError(
+                f"{path}: line 1: the header has {len(header)} fields, its field(s) {unnamed} without a name (a "
+                f"delimiter too many?), where line {line}, the first row, has {len(fields)}; remove the extra "
+                "delimiter from the header"
+            )
+        text_position = header.index(columns.text)
+        shown = fields[text_position] if text_position < len(fields) else ""
         raise DataError(
-            f"{path}: is not a well-formed CSV (a text with an unquoted comma or quote?): {str(error).strip()}"
-        ) from error
+            f"{_field_count_problem(path, line, fields, header, columns)}: a delimiter is missing, so the values "
+            f"after it would land in the wrong columns (field {columns.text!r} would read {shown[:40]!r}, and "
+            f"{', '.join(map(repr, missing))} nothing); add the missing field, empty if it has no value"
+        )
 
 
 def _check_header(path: Path, header: list[str], role: str, columns: Columns, encoding: str) -> None:
+    # A file without its header line: its first row is read as one, and the competition's rows, `[]` in both the
+    # image and the video column, would otherwise be refused for naming a column twice.
+    ids = [name for name in header if columns.id_pattern is not None and re.fullmatch(columns.id_pattern, name)]
+    if columns.id not in header and ids:
+        raise DataError(
+            f"{path}: line 1 looks like a row of data, not a header (it holds {ids[0]!r}, an id by "
+            "columns.id_pattern): is the header line missing? The header must name the columns "
+            f"{list(columns.required(role))}"
+        )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise DataError(f"{path}: the header names column(s) {repeated} more than once")
@@ -221,6 +330,69 @@ def _unmark(frame: pd.DataFrame, mark: str, replacement: str) -> list[int]:
     return np.flatnonzero(marked).tolist()
 
 
+def _first_lines(rows: pd.DataFrame) -> np.ndarray:
+    """[n_rows] int: the file line where each row of read_table's frame starts (the header is line 1; the newlines
+    inside quoted fields count)."""
+    newlines = sum(rows[name].str.count("\n").to_numpy() for name in rows.columns)
+    before = np.concatenate([[0], np.cumsum(newlines)[:-1]])
+    return 2 + np.arange(len(rows)) + before
+
+
+def lines_like_rows(value: str, n_fields: int, id_position: int, looks_like_id: Callable[[str], bool]) -> list[int]:
+    """The numbers (1 = the field's second line) of the lines of a field's value that look like rows of their own:
+    cut at commas into 2 to n_fields fields, the one at id_position an id. A quote left open reads the whole rows
+    that follow into the field up to the next quote, each line a row (the last one cut at that quote); real posts
+    hold line breaks too, but hardly a line that starts with an id of the file's length and a comma."""
+    lines = re.split(r"\r\n|\r|\n", value)[1:]
+    return [
+        number
+        for number, line in enumerate(lines, start=1)
+        if 2 <= len(fields := line.split(",")) <= n_fields
+        and id_position < len(fields)
+        and looks_like_id(fields[id_position].strip())
+    ]
+
+
+def _check_swallowed_rows(path: Path, frame: pd.DataFrame, columns: Columns, line_end: str) -> None:
+    """Raise DataError, naming the lines, when a field holds lines that look like rows of the file: a quote left
+    open made pandas read them into that field (two such quotes lose the rows between them without an error).
+
+    line_end: "\n", or "\r" in a file whose lines end in CR alone; a field that holds none is not looked into.
+    """
+    header = tuple(frame.columns)
+    id_position = header.index(columns.id)
+    id_lengths = set(frame[columns.id].str.strip().str.len().unique().tolist())
+
+    def looks_like_id(value: str) -> bool:
+        return len(value) in id_lengths and id_problem(value, header, columns.id_pattern) is None
+
+    found = []  # (row position, column position, numbers of the lines that look like rows)
+    for column, name in enumerate(header):
+        # A literal count is pandas' fastest scan of a column (a regex or `contains` takes 5x longer).
+        values = frame[name]
+        for position, value in values[values.str.count(line_end).to_numpy() > 0].items():
+            numbers = lines_like_rows(value, len(header), id_position, looks_like_id)
+            if numbers:
+                found.append((position, column, numbers))
+    if not found:
+        return
+    position, column, numbers = min(found)
+    row = frame.iloc[position]
+    value = row.iloc[column]
+    # The field starts after the line breaks of the fields before it in its row, and ends where a quote closed it.
+    opened = int(_first_lines(frame.iloc[: position + 1])[-1]) + sum(
+        row.iloc[before].count("\n") for before in range(column))
+    closed = opened + value.count("\n")
+    example = re.split(r"\r\n|\r|\n", value)[numbers[0]]
+    of_id = f" of id {row.iloc[id_position].strip()!r}" if column != id_position else ""
+    raise DataError(
+        f"{path}: line {opened}: field {header[column]!r}{of_id} runs on to line {closed}, holding {len(numbers)} "
+        f"line(s) that look like rows of their own (line {opened + numbers[0]}: {example[:80]!r}): the quote that "
+        f"opens it is not closed on line {opened}, so the rows up to the quote on line {closed} were read as its text "
+        f'({len(found)} such field(s) in the file); close or escape (as "") the quote on line {opened}'
+    )
+
+
 def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "auto") -> pd.DataFrame:
     """One competition CSV as a frame of str columns under the file's own (stripped) header names.
 
@@ -243,7 +415,7 @@ def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "a
         raise DataError(f"{path}: is empty")
     text, encoding, n_undecodable = decode_payload(path, payload, encoding)
     text, n_nul = mark_nuls(path, text)
-    table = _parse_csv(path, text)
+    table = _parse_csv(path, text, columns)
     header = [str(name).strip().replace(UNDECODABLE, "\ufffd").replace(NUL_MARK, "") for name in table.iloc[0]]
     _check_header(path, header, role, columns, encoding)
     frame = table.iloc[1:].set_axis(header, axis=1).reset_index(drop=True)
@@ -251,6 +423,8 @@ def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "a
         raise DataError(f"{path}: has a header but no rows")
     undecodable_rows = _unmark(frame, UNDECODABLE, "\ufffd") if n_undecodable else []
     nul_rows = _unmark(frame, NUL_MARK, "") if n_nul else []
+    _check_swallowed_rows(path, frame, columns, "\n" if "\n" in text else "\r")
+    _check_field_counts(path, text, table, header, columns)  # after: a quote left open also leaves a row short
     frame.attrs = {
         "encoding": encoding,
         "undecodable": n_undecodable,
@@ -277,9 +451,7 @@ class _Split:
     @cached_property
     def first_line(self) -> np.ndarray:
         """[n_rows] int: the file line where each row starts (the header is line 1; quoted newlines count)."""
-        newlines = sum(self.raw[name].str.count("\n").to_numpy() for name in self.raw.columns)
-        before = np.concatenate([[0], np.cumsum(newlines)[:-1]])
-        return 2 + np.arange(len(self.raw)) + before
+        return _first_lines(self.raw)
 
     def where(self, rows: pd.DataFrame) -> list[str]:
         """Up to N_EXAMPLES distinct references to rows: their ids, or 'line N' for rows without one."""
@@ -349,10 +521,11 @@ def _check_ids(split: _Split, frame: pd.DataFrame) -> None:
 
 def normalise_label(raw: str, integer_classes: bool) -> str:
     """raw in NFKC (full-width digits and signs become plain ones) without blank characters at its ends; when the
-    classes are integers, an integer however written (+1, 1.0, 01) as the plain integer."""
+    classes are integers, an integer however written (+1, 1.0, 01, −1 with a minus sign or a dash) as the plain
+    integer."""
     label = unicodedata.normalize("NFKC", raw).strip(blank_characters())
-    if integer_classes and _INTEGER.fullmatch(label):
-        return str(int(label.split(".")[0]))
+    if integer_classes and _INTEGER.fullmatch(signed := label.translate(_MINUS_SIGNS)):
+        return str(int(signed.split(".")[0]))
     return label
 
 

@@ -27,6 +27,7 @@ from kit.data import (
     DataError,
     blank_characters,
     ingest,
+    lines_like_rows,
     normalise_label,
     read_split,
     read_table,
@@ -151,6 +152,22 @@ def train_labelled(*labels: str) -> bytes:
     return csv_bytes([post(k, label=label) for k, label in enumerate(labels)])
 
 
+def quote_opened(payload: bytes, *after: str) -> bytes:
+    """payload with a quote that nothing closes put after each of the given texts (written `,user3,` and the like):
+    the field that follows starts with it."""
+    for text in after:
+        payload = payload.replace(text.encode("gb18030"), text.encode("gb18030") + b'"', 1)
+    return payload
+
+
+MULTILINE_POSTS = [  # line breaks in real posts, lines that start with numbers and commas among them
+    "武汉加油\r\n1,2,3 一起努力",
+    "2020,1,23 封城\r\n2020,2,1 复工推迟\r\n",
+    f"转发 {post_id(5)}\r\n{post_id(5)}，原文",
+    f"{post_id(6)}\r\n{post_id(6)} 说：\r\n加油",
+]
+
+
 CASES = [
     # --- encodings that read
     Case("utf-8 with a BOM", files(csv_bytes(TRAIN, encoding="utf-8-sig")), kept=ALL_TRAIN,
@@ -209,10 +226,63 @@ CASES = [
     Case("header only", files(test=unlabeled_bytes([])), error=r"test\.csv: has a header but no rows"),
     Case("renamed text column", files(csv_bytes(TRAIN, [*TRAIN_HEADER[:3], "微博内容", *TRAIN_HEADER[4:]])),
          error=r"train\.csv: no column '微博中文内容' \(required for role 'train'\).*did you mean \['微博内容', .*\]\?$"),
+    Case("a test file without its header line", files(test=unlabeled_bytes(TEST).split(b"\r\n", 1)[1]),
+         error=r"test\.csv: line 1 looks like a row of data, not a header \(it holds '4456068992183060', an id by "
+               r"columns\.id_pattern\): is the header line missing\? The header must name the columns \['微博id', "
+               r"'微博中文内容'\]$"),
+    Case("a train file without its header line, ids in another column",
+         files(csv_bytes([["1", "很好", "a1", "5"], ["0", "太差", "a2", "1"]], None)),
+         options={"classes": ("0", "1"),
+                  "columns": Columns(id="review_id", text="review", label="label", id_pattern=r"[ab]\d")},
+         error=r"train\.csv: line 1 looks like a row of data, not a header \(it holds 'a1', .*The header must name the "
+               r"columns \['review_id', 'review', 'label'\]$"),
     Case("no label column in train", files(unlabeled_bytes(TRAIN)),
          error=r"train\.csv: no column '情感倾向' \(required for role 'train'\)"),
-    Case("a row with an extra field", files(csv_bytes([*TRAIN, post(3) + ["多出来的字段"]])),
-         error=r"train\.csv: is not a well-formed CSV.*line 5, saw 8$"),
+    Case("a row with an extra field, after a quoted line break", files(csv_bytes([post(0, "第一行\r\n第二行"), *TRAIN[1:],
+                                                                               post(3) + ["多出来的字段"]])),
+         error=r"train\.csv: line 6 \(id '4456068992182163'\): expected 7 fields, as in the header, saw 8: a text with "
+               r"an unquoted comma\? Quote the field that holds the delimiter, or remove the extra one$"),
+    Case("a header one name short", files(test=csv_bytes([row[:-1] for row in TEST], HEADER[:-1])),
+         error=r"test\.csv: line 2 \(id '4456068992183060'\): expected 5 fields, as in the header, saw 6: .*remove "
+               r"the extra one \(if every row has 6, the header lacks a name\)$"),
+    Case("a row one field short", files(test=unlabeled_bytes([*TEST, [*post(903)[:1], *post(903)[2:]]])),
+         error=r"test\.csv: line 5 \(id '4456068992183063'\): expected 6 fields, as in the header, saw 5: a delimiter "
+               r"is missing, so the values after it would land in the wrong columns \(field '微博中文内容' would read "
+               r"'\[\]', and '微博视频' nothing\); add the missing field, empty if it has no value$"),
+    Case("a train row without its label field, after a blank line",
+         files(csv_bytes([*TRAIN, []]) + csv_bytes([post(3)[:-1]], None)),
+         error=r"train\.csv: line 6 \(id '4456068992182163'\): expected 7 fields, as in the header, saw 6: .*"
+               r"'情感倾向' nothing\)"),
+    Case("a header that ends in a delimiter", files(test=unlabeled_bytes(TEST).replace(b"\r\n", b",\r\n", 1)),
+         error=r"test\.csv: line 1: the header has 7 fields, its field\(s\) \[7\] without a name \(a delimiter too "
+               r"many\?\), where line 2, the first row, has 6; remove the extra delimiter from the header$"),
+    Case("a header with a delimiter too many before the label, which left every label empty",
+         files(csv_bytes(TRAIN, [*TRAIN_HEADER[:-1], "", TRAIN_HEADER[-1]])),
+         error=r"train\.csv: line 1: the header has 8 fields, its field\(s\) \[7\] without a name"),
+    Case("empty last fields, quoted or not, and a blank line are no short rows",
+         files(test=unlabeled_bytes([TEST[0], [*TEST[1][:5], "", "-"], TEST[2]]).replace(b"[],[]\r\n", b'[],""\r\n', 1)
+               + b"\r\n"),
+         kept=ALL_TEST, report=rows_and_dropped(1, 1, "test", "blank_rows")),
+    Case("two quotes left open: the rows between them would be one row's text",
+         files(test=quote_opened(unlabeled_bytes([post(900 + k) for k in range(8)]), ",user903,", ",user907,")),
+         error=r"test\.csv: line 5: field '微博中文内容' of id '4456068992183063' runs on to line 9, holding 4 line\(s\) "
+               r"that look like rows of their own \(line 6: '4456068992183064,01月01日 23:38,user904,武汉加油，第904条微博,"
+               r"\[\],\[\]'\): the quote that opens it is not closed on line 5, so the rows up to the quote on line 9 "
+               r"were read as its text \(1 such field\(s\) in the file\); close or escape \(as \"\"\) the quote on line 5$"),
+    Case("two quotes left open in train, after quoted line breaks, the first in the time column",
+         files(quote_opened(csv_bytes([post(0, MULTILINE_POSTS[0]), *(post(k) for k in range(1, 6))]),
+                            f"{post_id(2)},", ",user4,")),
+         error=r"train\.csv: line 5: field '微博发布时间' of id '4456068992182162' runs on to line 7, holding 2 "
+               r"line\(s\) .*\(line 6: '4456068992182163,01月01日 23:38,user3,武汉加油，第3条微博,\[\],\[\],-1'\).*"
+               r"close or escape \(as \"\"\) the quote on line 5$"),
+    Case("a quote left open in the id column, the row before the next quote's",
+         files(test=quote_opened(unlabeled_bytes([post(900 + k) for k in range(4)]), "\r\n", ",user901,")),
+         error=r"test\.csv: line 2: field '微博id' runs on to line 3, holding 1 line\(s\) .*\(line 3: "
+               r"'4456068992183061,01月01日 23:38,user901,武汉加油，第901条微博'\)"),
+    Case("one quote left open, after a quoted line break: the error names its line",
+         files(test=quote_opened(unlabeled_bytes([post(900, "第一行\r\n第二行"), post(901), post(902)]), ",user902,")),
+         error=r"test\.csv: line 5: the quote that opens field '微博中文内容' is never closed, so the rest of the file "
+               r"would be read as that one field; close the quote, or escape a quote inside a quoted field as \"\"$"),
     # --- ids
     Case("leading zeros and a trailing space are ids as written",
          files(csv_bytes([with_id(TRAIN[0], "0012345678901234567 "), *TRAIN[1:]])),
@@ -260,6 +330,14 @@ CASES = [
                      "-1.0": {"label": "-1", "rows": 1}, "+0": {"label": "0", "rows": 1},
                      "１": {"label": "1", "rows": 1}, " 1\u200b": {"label": "1", "rows": 1}},
                  "splits.train.class_counts": {"-1": 1, "0": 2, "1": 2}}),
+    Case("-1 written with a minus sign, a hyphen or an en dash is the class -1, counted like full-width digits",
+         files(train_labelled("\u22121", "0", "1", "\u20101", "\u20131", "－1")),
+         kept={"train": ids(0, 1, 2, 3, 4, 5)},
+         report={**rows_and_dropped(4, 0, "train", "label_normalised"),
+                 "splits.train.rules.label_normalised.by_value": {
+                     "\u22121": {"label": "-1", "rows": 1}, "\u20101": {"label": "-1", "rows": 1},
+                     "\u20131": {"label": "-1", "rows": 1}, "－1": {"label": "-1", "rows": 1}},
+                 "splits.train.class_counts": {"-1": 4, "0": 1, "1": 1}}),
     Case("invalid labels drop the row, counted by raw value",
          files(train_labelled("-1", "0", "1", "-", "·", "4", "1.5", "", "-")), kept=ALL_TRAIN,
          report={**rows_and_dropped(6, 6, "train", "invalid_label"),
@@ -295,6 +373,9 @@ CASES = [
                                      post(903, "长" * 200_000)])),
          kept={"test": ids(900, 901, 902, 903)},
          texts={"test": [QUOTED, "响铃\x07和\x01控制符", "加油💪🏻😷", "长" * 200_000]}),
+    Case("posts whose lines start with numbers and commas are no rows left open",
+         files(test=unlabeled_bytes([post(903 + k, text) for k, text in enumerate(MULTILINE_POSTS)])),
+         kept={"test": ids(903, 904, 905, 906)}, texts={"test": MULTILINE_POSTS}),
     Case("a test file with a label column keeps it as another column", files(test=csv_bytes(TEST)), kept=ALL_TEST,
          report={"splits.test.rows_kept": 3}),
     # --- duplicates
@@ -486,11 +567,39 @@ def test_a_rule_that_drops_rows_without_counting_them_is_a_bug(tmp_path, monkeyp
 @pytest.mark.parametrize(
     "raw, integer_classes, label",
     [("1", True, "1"), ("+1", True, "1"), ("1.0", True, "1"), ("1.", True, "1"), ("-0", True, "0"),
-     ("－１", True, "-1"), ("\u3000-1\u200b", True, "-1"), ("1.5", True, "1.5"), ("1e0", True, "1e0"),
-     ("١", True, "١"), ("1.0", False, "1.0"), (" ｐｏｓ ", False, "pos")],
+     ("－１", True, "-1"), ("\u3000-1\u200b", True, "-1"), ("\u22121", True, "-1"), ("\u20131.0", True, "-1"),
+     ("\u207b1", True, "-1"), ("\u2212", True, "\u2212"), ("\u2212x", False, "\u2212x"), ("1.5", True, "1.5"),
+     ("1e0", True, "1e0"), ("١", True, "١"), ("1.0", False, "1.0"), (" ｐｏｓ ", False, "pos")],
 )
 def test_labels_are_normalised_to_the_class_they_write(raw, integer_classes, label):
     assert normalise_label(raw, integer_classes) == label
+
+
+def test_lines_like_rows_start_with_an_id_and_hold_a_row_s_fields_or_fewer():
+    def looks_like_id(value):
+        return value.isdigit() and len(value) == 16
+
+    value = "\r\n".join([
+        "心疼,[],[]",  # the field's own first line, never a row of its own
+        f"{post_id(1)},t,u,心疼,[],[]",  # a whole row
+        "1,2,3",  # numbers, not an id of the file
+        f"{post_id(2)}，全角逗号",  # no delimiter after the id
+        f"{post_id(3)},t,u,",  # a row cut at the quote that closed the field
+        f"{post_id(4)},t,u,a,b,c,d",  # more fields than a row has
+    ])
+    assert lines_like_rows(value, 6, 0, looks_like_id) == [1, 4]
+    assert lines_like_rows(f"好\r{post_id(1)}\nx,{post_id(2)},y", 3, 1, looks_like_id) == [2]  # CR, LF, a later id
+    assert lines_like_rows(f"{post_id(1)},t,u,心疼,[],[]", 6, 0, looks_like_id) == []
+
+
+def test_records_say_the_line_each_starts_on_and_leave_the_csv_field_limit_as_it_was():
+    limit = csv.field_size_limit()
+    text = 'id,text\r\n1,"two\r\nlines"\r\n\r\n2,' + "长" * 200_000 + '\r3,"open\r\n4,x\r\n'
+    records = list(kit.data._records(text))
+    assert [(line, len(fields)) for line, fields in records] == [(1, 2), (2, 2), (4, 0), (5, 2), (6, 2)]
+    assert records[-1][1] == ["3", "open\r\n4,x\r\n"]  # a quote left open reads on to the end
+    assert csv.field_size_limit() == limit
+    assert kit.data._record(text, 3) == (5, ["2", "长" * 200_000])
 
 
 def test_blank_characters_are_whitespace_and_what_shows_nothing():
