@@ -77,20 +77,24 @@ class Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def count(text: str) -> int:
-    """argparse type of a count of 1 or more (--threads): argparse's error names the flag and says what it takes."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
+def at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type of a whole number of `minimum` or more (--threads 1, --gpus 0): argparse's error names the flag
+    and says what it takes."""
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number of {minimum} or more, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {value}")
+        return value
+
+    return whole_number
 
 
 def threads_arg(help: str) -> Callable:
     """--threads, declared alike by every command that computes: 0 or -1 would reach BLAS and torch as a count."""
-    return arg("--threads", type=count, default=1, help=help)
+    return arg("--threads", type=at_least(1), default=1, help=help)
 
 
 def output(flag: str, **options) -> Callable:
@@ -134,7 +138,7 @@ VARIANT_ARGS = (
 )
 # Where a training command computes (kit.runtime.compute) and keeps its checkpoints.
 COMPUTE_ARGS = (
-    arg("--gpus", type=int, default=0, help="GPUs to lease (0: CPU)"),
+    arg("--gpus", type=at_least(0), default=0, help="GPUs to lease (0: CPU)"),
     threads_arg("CPU threads"),
     arg("--workdir", required=True, help="checkpoints go here; a rerun resumes from them"),
 )

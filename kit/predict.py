@@ -359,8 +359,9 @@ def read_posts_file(path: Path) -> bytes:
 
 def check_out(out: str | None, input_path: str | None) -> None:
     """Refuse, before any model loads, an --out that cannot take the predictions: a folder, a device or a pipe
-    (the file written is renamed into its place), a path under a file, or the --input file itself (by any spelling
-    or link), whose posts the predictions would replace."""
+    (the file written is renamed into its place), a path under a file, a file in the folders the workflow writes
+    (subs/final.csv would be replaced), or the --input file itself (by any spelling or link), whose posts the
+    predictions would replace."""
     if not out:
         return
     target = Path(out)
@@ -373,6 +374,11 @@ def check_out(out: str | None, input_path: str | None) -> None:
     above = next((folder for folder in target.parents if folder.exists()), None)
     if above is not None and not above.is_dir():
         raise ValueError(f"{out}: {above} is a file, not a folder; give --out a path in a folder")
+    owned = next((folder for folder in (layout.SUBS, layout.OOF, "models", "data")
+                  if Path(folder).resolve() in target.resolve().parents), None)
+    if owned is not None:
+        raise ValueError(f"{out}: is in the run's {owned}/, which the workflow writes (a submission, an artifact or "
+                         "the data it rebuilds from); write the predictions elsewhere, e.g. --out predictions.csv")
     if input_path not in (None, "-") and target.exists() and Path(input_path).exists() \
             and os.path.samefile(target, input_path):
         raise ValueError(f"{out}: is the --input file {input_path}; the predictions would replace its posts: give "

@@ -132,6 +132,17 @@ def test_threads_below_one_is_refused_naming_the_flag_by_every_command_that_take
     assert cli.parser().parse_args(["predict", "--threads", "3"]).threads == 3
 
 
+def test_a_negative_number_of_gpus_is_refused_naming_the_flag(capsys):
+    subparsers = next(action for action in cli.parser()._actions if action.dest == "command").choices
+    takers = {name for name, sub in subparsers.items() if "--gpus" in sub._option_string_actions}
+    assert takers >= {"fit-fold", "post-train"}
+    for name in sorted(takers):
+        with pytest.raises(SystemExit):
+            cli.parser().parse_args([name, "--gpus", "-1"])
+        assert f"kit {name}: error: argument --gpus: must be 0 or more, not -1" in capsys.readouterr().err
+    assert cli.at_least(0)("0") == 0 and cli.at_least(0)("2") == 2
+
+
 def test_a_flag_of_predict_that_takes_one_value_is_refused_when_given_twice(capsys):
     for flag, first, second in (("--source", "ensemble.mean", "ensemble.caruana"), ("--input", "a.csv", "b.csv"),
                                 ("--out", "p.csv", "q.csv")):

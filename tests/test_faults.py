@@ -868,6 +868,12 @@ PREDICT_FAULTS = [
           lambda folder: [*posts_file(TEXTS)(folder)[:1], "--input", "posts.txt", "--out", str(folder / "posts.txt")],
           error=r"^/.*/posts\.txt: is the --input file posts\.txt; the predictions would replace its posts: give --out "
                 r"another file$"),
+    Fault("kit predict --out naming the run's subs/final.csv: refused, the submission kept", "command",
+          then(nothing, ["predict", "--text", "口罩", "--out", "subs/final.csv"]),
+          error=r"^subs/final\.csv: is in the run's subs/, which the workflow writes"),
+    Fault("kit fit-fold --gpus -1: refused naming the flag", "command",
+          then(nothing, [*fit_fold_args({"min_df": 1}), "--gpus", "-1"]), usage=True,
+          error=r"^argument --gpus: must be 0 or more, not -1$"),
     *(Fault(f"kit predict --threads {value}: refused naming the flag", "command",
             then(nothing, [*PREDICT, "--text", "口罩", "--threads", value]), usage=True,
             error=rf"^argument --threads: must be 1 or more, not {value}$") for value in ("0", "-1")),
@@ -968,8 +974,8 @@ COMMAND_FAULTS = [
       for text in ("{}", "[]", "null")),
     Fault("a copied artifact folder under oof/ is listed apart by kit scores, not ranked twice", "command",
           then(copied_artifact, ["scores", "--agreement"]),
-          said=r"lr\.raw\.s0: its folder is named backup_lr, its manifest lr\.raw\.s0 \(a copy\?\); move it out of "
-               r"oof/"),
+          said=r"\s+".join(map(re.escape, "lr.raw.s0: its folder is named backup_lr, its manifest lr.raw.s0 (a copy?); "
+                                            "move it out of oof/".split()))),  # as the table's width wraps it
     Fault("kit scores --folds naming a submission CSV: not a parquet file, which it must not say to delete",
           "command", then(nothing, ["scores", "--folds", "subs/final.csv"]),
           error=r"^subs/final\.csv: is not a parquet file \(it starts with b'id,y'\); name the kit's \.parquet file, "

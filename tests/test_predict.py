@@ -250,7 +250,10 @@ def test_an_out_that_cannot_take_the_predictions_is_refused_before_any_model_loa
                             r"its place",
                "./posts.txt": r"\./posts\.txt: is the --input file posts\.txt; the predictions would replace its "
                               r"posts: give --out another file$",
-               str(tmp_path / "link.txt"): r"/\S+/link\.txt: is the --input file posts\.txt"}
+               str(tmp_path / "link.txt"): r"/\S+/link\.txt: is the --input file posts\.txt",
+               "subs/final.csv": r"subs/final\.csv: is in the run's subs/, which the workflow writes \(a submission, "
+                                 r"an artifact or the data it rebuilds from\); write the predictions elsewhere",
+               "./oof/x/p.csv": r"\./oof/x/p\.csv: is in the run's oof/"}
     for out, error in refused.items():
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["predict", "--input", "posts.txt", "--out", out, "--log", "log"])
