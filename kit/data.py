@@ -702,6 +702,11 @@ def ingest(
         },
         "data_hash": sha256_strings([splits[role]["data_hash"] for role in splits]),
     }
+    shared_ids = report["cross_split"]["test_ids_in_train"]
+    if shared_ids["rows"]:
+        log(f"warning: {shared_ids['rows']} of {len(test)} test ids are train ids too (e.g. "
+            f"{', '.join(shared_ids['examples'][:3])}): is {test_path} the test file? Their predictions come from models "
+            "that trained on those posts")
     return Ingested(train=train, test=test, unlabeled=frames.get("unlabeled"), report=report)
 
 

@@ -505,6 +505,10 @@ def special_file_faults(entry: str) -> list[Fault]:
 FILE_FAULTS = [
     *map(from_case, CASES),
     *map(from_case, INGEST_FAULTS),
+    Fault("a test file holding train posts: ingested as it is, and a warning names the shared ids", "ingest",
+          lambda folder: ingest_args(relative_paths(Case("", files(test=unlabeled_bytes([TRAIN[1], TEST[1]]))), folder)),
+          kept={"out/test.parquet": ids(1, 901)},
+          said=rf"warning: 1 of 2 test ids are train ids too \(e\.g\. {post_id(1)}\): is data/test\.csv the test file\?"),
     Fault("an output folder that is a file", "ingest", ingest_into(blocked_by_a_file),
           error=r"^out: cannot be written \(File exists\): a file stands where a folder of the path should be"),
     Fault("a read-only output folder (a read-only bind mount)", "ingest", ingest_into(old_output),
