@@ -235,6 +235,20 @@ def csv_header(text: str) -> tuple[str, list[str]] | None:
     return None
 
 
+def headerless_id(text: str, columns: Columns) -> str | None:
+    """The first line's id when most lines start with an id (columns.id_pattern, 6 characters or more: not a year or
+    a count a post may start with) and a comma, as the rows of a CSV whose header line is missing; else None."""
+    if columns.id_pattern is None:
+        return None
+    from itertools import islice
+
+    pattern = re.compile(rf"\s*\"?((?:{columns.id_pattern}))\"?\s*,")
+    starts = [pattern.match(line) for line in islice((line for line in text.splitlines() if line.strip()),
+                                                     HEADER_SAMPLE)]
+    ids = [match.group(1) for match in starts if match and len(match.group(1)) >= 6]
+    return starts[0].group(1) if starts and starts[0] and 2 * len(ids) > len(starts) and len(ids) else None
+
+
 def column_hint(name: str, names: list[str]) -> str:
     """' (did you mean ...?)' when a column name differs from one of names only by case or a little, else ''."""
     same_but_case = [other for other in names if other.casefold() == name.casefold()]
@@ -254,6 +268,11 @@ def is_competition_layout(text: str, where: str, columns: Columns, columns_given
         return True
     found = csv_header(text)
     if found is None and not columns_given:
+        headless = headerless_id(text, columns)
+        if headless is not None:
+            raise ValueError(f"{where}: its lines start with an id and a comma (line 1: {headless!r}), as a CSV "
+                             f"without its header line; add the header (naming {columns.id!r} and {columns.text!r}), "
+                             "or pass --lines to read each whole line as a post")
         return False
     as_lines = "or pass --lines to read each line, the first too, as one post"
     delimiter, names = found or (",", names)

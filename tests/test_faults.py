@@ -865,6 +865,11 @@ PREDICT_FAULTS = [
     Fault("kit predict --lines on a file whose first line reads as a header: every line a post", "command",
           posts_file(WRONG_COLUMNS, "posts.csv", ("--input", "posts.csv", "--lines")),
           kept={"out/predictions.csv": ["1", "2", "3", "4"]}),
+    Fault("kit predict --input of a CSV without its header line: refused, not each id glued to its text", "command",
+          posts_file("4457000000000000,01月01日,u,武汉加油,[],[]\n4457000000000001,01月01日,u,口罩,[],[]\n".encode(),
+                     "posts.csv", ("--input", "posts.csv")),
+          error=r"^posts\.csv: its lines start with an id and a comma \(line 1: '4457000000000000'\), as a CSV without "
+                r"its header line"),
     Fault("kit predict --out naming a folder: refused before the models load", "command",
           then(lambda folder: (folder / "out").mkdir(), ["predict", "--text", "口罩", "--out", "out"]),
           error=r"^out: is a folder; --out takes the predictions file to write \(e\.g\. out/predictions\.csv\)$"),

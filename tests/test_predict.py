@@ -226,6 +226,20 @@ def test_a_csv_header_without_the_id_and_text_columns_is_refused_naming_them(tmp
         read_input(str(tmp_path / "posts.csv"), ["武汉加油"], Columns(), lines=True)
 
 
+def test_a_csv_without_its_header_line_is_refused_rather_than_each_id_glued_to_its_text(tmp_path):
+    rows = "4457000000000000,01月01日 23:50,u,武汉加油,[],[]\n4457000000000001,01月01日 23:51,u,口罩,[],[]\n"
+    (tmp_path / "posts.csv").write_text(rows, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"posts\.csv: its lines start with an id and a comma \(line 1: "
+                                         r"'4457000000000000'\), as a CSV without its header line; add the header "
+                                         r"\(naming '微博id' and '微博中文内容'\), or pass --lines"):
+        read_input(str(tmp_path / "posts.csv"), None, Columns(), log=print)
+    assert read_input(str(tmp_path / "posts.csv"), None, Columns(), lines=True, log=print).texts == rows.splitlines()
+    # A year or a count a post starts with is no id; nor is anything when ids may be any text.
+    (tmp_path / "posts.txt").write_text("2020,武汉加油\n100,口罩\n", encoding="utf-8")
+    assert len(read_input(str(tmp_path / "posts.txt"), None, Columns(), log=print).texts) == 2
+    assert len(read_input(str(tmp_path / "posts.csv"), None, Columns(id_pattern=None), log=print).texts) == 2
+
+
 def test_posts_holding_commas_are_still_one_post_per_line(tmp_path):
     """A comma alone makes no header: the first line's fields must be column names and most next lines as wide."""
     for text in ("武汉加油,中国加油\n今天很开心\n太难过了，心疼\n口罩,买不到\n",  # most lines one field
