@@ -13,15 +13,17 @@ loops or leads nowhere) or is larger than a bound (2 GiB, kit.input_files) is re
 Header names are stripped of surrounding whitespace; an empty, header-only or malformed file, or one that lacks a
 required column, is refused (a header that looks garbled adds the hint to set the encoding; a first line without the
 id column that holds an id by the id pattern is said to be a row of data, the header line missing).
-A row with more or fewer fields than the header is refused naming its line (pandas would read a missing field as
-'' and shift the values after it); an empty field, `...,[],` at the end too, is a field, and a blank line is a blank
-row. When the first row falls short of a header with as many empty names (a delimiter too many), the header is
+A row with more fields than the header is refused naming its line; one with fewer (pandas would read a missing
+field as '' and shift the values after it) is refused in the test file, whose every id must be predicted from its
+own text, and dropped and counted in train and unlabelled (rule short_row); an empty field, `...,[],` at the end
+too, is a field, and a blank line is a blank row. When the first row falls short of a header with as many empty names (a delimiter too many), the header is
 named; when it has more fields, the message says the header may lack a name.
 A quote left open is refused naming its line: alone it would read the rest of the file into one field; a second
 one closes it and the rows between the two are read as one field's text, which the parser accepts. Such a field is
-found by the lines it holds that look like rows (`lines_like_rows`: starting with one of the file's ids, by the id
-pattern and an id's length, and a comma, with 2 up to the header's number of fields); no line of the real test
-file's or the 100k unlabelled stand-in's posts is one.
+found by the lines it holds that look like rows (`lines_like_rows`: starting with an id of the file's, by the id
+pattern and an id's length, 6 characters or more, and holding every field up to the text's and at most the
+header's); a post's own "1,早起" or "4456068992182999,原文如下" is none, nor is any line of the real test file's or
+the 100k unlabelled stand-in's posts.
 
 Ids (every split), after stripping surrounding whitespace: an empty id drops a train / unlabeled row and is
 refused in test. Refused in every split, naming the line: an id that is a header name (a second header line,
@@ -48,6 +50,8 @@ a bug, when they differ):
 - undecodable_bytes: replaced with U+FFFD and kept; counted per split (characters and rows) with example ids.
 - nul_bytes: NUL characters removed and the rows kept; counted like undecodable bytes.
 - blank_rows (every field empty, e.g. a blank line): dropped in every split.
+- short_row (fewer fields than the header, its values after the missing delimiter shifted): dropped in train and
+  unlabelled (refused in test, when the file is read).
 - id_whitespace: ids stripped (the real test file has a trailing space on every id), the rows kept: the report's
   entry and the ingest log say so; empty_id, as above.
 - label_normalised and invalid_label (train), as above.
@@ -191,7 +195,7 @@ def find_id_problems(ids: pd.Series, header=(), pattern: str | None = None) -> l
 
 def _parse_csv(path: Path, text: str, columns: Columns) -> pd.DataFrame:
     """All rows of the CSV text, header included as row 0, every field a str ('' when absent: a row with fewer
-    fields than the header is found by _check_field_counts)."""
+    fields than the header is found by _short_rows)."""
     try:
         # UTF-8 bytes, not a StringIO: pandas re-encodes a text buffer in small chunks, 100x slower at 1M rows.
         # header=None: pandas would otherwise take the first column for an index when rows have one field
@@ -258,17 +262,24 @@ def _field_count_problem(path: Path, line: int, fields: list[str], header: list[
     return f"{path}: line {line}{of_id}: expected {len(header)} fields, as in the header, saw {len(fields)}"
 
 
-def _check_field_counts(path: Path, text: str, table: pd.DataFrame, header: list[str], columns: Columns) -> None:
-    """Raise DataError naming the first row with fewer fields than the header: pandas reads the fields it lacks as
-    '' (a missing field and an empty one read alike), and the values after the missing delimiter shift a column.
+def _short_rows(path: Path, text: str, table: pd.DataFrame, header: list[str], columns: Columns,
+                role: str) -> list[int]:
+    """The positions (0 = the first row after the header) of the rows with fewer fields than the header: pandas reads
+    the fields they lack as '' (a missing field and an empty one read alike), and the values after the missing
+    delimiter shift a column. A test row is refused (its id must be predicted from its own text); a train or
+    unlabelled row is returned, to be dropped and counted (rule short_row). A header with an empty name is refused.
 
     Counted first: the delimiters pandas split at are the file's commas less those inside the values, (fields - 1)
-    per record when no record is short (about 50 ms per 100k rows). Only a shortfall has the records read again
-    (_records) to find the short one; a blank line also falls short, and passes, as the blank_rows rule drops it.
+    per record that is not blank when no record is short (about 50 ms per 100k rows). Only a shortfall has the
+    records read again (_records) to find the short ones.
     """
     in_values = sum(int(table[name].str.count(",").sum()) for name in table.columns)
     if text.count(",") - in_values == (len(header) - 1) * len(table):
-        return
+        return []
+    blank = int((table == "").all(axis=1).sum())
+    if text.count(",") - in_values == (len(header) - 1) * (len(table) - blank):
+        return []
+    short = []
     for number, (line, fields) in enumerate(_records(text)):
         if len(fields) >= len(header) or not "".join(fields).strip():
             continue
@@ -280,6 +291,9 @@ def _check_field_counts(path: Path, text: str, table: pd.DataFrame, header: list
                 f"delimiter too many?), where line {line}, the first row, has {len(fields)}; remove the extra "
                 "delimiter from the header"
             )
+        if role != "test":
+            short.append(number - 1)
+            continue
         text_position = header.index(columns.text)
         shown = fields[text_position] if text_position < len(fields) else ""
         raise DataError(
@@ -287,12 +301,14 @@ def _check_field_counts(path: Path, text: str, table: pd.DataFrame, header: list
             f"after it would land in the wrong columns (field {columns.text!r} would read {shown[:40]!r}, and "
             f"{', '.join(map(repr, missing))} nothing); add the missing field, empty if it has no value"
         )
+    return short
 
 
 def _check_header(path: Path, header: list[str], role: str, columns: Columns, encoding: str) -> None:
     # A file without its header line: its first row is read as one, and the competition's rows, `[]` in both the
     # image and the video column, would otherwise be refused for naming a column twice.
-    ids = [name for name in header if columns.id_pattern is not None and re.fullmatch(columns.id_pattern, name)]
+    ids = [name for name in header if columns.id_pattern is not None and re.fullmatch(columns.id_pattern, name)
+           and any(char.isdigit() for char in name)]  # 'id' or 'review' may match a pattern such as \w+
     if columns.id not in header and ids:
         raise DataError(
             f"{path}: line 1 looks like a row of data, not a header (it holds {ids[0]!r}, an id by "
@@ -338,16 +354,23 @@ def _first_lines(rows: pd.DataFrame) -> np.ndarray:
     return 2 + np.arange(len(rows)) + before
 
 
-def lines_like_rows(value: str, n_fields: int, id_position: int, looks_like_id: Callable[[str], bool]) -> list[int]:
+# Ids this long or longer can mark a row's start inside a field, or in a file of posts (kit predict): a shorter
+# number followed by a comma ("1,早起", "2020,武汉") starts many a line of a post.
+ROW_ID_CHARS = 6
+
+
+def lines_like_rows(value: str, n_fields: int, id_position: int, looks_like_id: Callable[[str], bool],
+                    min_fields: int = 2) -> list[int]:
     """The numbers (1 = the field's second line) of the lines of a field's value that look like rows of their own:
-    cut at commas into 2 to n_fields fields, the one at id_position an id. A quote left open reads the whole rows
-    that follow into the field up to the next quote, each line a row (the last one cut at that quote); real posts
-    hold line breaks too, but hardly a line that starts with an id of the file's length and a comma."""
+    cut at commas into min_fields to n_fields fields, the one at id_position an id. A quote left open reads the
+    whole rows that follow into the field up to the next quote, each line a row (the last one cut at that quote,
+    the rest of its text stuck on); real posts hold line breaks too, and a line may start with a number and a comma
+    ("1,早起", "4456068992182999,原文如下"), so the caller asks for every field up to the text's (min_fields)."""
     lines = re.split(r"\r\n|\r|\n", value)[1:]
     return [
         number
         for number, line in enumerate(lines, start=1)
-        if 2 <= len(fields := line.split(",")) <= n_fields
+        if min_fields <= len(fields := line.split(",")) <= n_fields
         and id_position < len(fields)
         and looks_like_id(fields[id_position].strip())
     ]
@@ -363,15 +386,19 @@ def _check_swallowed_rows(path: Path, frame: pd.DataFrame, columns: Columns, lin
     id_position = header.index(columns.id)
     id_lengths = set(frame[columns.id].str.strip().str.len().unique().tolist())
 
-    def looks_like_id(value: str) -> bool:
-        return len(value) in id_lengths and id_problem(value, header, columns.id_pattern) is None
+    def looks_like_id(value: str) -> bool:  # of the file's lengths, and not a count or a year (ROW_ID_CHARS)
+        return (len(value) >= ROW_ID_CHARS and len(value) in id_lengths
+                and id_problem(value, header, columns.id_pattern) is None)
+
+    # A line the quote swallowed holds the fields up to the text's (the last one, its text cut at the closing quote).
+    min_fields = max(2, header.index(columns.text) + 1, id_position + 2)
 
     found = []  # (row position, column position, numbers of the lines that look like rows)
     for column, name in enumerate(header):
         # A literal count is pandas' fastest scan of a column (a regex or `contains` takes 5x longer).
         values = frame[name]
         for position, value in values[values.str.count(line_end).to_numpy() > 0].items():
-            numbers = lines_like_rows(value, len(header), id_position, looks_like_id)
+            numbers = lines_like_rows(value, len(header), id_position, looks_like_id, min_fields)
             if numbers:
                 found.append((position, column, numbers))
     if not found:
@@ -424,13 +451,14 @@ def read_table(path, role: str, columns: Columns = Columns(), encoding: str = "a
     undecodable_rows = _unmark(frame, UNDECODABLE, "\ufffd") if n_undecodable else []
     nul_rows = _unmark(frame, NUL_MARK, "") if n_nul else []
     _check_swallowed_rows(path, frame, columns, "\n" if "\n" in text else "\r")
-    _check_field_counts(path, text, table, header, columns)  # after: a quote left open also leaves a row short
+    short_rows = _short_rows(path, text, table, header, columns, role)  # after: an open quote leaves a row short
     frame.attrs = {
         "encoding": encoding,
         "undecodable": n_undecodable,
         "undecodable_rows": undecodable_rows,
         "nul": n_nul,
         "nul_rows": nul_rows,
+        "short_rows": short_rows,
     }
     return frame
 
@@ -621,6 +649,9 @@ def _check_split(path: Path, raw: pd.DataFrame, role: str, columns: Columns, cla
     for rule, key in (("undecodable_bytes", "undecodable"), ("nul_bytes", "nul")):
         split.count(rule, frame, frame.index.isin(raw.attrs[f"{key}_rows"]), chars=raw.attrs[key])
     frame = _drop_blank_rows(split, frame)
+    short = frame.index.isin(raw.attrs.get("short_rows", []))
+    frame = split.count("short_row", frame, short, short, action="fewer fields than the header: the values after "
+                                                                  "the missing delimiter are in the wrong columns")
     frame = _strip_ids(split, frame)
     _check_ids(split, frame)
     if role == "train":

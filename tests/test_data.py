@@ -249,10 +249,13 @@ CASES = [
          error=r"test\.csv: line 5 \(id '4456068992183063'\): expected 6 fields, as in the header, saw 5: a delimiter "
                r"is missing, so the values after it would land in the wrong columns \(field '微博中文内容' would read "
                r"'\[\]', and '微博视频' nothing\); add the missing field, empty if it has no value$"),
-    Case("a train row without its label field, after a blank line",
+    Case("a train row without its label field, after a blank line: dropped and counted, not read shifted",
          files(csv_bytes([*TRAIN, []]) + csv_bytes([post(3)[:-1]], None)),
-         error=r"train\.csv: line 6 \(id '4456068992182163'\): expected 7 fields, as in the header, saw 6: .*"
-               r"'情感倾向' nothing\)"),
+         kept=ALL_TRAIN, report={**rows_and_dropped(1, 1, "train", "short_row"),
+                                 "splits.train.rules.short_row.examples": ids(3)}),
+    Case("an unlabelled row a field short: dropped and counted",
+         files(unlabeled=unlabeled_bytes([post(950), [*post(951)[:1], *post(951)[2:]], post(952)])),
+         kept={"unlabeled": ids(950, 952)}, report=rows_and_dropped(1, 1, "unlabeled", "short_row")),
     Case("a header that ends in a delimiter", files(test=unlabeled_bytes(TEST).replace(b"\r\n", b",\r\n", 1)),
          error=r"test\.csv: line 1: the header has 7 fields, its field\(s\) \[7\] without a name \(a delimiter too "
                r"many\?\), where line 2, the first row, has 6; remove the extra delimiter from the header$"),
@@ -373,6 +376,13 @@ CASES = [
                                      post(903, "长" * 200_000)])),
          kept={"test": ids(900, 901, 902, 903)},
          texts={"test": [QUOTED, "响铃\x07和\x01控制符", "加油💪🏻😷", "长" * 200_000]}),
+    Case("posts holding a line that starts with a short id and a comma, in a file of short ids, are no rows left open",
+         files(test=unlabeled_bytes([with_id(post(900, "今天的三件事:\r\n1,早起\r\n2,跑步"), "1"),
+                                     with_id(post(901), "2"), with_id(post(902), "3")])),
+         kept={"test": ["1", "2", "3"]}),
+    Case("a post holding a line that starts with another post's id and a comma is no row left open",
+         files(test=unlabeled_bytes([post(900, f"转发自\r\n{post_id(1)},原文如下"), post(901)])),
+         kept={"test": ids(900, 901)}),
     Case("posts whose lines start with numbers and commas are no rows left open",
          files(test=unlabeled_bytes([post(903 + k, text) for k, text in enumerate(MULTILINE_POSTS)])),
          kept={"test": ids(903, 904, 905, 906)}, texts={"test": MULTILINE_POSTS}),
