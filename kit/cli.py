@@ -786,7 +786,7 @@ def cmd_predict(args, log) -> None:
     from kit.predict import (check_out, describe_load, load_source, predictions, read_input, readable,
                              source_name, unreadable, write_predictions)
 
-    check_out(args.out, args.input)
+    check_out(args.out, args.input, (args.oof_dir, args.models_dir))
     posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log,
                        columns_given=bool(argument_values(Columns, args, prefix="column-")), lines=args.lines)
     warning = unreadable(posts)

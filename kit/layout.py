@@ -28,6 +28,9 @@ FIGURES = "figures"  # the report's figures: eda/, experiments/, ensembles/, fin
 LOGS = "logs"  # one log per job: logs/<stage>.log or logs/<stage>/<name>.log
 RUN_CONFIG = f"{LOGS}/run_config.yaml"  # the whole config of the last run here, which kit scores reads
 TRACKING = "tracking/mlflow.json"  # artifact -> MLflow run id (tracking: mlflow)
+# What the workflow writes and rewrites: a file a person puts there (kit predict --out) is lost at the next run.
+WORKFLOW_FOLDERS = (INTERIM, FOLDS, POOL, VARIANTS, PSEUDO, CORPUS, WORD_VECTORS, BACKBONES, FOLD_MODELS, OOF, SUBS,
+                    FIGURES, LOGS, CHECKPOINTS)
 EDA_FIGURES = ("class_counts", "text_lengths", "duplicates")  # figures/eda/<name>.png
 
 

@@ -214,8 +214,8 @@ def csv_header(text: str) -> tuple[str, list[str]] | None:
     """(delimiter, column names) when the first line reads as a CSV header, else None.
 
     A post may hold commas (Chinese posts with ASCII commas), so a delimiter alone does not make a header: the
-    first line's fields must be two or more distinct column names (COLUMN_NAME, not a number), and most of the
-    next records must have as many fields."""
+    first line's fields must be two or more distinct column names (COLUMN_NAME, not a number), most of the next
+    records must have as many fields, and one of their columns must hold numbers (ids, labels)."""
     from itertools import islice
 
     for delimiter in DELIMITERS:
@@ -226,13 +226,20 @@ def csv_header(text: str) -> tuple[str, list[str]] | None:
             continue
         records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         try:
-            widths = [len(record) for record in islice(records, 1, HEADER_SAMPLE + 1)
-                      if any(field.strip() for field in record)]
+            rows = [record for record in islice(records, 1, HEADER_SAMPLE + 1) if any(f.strip() for f in record)]
         except csv.Error:
             continue
-        if widths and 2 * widths.count(len(names)) > len(widths):
+        full = [row for row in rows if len(row) == len(names)]
+        if rows and 2 * len(full) > len(rows) and _has_number_column(full, len(names)):
             return delimiter, names
     return None
+
+
+def _has_number_column(rows: list[list[str]], width: int) -> bool:
+    """Whether a column of rows holds numbers in 4 of 5 rows (an id, a label, a score): what a CSV of posts has and
+    a file of short posts cut at a comma ("武汉加油,中国加油") has not."""
+    return any(5 * sum(bool(NUMBER.fullmatch(row[column].strip())) for row in rows) >= 4 * len(rows)
+               for column in range(width))
 
 
 def headerless_id(text: str, columns: Columns) -> str | None:
@@ -376,11 +383,12 @@ def read_posts_file(path: Path) -> bytes:
     return read_bytes(path)  # never a device, a pipe or a socket, and never past the size bound
 
 
-def check_out(out: str | None, input_path: str | None) -> None:
+def check_out(out: str | None, input_path: str | None, workflow_folders: tuple[str, ...] = ()) -> None:
     """Refuse, before any model loads, an --out that cannot take the predictions: a folder, a device or a pipe
     (the file written is renamed into its place), a path under a file, a file in the folders the workflow writes
-    (subs/final.csv would be replaced), or the --input file itself (by any spelling or link), whose posts the
-    predictions would replace."""
+    (layout.WORKFLOW_FOLDERS and workflow_folders, the run's --oof-dir and --models-dir: subs/final.csv would be
+    replaced; data/raw/, the competition's own files, is not one), or the --input file itself (by any spelling or
+    link), whose posts the predictions would replace."""
     if not out:
         return
     target = Path(out)
@@ -393,10 +401,11 @@ def check_out(out: str | None, input_path: str | None) -> None:
     above = next((folder for folder in target.parents if folder.exists()), None)
     if above is not None and not above.is_dir():
         raise ValueError(f"{out}: {above} is a file, not a folder; give --out a path in a folder")
-    owned = next((folder for folder in (layout.SUBS, layout.OOF, "models", "data")
-                  if Path(folder).resolve() in target.resolve().parents), None)
+    resolved = target.resolve()
+    owned = next((folder for folder in (*layout.WORKFLOW_FOLDERS, *workflow_folders)
+                  if Path(folder).resolve() == resolved or Path(folder).resolve() in resolved.parents), None)
     if owned is not None:
-        raise ValueError(f"{out}: is in the run's {owned}/, which the workflow writes (a submission, an artifact or "
+        raise ValueError(f"{out}: is in the run's {owned}, which the workflow writes (subs/final.csv, the artifacts, "
                          "the data it rebuilds from); write the predictions elsewhere, e.g. --out predictions.csv")
     if input_path not in (None, "-") and target.exists() and Path(input_path).exists() \
             and os.path.samefile(target, input_path):

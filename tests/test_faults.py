@@ -879,7 +879,7 @@ PREDICT_FAULTS = [
                 r"another file$"),
     Fault("kit predict --out naming the run's subs/final.csv: refused, the submission kept", "command",
           then(nothing, ["predict", "--text", "口罩", "--out", "subs/final.csv"]),
-          error=r"^subs/final\.csv: is in the run's subs/, which the workflow writes"),
+          error=r"^subs/final\.csv: is in the run's subs, which the workflow writes"),
     Fault("kit fit-fold --gpus -1: refused naming the flag", "command",
           then(nothing, [*fit_fold_args({"min_df": 1}), "--gpus", "-1"]), usage=True,
           error=r"^argument --gpus: must be 0 or more, not -1$"),

@@ -245,7 +245,8 @@ def test_posts_holding_commas_are_still_one_post_per_line(tmp_path):
     for text in ("武汉加油,中国加油\n今天很开心\n太难过了，心疼\n口罩,买不到\n",  # most lines one field
                  "武汉加油，中国加油,心疼\n口罩,买不到\n",  # a field with sentence punctuation is no column name
                  "101,武汉加油\n102,口罩\n",  # a number is no column name
-                 "口罩,口罩\n武汉,加油\n"):  # nor is a name given twice
+                 "口罩,口罩\n武汉,加油\n",  # nor is a name given twice
+                 "武汉加油,中国加油\n心疼,希望早日康复\n口罩,买不到\n"):  # posts cut at one comma: no column of numbers
         (tmp_path / "posts.txt").write_text(text, encoding="utf-8")
         assert read_input(str(tmp_path / "posts.txt"), None, Columns(), log=print).texts == text.splitlines()
 
@@ -265,15 +266,18 @@ def test_an_out_that_cannot_take_the_predictions_is_refused_before_any_model_loa
                "./posts.txt": r"\./posts\.txt: is the --input file posts\.txt; the predictions would replace its "
                               r"posts: give --out another file$",
                str(tmp_path / "link.txt"): r"/\S+/link\.txt: is the --input file posts\.txt",
-               "subs/final.csv": r"subs/final\.csv: is in the run's subs/, which the workflow writes \(a submission, "
-                                 r"an artifact or the data it rebuilds from\); write the predictions elsewhere",
-               "./oof/x/p.csv": r"\./oof/x/p\.csv: is in the run's oof/"}
+               "subs/final.csv": r"subs/final\.csv: is in the run's subs, which the workflow writes \(subs/final\.csv, "
+                                 r"the artifacts, the data it rebuilds from\); write the predictions elsewhere",
+               "./oof/x/p.csv": r"\./oof/x/p\.csv: is in the run's oof,",
+               "data/interim/p.csv": r"data/interim/p\.csv: is in the run's data/interim,",
+               "data/folds.parquet": r"data/folds\.parquet: is in the run's data/folds\.parquet,"}
     for out, error in refused.items():
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["predict", "--input", "posts.txt", "--out", out, "--log", "log"])
         last = (tmp_path / "log").read_text(encoding="utf-8").splitlines()[-1]
         assert exit_info.value.code == 2 and re.search(r"error: " + error, last), last
     assert (tmp_path / "posts.txt").read_text(encoding="utf-8") == "武汉加油\n"
+    predict.check_out("data/raw/new_predictions.csv", "posts.txt")  # the competition's own files' folder is free
 
 
 def test_predictions_are_the_argmax_and_the_softmax():
