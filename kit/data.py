@@ -92,7 +92,7 @@ import pandas as pd
 
 from kit import input_files
 from kit.artifacts import read_parquet, sha256_strings, write_json, write_parquet
-from kit.data_settings import Columns
+from kit.data_settings import ROW_ID_CHARS, Columns
 from kit.encoding import (NUL_MARK, UNDECODABLE, DataError, check_encoding, decode_payload, looks_garbled,
                           mark_nuls)
 from kit.progress import stage
@@ -352,11 +352,6 @@ def _first_lines(rows: pd.DataFrame) -> np.ndarray:
     newlines = sum(rows[name].str.count("\n").to_numpy() for name in rows.columns)
     before = np.concatenate([[0], np.cumsum(newlines)[:-1]])
     return 2 + np.arange(len(rows)) + before
-
-
-# Ids this long or longer can mark a row's start inside a field, or in a file of posts (kit predict): a shorter
-# number followed by a comma ("1,早起", "2020,武汉") starts many a line of a post.
-ROW_ID_CHARS = 6
 
 
 def lines_like_rows(value: str, n_fields: int, id_position: int, looks_like_id: Callable[[str], bool],

@@ -35,6 +35,11 @@ class DataSettings(Settings):
                                                "utf-8) nor 'auto'") from None
 
 
+# Ids this long or longer can mark a row's start inside a field (kit.data), or in a file of posts (kit predict): a
+# shorter number followed by a comma ("1,早起", "2020,武汉") starts many a line of a post.
+ROW_ID_CHARS = 6
+
+
 @dataclass
 class Columns(Settings):
     """The competition's column names; another competition in the same layout may rename them. The other columns

@@ -25,7 +25,7 @@ import numpy as np
 
 from kit import layout
 from kit.artifacts import mean_of_folds, read_json
-from kit.data_settings import Columns
+from kit.data_settings import ROW_ID_CHARS, Columns
 from kit.encoding import HAN_RANGES, UNDECODABLE, decode_payload
 from kit.kept import COMBINATION
 from kit.settings import near
@@ -243,8 +243,8 @@ def _has_number_column(rows: list[list[str]], width: int) -> bool:
 
 
 def headerless_id(text: str, columns: Columns) -> str | None:
-    """The first line's id when most lines start with an id (columns.id_pattern, 6 characters or more: not a year or
-    a count a post may start with) and a comma, as the rows of a CSV whose header line is missing; else None."""
+    """The first line's id when most lines start with an id (columns.id_pattern, ROW_ID_CHARS or more: not a year
+    or a count a post may start with) and a comma, as the rows of a CSV whose header line is missing; else None."""
     if columns.id_pattern is None:
         return None
     from itertools import islice
@@ -252,7 +252,7 @@ def headerless_id(text: str, columns: Columns) -> str | None:
     pattern = re.compile(rf"\s*\"?((?:{columns.id_pattern}))\"?\s*,")
     starts = [pattern.match(line) for line in islice((line for line in text.splitlines() if line.strip()),
                                                      HEADER_SAMPLE)]
-    ids = [match.group(1) for match in starts if match and len(match.group(1)) >= 6]
+    ids = [match.group(1) for match in starts if match and len(match.group(1)) >= ROW_ID_CHARS]
     return starts[0].group(1) if starts and starts[0] and 2 * len(ids) > len(starts) and len(ids) else None
 
 
