@@ -123,7 +123,7 @@ def archived(log_path: Path, sha256: str) -> Path:
 def archive(log_path: Path, submission: Path, sidecar: dict) -> Path:
     """Copy the submission CSV and its sidecar (with the sha256) beside the log; return the CSV's copy. The copy is
     checked against the hash, so a file changed while it was read is caught rather than kept, and a copy already
-    there must hold the same bytes (two files whose hashes share their head are both kept apart, never overwritten)."""
+    there must hold the same bytes (a second file whose hash shares the head is refused, never written over it)."""
     copy = archived(log_path, sidecar["sha256"])
     data = Path(submission).read_bytes()
     if sha256_bytes(data) != sidecar["sha256"]:
