@@ -787,8 +787,9 @@ def cmd_predict(args, log) -> None:
                              source_name, unreadable, write_predictions)
 
     check_out(args.out, args.input, (args.oof_dir, args.models_dir))
-    posts = read_input(args.input, args.text, from_arguments(Columns, args, "column-"), log,
-                       columns_given=bool(argument_values(Columns, args, prefix="column-")), lines=args.lines)
+    given = argument_values(Columns, args, prefix="column-")  # the --column-* flags, each read and checked once
+    posts = read_input(args.input, args.text, parse(Columns, given, "command line"), log, columns_given=bool(given),
+                       lines=args.lines)
     warning = unreadable(posts)
     if warning:
         log(warning)

@@ -219,15 +219,14 @@ def csv_header(text: str) -> tuple[str, list[str]] | None:
     from itertools import islice
 
     for delimiter in DELIMITERS:
-        names = first_record(text, delimiter)
-        if len(names) < 2 or len(set(names)) < len(names):
-            continue
-        if not all(COLUMN_NAME.fullmatch(name) and not NUMBER.fullmatch(name) for name in names):
-            continue
-        records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)  # read once: header, then sample
         try:
-            rows = [record for record in islice(records, 1, HEADER_SAMPLE + 1) if any(f.strip() for f in record)]
-        except csv.Error:
+            names = [name.strip() for name in next(records, [])]
+            if (len(names) < 2 or len(set(names)) < len(names)
+                    or not all(COLUMN_NAME.fullmatch(name) and not NUMBER.fullmatch(name) for name in names)):
+                continue
+            rows = [record for record in islice(records, HEADER_SAMPLE) if any(f.strip() for f in record)]
+        except csv.Error:  # not a CSV with this delimiter, whatever else the file is
             continue
         full = [row for row in rows if len(row) == len(names)]
         if rows and 2 * len(full) > len(rows) and _has_number_column(full, len(names)):
