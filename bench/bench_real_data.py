@@ -116,7 +116,8 @@ def main() -> None:
     chosen = read_json(workdir / "subs" / "final.json")["source"]
     command_line = "python bench/bench_real_data.py" + (" --unlabeled" if args.unlabeled else "") + \
         (f" --configfile {args.configfile} --name {name}" if args.configfile else "")
-    candidate = f", with {args.configfile} over the default" if args.configfile else ", the default matrix"
+    candidate = (", the default matrix" if not args.configfile else f", with {args.configfile} (its own models)"
+                 if lists_models(Path(args.configfile)) else f", with {args.configfile} over the default")
     save(name, command=command_line, rows=[
         {"artifact": "plain TF-IDF(char 1-3) + LogisticRegression", "honest OOF F1": "",
          "held-out F1": round(baseline_f1, 4), "vs plain": 0.0, "fold jobs s": ""},

@@ -4,6 +4,7 @@ import copy
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -357,7 +358,11 @@ def test_build_steps_build_what_the_config_needs_from_the_files_they_declare(def
     teacher = layout.artifact_files(kit_config.teacher_artifact(config, name))
     assert kit_config.step_inputs(config, "pseudo_rows", name) == {
         "teacher_npz": teacher["npz"], "teacher_manifest": teacher["manifest"],
-        "pool": layout.variant_files(entry.base_variant, pool=True)["pool"]}
+        "pool": layout.variant_files(entry.base_variant, pool=True)["pool"],
+        "train": [layout.variant_files(entry.base_variant)["train"]]}  # the default's source held_out reads them
+    config.pseudo[name] = replace(entry, sources=("test", "unlabeled"))
+    assert kit_config.step_inputs(config, "pseudo_rows", name)["train"] == []
+    config.pseudo[name] = entry
     unlabeled = kit_config.step_inputs(config, "corpus", "corpus")["unlabeled"]
     assert unlabeled == ([layout.interim("unlabeled")] if config.data.unlabeled else [])
     with pytest.raises(ValueError, match=r"word_vectors: the config's word_vectors has no entry 'nope'"):

@@ -110,7 +110,7 @@ def test_per_fold_teachers_leak_nothing_where_a_full_data_teacher_inflates_the_s
     import pandas as pd
 
     from kit import registry
-    from kit.artifacts import write_json
+    from kit.artifacts import read_json, write_json
     from kit.experiment import PseudoRows, VariantFiles, merge_folds, run_fold
     from kit.folds import assign_folds
     from kit.metrics import macro_f1
@@ -166,6 +166,22 @@ def test_per_fold_teachers_leak_nothing_where_a_full_data_teacher_inflates_the_s
     assert (targets.argmax(axis=1) == kd_rows["label"].map(classes.index)).all()
     distilled = oof_f1(experiment("distilled", additions=PseudoRows(tmp_path / "kd.parquet", tuple(classes))))
 
+    # held_out: fold k's students also get fold k's own texts, labelled by the teacher's OOF prediction of them.
+    own = parse(PseudoSettings, {"teacher": "teacher.raw.s0", "threshold": 0.0, "balance": "none",
+                                 "sources": ["test", "unlabeled", "held_out"]}, "pseudo.own")
+    write_pseudo_rows("own", own, tmp_path / "oof/teacher/oof.npz", tmp_path / "oof/teacher/manifest.json",
+                      variant / "pool.parquet", tmp_path / "own.parquet", tmp_path / "own.json", log=lambda line: None,
+                      train_path=variant / "train.parquet")
+    own_rows = pd.read_parquet(tmp_path / "own.parquet")
+    held = own_rows[own_rows["source"] == "held_out"]
+    fold_by_id = dict(zip(train["id"], fold_of))
+    assert len(held) == n and (held["fold"] == held["id"].map(fold_by_id)).all()  # each fold its own rows, once
+    oof_label = dict(zip(teacher.ids, np.array(classes)[teacher.oof_logits.argmax(axis=1)]))
+    assert (held["label"] == held["id"].map(oof_label)).all() and (held["text"] == held["id"].map(
+        dict(zip(train["id"], texts)))).all()
+    assert read_json(tmp_path / "own.json")["rows_per_source"] == {"held_out": n, "unlabeled": 3 * n}
+    mirrored = oof_f1(experiment("mirrored", additions=PseudoRows(tmp_path / "own.parquet", tuple(classes))))
+
     full_teacher = dict(zip(texts, labels))  # the naive build: one teacher trained on every labelled row
     naive_rows = pd.DataFrame([{"fold": k, "id": f"p{i}", "text": text, "label": full_teacher[text]}
                                for k in range(3) for i, text in enumerate(texts)])
@@ -176,6 +192,7 @@ def test_per_fold_teachers_leak_nothing_where_a_full_data_teacher_inflates_the_s
     assert oof_f1(teacher) < 0.45  # random labels: chance is about 0.33
     assert honest < 0.45, f"per-fold teachers leaked: OOF macro-F1 {honest:.3f}"
     assert distilled < 0.45, f"per-fold soft targets leaked: OOF macro-F1 {distilled:.3f}"
+    assert mirrored < 0.45, f"held-out rows leaked: OOF macro-F1 {mirrored:.3f}"
     assert naive > 0.95, f"the naive build should show the leak: OOF macro-F1 {naive:.3f}"
 
 
@@ -183,3 +200,20 @@ def test_a_teacher_names_an_ensemble_with_or_without_its_prefix_else_an_experime
     ensembles = {"mean": None}
     assert teacher_artifact("mean", ensembles) == teacher_artifact("ensemble.mean", ensembles) == "ensemble.mean"
     assert teacher_artifact("lr.raw.s0", ensembles) == "lr.raw.s0"
+
+
+def test_held_out_texts_follow_the_teachers_rows_and_refuse_other_rows(tmp_path):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from kit.pseudo import held_out_texts
+
+    pd.DataFrame({"id": ["a", "b", "c"], "text": ["甲", None, "丙"]}).to_parquet(tmp_path / "train.parquet")
+    teacher = SimpleNamespace(ids=np.array(["c", "a", "b"], dtype=object), name="t.cleaned.s0")
+    assert held_out_texts("pl", teacher, tmp_path / "train.parquet").tolist() == ["丙", "甲", ""]
+    with pytest.raises(ValueError, match="'held_out' needs the base variant's train texts"):
+        held_out_texts("pl", teacher, None)
+    teacher.ids = np.array(["a", "z"], dtype=object)
+    with pytest.raises(ValueError, match=r"train.parquet holds other train rows than teacher t.cleaned.s0"):
+        held_out_texts("pl", teacher, tmp_path / "train.parquet")
