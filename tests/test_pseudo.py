@@ -87,7 +87,10 @@ def test_bad_entries_name_their_key(entry, message):
 
 def memorise(params, data, seed, workdir, log):
     """A model that recalls the label of every text it trained on and knows nothing else: the worst case for a
-    pseudo-label leak."""
+    pseudo-label leak. A text it never saw gets a weak guess that is a function of the text alone (so its labels
+    differ from row to row, and rows taken from the wrong predictions would show)."""
+    from zlib import crc32
+
     from kit.models import FoldResult
 
     seen = dict(zip(data.train_text, data.train_y))
@@ -97,6 +100,8 @@ def memorise(params, data, seed, workdir, log):
         for row, text in enumerate(texts):
             if text in seen:
                 out[row, seen[text]] = 10.0
+            else:
+                out[row, crc32(text.encode()) % data.n_classes] = 1.0
         return out
 
     return FoldResult(logits(data.valid_text), logits(data.test_text),
@@ -179,6 +184,7 @@ def test_per_fold_teachers_leak_nothing_where_a_full_data_teacher_inflates_the_s
     oof_label = dict(zip(teacher.ids, np.array(classes)[teacher.oof_logits.argmax(axis=1)]))
     assert (held["label"] == held["id"].map(oof_label)).all() and (held["text"] == held["id"].map(
         dict(zip(train["id"], texts)))).all()
+    assert held["label"].nunique() == 3  # the teacher's guesses, not one default label
     assert read_json(tmp_path / "own.json")["rows_per_source"] == {"held_out": n, "unlabeled": 3 * n}
     mirrored = oof_f1(experiment("mirrored", additions=PseudoRows(tmp_path / "own.parquet", tuple(classes))))
 
@@ -215,5 +221,26 @@ def test_held_out_texts_follow_the_teachers_rows_and_refuse_other_rows(tmp_path)
     with pytest.raises(ValueError, match="'held_out' needs the base variant's train texts"):
         held_out_texts("pl", teacher, None)
     teacher.ids = np.array(["a", "z"], dtype=object)
-    with pytest.raises(ValueError, match=r"train.parquet holds other train rows than teacher t.cleaned.s0"):
+    with pytest.raises(ValueError, match=r"train.parquet lacks 1 train rows teacher t.cleaned.s0 predicted "
+                                         r"\(such as id 'z'\): re-run the teacher"):
         held_out_texts("pl", teacher, tmp_path / "train.parquet")
+    pd.DataFrame({"id": ["a", "a"], "text": ["甲", "乙"]}).to_parquet(tmp_path / "twice.parquet")
+    with pytest.raises(ValueError, match=r"twice.parquet holds an id twice \('a'\)"):
+        held_out_texts("pl", teacher, tmp_path / "twice.parquet")
+
+
+def test_the_rules_command_passes_no_train_file_and_the_step_reads_the_layouts(monkeypatch):
+    """The pseudo_rows rule declares the base variant's train texts as an input but does not pass them (its command
+    is unchanged since before held_out); the step then reads them where kit.layout puts them, and only for held_out."""
+    from kit import layout, pseudo
+
+    passed = {}
+    monkeypatch.setattr(pseudo, "write_pseudo_rows", lambda *args, **options: passed.update(options))
+    inputs = {"teacher_npz": "t.npz", "teacher_manifest": "t.json", "pool": "pool.parquet", "train": None}
+    outputs = {"rows": "rows.parquet", "manifest": "m.json"}
+    pseudo.build_step("pl", settings(sources=["test", "held_out"], base_variant="raw"), inputs, outputs)
+    assert passed["train_path"] == layout.variant_files("raw")["train"]
+    pseudo.build_step("pl", settings(sources=["test"]), inputs, outputs)
+    assert passed["train_path"] is None
+    pseudo.build_step("pl", settings(sources=["held_out"]), {**inputs, "train": "given.parquet"}, outputs)
+    assert passed["train_path"] == "given.parquet"
