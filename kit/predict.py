@@ -402,7 +402,7 @@ def check_out(out: str | None, input_path: str | None, workflow_folders: tuple[s
         raise ValueError(f"{out}: {above} is a file, not a folder; give --out a path in a folder")
     resolved = target.resolve()
     owned = next((folder for folder in (*layout.WORKFLOW_FOLDERS, *workflow_folders)
-                  if Path(folder).resolve() == resolved or Path(folder).resolve() in resolved.parents), None)
+                  if Path(folder).resolve() in (resolved, *resolved.parents)), None)
     if owned is not None:
         raise ValueError(f"{out}: is in the run's {owned}, which the workflow writes (subs/final.csv, the artifacts, "
                          "the data it rebuilds from); write the predictions elsewhere, e.g. --out predictions.csv")

@@ -191,10 +191,11 @@ def write_pseudo_rows(name: str, settings: PseudoSettings, teacher_npz, teacher_
     allowed = pool["source"].isin(settings.sources).to_numpy()
     scored = teacher.fold_of >= 0
     train_text = held_out_texts(name, teacher, train_path) if HELD_OUT in settings.sources else None
+    pool_ids, pool_texts, pool_sources = pool["id"].to_numpy(), pool["text"].to_numpy(), pool["source"].to_numpy()
     parts, per_fold = [], {}
     for fold in range(teacher.pool_logits.shape[0]):
         train_labels = teacher.labels[scored & (teacher.fold_of != fold)]
-        ids, texts, sources = pool["id"].to_numpy(), pool["text"].to_numpy(), pool["source"].to_numpy()
+        ids, texts, sources = pool_ids, pool_texts, pool_sources
         logits, candidates = teacher.pool_logits[fold], allowed
         if train_text is not None:  # fold k's held-out rows, as the teacher predicted them without fold k
             own = np.flatnonzero((teacher.fold_of == fold) & (train_text != ""))
@@ -325,9 +326,13 @@ def step_inputs(config, entry: str, settings: PseudoSettings) -> dict[str, str]:
     """What the rows are picked from: the teacher artifact (its per-fold pool logits) and the pool's texts in the
     base variant."""
     teacher = layout.artifact_files(teacher_artifact(settings.teacher, config.ensembles))
-    base = layout.variant_files(settings.base_variant, pool=True)
-    return {"teacher_npz": teacher["npz"], "teacher_manifest": teacher["manifest"], "pool": base["pool"],
-            "train": [base["train"]] if HELD_OUT in settings.sources else []}
+    return {"teacher_npz": teacher["npz"], "teacher_manifest": teacher["manifest"],
+            "pool": layout.variant_files(settings.base_variant, pool=True)["pool"], "train": held_out_train(settings)}
+
+
+def held_out_train(settings: PseudoSettings) -> list[str]:
+    """[the base variant's train texts] with the source held_out, else []: what the step reads beyond the pool."""
+    return [layout.variant_files(settings.base_variant)["train"]] if HELD_OUT in settings.sources else []
 
 
 def build_step(entry: str, settings: PseudoSettings, inputs, outputs, log=print) -> dict:
@@ -337,9 +342,7 @@ def build_step(entry: str, settings: PseudoSettings, inputs, outputs, log=print)
     command is a changed rule to Snakemake, which would re-run every pseudo variant's rows, and so every student, of
     a run made before held_out. Without --train the step reads them where kit.layout puts them.
     """
-    train = inputs.get("train")
-    if train is None and HELD_OUT in settings.sources:
-        train = layout.variant_files(settings.base_variant)["train"]
+    train = inputs.get("train") or next(iter(held_out_train(settings)), None)
     return write_pseudo_rows(entry, settings, inputs["teacher_npz"], inputs["teacher_manifest"], inputs["pool"],
                              outputs["rows"], outputs["manifest"], log=log, train_path=train)
 
